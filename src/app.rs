@@ -1,0 +1,148 @@
+//! Building and running the server: `Application::build` connects the
+//! database, applies migrations, loads keys and binds the listener, exposing
+//! the bound address so tests can run it on port 0.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::bookkeeping::Bookkeeper;
+use crate::config::Config;
+use crate::crypto::keys::{KeyStore, load_or_create_secret};
+use crate::crypto::refresh::RefreshCodec;
+use crate::crypto::secrets::SecretVerifier;
+use crate::db::Db;
+use crate::now_unix;
+
+/// The audience of tokens requested without `resource` when no
+/// `WARDEN_DEFAULT_AUDIENCE` is set. Deliberately not the issuer: the admin
+/// API only accepts tokens that asked for it by name.
+pub const FALLBACK_AUDIENCE: &str = "urn:warden:default";
+
+/// Name of the refresh-token sealing key inside the keys directory.
+pub const REFRESH_KEY_FILE: &str = "refresh-token.secret";
+
+/// Everything a request handler needs, shared behind one `Arc`.
+pub struct AppState {
+    pub config: Config,
+    pub issuer: String,
+    pub default_audience: String,
+    pub db: Db,
+    pub keys: KeyStore,
+    pub verifier: SecretVerifier,
+    pub refresh: RefreshCodec,
+    pub bookkeeper: Bookkeeper,
+}
+
+impl AppState {
+    pub fn refresh_ttl_secs(&self) -> i64 {
+        self.config.refresh_token_ttl.as_secs() as i64
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url)
+            .await
+            .with_context(|| format!("cannot open the database at {}", redact_url(&config.database_url)))?;
+        db.migrate().await.context("cannot apply migrations")?;
+        let keys = KeyStore::open(&config.keys_dir, now_unix()).context("cannot load signing keys")?;
+        let refresh_key = load_or_create_secret(&config.keys_dir, REFRESH_KEY_FILE)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let bound = listener.local_addr()?;
+        let issuer = config.issuer_for(bound);
+        let default_audience = config.default_audience.clone().unwrap_or_else(|| FALLBACK_AUDIENCE.to_owned());
+        let verifier = SecretVerifier::new(config.argon2_concurrency)?;
+        let state = Arc::new(AppState {
+            issuer,
+            default_audience,
+            db,
+            keys,
+            verifier,
+            refresh: RefreshCodec::new(&refresh_key)?,
+            bookkeeper: Bookkeeper::default(),
+            config,
+        });
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and
+    /// flushes queued bookkeeping.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let state = self.state;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let book = {
+            let state = state.clone();
+            let rx = stop_rx.clone();
+            tokio::spawn(async move {
+                state.bookkeeper.run(state.db.clone(), state.config.flush_interval, rx).await;
+            })
+        };
+        let maintenance = tokio::spawn(maintenance(state.clone(), stop_rx));
+        tracing::info!(addr = %self.listener.local_addr()?, issuer = %state.issuer, "warden listening");
+        let app = crate::http::router(state.clone());
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = stop_tx.send(true);
+        let _ = book.await;
+        maintenance.abort();
+        state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Periodic chores: pick up keys changed on disk, prune spent refresh state.
+async fn maintenance(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    let mut rounds: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        rounds += 1;
+        if let Err(e) = state.keys.reload(now_unix()) {
+            tracing::error!(error = %e, "reloading signing keys failed; keeping the current set");
+        }
+        if rounds % 120 == 0 {
+            match state.db.prune_refresh_state(now_unix()).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned expired refresh-token state"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning refresh-token state failed"),
+            }
+        }
+    }
+}
+
+/// A database URL with any password replaced, for error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,392 @@
+//! The `warden` command line: `serve`, `migrate`, and the operator's
+//! break-glass commands, audited as the local operator.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::accounts::{self, Actor, ManageError, NewAccount, to_json};
+use crate::config::{Config, LogFormat};
+use crate::crypto::keys::{self, Alg, KeyStore};
+use crate::db::{AuditEvent, Db, DbError};
+use crate::domain::account::{AccountKind, Status, validate_org_slug};
+use crate::now_unix;
+
+#[derive(Parser, Debug)]
+#[command(name = "warden", version, about = "OAuth 2.1 authorization server for service accounts")]
+pub struct Cli {
+    /// A TOML file with the same keys as the WARDEN_* variables (lowercase,
+    /// without the prefix); environment variables win over it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Orgs(OrgsCmd),
+    /// Manage service accounts (break-glass; audited as the local operator).
+    #[command(subcommand)]
+    Accounts(AccountsCmd),
+    /// Inspect and rotate signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgsCmd {
+    /// Create an organization.
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct One {
+    /// The account's id or client id.
+    account: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountsCmd {
+    /// Create a service account; prints its secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// Comma-separated addresses or CIDR blocks.
+        #[arg(long, value_delimiter = ',')]
+        allowed_ips: Vec<String>,
+        /// 30d, 60d, 90d, 180d, 1y or never.
+        #[arg(long, default_value = "never")]
+        expires_in: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// credential (default) or integration.
+        #[arg(long = "type", default_value = "credential")]
+        kind: String,
+        /// The integration an integration account represents (e.g. jira).
+        #[arg(long)]
+        integration: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List accounts of every org (or one).
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        include_deleted: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    Show(One),
+    Disable(One),
+    Enable(One),
+    /// Issue a new secret; the old one stops working at once.
+    ResetSecret(One),
+    /// Tombstone the account: it can no longer authenticate.
+    Delete(One),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    /// List keys and their state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new signing key, published now and used for signing after
+    /// the pre-publication delay.
+    Rotate {
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+        /// How long the key is published before it signs (longer than
+        /// resource servers cache the JWKS).
+        #[arg(long, default_value = "10m")]
+        activate_in: String,
+    },
+    /// Delete keys that no unexpired token can have been signed with.
+    Prune,
+}
+
+/// A failed command: `Usage` (bad input, exit 2) or `Failure` (exit 1).
+pub enum CliError {
+    Usage(String),
+    Failure(String),
+}
+
+impl From<ManageError> for CliError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::Db(d) => CliError::Failure(d.to_string()),
+            ManageError::Hash => CliError::Failure(e.to_string()),
+            other => CliError::Usage(other.to_string()),
+        }
+    }
+}
+
+impl From<DbError> for CliError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Conflict(m) => CliError::Usage(m),
+            other => CliError::Failure(other.to_string()),
+        }
+    }
+}
+
+/// Parses arguments and runs; returns the process exit code.
+pub async fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+            }
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: invalid arguments"));
+            return 2;
+        }
+    };
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    init_logging(&config, matches!(cli.command, Command::Serve));
+    match run(cli.command, config).await {
+        Ok(()) => 0,
+        Err(CliError::Usage(m)) => {
+            eprintln!("error: {}", m.lines().next().unwrap_or(""));
+            2
+        }
+        Err(CliError::Failure(m)) => {
+            eprintln!("error: {}", m.replace('\n', " "));
+            1
+        }
+    }
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    // Commands other than `serve` print results on stdout; only warnings
+    // and errors are logged for them, on stderr.
+    let filter = if serving { config.log.clone() } else { "warn".to_owned() };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
+    match cmd {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            connect(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Orgs(OrgsCmd::Create { slug, name }) => {
+            let slug = validate_org_slug(&slug).map_err(|e| CliError::Usage(e.to_string()))?;
+            let db = connect(&config).await?;
+            let now = now_unix();
+            let name = name.unwrap_or_else(|| slug.clone());
+            let ev = AuditEvent::by_operator(&slug, "org.created", "org", &slug, now, json!({"name": name}));
+            db.create_org(&slug, &name, now, &ev).await?;
+            println!("{slug}");
+            Ok(())
+        }
+        Command::Accounts(cmd) => accounts_cmd(cmd, &connect(&config).await?).await,
+        Command::Keys(cmd) => keys_cmd(cmd, &config),
+    }
+}
+
+async fn serve(config: Config) -> Result<(), CliError> {
+    let app = crate::app::Application::build(config).await.map_err(|e| CliError::Failure(format!("{e:#}")))?;
+    app.run_until(shutdown_signal()).await.map_err(|e| CliError::Failure(format!("{e:#}")))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: draining in-flight requests");
+}
+
+async fn connect(config: &Config) -> Result<Db, CliError> {
+    let db = Db::connect(&config.database_url).await.map_err(|e| {
+        CliError::Failure(format!("cannot open the database at {}: {e}", crate::app::redact_url(&config.database_url)))
+    })?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
+    let actor = Actor::operator();
+    let now = now_unix();
+    let (account, secret, json_out) = match cmd {
+        AccountsCmd::Create { name, roles, org, allowed_ips, expires_in, description, kind, integration, json } => {
+            let kind = AccountKind::parse(&kind)
+                .ok_or_else(|| CliError::Usage("--type must be credential or integration".into()))?;
+            let req = NewAccount {
+                org,
+                kind,
+                name,
+                description,
+                integration,
+                roles,
+                allowed_ips: allowed_ips.into_iter().filter(|s| !s.trim().is_empty()).collect(),
+                expires_in: Some(expires_in),
+            };
+            let (a, s) = accounts::create(db, req, &actor, now).await?;
+            (a, s, json)
+        }
+        AccountsCmd::List { org, include_deleted, json } => {
+            let list = db.list_accounts(org.as_deref(), include_deleted).await?;
+            if json {
+                println!("{}", Value::Array(list.iter().map(to_json).collect()));
+            } else {
+                println!("{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  NAME / ROLES", "ID", "ORG", "CLIENT ID", "STATUS", "TYPE");
+                for a in &list {
+                    let status = if a.is_deleted() { "deleted" } else { a.status.as_str() };
+                    println!(
+                        "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {} [{}]",
+                        a.id,
+                        a.org_id,
+                        a.client_id.as_deref().unwrap_or("-"),
+                        status,
+                        a.kind.as_str(),
+                        a.name,
+                        a.roles.join(",")
+                    );
+                }
+            }
+            return Ok(());
+        }
+        AccountsCmd::Show(o) => {
+            let a = db.find_account(None, &o.account).await?.ok_or_else(|| CliError::Usage("service account not found".into()))?;
+            (a, None, o.json)
+        }
+        AccountsCmd::Disable(o) => (accounts::set_status(db, None, &o.account, Status::Disabled, &actor, now).await?, None, o.json),
+        AccountsCmd::Enable(o) => (accounts::set_status(db, None, &o.account, Status::Active, &actor, now).await?, None, o.json),
+        AccountsCmd::ResetSecret(o) => {
+            let (a, s) = accounts::reset_secret(db, None, &o.account, &actor, now).await?;
+            (a, Some(s), o.json)
+        }
+        AccountsCmd::Delete(o) => (accounts::delete(db, None, &o.account, &actor, now).await?, None, o.json),
+    };
+    let mut out = to_json(&account);
+    if let (Some(s), Some(m)) = (&secret, out.as_object_mut()) {
+        m.insert("client_secret".into(), s.expose().into());
+    }
+    if json_out {
+        println!("{out}");
+    } else if let Some(m) = out.as_object() {
+        for (k, v) in m {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => "-".into(),
+                other => other.to_string(),
+            };
+            println!("{k:<14} {v}");
+        }
+        if secret.is_some() {
+            eprintln!("note: the client secret is shown only once; store it now.");
+        }
+    }
+    Ok(())
+}
+
+fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
+    let now = now_unix();
+    let fail = |e: keys::KeyError| CliError::Failure(e.to_string());
+    match cmd {
+        KeysCmd::List { json } => {
+            let store = KeyStore::open(&config.keys_dir, now).map_err(fail)?;
+            let set = store.current();
+            let rows: Vec<Value> = set
+                .keys
+                .iter()
+                .map(|k| {
+                    let state = if k.meta.kid == set.signing.meta.kid {
+                        "signing"
+                    } else if k.meta.activate_at > now {
+                        "published"
+                    } else {
+                        "retired"
+                    };
+                    json!({"kid": k.meta.kid, "alg": k.meta.alg.as_str(), "state": state,
+                           "created_at": accounts::rfc3339(Some(k.meta.created_at)),
+                           "activate_at": accounts::rfc3339(Some(k.meta.activate_at))})
+                })
+                .collect();
+            if json {
+                println!("{}", Value::Array(rows));
+            } else {
+                for r in rows {
+                    println!("{}  {:<6} {:<9} activates {}", r["kid"].as_str().unwrap_or(""), r["alg"].as_str().unwrap_or(""),
+                        r["state"].as_str().unwrap_or(""), r["activate_at"].as_str().unwrap_or(""));
+                }
+            }
+            Ok(())
+        }
+        KeysCmd::Rotate { alg, activate_in } => {
+            let alg = Alg::parse(&alg).ok_or_else(|| CliError::Usage("--alg must be ES256 or EdDSA".into()))?;
+            let delay = humantime::parse_duration(&activate_in)
+                .map_err(|_| CliError::Usage("--activate-in must be a duration such as 10m".into()))?;
+            let meta = keys::create_key(&config.keys_dir, alg, now, now + delay.as_secs() as i64).map_err(fail)?;
+            println!("{}", meta.kid);
+            Ok(())
+        }
+        KeysCmd::Prune => {
+            let store = KeyStore::open(&config.keys_dir, now).map_err(fail)?;
+            let set = store.current();
+            let ttl = config.access_token_ttl.as_secs() as i64;
+            // A key stopped signing when the next key activated; tokens it
+            // signed live at most one access-token lifetime (plus leeway).
+            for pair in set.keys.windows(2) {
+                let (old, next) = (&pair[0], &pair[1]);
+                if old.meta.kid != set.signing.meta.kid && next.meta.activate_at + ttl + 60 <= now {
+                    for ext in ["key", "json"] {
+                        let p = config.keys_dir.join(format!("{}.{ext}", old.meta.kid));
+                        std::fs::remove_file(&p).map_err(|e| CliError::Failure(format!("{}: {e}", p.display())))?;
+                    }
+                    println!("pruned {}", old.meta.kid);
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Configuration: `WARDEN_*` environment variables over an optional TOML
+//! file over defaults. Every value is validated here, once, so a bad one
+//! stops start-up with a message that names the setting.
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::domain::ip::parse_cidr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// `None` until the listener is bound when not configured: the default
+    /// issuer is derived from the actual address (which matters for port 0).
+    pub issuer: Option<String>,
+    pub keys_dir: PathBuf,
+    pub default_audience: Option<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Concurrent Argon2 verifications; bounds the CPU a flood of wrong
+    /// secrets can take. Default: half the cores, at least one.
+    pub argon2_concurrency: usize,
+    /// How often batched bookkeeping (`last used`, credential audit events)
+    /// is written.
+    pub flush_interval: Duration,
+}
+
+/// A bad setting: the message names it and is one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The keys a TOML file or the environment may set (env: `WARDEN_` + upper).
+const KEYS: &[&str] = &[
+    "database_url",
+    "listen",
+    "issuer",
+    "keys_dir",
+    "default_audience",
+    "trusted_proxies",
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "log",
+    "log_format",
+    "argon2_concurrency",
+    "flush_interval",
+];
+
+impl Config {
+    /// Reads the process environment and, if given, a TOML file.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut raw = HashMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("--config {}: {e}", path.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError(format!("--config {}: {}", path.display(), e.message())))?;
+            for (k, v) in table {
+                if !KEYS.contains(&k.as_str()) {
+                    return Err(ConfigError(format!("--config {}: unknown setting `{k}`", path.display())));
+                }
+                let s = match v {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Array(a) => a
+                        .iter()
+                        .map(|x| x.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| ConfigError(format!("--config {}: `{k}` must be a list of strings", path.display())))?
+                        .join(","),
+                    _ => return Err(ConfigError(format!("--config {}: `{k}` has an unsupported type", path.display()))),
+                };
+                let src = format!("`{k}` in {}", path.display());
+                raw.insert(k, (s, src));
+            }
+        }
+        for k in KEYS {
+            let var = format!("WARDEN_{}", k.to_ascii_uppercase());
+            if let Ok(v) = std::env::var(&var) {
+                raw.insert((*k).to_owned(), (v, var));
+            }
+        }
+        Self::from_raw(&raw)
+    }
+
+    fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Self, ConfigError> {
+        let get = |k: &str| raw.get(k).map(|(v, src)| (v.as_str(), src.as_str()));
+        let bad = |src: &str, why: &str| ConfigError(format!("invalid {src}: {why}"));
+
+        let database_url = match get("database_url") {
+            Some((v, src)) => {
+                if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
+                    return Err(bad(src, "expected a sqlite:// or postgres:// URL"));
+                }
+                v.to_owned()
+            }
+            None => "sqlite://warden.db".to_owned(),
+        };
+        let listen = match get("listen") {
+            Some((v, src)) => v.parse().map_err(|_| bad(src, "expected HOST:PORT, e.g. 127.0.0.1:8080"))?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let issuer = match get("issuer") {
+            Some((v, src)) => Some(validate_url(v).map_err(|why| bad(src, why))?),
+            None => None,
+        };
+        let keys_dir = PathBuf::from(get("keys_dir").map(|(v, _)| v).unwrap_or("keys"));
+        let default_audience = match get("default_audience") {
+            Some((v, src)) if v.trim().is_empty() || v.len() > 512 => return Err(bad(src, "must be a non-empty URI")),
+            Some((v, _)) => Some(v.trim().to_owned()),
+            None => None,
+        };
+        let trusted_proxies = match get("trusted_proxies") {
+            Some((v, src)) => v
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| parse_cidr(s).map_err(|e| bad(src, &e.to_string())))
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let access_token_ttl = duration(get("access_token_ttl"), "15m", 60, 86_400)?;
+        let refresh_token_ttl = duration(get("refresh_token_ttl"), "7d", 300, 90 * 86_400)?;
+        let log = get("log").map(|(v, _)| v.to_owned()).unwrap_or_else(|| "info".to_owned());
+        if let Some((v, src)) = get("log") {
+            tracing_subscriber::EnvFilter::try_new(v).map_err(|e| bad(src, &e.to_string()))?;
+        }
+        let log_format = match get("log_format") {
+            None | Some(("text", _)) => LogFormat::Text,
+            Some(("json", _)) => LogFormat::Json,
+            Some((_, src)) => return Err(bad(src, "expected `text` or `json`")),
+        };
+        let default_conc = std::thread::available_parallelism().map(|n| n.get() / 2).unwrap_or(1).max(1);
+        let argon2_concurrency = match get("argon2_concurrency") {
+            Some((v, src)) => match v.parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => n,
+                _ => return Err(bad(src, "expected an integer from 1 to 256")),
+            },
+            None => default_conc,
+        };
+        let flush_interval = duration(get("flush_interval"), "1s", 0, 60)?;
+        let flush_interval = if flush_interval.is_zero() { Duration::from_millis(200) } else { flush_interval };
+        Ok(Self {
+            database_url,
+            listen,
+            issuer,
+            keys_dir,
+            default_audience,
+            trusted_proxies,
+            access_token_ttl,
+            refresh_token_ttl,
+            log,
+            log_format,
+            argon2_concurrency,
+            flush_interval,
+        })
+    }
+
+    /// The issuer URL, once the listener address is known.
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        self.issuer.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+fn duration(v: Option<(&str, &str)>, default: &str, min_s: u64, max_s: u64) -> Result<Duration, ConfigError> {
+    let (text, src) = v.unwrap_or((default, "default"));
+    let d = humantime::parse_duration(text)
+        .map_err(|_| ConfigError(format!("invalid {src}: expected a duration such as 90s, 15m, 7d")))?;
+    if d.as_secs() < min_s || d.as_secs() > max_s {
+        return Err(ConfigError(format!("invalid {src}: must be between {min_s}s and {max_s}s")));
+    }
+    Ok(d)
+}
+
+/// An issuer is an absolute http(s) URL without query or fragment
+/// (RFC 8414 §2); a trailing slash is dropped so `iss` compares exactly.
+fn validate_url(v: &str) -> Result<String, &'static str> {
+    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !v.contains(['?', '#', ' ']) => {
+            Ok(v.trim_end_matches('/').to_owned())
+        }
+        _ => Err("expected an http(s) URL without query or fragment"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> HashMap<String, (String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), (v.to_string(), format!("WARDEN_{}", k.to_uppercase())))).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_raw(&raw(&[])).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(c.database_url, "sqlite://warden.db");
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(c.refresh_token_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.issuer_for(c.listen), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (k, v) in [
+            ("listen", "nope"),
+            ("access_token_ttl", "forever"),
+            ("trusted_proxies", "10.0.0.0/99"),
+            ("issuer", "ftp://x"),
+            ("log_format", "xml"),
+            ("database_url", "mysql://x"),
+        ] {
+            let e = Config::from_raw(&raw(&[(k, v)])).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains(&format!("WARDEN_{}", k.to_uppercase())), "{e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+}

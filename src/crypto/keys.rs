@@ -1,0 +1,314 @@
+//! Signing keys: files in the keys directory, the JWKS built from them, and
+//! JWT signing with a key parsed once (re-parsing PKCS#8 per token costs
+//! more than the signature itself).
+//!
+//! Each key is two files: `<kid>.key` (PKCS#8 PEM, mode 0600) and
+//! `<kid>.json` (algorithm and lifecycle times, not secret). The `kid` is the
+//! RFC 7638 thumbprint of the public key, so every replica derives the same
+//! one. The signing key is the active key with the latest activation time,
+//! so replicas sharing a directory agree on it without talking.
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use data_encoding::BASE64URL_NOPAD;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Alg {
+    ES256,
+    EdDSA,
+}
+
+impl Alg {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(Self::ES256),
+            "EdDSA" => Some(Self::EdDSA),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+/// The non-secret sidecar of a key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyMeta {
+    pub kid: String,
+    pub alg: Alg,
+    pub created_at: i64,
+    /// Signing starts at this time; before it the key is only published.
+    pub activate_at: i64,
+    /// Set when a newer key takes over; the key stays published so tokens it
+    /// signed still verify.
+    #[serde(default)]
+    pub retired_at: Option<i64>,
+}
+
+enum Signer {
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+pub struct LoadedKey {
+    pub meta: KeyMeta,
+    signer: Signer,
+    /// `base64url(header)`, computed once.
+    header_b64: String,
+    jwk: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("keys directory {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("key file {0} is not a valid {1} private key")]
+    BadKey(String, &'static str),
+    #[error("key metadata {0}: {1}")]
+    BadMeta(String, String),
+    #[error("no signing key in {0}")]
+    NoKey(String),
+    #[error("signing failed")]
+    Sign,
+}
+
+fn io_err(p: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |e| KeyError::Io(p.display().to_string(), e)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    BASE64URL_NOPAD.encode(bytes)
+}
+
+impl LoadedKey {
+    fn from_pkcs8(meta: KeyMeta, der: &[u8], path: &Path) -> Result<Self, KeyError> {
+        let (signer, jwk) = match meta.alg {
+            Alg::ES256 => {
+                let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|_| KeyError::BadKey(path.display().to_string(), "ES256"))?;
+                let point = kp.public_key().as_ref().to_vec();
+                if point.len() != 65 {
+                    return Err(KeyError::BadKey(path.display().to_string(), "ES256"));
+                }
+                let (x, y) = (b64(&point[1..33]), b64(&point[33..65]));
+                (Signer::Ec(kp), json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}))
+            }
+            Alg::EdDSA => {
+                let kp = Ed25519KeyPair::from_pkcs8(der)
+                    .map_err(|_| KeyError::BadKey(path.display().to_string(), "Ed25519"))?;
+                let x = b64(kp.public_key().as_ref());
+                (Signer::Ed(kp), json!({"crv": "Ed25519", "kty": "OKP", "x": x}))
+            }
+        };
+        let header = json!({"alg": meta.alg.as_str(), "kid": meta.kid, "typ": "at+jwt"});
+        let header_b64 = b64(header.to_string().as_bytes());
+        Ok(Self { meta, signer, header_b64, jwk })
+    }
+
+    /// RFC 7638 thumbprint: SHA-256 over the required members in
+    /// lexicographic order (serde_json's map keeps them sorted).
+    fn thumbprint(&self) -> String {
+        b64(digest::digest(&digest::SHA256, self.jwk.to_string().as_bytes()).as_ref())
+    }
+
+    pub fn public_jwk(&self) -> serde_json::Value {
+        let mut jwk = self.jwk.clone();
+        if let Some(m) = jwk.as_object_mut() {
+            m.insert("kid".into(), self.meta.kid.clone().into());
+            m.insert("alg".into(), self.meta.alg.as_str().into());
+            m.insert("use".into(), "sig".into());
+        }
+        jwk
+    }
+
+    /// Signs `claims` as a compact JWS with this key's header.
+    pub fn sign_jwt(&self, claims: &[u8]) -> Result<String, KeyError> {
+        let mut out = String::with_capacity(self.header_b64.len() + claims.len() * 4 / 3 + 100);
+        out.push_str(&self.header_b64);
+        out.push('.');
+        BASE64URL_NOPAD.encode_append(claims, &mut out);
+        let sig = match &self.signer {
+            Signer::Ec(kp) => kp.sign(&SystemRandom::new(), out.as_bytes()).map_err(|_| KeyError::Sign)?,
+            Signer::Ed(kp) => kp.sign(out.as_bytes()),
+        };
+        out.push('.');
+        BASE64URL_NOPAD.encode_append(sig.as_ref(), &mut out);
+        Ok(out)
+    }
+}
+
+/// Every key in the directory, the chosen signing key, and the JWKS
+/// document pre-serialized for the hot path.
+pub struct KeySet {
+    pub keys: Vec<Arc<LoadedKey>>,
+    pub signing: Arc<LoadedKey>,
+    /// The JWKS document, rendered once per key-set change.
+    pub jwks: Arc<[u8]>,
+}
+
+impl KeySet {
+    fn build(mut keys: Vec<Arc<LoadedKey>>, now: i64, dir: &Path) -> Result<Self, KeyError> {
+        keys.sort_by(|a, b| (a.meta.activate_at, &a.meta.kid).cmp(&(b.meta.activate_at, &b.meta.kid)));
+        let signing = keys
+            .iter()
+            .rev()
+            .find(|k| k.meta.activate_at <= now && k.meta.retired_at.is_none())
+            .or_else(|| keys.iter().rev().find(|k| k.meta.activate_at <= now))
+            .cloned()
+            .ok_or_else(|| KeyError::NoKey(dir.display().to_string()))?;
+        let doc = json!({"keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()});
+        let jwks: Arc<[u8]> = doc.to_string().into_bytes().into();
+        Ok(Self { keys, signing, jwks })
+    }
+}
+
+/// The keys directory and its current key set.
+pub struct KeyStore {
+    dir: PathBuf,
+    current: RwLock<Arc<KeySet>>,
+}
+
+impl KeyStore {
+    /// Loads every key in `dir`, creating the directory and a first ES256
+    /// key when there is none.
+    pub fn open(dir: &Path, now: i64) -> Result<Self, KeyError> {
+        ensure_dir(dir)?;
+        let mut keys = load_all(dir)?;
+        if keys.is_empty() {
+            create_key(dir, Alg::ES256, now, now)?;
+            keys = load_all(dir)?;
+        }
+        let set = KeySet::build(keys, now, dir)?;
+        Ok(Self { dir: dir.to_owned(), current: RwLock::new(Arc::new(set)) })
+    }
+
+    pub fn current(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the directory (keys added or retired by another process).
+    pub fn reload(&self, now: i64) -> Result<(), KeyError> {
+        let set = Arc::new(KeySet::build(load_all(&self.dir)?, now, &self.dir)?);
+        match self.current.write() {
+            Ok(mut g) => *g = set,
+            Err(p) => *p.into_inner() = set,
+        }
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
+fn load_all(dir: &Path) -> Result<Vec<Arc<LoadedKey>>, KeyError> {
+    let mut keys = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let path = entry.map_err(io_err(dir))?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let meta: KeyMeta =
+            serde_json::from_str(&text).map_err(|e| KeyError::BadMeta(path.display().to_string(), e.to_string()))?;
+        let key_path = path.with_extension("key");
+        let pem_text = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
+        let der = pem::parse(pem_text)
+            .map_err(|_| KeyError::BadKey(key_path.display().to_string(), meta.alg.as_str()))?;
+        let key = LoadedKey::from_pkcs8(meta, der.contents(), &key_path)?;
+        if key.thumbprint() != key.meta.kid {
+            return Err(KeyError::BadMeta(path.display().to_string(), "kid does not match the key".into()));
+        }
+        keys.push(Arc::new(key));
+    }
+    Ok(keys)
+}
+
+/// Generates a key and writes it so that a concurrent reader never sees a
+/// half-written file: each file is written under a temporary name and
+/// linked into place, the private key first, the sidecar (which makes the
+/// key visible) last.
+pub fn create_key(dir: &Path, alg: Alg, now: i64, activate_at: i64) -> Result<KeyMeta, KeyError> {
+    ensure_dir(dir)?;
+    let rng = SystemRandom::new();
+    let der = match alg {
+        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| KeyError::Sign)?
+            .as_ref()
+            .to_vec(),
+        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Sign)?.as_ref().to_vec(),
+    };
+    let provisional = KeyMeta { kid: String::new(), alg, created_at: now, activate_at, retired_at: None };
+    let loaded = LoadedKey::from_pkcs8(provisional, &der, dir)?;
+    let meta = KeyMeta { kid: loaded.thumbprint(), ..loaded.meta.clone() };
+    let pem_text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
+    write_new(&dir.join(format!("{}.key", meta.kid)), pem_text.as_bytes(), 0o600)?;
+    let meta_text = serde_json::to_string_pretty(&meta).map_err(|e| KeyError::BadMeta(meta.kid.clone(), e.to_string()))?;
+    write_new(&dir.join(format!("{}.json", meta.kid)), meta_text.as_bytes(), 0o644)?;
+    Ok(meta)
+}
+
+/// Rewrites a key's sidecar (e.g. to retire it), atomically.
+pub fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
+    let text = serde_json::to_string_pretty(meta).map_err(|e| KeyError::BadMeta(meta.kid.clone(), e.to_string()))?;
+    let path = dir.join(format!("{}.json", meta.kid));
+    let tmp = dir.join(format!(".{}.json.tmp", meta.kid));
+    std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))
+}
+
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    f.write_all(contents).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
+    // A hard link fails if the target exists, so two processes creating the
+    // same file cannot overwrite each other.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(KeyError::Io(path.display().to_string(), e)),
+    }
+}
+
+/// Reads or creates a 32-byte secret file in the keys directory (mode 0600).
+pub fn load_or_create_secret(dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
+    ensure_dir(dir)?;
+    let path = dir.join(name);
+    if !path.exists() {
+        let bytes = crate::domain::credentials::random_bytes::<32>();
+        write_new(&path, BASE64URL_NOPAD.encode(&bytes).as_bytes(), 0o600)?;
+    }
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let bytes = BASE64URL_NOPAD
+        .decode(text.trim().as_bytes())
+        .map_err(|_| KeyError::BadKey(path.display().to_string(), "32-byte secret"))?;
+    bytes.try_into().map_err(|_| KeyError::BadKey(path.display().to_string(), "32-byte secret"))
+}

@@ -1,0 +1,4 @@
+//! Key material and secret handling.
+pub mod keys;
+pub mod refresh;
+pub mod secrets;

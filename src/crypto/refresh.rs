@@ -1,0 +1,107 @@
+//! Refresh tokens: `arm_rt_` + base64url(nonce ‖ AES-256-GCM(grant)).
+//!
+//! Issuing a refresh token writes nothing to the database: the grant it
+//! carries (account, family, credential epoch, roles, scope, expiry) is
+//! sealed under a key from the keys directory, so it is opaque to clients
+//! and cannot be forged or altered. State is written only when a token is
+//! *used*: its `jti` is recorded as spent in the same statement that decides
+//! the race, which is what makes rotation single-use and reuse detectable.
+use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use data_encoding::BASE64URL_NOPAD;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::credentials::{MAX_CREDENTIAL_LEN, REFRESH_TOKEN_PREFIX};
+
+const AAD: &[u8] = b"warden refresh token v1";
+
+/// What a refresh token grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshGrant {
+    pub jti: String,
+    /// The chain this token belongs to; revoked as a whole on reuse.
+    pub family: String,
+    pub account_id: String,
+    pub org: String,
+    /// The account's credential epoch at issue; a secret reset moves it on.
+    pub epoch: i64,
+    pub iat: i64,
+    pub exp: i64,
+    pub aud: String,
+    pub roles: Vec<String>,
+    pub scope: Vec<String>,
+}
+
+pub struct RefreshCodec {
+    key: RandomizedNonceKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refresh token sealing failed")]
+pub struct SealError;
+
+impl RefreshCodec {
+    pub fn new(key: &[u8; 32]) -> Result<Self, SealError> {
+        Ok(Self { key: RandomizedNonceKey::new(&AES_256_GCM, key).map_err(|_| SealError)? })
+    }
+
+    pub fn seal(&self, grant: &RefreshGrant) -> Result<String, SealError> {
+        let mut buf = serde_json::to_vec(grant).map_err(|_| SealError)?;
+        let nonce = self.key.seal_in_place_append_tag(Aad::from(AAD), &mut buf).map_err(|_| SealError)?;
+        let mut raw = Vec::with_capacity(NONCE_LEN + buf.len());
+        raw.extend_from_slice(nonce.as_ref());
+        raw.extend_from_slice(&buf);
+        Ok(format!("{REFRESH_TOKEN_PREFIX}{}", BASE64URL_NOPAD.encode(&raw)))
+    }
+
+    /// `None` for anything warden did not issue with this key.
+    pub fn open(&self, token: &str) -> Option<RefreshGrant> {
+        if token.len() > MAX_CREDENTIAL_LEN * 4 {
+            return None;
+        }
+        let raw = BASE64URL_NOPAD.decode(token.strip_prefix(REFRESH_TOKEN_PREFIX)?.as_bytes()).ok()?;
+        if raw.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut sealed = sealed.to_vec();
+        let plain = self.key.open_in_place(nonce, Aad::from(AAD), &mut sealed).ok()?;
+        serde_json::from_slice(plain).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> RefreshGrant {
+        RefreshGrant {
+            jti: "j".into(),
+            family: "f".into(),
+            account_id: "a".into(),
+            org: "default".into(),
+            epoch: 0,
+            iat: 1,
+            exp: 2,
+            aud: "x".into(),
+            roles: vec!["viewer".into()],
+            scope: vec!["org:read".into()],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_rejects_tampering() {
+        let codec = RefreshCodec::new(&[7; 32]).unwrap_or_else(|_| unreachable!());
+        let t = codec.seal(&grant()).unwrap_or_else(|_| unreachable!());
+        assert!(t.starts_with("arm_rt_"));
+        assert_eq!(codec.open(&t), Some(grant()));
+        let mut bytes = t.clone().into_bytes();
+        let i = bytes.len() - 5;
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        assert_eq!(codec.open(&String::from_utf8(bytes).unwrap_or_default()), None);
+        let other = RefreshCodec::new(&[8; 32]).unwrap_or_else(|_| unreachable!());
+        assert_eq!(other.open(&t), None);
+        assert_eq!(codec.open("arm_rt_"), None);
+        assert_eq!(codec.open("garbage"), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! Storage: the only module that holds SQL.
+//!
+//! `Db` is chosen once at start-up from `WARDEN_DATABASE_URL`. Each query is
+//! written once (`$1` placeholders and `ON CONFLICT` work on both engines)
+//! and run through `on_db!`, which expands the same code for each pool.
+//! Why not `sqlx::AnyPool`: it decodes every row through an intermediate
+//! value type and cannot set SQLite pragmas (WAL, busy timeout) per
+//! connection; the enum keeps native drivers at the cost of one macro.
+//! Times are integer Unix seconds and ids are text, which both engines
+//! store natively; each engine has its own `migrations/` folder.
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub mod accounts;
+pub mod audit;
+pub mod orgs;
+pub mod refresh;
+
+pub use audit::AuditEvent;
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl DbError {
+    pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+        e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+impl Db {
+    /// Connects to the database named by `url` (creating a SQLite file if
+    /// missing).
+    pub async fn connect(url: &str) -> DbResult<Self> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(opts)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(opts)
+                .await?;
+            Ok(Self::Postgres(pool))
+        }
+    }
+
+    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock
+    /// meanwhile, so replicas starting together apply each migration once.
+    pub async fn migrate(&self) -> DbResult<()> {
+        match self {
+            Self::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Self::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> DbResult<()> {
+        on_db!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, p => p.close().await)
+    }
+}

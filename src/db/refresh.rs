@@ -1,0 +1,86 @@
+//! Refresh-token use: single-use spending and family revocation.
+use super::{AuditEvent, Db, DbResult, audit::insert_audit, on_db};
+
+/// How an attempt to spend a refresh token ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Spend {
+    /// This request consumed the token.
+    Won,
+    /// The token was spent before: reuse. The family is now revoked.
+    Reused,
+    /// The family had been revoked already.
+    FamilyRevoked,
+}
+
+pub struct SpendRequest<'a> {
+    pub jti: &'a str,
+    pub family: &'a str,
+    pub account_id: &'a str,
+    /// When the presented token expires; its spent row is prunable after.
+    pub expires_at: i64,
+    /// No member of the family can outlive this (now + refresh TTL), so a
+    /// revocation row is kept until then.
+    pub family_expires_at: i64,
+    pub now: i64,
+}
+
+impl Db {
+    /// Spends a refresh token. The primary key on `jti` decides races, on
+    /// one node or many: exactly one concurrent caller wins. A loser's
+    /// attempt is reuse, and revokes the family (with `reuse_audit`
+    /// recorded in the same transaction).
+    pub async fn spend_refresh_token(&self, r: &SpendRequest<'_>, reuse_audit: &AuditEvent) -> DbResult<Spend> {
+        on_db!(self, p => {
+            let revoked: Option<(String,)> =
+                sqlx::query_as("SELECT family_id FROM refresh_families_revoked WHERE family_id = $1")
+                    .bind(r.family)
+                    .fetch_optional(p)
+                    .await?;
+            if revoked.is_some() {
+                return Ok(Spend::FamilyRevoked);
+            }
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "INSERT INTO refresh_tokens_spent (jti, family_id, account_id, expires_at, spent_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(r.jti)
+            .bind(r.family)
+            .bind(r.account_id)
+            .bind(r.expires_at)
+            .bind(r.now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                tx.commit().await?;
+                return Ok(Spend::Won);
+            }
+            sqlx::query(
+                "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
+                 VALUES ($1, $2, 'reuse', $3, $4) ON CONFLICT (family_id) DO NOTHING",
+            )
+            .bind(r.family)
+            .bind(r.account_id)
+            .bind(r.family_expires_at)
+            .bind(r.now)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, reuse_audit)?;
+            tx.commit().await?;
+            Ok(Spend::Reused)
+        })
+    }
+
+    /// Drops bookkeeping rows that can no longer matter: a spent token or a
+    /// revoked family past its expiry cannot be presented successfully.
+    pub async fn prune_refresh_state(&self, now: i64) -> DbResult<u64> {
+        on_db!(self, p => {
+            let a = sqlx::query("DELETE FROM refresh_tokens_spent WHERE expires_at < $1")
+                .bind(now).execute(p).await?.rows_affected();
+            let b = sqlx::query("DELETE FROM refresh_families_revoked WHERE expires_at < $1")
+                .bind(now).execute(p).await?.rows_affected();
+            Ok(a + b)
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! Service accounts: their fields, states and the rules on their values.
+use std::fmt;
+
+use crate::domain::ip::IpAllowlist;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    Credential,
+    Integration,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+            Self::Integration => "integration",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "credential" => Some(Self::Credential),
+            "integration" => Some(Self::Integration),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Disabled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// A service account as stored. Times are Unix seconds.
+#[derive(Debug, Clone)]
+pub struct ServiceAccount {
+    pub id: String,
+    pub org_id: String,
+    pub kind: AccountKind,
+    pub name: String,
+    pub description: String,
+    pub client_id: Option<String>,
+    /// Argon2id PHC string; never leaves the server.
+    pub secret_hash: Option<String>,
+    /// Bumped on every secret reset; refresh tokens carry the epoch they
+    /// were issued under and die when it moves on.
+    pub credential_epoch: i64,
+    pub integration: Option<String>,
+    pub roles: Vec<String>,
+    pub allowed_ips: IpAllowlist,
+    pub expires_at: Option<i64>,
+    pub status: Status,
+    pub created_at: i64,
+    pub created_by: String,
+    pub last_used_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+}
+
+impl ServiceAccount {
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+/// The expiry choices an admin has: `30d` … `1y`, or `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiresIn {
+    Days(i64),
+    Never,
+}
+
+impl ExpiresIn {
+    pub const CHOICES: &'static str = "30d, 60d, 90d, 180d, 1y or never";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "30d" => Self::Days(30),
+            "60d" => Self::Days(60),
+            "90d" => Self::Days(90),
+            "180d" => Self::Days(180),
+            "1y" => Self::Days(365),
+            "never" => Self::Never,
+            _ => return None,
+        })
+    }
+
+    /// The absolute expiry, counted from `now`.
+    pub fn expires_at(self, now: i64) -> Option<i64> {
+        match self {
+            Self::Days(d) => Some(now + d * 86_400),
+            Self::Never => None,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct InvalidField {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
+    InvalidField { field, reason: reason.into() }
+}
+
+pub fn validate_name(name: &str) -> Result<String, InvalidField> {
+    let n = name.trim();
+    let len = n.chars().count();
+    if len == 0 || len > 100 {
+        return Err(invalid("name", "must be 1 to 100 characters"));
+    }
+    if n.chars().any(char::is_control) {
+        return Err(invalid("name", "must not contain control characters"));
+    }
+    Ok(n.to_owned())
+}
+
+pub fn validate_description(d: &str) -> Result<String, InvalidField> {
+    if d.chars().count() > 1000 {
+        return Err(invalid("description", "must be at most 1000 characters"));
+    }
+    if d.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid("description", "must not contain control characters"));
+    }
+    Ok(d.to_owned())
+}
+
+/// An organization slug: lowercase letters, digits and `-`, 1–63 chars.
+pub fn validate_org_slug(s: &str) -> Result<String, InvalidField> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok { Ok(s.to_owned()) } else { Err(invalid("org", "must be 1 to 63 lowercase letters, digits or '-'")) }
+}
+
+pub fn validate_integration(s: &str) -> Result<String, InvalidField> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok { Ok(s.to_owned()) } else { Err(invalid("integration", "must be 1 to 64 lowercase letters, digits, '-' or '_'")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_choices() {
+        assert_eq!(ExpiresIn::parse("1y").map(|e| e.expires_at(0)), Some(Some(365 * 86_400)));
+        assert_eq!(ExpiresIn::parse("never").map(|e| e.expires_at(5)), Some(None));
+        assert_eq!(ExpiresIn::parse("7d"), None);
+    }
+
+    #[test]
+    fn names_are_bounded() {
+        assert!(validate_name("ci").is_ok());
+        assert!(validate_name("  ").is_err());
+        assert!(validate_name(&"x".repeat(101)).is_err());
+        assert!(validate_name(&"é".repeat(100)).is_ok());
+        assert!(validate_org_slug("acme-1").is_ok());
+        assert!(validate_org_slug("Acme").is_err());
+    }
+}

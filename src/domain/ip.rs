@@ -1,0 +1,146 @@
+//! IP allowlists and the client address behind trusted proxies.
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A CIDR allowlist; empty means unrestricted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpAllowlist(Vec<IpNet>);
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an IP address or CIDR block")]
+pub struct BadCidr(pub String);
+
+/// Parses one address or CIDR block. A bare address becomes a /32 or /128.
+/// Host bits after the prefix are cleared (`10.1.2.3/24` → `10.1.2.0/24`).
+/// IPv4-mapped IPv6 entries are stored as IPv4 so they match either form.
+pub fn parse_cidr(s: &str) -> Result<IpNet, BadCidr> {
+    let t = s.trim();
+    let bad = || BadCidr(s.chars().take(64).collect());
+    if t.is_empty() || t.len() > 64 {
+        return Err(bad());
+    }
+    let net = match t.parse::<IpNet>() {
+        Ok(n) => n,
+        Err(_) => IpNet::from(t.parse::<IpAddr>().map_err(|_| bad())?),
+    };
+    Ok(match net {
+        IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
+            Some(v4) if v6.prefix_len() >= 96 => {
+                IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96).map_err(|_| bad())?.trunc()
+            }
+            _ => net.trunc(),
+        },
+        IpNet::V4(_) => net.trunc(),
+    })
+}
+
+/// Maps `::ffff:a.b.c.d` to `a.b.c.d` so IPv4 rules apply to it.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+impl IpAllowlist {
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, BadCidr> {
+        let mut nets: Vec<IpNet> = Vec::with_capacity(entries.len());
+        for e in entries {
+            let n = parse_cidr(e.as_ref())?;
+            if !nets.contains(&n) {
+                nets.push(n);
+            }
+        }
+        Ok(Self(nets))
+    }
+
+    /// The stored form: comma-separated CIDRs, empty for unrestricted.
+    pub fn parse_stored(s: &str) -> Self {
+        Self(s.split(',').filter_map(|e| parse_cidr(e).ok()).collect())
+    }
+
+    pub fn to_stored(&self) -> String {
+        self.entries().join(",")
+    }
+
+    pub fn entries(&self) -> Vec<String> {
+        self.0.iter().map(|n| n.to_string()).collect()
+    }
+
+    pub fn is_unrestricted(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether a request from `ip` may use the account. An unknown source
+    /// address passes only when there is no allowlist (fail closed).
+    pub fn permits(&self, ip: Option<IpAddr>) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let Some(ip) = ip.map(canonical) else { return false };
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy,
+/// the right-most `X-Forwarded-For` hop that is not itself trusted. `None`
+/// when a trusted proxy forwarded an unreadable chain.
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = canonical(peer);
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut last = peer;
+    for header in forwarded_for.iter().rev() {
+        for hop in header.rsplit(',') {
+            let ip = canonical(hop.trim().parse::<IpAddr>().ok()?);
+            if !is_trusted(&ip) {
+                return Some(ip);
+            }
+            last = ip;
+        }
+    }
+    Some(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn parses_addresses_blocks_and_mapped_forms() {
+        let l = IpAllowlist::parse(&["10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "::ffff:172.16.0.0/108"])
+            .unwrap_or_default();
+        assert_eq!(l.entries(), vec!["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32", "172.16.0.0/12"]);
+        assert!(l.permits(Some(ip("10.9.9.9"))));
+        assert!(l.permits(Some(ip("::ffff:10.1.2.3"))));
+        assert!(l.permits(Some(ip("172.20.0.1"))));
+        assert!(l.permits(Some(ip("2001:db8::1"))));
+        assert!(!l.permits(Some(ip("11.0.0.1"))));
+        assert!(!l.permits(None));
+        assert!(IpAllowlist::default().permits(None));
+    }
+
+    #[test]
+    fn rejects_garbage_and_leading_zeros() {
+        for bad in ["", "10.0.0.256", "010.0.0.1", "10.0.0.0/33", "abc", "10.0.0.0/", "1.2.3.4/8/8"] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_cidr("10.1.2.3/24").map(|n| n.to_string()), Ok("10.1.2.0/24".to_owned()));
+    }
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let trusted = vec![parse_cidr("10.0.0.0/8").unwrap_or_else(|_| unreachable!())];
+        assert_eq!(client_ip(ip("203.0.113.9"), &["1.1.1.1"], &trusted), Some(ip("203.0.113.9")));
+        assert_eq!(client_ip(ip("10.0.0.1"), &["1.1.1.1, 198.51.100.4, 10.0.0.2"], &trusted), Some(ip("198.51.100.4")));
+        assert_eq!(client_ip(ip("10.0.0.1"), &[], &trusted), Some(ip("10.0.0.1")));
+        assert_eq!(client_ip(ip("10.0.0.1"), &["garbage"], &trusted), None);
+    }
+}

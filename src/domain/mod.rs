@@ -1,0 +1,5 @@
+//! Pure domain types and rules: no HTTP, no SQL, time passed in.
+pub mod account;
+pub mod credentials;
+pub mod ip;
+pub mod roles;

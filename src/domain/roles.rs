@@ -1,0 +1,171 @@
+//! Roles, permissions and scope: the built-in catalog and how a token's
+//! grant is derived from an account's roles and a requested `scope`.
+use std::collections::{BTreeSet, HashMap};
+
+/// Every permission warden knows. `org:manage` is what the admin API needs.
+pub const PERMISSIONS: &[&str] = &[
+    "org:manage",
+    "org:read",
+    "audit:read",
+    "risks:read",
+    "risks:write",
+    "incidents:read",
+    "incidents:write",
+];
+
+/// The built-in roles and their permission sets.
+pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
+    ("admin", "Full control, including Manage Organization", PERMISSIONS),
+    (
+        "editor",
+        "Read and change risks and incidents",
+        &["org:read", "risks:read", "risks:write", "incidents:read", "incidents:write"],
+    ),
+    ("viewer", "Read-only access", &["org:read", "risks:read", "incidents:read"]),
+    ("risk-viewer", "Read risks", &["risks:read"]),
+    ("risk-editor", "Read and change risks", &["risks:read", "risks:write"]),
+    ("incident-viewer", "Read incidents", &["incidents:read"]),
+    ("incident-editor", "Read and change incidents", &["incidents:read", "incidents:write"]),
+];
+
+pub fn builtin_permissions(role: &str) -> Option<&'static [&'static str]> {
+    BUILTIN_ROLES.iter().find(|(id, _, _)| *id == role).map(|(_, _, p)| *p)
+}
+
+pub fn is_permission(s: &str) -> bool {
+    PERMISSIONS.contains(&s)
+}
+
+/// A role id: lowercase letters, digits and `-`, 1–64 chars.
+pub fn valid_role_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+/// The permissions of each role an account holds, resolved for one grant.
+pub type RolePermissions = HashMap<String, Vec<String>>;
+
+/// What a token carries: the roles it was granted and the permissions
+/// (`scope`) it may use. Both sorted, so tokens are deterministic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub roles: Vec<String>,
+    pub scope: Vec<String>,
+}
+
+impl Grant {
+    pub fn scope_string(&self) -> String {
+        self.scope.join(" ")
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ScopeError {
+    /// A requested value is neither a held role nor a held permission.
+    NotHeld(String),
+    /// A requested value is not a valid scope token (RFC 6749 §3.3).
+    Malformed,
+}
+
+/// RFC 6749 §3.3 scope-token characters.
+fn valid_scope_token(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// Derives a grant from the roles available (`held`, with their permissions)
+/// and the requested scope. With no request, everything held is granted.
+/// A request may name held roles (granting all their permissions) or
+/// permissions; the grant's roles are those that contribute to it.
+pub fn derive_grant(held: &RolePermissions, requested: Option<&str>) -> Result<Grant, ScopeError> {
+    let Some(requested) = requested.filter(|r| !r.trim().is_empty()) else {
+        let roles: BTreeSet<&String> = held.keys().collect();
+        let scope: BTreeSet<&String> = held.values().flatten().collect();
+        return Ok(Grant {
+            roles: roles.into_iter().cloned().collect(),
+            scope: scope.into_iter().cloned().collect(),
+        });
+    };
+    let mut roles = BTreeSet::new();
+    let mut scope = BTreeSet::new();
+    for item in requested.split(' ').filter(|t| !t.is_empty()) {
+        if !valid_scope_token(item) {
+            return Err(ScopeError::Malformed);
+        }
+        if let Some(perms) = held.get(item) {
+            roles.insert(item.to_owned());
+            scope.extend(perms.iter().cloned());
+            continue;
+        }
+        let mut found = false;
+        for (role, perms) in held {
+            if perms.iter().any(|p| p == item) {
+                roles.insert(role.clone());
+                found = true;
+            }
+        }
+        if !found {
+            return Err(ScopeError::NotHeld(item.to_owned()));
+        }
+        scope.insert(item.to_owned());
+    }
+    Ok(Grant { roles: roles.into_iter().collect(), scope: scope.into_iter().collect() })
+}
+
+/// Narrows an earlier grant to what is still held now: roles removed from
+/// the account drop out, and with them the permissions only they provided.
+pub fn narrow_to_live(previous: &Grant, live: &RolePermissions) -> Grant {
+    let roles: Vec<String> = previous.roles.iter().filter(|r| live.contains_key(*r)).cloned().collect();
+    let allowed: BTreeSet<&String> = roles.iter().filter_map(|r| live.get(r)).flatten().collect();
+    let scope = previous.scope.iter().filter(|p| allowed.contains(p)).cloned().collect();
+    Grant { roles, scope }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(roles: &[&str]) -> RolePermissions {
+        roles
+            .iter()
+            .map(|r| {
+                let perms = builtin_permissions(r).unwrap_or_default();
+                (r.to_string(), perms.iter().map(|p| p.to_string()).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_scope_grants_everything_held() {
+        let g = derive_grant(&held(&["risk-editor", "incident-viewer"]), None).unwrap_or_else(|_| unreachable!());
+        assert_eq!(g.roles, vec!["incident-viewer", "risk-editor"]);
+        assert_eq!(g.scope, vec!["incidents:read", "risks:read", "risks:write"]);
+    }
+
+    #[test]
+    fn scope_narrows_roles_and_permissions() {
+        let h = held(&["risk-editor", "incident-viewer"]);
+        let g = derive_grant(&h, Some("risks:read")).unwrap_or_else(|_| unreachable!());
+        assert_eq!(g.roles, vec!["risk-editor"]);
+        assert_eq!(g.scope, vec!["risks:read"]);
+        let g = derive_grant(&h, Some("incident-viewer")).unwrap_or_else(|_| unreachable!());
+        assert_eq!(g.scope, vec!["incidents:read"]);
+    }
+
+    #[test]
+    fn scope_beyond_roles_is_refused() {
+        let h = held(&["risk-viewer"]);
+        assert_eq!(derive_grant(&h, Some("risks:write")), Err(ScopeError::NotHeld("risks:write".into())));
+        assert_eq!(derive_grant(&h, Some("admin")), Err(ScopeError::NotHeld("admin".into())));
+        assert_eq!(derive_grant(&h, Some("a\"b")), Err(ScopeError::Malformed));
+    }
+
+    #[test]
+    fn narrowing_drops_removed_roles() {
+        let g = derive_grant(&held(&["risk-editor", "incident-viewer"]), None).unwrap_or_else(|_| unreachable!());
+        let n = narrow_to_live(&g, &held(&["incident-viewer", "admin"]));
+        assert_eq!(n.roles, vec!["incident-viewer"]);
+        assert_eq!(n.scope, vec!["incidents:read"]);
+    }
+}

@@ -1,0 +1,26 @@
+//! Liveness and readiness.
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::app::AppState;
+
+/// The process is up and serving.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready to serve tokens: the database answers and a signing key is loaded.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<serde_json::Value>) {
+    let db_ok = matches!(tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await, Ok(Ok(())));
+    let key = state.keys.current().signing.meta.kid.clone();
+    if db_ok {
+        (StatusCode::OK, Json(json!({"status": "ready", "database": "ok", "signing_key": key})))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": "unreachable"})))
+    }
+}

@@ -1,0 +1,49 @@
+//! HTTP: routes, middleware, and the only place responses are shaped.
+mod error;
+mod form;
+mod health;
+mod token;
+mod wellknown;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let metadata = wellknown::metadata_body(&state);
+    Router::new()
+        .route("/oauth/token", post(token::token))
+        .route("/.well-known/oauth-authorization-server", get(wellknown::metadata).with_state(metadata.clone()))
+        .route("/.well-known/openid-configuration", get(wellknown::metadata).with_state(metadata))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            // Spans carry the path only: a query string could hold
+            // credentials a misbehaving client put there.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn not_found() -> impl IntoResponse {
+    error::problem(StatusCode::NOT_FOUND, "Not Found", "no such endpoint")
+}

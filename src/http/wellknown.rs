@@ -1,0 +1,48 @@
+//! Discovery: RFC 8414 metadata and the RFC 7517 key set.
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::domain::roles::PERMISSIONS;
+
+/// The metadata document, rendered once at start-up.
+pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
+    let iss = &state.issuer;
+    let doc = json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["token"],
+        "scopes_supported": PERMISSIONS,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "access_token_signing_alg_values_supported": ["ES256", "EdDSA"],
+        "authorization_response_iss_parameter_supported": false,
+    });
+    doc.to_string().into_bytes().into()
+}
+
+pub async fn metadata(State(body): State<Arc<[u8]>>) -> Response {
+    json_bytes(body, "public, max-age=3600")
+}
+
+pub async fn jwks(State(state): State<Arc<AppState>>) -> Response {
+    json_bytes(state.keys.current().jwks.clone(), "public, max-age=300")
+}
+
+fn json_bytes(body: Arc<[u8]>, cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        axum::body::Bytes::from_owner(body),
+    )
+        .into_response()
+}

@@ -1,0 +1,93 @@
+//! The OAuth flows, independent of HTTP: what the token endpoint decides
+//! and why. Errors are the RFC 6749 §5.2 codes; `http::error` alone maps
+//! them to status codes.
+pub mod client_auth;
+pub mod token;
+
+use std::collections::HashMap;
+
+use crate::app::AppState;
+use crate::db::DbError;
+use crate::domain::account::ServiceAccount;
+use crate::domain::roles::{RolePermissions, builtin_permissions};
+
+/// RFC 6749 §5.2 errors (plus `invalid_target` from RFC 8707 and the
+/// availability errors a client should retry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    InvalidRequest(String),
+    /// `basic`: the client tried HTTP Basic, so the answer names that scheme.
+    InvalidClient { basic: bool },
+    InvalidGrant(&'static str),
+    /// Authenticated, but the account may not get tokens now (disabled,
+    /// expired, source address not allowed). Answered with 403.
+    AccessDenied(&'static str),
+    UnsupportedGrantType,
+    InvalidScope(String),
+    InvalidTarget(&'static str),
+    PayloadTooLarge,
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::PayloadTooLarge => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::AccessDenied(_) => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::ServerError => "server_error",
+        }
+    }
+
+    /// A human-readable description: fixed text or sanitized input only.
+    pub fn description(&self) -> String {
+        match self {
+            Self::InvalidRequest(d) | Self::InvalidScope(d) => d.clone(),
+            Self::InvalidClient { .. } => "client authentication failed".into(),
+            Self::InvalidGrant(d) | Self::AccessDenied(d) | Self::InvalidTarget(d) => (*d).into(),
+            Self::UnsupportedGrantType => {
+                "grant_type must be client_credentials or refresh_token".into()
+            }
+            Self::PayloadTooLarge => "request body too large".into(),
+            Self::TemporarilyUnavailable => "the server is temporarily unable to handle the request; retry later".into(),
+            Self::ServerError => "internal error".into(),
+        }
+    }
+}
+
+impl From<DbError> for OAuthError {
+    fn from(e: DbError) -> Self {
+        tracing::error!(error = %e, "database error");
+        match e {
+            DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+                Self::TemporarilyUnavailable
+            }
+            _ => Self::ServerError,
+        }
+    }
+}
+
+/// The permissions of every role the account currently holds. Roles that no
+/// longer exist contribute nothing.
+pub async fn live_roles(state: &AppState, account: &ServiceAccount) -> Result<RolePermissions, DbError> {
+    let mut held: RolePermissions = HashMap::with_capacity(account.roles.len());
+    let mut custom = Vec::new();
+    for r in &account.roles {
+        match builtin_permissions(r) {
+            Some(p) => {
+                held.insert(r.clone(), p.iter().map(|s| (*s).to_owned()).collect());
+            }
+            None => custom.push(r.clone()),
+        }
+    }
+    if !custom.is_empty() {
+        held.extend(state.db.custom_role_permissions(&account.org_id, &custom).await?);
+    }
+    Ok(held)
+}

@@ -1,0 +1,218 @@
+//! `POST /oauth/token`: the client-credentials and refresh-token grants,
+//! each a checklist in the order the spec gives it.
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::client_auth::{ClientCredentials, authenticate, check_state, credential_event};
+use super::{OAuthError, live_roles};
+use crate::app::AppState;
+use crate::crypto::refresh::RefreshGrant;
+use crate::db::refresh::{Spend, SpendRequest};
+use crate::domain::account::ServiceAccount;
+use crate::domain::credentials::random_token_id;
+use crate::domain::roles::{Grant, RolePermissions, ScopeError, derive_grant, narrow_to_live};
+
+#[derive(Debug)]
+pub enum GrantRequest {
+    ClientCredentials { scope: Option<String>, resource: Option<String> },
+    RefreshToken { refresh_token: String, scope: Option<String>, resource: Option<String> },
+}
+
+#[derive(Debug)]
+pub struct TokenRequest {
+    pub grant: GrantRequest,
+    pub client: ClientCredentials,
+    pub source_ip: Option<IpAddr>,
+    pub now: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// RFC 9068 access-token claims.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    client_id: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    scope: String,
+    roles: &'a [String],
+    org: &'a str,
+}
+
+pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    let account = authenticate(state, &req.client, req.source_ip, req.now).await?;
+    check_state(&account, req.source_ip, req.now)?;
+    match req.grant {
+        GrantRequest::ClientCredentials { scope, resource } => {
+            let aud = audience(state, resource.as_deref())?;
+            let held = live_roles(state, &account).await?;
+            let grant = derive_grant(&held, scope.as_deref()).map_err(scope_error)?;
+            let family = random_token_id();
+            let out = issue(state, &account, &grant, &aud, family, req.now)?;
+            state.bookkeeper.touch(&account.id, req.now);
+            state.bookkeeper.record(credential_event(
+                &account,
+                "token.issued",
+                req.source_ip,
+                req.now,
+                json!({"grant_type": "client_credentials", "scope": out.scope, "aud": aud}),
+            ));
+            Ok(out)
+        }
+        GrantRequest::RefreshToken { refresh_token, scope, resource } => {
+            refresh(state, &account, &refresh_token, scope.as_deref(), resource.as_deref(), req.source_ip, req.now)
+                .await
+        }
+    }
+}
+
+async fn refresh(
+    state: &AppState,
+    account: &ServiceAccount,
+    presented: &str,
+    scope: Option<&str>,
+    resource: Option<&str>,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    const INVALID: &str = "the refresh token is invalid, expired or revoked";
+    let old = state.refresh.open(presented).ok_or(OAuthError::InvalidGrant(INVALID))?;
+    if old.account_id != account.id || old.exp <= now {
+        return Err(OAuthError::InvalidGrant(INVALID));
+    }
+    if old.epoch != account.credential_epoch {
+        return Err(OAuthError::InvalidGrant("the refresh token was issued before the secret was reset"));
+    }
+    let aud = match resource {
+        Some(r) => audience(state, Some(r))?,
+        None => old.aud.clone(),
+    };
+    let live = live_roles(state, account).await?;
+    let previous = Grant { roles: old.roles.clone(), scope: old.scope.clone() };
+    let remaining = narrow_to_live(&previous, &live);
+    let available: RolePermissions = remaining
+        .roles
+        .iter()
+        .filter_map(|r| {
+            let perms: Vec<String> =
+                live.get(r)?.iter().filter(|p| remaining.scope.contains(p)).cloned().collect();
+            (!perms.is_empty()).then(|| (r.clone(), perms))
+        })
+        .collect();
+    if available.is_empty() {
+        return Err(OAuthError::InvalidGrant("none of the refresh token's roles are still held"));
+    }
+    let grant = derive_grant(&available, scope).map_err(scope_error)?;
+
+    let spend = SpendRequest {
+        jti: &old.jti,
+        family: &old.family,
+        account_id: &account.id,
+        expires_at: old.exp,
+        family_expires_at: now + state.refresh_ttl_secs(),
+        now,
+    };
+    let reuse = credential_event(account, "refresh_token.reuse_detected", source_ip, now, json!({"family": old.family}));
+    match state.db.spend_refresh_token(&spend, &reuse).await? {
+        Spend::Won => {}
+        Spend::Reused => {
+            tracing::warn!(account = %account.id, family = %old.family, "refresh token reuse; family revoked");
+            return Err(OAuthError::InvalidGrant(INVALID));
+        }
+        Spend::FamilyRevoked => return Err(OAuthError::InvalidGrant(INVALID)),
+    }
+    let out = issue(state, account, &grant, &aud, old.family.clone(), now)?;
+    state.bookkeeper.touch(&account.id, now);
+    state.bookkeeper.record(credential_event(
+        account,
+        "token.refreshed",
+        source_ip,
+        now,
+        json!({"grant_type": "refresh_token", "scope": out.scope, "aud": aud, "family": old.family}),
+    ));
+    Ok(out)
+}
+
+/// Signs the access token and seals the refresh token. Writes nothing.
+fn issue(
+    state: &AppState,
+    account: &ServiceAccount,
+    grant: &Grant,
+    aud: &str,
+    family: String,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let client_id = account.client_id.as_deref().ok_or(OAuthError::ServerError)?;
+    let access_ttl = state.config.access_token_ttl.as_secs();
+    let scope = grant.scope_string();
+    let claims = AccessClaims {
+        iss: &state.issuer,
+        sub: client_id,
+        client_id,
+        aud,
+        exp: now + access_ttl as i64,
+        iat: now,
+        nbf: now,
+        jti: random_token_id(),
+        scope: scope.clone(),
+        roles: &grant.roles,
+        org: &account.org_id,
+    };
+    let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::ServerError)?;
+    let keys = state.keys.current();
+    let access_token = keys.signing.sign_jwt(&body).map_err(|e| {
+        tracing::error!(error = %e, "signing failed");
+        OAuthError::ServerError
+    })?;
+    let refresh = RefreshGrant {
+        jti: random_token_id(),
+        family,
+        account_id: account.id.clone(),
+        org: account.org_id.clone(),
+        epoch: account.credential_epoch,
+        iat: now,
+        exp: now + state.refresh_ttl_secs(),
+        aud: aud.to_owned(),
+        roles: grant.roles.clone(),
+        scope: grant.scope.clone(),
+    };
+    let refresh_token = state.refresh.seal(&refresh).map_err(|_| OAuthError::ServerError)?;
+    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: access_ttl, refresh_token, scope })
+}
+
+/// RFC 8707: `aud` is the requested resource when warden knows it (its own
+/// issuer URL for the admin API, or the default audience), else the
+/// configured default.
+fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OAuthError> {
+    match resource {
+        None => Ok(state.default_audience.clone()),
+        Some(r) if r == state.issuer || r == state.default_audience => Ok(r.to_owned()),
+        Some(r) if r.contains('#') || !r.contains(':') => {
+            Err(OAuthError::InvalidTarget("resource must be an absolute URI without a fragment"))
+        }
+        Some(_) => Err(OAuthError::InvalidTarget("the requested resource is not known to this server")),
+    }
+}
+
+fn scope_error(e: ScopeError) -> OAuthError {
+    match e {
+        ScopeError::Malformed => OAuthError::InvalidScope("scope contains characters not allowed by RFC 6749".into()),
+        ScopeError::NotHeld(s) => {
+            OAuthError::InvalidScope(format!("`{s}` is neither a role nor a permission this account holds"))
+        }
+    }
+}
