@@ -98,6 +98,13 @@ impl Config {
         Self::from_raw(&raw)
     }
 
+    /// Builds a configuration from `(key, value)` pairs named like the TOML
+    /// keys, on top of the defaults; for embedding and tests.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let raw = pairs.iter().map(|(k, v)| ((*k).to_owned(), ((*v).to_owned(), format!("`{k}`")))).collect();
+        Self::from_raw(&raw)
+    }
+
     fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Self, ConfigError> {
         let get = |k: &str| raw.get(k).map(|(v, src)| (v.as_str(), src.as_str()));
         let bad = |src: &str, why: &str| ConfigError(format!("invalid {src}: {why}"));

@@ -17,17 +17,27 @@ const AAD: &[u8] = b"warden refresh token v1";
 /// What a refresh token grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshGrant {
+    #[serde(rename = "j")]
     pub jti: String,
     /// The chain this token belongs to; revoked as a whole on reuse.
+    #[serde(rename = "f")]
     pub family: String,
+    #[serde(rename = "a")]
     pub account_id: String,
+    #[serde(rename = "o")]
     pub org: String,
     /// The account's credential epoch at issue; a secret reset moves it on.
+    #[serde(rename = "e")]
     pub epoch: i64,
+    #[serde(rename = "i")]
     pub iat: i64,
+    #[serde(rename = "x")]
     pub exp: i64,
+    #[serde(rename = "d")]
     pub aud: String,
+    #[serde(rename = "r")]
     pub roles: Vec<String>,
+    #[serde(rename = "s")]
     pub scope: Vec<String>,
 }
 

@@ -90,8 +90,12 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
     let invalid = || bad("the Authorization header is not valid HTTP Basic credentials");
     let text = std::str::from_utf8(value).map_err(|_| invalid())?.trim();
     let (scheme, encoded) = text.split_once(' ').ok_or_else(invalid)?;
-    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 4 * MAX_CREDENTIAL_LEN {
+    if !scheme.eq_ignore_ascii_case("basic") {
         return Err(invalid());
+    }
+    if encoded.len() > 4 * MAX_CREDENTIAL_LEN {
+        // Well-formed but longer than any credential warden issues.
+        return Err(OAuthError::InvalidClient { basic: true });
     }
     let decoded = BASE64.decode(encoded.trim().as_bytes()).map_err(|_| invalid())?;
     let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;

@@ -1,0 +1,188 @@
+//! The `warden` binary: account commands, configuration errors, keys.
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::harness::{Account, Backend, TestServer, both_backends, fresh_database};
+
+fn warden(url: &str, keys: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("WARDEN_DATABASE_URL", url)
+        .env("WARDEN_KEYS_DIR", keys)
+        .env_remove("WARDEN_LOG")
+        .output()
+        .expect("run warden")
+}
+
+fn json_of(o: &Output) -> Value {
+    assert!(o.status.success(), "exit {:?}: {}", o.status.code(), String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("stdout is JSON")
+}
+
+/// Exit 2 with exactly one line on stderr.
+fn assert_usage_error(o: &Output, mentions: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(mentions), "`{mentions}` in: {err}");
+}
+
+async fn account_lifecycle_from_the_cli(b: Backend) {
+    let s = TestServer::start(b).await;
+    let keys = s.dir.path().join("keys");
+    let url = s.db_url.clone();
+    let created = json_of(&warden(&url, &keys, &["accounts", "create", "--name", "first admin", "--role", "admin", "--json"]));
+    let (id, client_id) = (created["id"].as_str().unwrap_or(""), created["client_id"].as_str().unwrap_or(""));
+    assert!(client_id.starts_with("arm_sa_"));
+    assert!(created["client_secret"].as_str().is_some_and(|s| s.starts_with("arm_sk_")));
+    assert_eq!(created["roles"], serde_json::json!(["admin"]));
+    assert_eq!(created["expires_at"], Value::Null);
+
+    // The account works against the running server.
+    let a = Account { id: id.into(), client_id: client_id.into(), secret: created["client_secret"].as_str().unwrap_or("").into() };
+    s.token_ok(&a, &[]).await;
+
+    let shown = json_of(&warden(&url, &keys, &["accounts", "show", client_id, "--json"]));
+    assert_eq!(shown["id"], id);
+    assert!(shown.get("client_secret").is_none(), "show never prints a secret");
+
+    assert_eq!(json_of(&warden(&url, &keys, &["accounts", "disable", id, "--json"]))["status"], "disabled");
+    assert_eq!(s.token(&a, &[]).await.status(), 403);
+    let o = warden(&url, &keys, &["accounts", "reset-secret", id, "--json"]);
+    assert_usage_error(&o, "enable");
+    assert_eq!(json_of(&warden(&url, &keys, &["accounts", "enable", client_id, "--json"]))["status"], "active");
+
+    let reset = json_of(&warden(&url, &keys, &["accounts", "reset-secret", client_id, "--json"]));
+    let new_secret = reset["client_secret"].as_str().unwrap_or("");
+    assert!(new_secret.starts_with("arm_sk_") && new_secret != a.secret);
+    assert_eq!(reset["client_id"], client_id);
+    assert_eq!(s.token(&a, &[]).await.status(), 401);
+    let a2 = Account { secret: new_secret.into(), ..a.clone() };
+    s.token_ok(&a2, &[]).await;
+
+    let deleted = json_of(&warden(&url, &keys, &["accounts", "delete", id, "--json"]));
+    assert!(deleted["deleted_at"].is_string());
+    assert_eq!(s.token(&a2, &[]).await.status(), 401);
+    let listed = json_of(&warden(&url, &keys, &["accounts", "list", "--json"]));
+    assert!(listed.as_array().is_some_and(|l| l.iter().all(|x| x["id"] != id)));
+    let listed = json_of(&warden(&url, &keys, &["accounts", "list", "--include-deleted", "--json"]));
+    assert!(listed.as_array().is_some_and(|l| l.iter().any(|x| x["id"] == id)));
+    assert_usage_error(&warden(&url, &keys, &["accounts", "enable", id]), "not found");
+
+    // Every operator action is in the audit log, attributed, without secrets.
+    let events = s.db.audit_for_target(id).await.expect("audit");
+    let actions: Vec<&str> = events.iter().filter(|e| e.actor_type == "operator").map(|e| e.action.as_str()).collect();
+    for want in ["service_account.created", "service_account.disabled", "service_account.enabled", "service_account.secret_reset", "service_account.deleted"] {
+        assert!(actions.contains(&want), "{want} in {actions:?}");
+    }
+    for e in &events {
+        assert!(!e.details.contains(&a.secret) && !e.details.contains(new_secret));
+    }
+}
+
+async fn bad_cli_input_is_exit_2_with_one_line(b: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = fresh_database(b, &dir).await;
+    let keys = dir.path().join("keys");
+    let create = |extra: &[&str]| {
+        let mut args = vec!["accounts", "create", "--json"];
+        args.extend_from_slice(extra);
+        warden(&url, &keys, &args)
+    };
+    assert_usage_error(&create(&["--name", "x", "--role", "no-such-role"]), "no-such-role");
+    assert_usage_error(&create(&["--name", "x", "--role", "viewer", "--expires-in", "7d"]), "expires_in");
+    assert_usage_error(&create(&["--name", "x", "--role", "viewer", "--allowed-ips", "10.0.0.0/33"]), "allowed_ips");
+    assert_usage_error(&create(&["--name", "x", "--role", "viewer", "--allowed-ips", "010.1.2.3"]), "allowed_ips");
+    assert_usage_error(&create(&["--name", "", "--role", "viewer"]), "name");
+    assert_usage_error(&create(&["--name", "x", "--role", "viewer", "--org", "nowhere"]), "nowhere");
+    assert_usage_error(&create(&["--role", "viewer"]), "--name");
+    assert_usage_error(&warden(&url, &keys, &["accounts", "show", "arm_sa_nothere"]), "not found");
+    assert_usage_error(&warden(&url, &keys, &["orgs", "create", "Bad Slug"]), "org");
+    // Nothing was created by any of that.
+    assert_eq!(json_of(&warden(&url, &keys, &["accounts", "list", "--json"])), serde_json::json!([]));
+
+    // Organizations.
+    let o = warden(&url, &keys, &["orgs", "create", "acme"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_usage_error(&warden(&url, &keys, &["orgs", "create", "acme"]), "already exists");
+    let c = json_of(&create(&["--name", "acme ci", "--role", "viewer", "--org", "acme", "--allowed-ips", "10.0.0.0/8,192.168.1.4", "--expires-in", "90d"]));
+    assert_eq!(c["org"], "acme");
+    assert_eq!(c["allowed_ips"], serde_json::json!(["10.0.0.0/8", "192.168.1.4/32"]));
+    assert!(c["expires_at"].is_string());
+}
+
+fn invalid_configuration_names_the_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (var, value) in [
+        ("WARDEN_ACCESS_TOKEN_TTL", "soon"),
+        ("WARDEN_LISTEN", "localhost"),
+        ("WARDEN_DATABASE_URL", "mysql://x"),
+        ("WARDEN_TRUSTED_PROXIES", "10.0.0.0/8,nope"),
+        ("WARDEN_LOG_FORMAT", "yaml"),
+        ("WARDEN_ISSUER", "not a url"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve"])
+            .current_dir(dir.path())
+            .env(var, value)
+            .output()
+            .expect("run");
+        assert_usage_error(&o, var);
+    }
+    // The same keys from a TOML file, named by file and key.
+    let file = dir.path().join("warden.toml");
+    std::fs::write(&file, "access_token_ttl = \"2 weeks\"\n").expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["--config", file.to_str().unwrap_or(""), "migrate"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_usage_error(&o, "access_token_ttl");
+    std::fs::write(&file, "no_such_key = 1\n").expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["--config", file.to_str().unwrap_or(""), "migrate"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_usage_error(&o, "no_such_key");
+    // A valid file is used; the environment wins over it.
+    let db = dir.path().join("from-file.db");
+    std::fs::write(&file, format!("database_url = \"sqlite://{}\"\n", db.display())).expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["--config", file.to_str().unwrap_or(""), "migrate"])
+        .current_dir(dir.path())
+        .env_remove("WARDEN_DATABASE_URL")
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(db.exists());
+}
+
+#[test]
+fn config_errors() {
+    invalid_configuration_names_the_variable();
+}
+
+#[test]
+fn keys_rotate_list_prune() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/w.db", dir.path().display());
+    let keys = dir.path().join("keys");
+    let list = |k: &std::path::Path| json_of(&warden(&url, k, &["keys", "list", "--json"]));
+    let first = list(&keys);
+    assert_eq!(first.as_array().map(Vec::len), Some(1));
+    assert_eq!(first[0]["state"], "signing");
+    let o = warden(&url, &keys, &["keys", "rotate", "--activate-in", "0s"]);
+    assert!(o.status.success());
+    let after = list(&keys);
+    assert_eq!(after.as_array().map(Vec::len), Some(2));
+    let new_kid = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert!(after.as_array().is_some_and(|l| l.iter().any(|k| k["kid"] == new_kid.as_str() && k["state"] == "signing")));
+    // The old key signed tokens that may still be live: not pruned yet.
+    assert!(warden(&url, &keys, &["keys", "prune"]).status.success());
+    assert_eq!(list(&keys).as_array().map(Vec::len), Some(2));
+    assert_usage_error(&warden(&url, &keys, &["keys", "rotate", "--alg", "HS256"]), "--alg");
+}
+
+both_backends!(account_lifecycle_from_the_cli, bad_cli_input_is_exit_2_with_one_line);

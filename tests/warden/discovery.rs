@@ -1,0 +1,86 @@
+//! Metadata, JWKS, health, and the keys directory a first start creates.
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::Value;
+
+use crate::harness::{Backend, TestServer, both_backends};
+use crate::jwt::jwks;
+
+async fn metadata_describes_the_server(b: Backend) {
+    let s = TestServer::start(b).await;
+    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+        let m: Value = s.http.get(s.url(path)).send().await.expect("get").json().await.expect("json");
+        assert_eq!(m["issuer"], s.issuer.as_str());
+        assert_eq!(m["token_endpoint"], format!("{}/oauth/token", s.issuer));
+        assert_eq!(m["jwks_uri"], format!("{}/.well-known/jwks.json", s.issuer));
+        assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials", "refresh_token"]));
+        assert_eq!(
+            m["token_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
+        );
+    }
+}
+
+async fn jwks_publishes_the_signing_key(b: Backend) {
+    let s = TestServer::start(b).await;
+    let r = s.http.get(s.url("/.well-known/jwks.json")).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["cache-control"].to_str().unwrap_or("").contains("max-age="));
+    let set = jwks(&s).await;
+    assert_eq!(set.keys.len(), 1);
+    let raw: Value = s.http.get(s.url("/.well-known/jwks.json")).send().await.expect("get").json().await.expect("json");
+    let k = &raw["keys"][0];
+    assert_eq!(k["kty"], "EC");
+    assert_eq!(k["crv"], "P-256");
+    assert_eq!(k["alg"], "ES256");
+    assert_eq!(k["use"], "sig");
+    assert!(k.get("d").is_none(), "no private part in the JWKS");
+
+    // The first start created the key: private file 0600, dir 0700.
+    let dir = s.dir.path().join("keys");
+    assert_eq!(std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777, 0o700);
+    let mut private = 0;
+    for e in std::fs::read_dir(&dir).expect("read keys") {
+        let p = e.expect("entry").path();
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext == "key" || ext == "secret" {
+            private += 1;
+            assert_eq!(std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o600, "{}", p.display());
+        }
+    }
+    assert_eq!(private, 2, "one signing key and the refresh-token key");
+}
+
+async fn keys_survive_a_restart(b: Backend) {
+    let s = TestServer::start(b).await;
+    let a = s.create_account(&["viewer"]).await;
+    let body = s.token_ok(&a, &[]).await;
+    let url = s.db_url.clone();
+    let dir = s.stop().await;
+    let s2 = TestServer::start_on(b, dir, &url, &[]).await;
+    // Same key, same refresh key: old tokens still verify and refresh.
+    let token = body["access_token"].as_str().unwrap_or_default();
+    let set = jwks(&s2).await;
+    let kid = jsonwebtoken::decode_header(token).expect("header").kid.expect("kid");
+    assert!(set.find(&kid).is_some());
+    let r = s2.refresh(&a, body["refresh_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(r.status(), 200);
+}
+
+async fn health_and_readiness(b: Backend) {
+    let s = TestServer::start(b).await;
+    let r = s.http.get(s.url("/healthz")).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    let r = s.http.get(s.url("/readyz")).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["status"], "ready");
+    // Readiness follows the database.
+    s.db.close().await;
+    let r = s.http.get(s.url("/readyz")).send().await.expect("get");
+    assert_eq!(r.status(), 503);
+    let r = s.http.get(s.url("/healthz")).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+}
+
+both_backends!(metadata_describes_the_server, jwks_publishes_the_signing_key, keys_survive_a_restart, health_and_readiness);

@@ -1,0 +1,9 @@
+//! warden's integration suite: one binary, real servers on random ports,
+//! the same behaviour tests on SQLite and PostgreSQL.
+mod harness;
+mod jwt;
+
+mod cli;
+mod discovery;
+mod malformed;
+mod token;
