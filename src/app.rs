@@ -123,7 +123,7 @@ async fn maintenance(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         if let Err(e) = state.keys.reload(now_unix()) {
             tracing::error!(error = %e, "reloading signing keys failed; keeping the current set");
         }
-        if rounds % 120 == 0 {
+        if rounds.is_multiple_of(120) {
             match state.db.prune_refresh_state(now_unix()).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "pruned expired refresh-token state"),
                 Ok(_) => {}
