@@ -35,6 +35,9 @@ enum Command {
     /// Manage service accounts (break-glass; audited as the local operator).
     #[command(subcommand)]
     Accounts(AccountsCmd),
+    /// Register resource servers (the APIs that accept warden's tokens).
+    #[command(subcommand, name = "resource-servers")]
+    ResourceServers(RsCmd),
     /// Inspect and rotate signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -101,6 +104,36 @@ enum AccountsCmd {
     ResetSecret(One),
     /// Tombstone the account: it can no longer authenticate.
     Delete(One),
+}
+
+#[derive(Subcommand, Debug)]
+enum RsCmd {
+    /// Register a resource server; prints its secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The absolute URI tokens for this server carry in `aud`.
+        #[arg(long)]
+        audience: String,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// RESOURCE_SERVER is the id, client id or audience.
+    Show(OneRs),
+    Disable(OneRs),
+    Enable(OneRs),
+    Delete(OneRs),
+}
+
+#[derive(Args, Debug)]
+struct OneRs {
+    resource_server: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,6 +251,7 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
             Ok(())
         }
         Command::Accounts(cmd) => accounts_cmd(cmd, &connect(&config).await?).await,
+        Command::ResourceServers(cmd) => rs_cmd(cmd, &connect(&config).await?).await,
         Command::Keys(cmd) => keys_cmd(cmd, &config),
     }
 }
@@ -310,8 +344,48 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
         }
         AccountsCmd::Delete(o) => (accounts::delete(db, None, &o.account, &actor, now).await?, None, o.json),
     };
-    let mut out = to_json(&account);
-    if let (Some(s), Some(m)) = (&secret, out.as_object_mut()) {
+    print_object(to_json(&account), secret.as_ref(), json_out);
+    Ok(())
+}
+
+async fn rs_cmd(cmd: RsCmd, db: &Db) -> Result<(), CliError> {
+    use crate::resource_servers as rs;
+    let actor = Actor::operator();
+    let now = now_unix();
+    let (server, secret, json_out) = match cmd {
+        RsCmd::Create { name, audience, json } => {
+            let (r, s) = rs::create(db, &name, &audience, &actor, now).await?;
+            (r, Some(s), json)
+        }
+        RsCmd::List { json } => {
+            let all = db.list_resource_servers().await?;
+            if json {
+                println!("{}", Value::Array(all.iter().map(rs::to_json).collect()));
+            } else {
+                for r in &all {
+                    let status = if r.deleted_at.is_some() { "deleted" } else { r.status.as_str() };
+                    println!("{}  {}  {:<8}  {}  {}", r.id, r.client_id, status, r.audience, r.name);
+                }
+            }
+            return Ok(());
+        }
+        RsCmd::Show(o) => {
+            let r = db.find_resource_server(&o.resource_server).await?
+                .ok_or_else(|| CliError::Usage("resource server not found".into()))?;
+            (r, None, o.json)
+        }
+        RsCmd::Disable(o) => (rs::set_status(db, &o.resource_server, Status::Disabled, &actor, now).await?, None, o.json),
+        RsCmd::Enable(o) => (rs::set_status(db, &o.resource_server, Status::Active, &actor, now).await?, None, o.json),
+        RsCmd::Delete(o) => (rs::delete(db, &o.resource_server, &actor, now).await?, None, o.json),
+    };
+    print_object(rs::to_json(&server), secret.as_ref(), json_out);
+    Ok(())
+}
+
+/// Prints an object as JSON or `key value` lines, adding the one-time
+/// secret when there is one.
+fn print_object(mut out: Value, secret: Option<&crate::domain::credentials::ClientSecret>, json_out: bool) {
+    if let (Some(s), Some(m)) = (secret, out.as_object_mut()) {
         m.insert("client_secret".into(), s.expose().into());
     }
     if json_out {
@@ -329,7 +403,6 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
             eprintln!("note: the client secret is shown only once; store it now.");
         }
     }
-    Ok(())
 }
 
 fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
@@ -369,7 +442,18 @@ fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
             let alg = Alg::parse(&alg).ok_or_else(|| CliError::Usage("--alg must be ES256 or EdDSA".into()))?;
             let delay = humantime::parse_duration(&activate_in)
                 .map_err(|_| CliError::Usage("--activate-in must be a duration such as 10m".into()))?;
-            let meta = keys::create_key(&config.keys_dir, alg, now, now + delay.as_secs() as i64).map_err(fail)?;
+            // A rotated key always activates after the newest existing one,
+            // so the rotation wins even within the same second.
+            let newest = KeyStore::open(&config.keys_dir, now)
+                .map_err(fail)?
+                .current()
+                .keys
+                .iter()
+                .map(|k| k.meta.activate_at)
+                .max()
+                .unwrap_or(now);
+            let activate_at = (now + delay.as_secs() as i64).max(newest + 1);
+            let meta = keys::create_key(&config.keys_dir, alg, now, activate_at).map_err(fail)?;
             println!("{}", meta.kid);
             Ok(())
         }

@@ -16,6 +16,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod oauth;
+pub mod resource_servers;
 
 /// Seconds since the Unix epoch; every stored time uses this unit.
 pub fn now_unix() -> i64 {

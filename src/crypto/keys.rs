@@ -63,6 +63,8 @@ enum Signer {
 pub struct LoadedKey {
     pub meta: KeyMeta,
     signer: Signer,
+    /// The raw public key (uncompressed P-256 point, or Ed25519 bytes).
+    pub public: Vec<u8>,
     /// `base64url(header)`, computed once.
     header_b64: String,
     jwk: serde_json::Value,
@@ -92,7 +94,7 @@ fn b64(bytes: &[u8]) -> String {
 
 impl LoadedKey {
     fn from_pkcs8(meta: KeyMeta, der: &[u8], path: &Path) -> Result<Self, KeyError> {
-        let (signer, jwk) = match meta.alg {
+        let (signer, jwk, public) = match meta.alg {
             Alg::ES256 => {
                 let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
                     .map_err(|_| KeyError::BadKey(path.display().to_string(), "ES256"))?;
@@ -101,18 +103,19 @@ impl LoadedKey {
                     return Err(KeyError::BadKey(path.display().to_string(), "ES256"));
                 }
                 let (x, y) = (b64(&point[1..33]), b64(&point[33..65]));
-                (Signer::Ec(kp), json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}))
+                (Signer::Ec(kp), json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}), point)
             }
             Alg::EdDSA => {
                 let kp = Ed25519KeyPair::from_pkcs8(der)
                     .map_err(|_| KeyError::BadKey(path.display().to_string(), "Ed25519"))?;
-                let x = b64(kp.public_key().as_ref());
-                (Signer::Ed(kp), json!({"crv": "Ed25519", "kty": "OKP", "x": x}))
+                let public = kp.public_key().as_ref().to_vec();
+                let x = b64(&public);
+                (Signer::Ed(kp), json!({"crv": "Ed25519", "kty": "OKP", "x": x}), public)
             }
         };
         let header = json!({"alg": meta.alg.as_str(), "kid": meta.kid, "typ": "at+jwt"});
         let header_b64 = b64(header.to_string().as_bytes());
-        Ok(Self { meta, signer, header_b64, jwk })
+        Ok(Self { meta, signer, public, header_b64, jwk })
     }
 
     /// RFC 7638 thumbprint: SHA-256 over the required members in

@@ -2,3 +2,4 @@
 pub mod keys;
 pub mod refresh;
 pub mod secrets;
+pub mod verify;

@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod audit;
 pub mod orgs;
 pub mod refresh;
+pub mod resource_servers;
 
 pub use audit::AuditEvent;
 

@@ -80,7 +80,10 @@ impl Db {
                 .bind(now).execute(p).await?.rows_affected();
             let b = sqlx::query("DELETE FROM refresh_families_revoked WHERE expires_at < $1")
                 .bind(now).execute(p).await?.rows_affected();
-            Ok(a + b)
+            // Kept past expiry for the verification leeway.
+            let c = sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
+                .bind(now - 300).execute(p).await?.rows_affected();
+            Ok(a + b + c)
         })
     }
 }

@@ -2,4 +2,5 @@
 pub mod account;
 pub mod credentials;
 pub mod ip;
+pub mod resource_server;
 pub mod roles;

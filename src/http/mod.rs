@@ -2,6 +2,7 @@
 mod error;
 mod form;
 mod health;
+mod introspect;
 mod token;
 mod wellknown;
 
@@ -24,6 +25,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let metadata = wellknown::metadata_body(&state);
     Router::new()
         .route("/oauth/token", post(token::token))
+        .route("/oauth/introspect", post(introspect::introspect))
+        .route("/oauth/revoke", post(introspect::revoke))
         .route("/.well-known/oauth-authorization-server", get(wellknown::metadata).with_state(metadata.clone()))
         .route("/.well-known/openid-configuration", get(wellknown::metadata).with_state(metadata))
         .route("/.well-known/jwks.json", get(wellknown::jwks))

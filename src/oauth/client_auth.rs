@@ -82,3 +82,27 @@ pub fn credential_event(
         details,
     }
 }
+
+/// Authenticates a resource server (introspection, revocation). Unknown,
+/// disabled and deleted servers and wrong secrets all get `invalid_client`.
+pub async fn authenticate_resource_server(
+    state: &AppState,
+    creds: &ClientCredentials,
+) -> Result<crate::domain::resource_server::ResourceServer, OAuthError> {
+    use crate::domain::resource_server::RS_CLIENT_ID_PREFIX;
+    let fail = OAuthError::InvalidClient { basic: creds.via_basic };
+    let rs = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) && creds.client_id.len() <= 64 {
+        state.db.find_resource_server(&creds.client_id).await?.filter(|r| r.client_id == creds.client_id)
+    } else {
+        None
+    };
+    let stored = rs.as_ref().map(|r| r.secret_hash.as_str());
+    let ok = state.verifier.verify(&creds.client_id, &creds.secret, stored).await.map_err(|e| match e {
+        SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
+        SecretError::Hash => OAuthError::ServerError,
+    })?;
+    match rs {
+        Some(r) if ok && r.is_live() => Ok(r),
+        _ => Err(fail),
+    }
+}

@@ -2,6 +2,8 @@
 //! and why. Errors are the RFC 6749 §5.2 codes; `http::error` alone maps
 //! them to status codes.
 pub mod client_auth;
+pub mod introspect;
+pub mod revoke;
 pub mod token;
 
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ use crate::crypto::refresh::RefreshGrant;
 use crate::db::refresh::{Spend, SpendRequest};
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::random_token_id;
+use crate::domain::resource_server::validate_audience;
 use crate::domain::roles::{Grant, RolePermissions, ScopeError, derive_grant, narrow_to_live};
 
 #[derive(Debug)]
@@ -58,7 +59,7 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
     check_state(&account, req.source_ip, req.now)?;
     match req.grant {
         GrantRequest::ClientCredentials { scope, resource } => {
-            let aud = audience(state, resource.as_deref())?;
+            let aud = audience(state, resource.as_deref()).await?;
             let held = live_roles(state, &account).await?;
             let grant = derive_grant(&held, scope.as_deref()).map_err(scope_error)?;
             let family = random_token_id();
@@ -98,7 +99,7 @@ async fn refresh(
         return Err(OAuthError::InvalidGrant("the refresh token was issued before the secret was reset"));
     }
     let aud = match resource {
-        Some(r) => audience(state, Some(r))?,
+        Some(r) => audience(state, Some(r)).await?,
         None => old.aud.clone(),
     };
     let live = live_roles(state, account).await?;
@@ -194,16 +195,17 @@ fn issue(
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: access_ttl, refresh_token, scope })
 }
 
-/// RFC 8707: `aud` is the requested resource when warden knows it (its own
-/// issuer URL for the admin API, or the default audience), else the
-/// configured default.
-fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OAuthError> {
+/// RFC 8707: `aud` is the requested resource when it is a registered
+/// resource server, warden's own issuer URL (the admin API) or the default
+/// audience; without `resource`, the default audience.
+async fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OAuthError> {
     match resource {
         None => Ok(state.default_audience.clone()),
         Some(r) if r == state.issuer || r == state.default_audience => Ok(r.to_owned()),
-        Some(r) if r.contains('#') || !r.contains(':') => {
+        Some(r) if validate_audience(r).is_err() => {
             Err(OAuthError::InvalidTarget("resource must be an absolute URI without a fragment"))
         }
+        Some(r) if state.db.audience_registered(r).await? => Ok(r.to_owned()),
         Some(_) => Err(OAuthError::InvalidTarget("the requested resource is not known to this server")),
     }
 }

@@ -175,6 +175,8 @@ fn keys_rotate_list_prune() {
     assert_eq!(first[0]["state"], "signing");
     let o = warden(&url, &keys, &["keys", "rotate", "--activate-in", "0s"]);
     assert!(o.status.success());
+    // Activation is at least a second after the current key's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let after = list(&keys);
     assert_eq!(after.as_array().map(Vec::len), Some(2));
     let new_kid = String::from_utf8_lossy(&o.stdout).trim().to_owned();

@@ -212,6 +212,48 @@ impl TestServer {
     }
 }
 
+/// A registered resource server and its one-time secret.
+#[derive(Debug, Clone)]
+pub struct Rs {
+    pub id: String,
+    pub client_id: String,
+    pub secret: String,
+    pub audience: String,
+}
+
+impl TestServer {
+    pub async fn create_resource_server(&self, audience: &str) -> Rs {
+        let (r, s) = warden::resource_servers::create(&self.db, "api", audience, &Actor::operator(), warden::now_unix())
+            .await
+            .expect("create resource server");
+        Rs { id: r.id, client_id: r.client_id, secret: s.expose().to_owned(), audience: r.audience }
+    }
+
+    /// Introspects `token` as `rs`; asserts 200 and returns the body.
+    pub async fn introspect(&self, rs: &Rs, token: &str, source_ip: Option<&str>) -> Value {
+        let mut form = vec![("token", token)];
+        if let Some(ip) = source_ip {
+            form.push(("source_ip", ip));
+        }
+        let r = self.post_form("/oauth/introspect", &form, Some((&rs.client_id, &rs.secret))).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        r.json().await.expect("json")
+    }
+
+    pub async fn is_active(&self, rs: &Rs, token: &str, source_ip: Option<&str>) -> bool {
+        let body = self.introspect(rs, token, source_ip).await;
+        match body["active"].as_bool() {
+            Some(true) => true,
+            Some(false) => {
+                assert_eq!(body, serde_json::json!({"active": false}), "inactive answers say nothing else");
+                false
+            }
+            None => panic!("no `active` in {body}"),
+        }
+    }
+}
+
 /// Asserts an OAuth error response and returns its body.
 pub async fn expect_error(r: Response, status: u16, code: &str) -> Value {
     let got = r.status().as_u16();

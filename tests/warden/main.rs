@@ -5,5 +5,6 @@ mod jwt;
 
 mod cli;
 mod discovery;
+mod introspect;
 mod malformed;
 mod token;

@@ -1,0 +1,96 @@
+//! Verifying warden's own access tokens (introspection, revocation, the
+//! admin API's bearer check). Only the published keys, only ES256 and
+//! EdDSA, only `typ: at+jwt`; the header's `jku`/`x5u`/`jwk` are never
+//! followed and a `crit` header is refused.
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, UnparsedPublicKey};
+use data_encoding::BASE64URL_NOPAD;
+use serde::Deserialize;
+
+use super::keys::{Alg, KeySet};
+
+/// Larger tokens are refused before any decoding.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Allowed clock skew between replicas and resource servers, in seconds.
+pub const LEEWAY_SECS: i64 = 30;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, aud: &str) -> bool {
+        match self {
+            Self::One(a) => a == aud,
+            Self::Many(v) => v.iter().any(|a| a == aud),
+        }
+    }
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::One(a) => a.clone().into(),
+            Self::Many(v) => v.clone().into(),
+        }
+    }
+}
+
+/// The claims warden puts in an access token, strictly typed: a string
+/// `exp` or a missing claim fails deserialization.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub client_id: String,
+    pub aud: Audience,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub scope: String,
+    pub roles: Vec<String>,
+    pub org: String,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    typ: Option<String>,
+    kid: Option<String>,
+    crit: Option<serde_json::Value>,
+}
+
+/// Verifies signature, header and time claims. `None` for anything that is
+/// not a currently valid token of this issuer.
+pub fn verify_access_token(keys: &KeySet, token: &str, issuer: &str, now: i64) -> Option<AccessClaims> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || h.len() > 1024 {
+        return None;
+    }
+    let header: Header = serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
+    let alg = match header.alg.as_str() {
+        "ES256" => Alg::ES256,
+        "EdDSA" => Alg::EdDSA,
+        _ => return None,
+    };
+    let typ_ok = header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    if !typ_ok || header.crit.is_some() {
+        return None;
+    }
+    let kid = header.kid?;
+    let key = keys.keys.iter().find(|k| k.meta.kid == kid && k.meta.alg == alg)?;
+    let sig = BASE64URL_NOPAD.decode(s.as_bytes()).ok()?;
+    let signed = &token.as_bytes()[..h.len() + 1 + c.len()];
+    let verifier = match alg {
+        Alg::ES256 => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.public),
+        Alg::EdDSA => UnparsedPublicKey::new(&ED25519, &key.public),
+    };
+    verifier.verify(signed, &sig).ok()?;
+    let claims: AccessClaims = serde_json::from_slice(&BASE64URL_NOPAD.decode(c.as_bytes()).ok()?).ok()?;
+    let timely = claims.exp + LEEWAY_SECS > now && claims.nbf <= now + LEEWAY_SECS && claims.iat <= now + LEEWAY_SECS;
+    (timely && claims.iss == issuer).then_some(claims)
+}

@@ -1,0 +1,192 @@
+//! Resource servers, revoked access tokens, and the reads introspection
+//! makes on every call.
+use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db};
+use crate::domain::account::{ServiceAccount, Status};
+use crate::domain::resource_server::ResourceServer;
+
+macro_rules! rs_columns {
+    () => {
+        "id, name, audience, client_id, secret_hash, status, created_at, created_by, deleted_at"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct RsRow {
+    id: String,
+    name: String,
+    audience: String,
+    client_id: String,
+    secret_hash: String,
+    status: String,
+    created_at: i64,
+    created_by: String,
+    deleted_at: Option<i64>,
+}
+
+impl TryFrom<RsRow> for ResourceServer {
+    type Error = DbError;
+    fn try_from(r: RsRow) -> DbResult<Self> {
+        Ok(Self {
+            status: Status::parse(&r.status)
+                .ok_or_else(|| DbError::Sqlx(sqlx::Error::Decode("resource_servers.status".into())))?,
+            id: r.id,
+            name: r.name,
+            audience: r.audience,
+            client_id: r.client_id,
+            secret_hash: r.secret_hash,
+            created_at: r.created_at,
+            created_by: r.created_by,
+            deleted_at: r.deleted_at,
+        })
+    }
+}
+
+/// What introspection needs to know about a refresh token's chain.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshState {
+    pub spent: bool,
+    pub family_revoked: bool,
+}
+
+impl Db {
+    pub async fn insert_resource_server(&self, rs: &ResourceServer, audit: &AuditEvent) -> DbResult<()> {
+        let sql = concat!("INSERT INTO resource_servers (", rs_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let r = sqlx::query(sql)
+                .bind(&rs.id)
+                .bind(&rs.name)
+                .bind(&rs.audience)
+                .bind(&rs.client_id)
+                .bind(&rs.secret_hash)
+                .bind(rs.status.as_str())
+                .bind(rs.created_at)
+                .bind(&rs.created_by)
+                .bind(rs.deleted_at)
+                .execute(&mut *tx)
+                .await;
+            match r {
+                Err(e) if DbError::is_unique_violation(&e) => {
+                    return Err(DbError::Conflict("a resource server with this audience already exists".into()))
+                }
+                other => other?,
+            };
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// By id, client id or audience.
+    pub async fn find_resource_server(&self, key: &str) -> DbResult<Option<ResourceServer>> {
+        let sql = concat!("SELECT ", rs_columns!(), " FROM resource_servers WHERE id = $1 OR client_id = $1 OR audience = $1");
+        let row: Option<RsRow> = on_db!(self, p => sqlx::query_as(sql).bind(key).fetch_optional(p).await?);
+        row.map(ResourceServer::try_from).transpose()
+    }
+
+    pub async fn list_resource_servers(&self) -> DbResult<Vec<ResourceServer>> {
+        let sql = concat!("SELECT ", rs_columns!(), " FROM resource_servers ORDER BY created_at, id");
+        let rows: Vec<RsRow> = on_db!(self, p => sqlx::query_as(sql).fetch_all(p).await?);
+        rows.into_iter().map(ResourceServer::try_from).collect()
+    }
+
+    /// Is `audience` a live resource server's? (token endpoint, `resource`)
+    pub async fn audience_registered(&self, audience: &str) -> DbResult<bool> {
+        let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
+            "SELECT id FROM resource_servers WHERE audience = $1 AND status = 'active' AND deleted_at IS NULL",
+        )
+        .bind(audience)
+        .fetch_optional(p)
+        .await?);
+        Ok(row.is_some())
+    }
+
+    pub async fn set_resource_server_status(&self, id: &str, status: Status, audit: &AuditEvent) -> DbResult<bool> {
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query("UPDATE resource_servers SET status = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id).bind(status.as_str()).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    pub async fn delete_resource_server(&self, id: &str, now: i64, audit: &AuditEvent) -> DbResult<bool> {
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query("UPDATE resource_servers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// The account behind an access token and whether its `jti` is revoked,
+    /// in one round trip.
+    pub async fn account_for_access_token(&self, client_id: &str, jti: &str) -> DbResult<Option<(ServiceAccount, bool)>> {
+        let acc = self.account_by_client_id(client_id).await?;
+        let Some(acc) = acc else { return Ok(None) };
+        let row: (i64,) = on_db!(self, p => sqlx::query_as("SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $1")
+            .bind(jti).fetch_one(p).await?);
+        Ok(Some((acc, row.0 > 0)))
+    }
+
+    pub async fn refresh_state(&self, jti: &str, family: &str) -> DbResult<RefreshState> {
+        let row: (i64, i64) = on_db!(self, p => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM refresh_tokens_spent WHERE jti = $1), \
+                    (SELECT COUNT(*) FROM refresh_families_revoked WHERE family_id = $2)",
+        )
+        .bind(jti)
+        .bind(family)
+        .fetch_one(p)
+        .await?);
+        Ok(RefreshState { spent: row.0 > 0, family_revoked: row.1 > 0 })
+    }
+
+    /// Revokes one access token until it would have expired anyway.
+    pub async fn revoke_access_token(&self, jti: &str, client_id: &str, exp: i64, now: i64, audit: &AuditEvent) -> DbResult<()> {
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "INSERT INTO revoked_access_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(jti).bind(client_id).bind(exp).bind(now).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Revokes a refresh-token family (every token of the chain).
+    pub async fn revoke_refresh_family(
+        &self,
+        family: &str,
+        account_id: &str,
+        expires_at: i64,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
+                 VALUES ($1, $2, 'revoked', $3, $4) ON CONFLICT (family_id) DO NOTHING",
+            )
+            .bind(family).bind(account_id).bind(expires_at).bind(now).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! `POST /oauth/introspect` and `POST /oauth/revoke`: extract, call the
+//! flow, answer.
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error::no_store;
+use super::form::{client_credentials, read_form};
+use super::token::source_ip;
+use crate::app::AppState;
+use crate::now_unix;
+use crate::oauth::OAuthError;
+use crate::oauth::client_auth::authenticate_resource_server;
+use crate::oauth::{introspect::introspect as run_introspect, revoke::revoke as run_revoke};
+
+pub async fn introspect(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let result = async {
+        let form = read_form(&headers, &uri, body).await?;
+        let creds = client_credentials(&headers, &form)?;
+        let caller = authenticate_resource_server(&state, &creds).await?;
+        let token = form.get("token").ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        // `source_ip` is the address the resource server's own caller came
+        // from; without it, an account with an allowlist is inactive.
+        let source_ip = match form.get("source_ip") {
+            Some(s) => Some(
+                s.trim()
+                    .parse::<IpAddr>()
+                    .map_err(|_| OAuthError::InvalidRequest("source_ip must be an IPv4 or IPv6 address".into()))?,
+            ),
+            None => None,
+        };
+        run_introspect(&state, &caller, token, source_ip, now_unix()).await
+    }
+    .await;
+    match result {
+        Ok(Some(active)) => (no_store(), Json(active)).into_response(),
+        Ok(None) => (no_store(), Json(json!({"active": false}))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let result = async {
+        let form = read_form(&headers, &uri, body).await?;
+        let creds = client_credentials(&headers, &form)?;
+        let token = form.get("token").ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        let ip = source_ip(&state, peer, &headers);
+        run_revoke(&state, &creds, token, ip, now_unix()).await
+    }
+    .await;
+    match result {
+        Ok(()) => (no_store(), Json(json!({}))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,102 @@
+//! `POST /oauth/introspect` (RFC 7662): is this token good *now*?
+//!
+//! The signature and time claims say the token was issued by warden and has
+//! not expired; everything else is rechecked live on every call, in this
+//! order: the account exists and is not deleted, is not disabled, has not
+//! expired, the caller's `source_ip` is inside its allowlist, the token is
+//! not revoked, and the calling resource server is in `aud`. The answer
+//! carries the token's roles intersected with the account's current roles.
+use std::net::IpAddr;
+
+use serde_json::{Value, json};
+
+use super::{OAuthError, live_roles};
+use crate::app::AppState;
+use crate::crypto::verify::verify_access_token;
+use crate::domain::account::{ServiceAccount, Status};
+use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
+use crate::domain::resource_server::ResourceServer;
+use crate::domain::roles::{Grant, narrow_to_live};
+
+/// `None` is `{"active": false}`, whatever the reason.
+pub async fn introspect(
+    state: &AppState,
+    caller: &ResourceServer,
+    token: &str,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<Value>, OAuthError> {
+    if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        return introspect_refresh(state, caller, token, source_ip, now).await;
+    }
+    let keys = state.keys.current();
+    let Some(claims) = verify_access_token(&keys, token, &state.issuer, now) else { return Ok(None) };
+    if !claims.aud.contains(&caller.audience) {
+        return Ok(None);
+    }
+    let Some((account, revoked)) = state.db.account_for_access_token(&claims.client_id, &claims.jti).await? else {
+        return Ok(None);
+    };
+    if revoked || !account_usable(&account, source_ip, now) {
+        return Ok(None);
+    }
+    let token_grant = Grant { roles: claims.roles.clone(), scope: claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect() };
+    let live = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
+    Ok(Some(json!({
+        "active": true,
+        "token_type": "Bearer",
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "org": claims.org,
+        "aud": claims.aud.to_json(),
+        "iss": claims.iss,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "nbf": claims.nbf,
+        "jti": claims.jti,
+        "scope": live.scope_string(),
+        "roles": live.roles,
+    })))
+}
+
+async fn introspect_refresh(
+    state: &AppState,
+    caller: &ResourceServer,
+    token: &str,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<Value>, OAuthError> {
+    let Some(g) = state.refresh.open(token) else { return Ok(None) };
+    if g.exp <= now || g.aud != caller.audience {
+        return Ok(None);
+    }
+    let Some(account) = state.db.find_account(None, &g.account_id).await? else { return Ok(None) };
+    if !account_usable(&account, source_ip, now) || account.credential_epoch != g.epoch {
+        return Ok(None);
+    }
+    let chain = state.db.refresh_state(&g.jti, &g.family).await?;
+    if chain.spent || chain.family_revoked {
+        return Ok(None);
+    }
+    let live = narrow_to_live(&Grant { roles: g.roles, scope: g.scope }, &live_roles(state, &account).await?);
+    let client_id = account.client_id.clone().unwrap_or_default();
+    Ok(Some(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "client_id": client_id,
+        "sub": client_id,
+        "org": g.org,
+        "aud": g.aud,
+        "iss": state.issuer,
+        "exp": g.exp,
+        "iat": g.iat,
+        "jti": g.jti,
+        "scope": live.scope_string(),
+        "roles": live.roles,
+    })))
+}
+
+/// The live account checks shared by both token kinds.
+pub fn account_usable(a: &ServiceAccount, source_ip: Option<IpAddr>, now: i64) -> bool {
+    !a.is_deleted() && a.status == Status::Active && !a.is_expired(now) && a.allowed_ips.permits(source_ip)
+}
