@@ -187,4 +187,44 @@ fn keys_rotate_list_prune() {
     assert_usage_error(&warden(&url, &keys, &["keys", "rotate", "--alg", "HS256"]), "--alg");
 }
 
-both_backends!(account_lifecycle_from_the_cli, bad_cli_input_is_exit_2_with_one_line);
+async fn resource_servers_from_the_cli(b: Backend) {
+    let s = TestServer::start(b).await;
+    let keys = s.dir.path().join("keys");
+    let url = s.db_url.clone();
+    let api = "https://api.example.com";
+    let rs = json_of(&warden(&url, &keys, &["resource-servers", "create", "--name", "API", "--audience", api, "--json"]));
+    for k in ["id", "client_id", "client_secret", "audience"] {
+        assert!(rs[k].is_string(), "{k} in {rs}");
+    }
+    assert!(rs["client_id"].as_str().is_some_and(|c| c.starts_with("arm_rs_")));
+    assert_eq!(rs["audience"], api);
+    assert_usage_error(&warden(&url, &keys, &["resource-servers", "create", "--name", "dup", "--audience", api]), "already exists");
+    assert_usage_error(&warden(&url, &keys, &["resource-servers", "create", "--name", "x", "--audience", "not a uri"]), "audience");
+
+    // The new resource server introspects a token requested for it.
+    let a = s.create_account(&["viewer"]).await;
+    let t = s.token_ok(&a, &[("resource", api)]).await;
+    let r = crate::harness::Rs {
+        id: rs["id"].as_str().unwrap_or("").into(),
+        client_id: rs["client_id"].as_str().unwrap_or("").into(),
+        secret: rs["client_secret"].as_str().unwrap_or("").into(),
+        audience: api.into(),
+    };
+    assert!(s.is_active(&r, t["access_token"].as_str().unwrap_or(""), None).await);
+
+    let shown = json_of(&warden(&url, &keys, &["resource-servers", "show", api, "--json"]));
+    assert_eq!(shown["id"], rs["id"]);
+    assert!(shown.get("client_secret").is_none());
+    let listed = json_of(&warden(&url, &keys, &["resource-servers", "list", "--json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let id = rs["id"].as_str().unwrap_or("");
+    assert_eq!(json_of(&warden(&url, &keys, &["resource-servers", "disable", id, "--json"]))["status"], "disabled");
+    let resp = s.post_form("/oauth/introspect", &[("token", "x")], Some((&r.client_id, &r.secret))).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(json_of(&warden(&url, &keys, &["resource-servers", "enable", id, "--json"]))["status"], "active");
+    assert!(json_of(&warden(&url, &keys, &["resource-servers", "delete", id, "--json"]))["deleted_at"].is_string());
+    let resp = s.post_form("/oauth/introspect", &[("token", "x")], Some((&r.client_id, &r.secret))).await;
+    assert_eq!(resp.status(), 401);
+}
+
+both_backends!(account_lifecycle_from_the_cli, bad_cli_input_is_exit_2_with_one_line, resource_servers_from_the_cli);

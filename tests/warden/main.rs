@@ -7,4 +7,5 @@ mod cli;
 mod discovery;
 mod introspect;
 mod malformed;
+mod offline;
 mod token;
