@@ -17,6 +17,7 @@ pub mod domain;
 pub mod http;
 pub mod oauth;
 pub mod resource_servers;
+pub mod roles;
 
 /// Seconds since the Unix epoch; every stored time uses this unit.
 pub fn now_unix() -> i64 {

@@ -2,15 +2,27 @@
 use std::collections::HashMap;
 
 use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db};
-use crate::domain::account::{AccountKind, ServiceAccount, Status};
+use crate::domain::account::{AccountKind, PreviousSecret, ServiceAccount, Status};
 use crate::domain::ip::IpAllowlist;
 
 /// The column list, as a macro so queries stay `&'static str` literals.
 macro_rules! columns {
     () => {
         "id, org_id, kind, name, description, client_id, secret_hash, credential_epoch, \
-         integration, roles, allowed_ips, expires_at, status, created_at, created_by, last_used_at, deleted_at"
+         integration, roles, allowed_ips, expires_at, status, created_at, created_by, last_used_at, deleted_at, \
+         secret_prefix, secret_created_at, previous_secret_hash, previous_secret_prefix, \
+         previous_secret_created_at, previous_secret_expires_at"
     };
+}
+
+/// A new secret for one account, conditional on the hash the caller read:
+/// of two concurrent resets or rotations, exactly one wins.
+pub struct SecretChange<'a> {
+    pub id: &'a str,
+    pub hash: &'a str,
+    pub prefix: &'a str,
+    pub now: i64,
+    pub expected_hash: &'a str,
 }
 
 #[derive(sqlx::FromRow)]
@@ -32,6 +44,12 @@ struct AccountRow {
     created_by: String,
     last_used_at: Option<i64>,
     deleted_at: Option<i64>,
+    secret_prefix: Option<String>,
+    secret_created_at: Option<i64>,
+    previous_secret_hash: Option<String>,
+    previous_secret_prefix: Option<String>,
+    previous_secret_created_at: Option<i64>,
+    previous_secret_expires_at: Option<i64>,
 }
 
 impl TryFrom<AccountRow> for ServiceAccount {
@@ -43,6 +61,14 @@ impl TryFrom<AccountRow> for ServiceAccount {
             status: Status::parse(&r.status).ok_or_else(|| corrupt("status"))?,
             roles: r.roles.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             allowed_ips: IpAllowlist::parse_stored(&r.allowed_ips),
+            previous_secret: match (r.previous_secret_hash, r.previous_secret_prefix, r.previous_secret_expires_at) {
+                (Some(hash), Some(prefix), Some(expires_at)) => {
+                    Some(PreviousSecret { hash, prefix, created_at: r.previous_secret_created_at, expires_at })
+                }
+                _ => None,
+            },
+            secret_prefix: r.secret_prefix,
+            secret_created_at: r.secret_created_at,
             id: r.id,
             org_id: r.org_id,
             name: r.name,
@@ -102,7 +128,8 @@ impl Db {
         let sql = concat!(
             "INSERT INTO service_accounts (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21, $22, $23)"
         );
         on_db!(self, p => {
             let mut tx = p.begin().await?;
@@ -124,6 +151,12 @@ impl Db {
                 .bind(&a.created_by)
                 .bind(a.last_used_at)
                 .bind(a.deleted_at)
+                .bind(&a.secret_prefix)
+                .bind(a.secret_created_at)
+                .bind(a.previous_secret.as_ref().map(|p| p.hash.clone()))
+                .bind(a.previous_secret.as_ref().map(|p| p.prefix.clone()))
+                .bind(a.previous_secret.as_ref().and_then(|p| p.created_at))
+                .bind(a.previous_secret.as_ref().map(|p| p.expires_at))
                 .execute(&mut *tx)
                 .await?;
             insert_audit!(&mut *tx, audit)?;
@@ -142,10 +175,40 @@ impl Db {
     /// Replaces the secret hash and moves the credential epoch on, killing
     /// refresh tokens issued before. Only for an active, live credential
     /// account; `Ok(false)` otherwise (the caller re-reads to say why).
-    pub async fn reset_account_secret(&self, id: &str, new_hash: &str, audit: &AuditEvent) -> DbResult<bool> {
-        let sql = "UPDATE service_accounts SET secret_hash = $2, credential_epoch = credential_epoch + 1 \
-                   WHERE id = $1 AND deleted_at IS NULL AND status = 'active' AND kind = 'credential'";
-        self.update_with_audit(sql, id, new_hash.to_owned(), audit).await
+    pub async fn reset_account_secret(&self, change: &SecretChange<'_>, audit: &AuditEvent) -> DbResult<bool> {
+        let sql = "UPDATE service_accounts SET secret_hash = $2, secret_prefix = $3, secret_created_at = $4, \
+                   previous_secret_hash = NULL, previous_secret_prefix = NULL, previous_secret_created_at = NULL, \
+                   previous_secret_expires_at = NULL, credential_epoch = credential_epoch + 1 \
+                   WHERE id = $1 AND deleted_at IS NULL AND status = 'active' AND kind = 'credential' \
+                   AND secret_hash = $5";
+        self.change_secret(sql, change, None, audit).await
+    }
+
+    /// Makes a new secret current and keeps the current one working until
+    /// `grace_until`. Refresh tokens stay valid (the epoch does not move).
+    pub async fn rotate_account_secret(&self, change: &SecretChange<'_>, grace_until: i64, audit: &AuditEvent) -> DbResult<bool> {
+        let sql = "UPDATE service_accounts SET previous_secret_hash = secret_hash, \
+                   previous_secret_prefix = secret_prefix, previous_secret_created_at = secret_created_at, \
+                   previous_secret_expires_at = $6, secret_hash = $2, secret_prefix = $3, secret_created_at = $4 \
+                   WHERE id = $1 AND deleted_at IS NULL AND status = 'active' AND kind = 'credential' \
+                   AND secret_hash = $5";
+        self.change_secret(sql, change, Some(grace_until), audit).await
+    }
+
+    async fn change_secret(&self, sql: &'static str, c: &SecretChange<'_>, grace: Option<i64>, audit: &AuditEvent) -> DbResult<bool> {
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut q = sqlx::query(sql).bind(c.id).bind(c.hash).bind(c.prefix).bind(c.now).bind(c.expected_hash);
+            if let Some(g) = grace {
+                q = q.bind(g);
+            }
+            let n = q.execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
     }
 
     /// Tombstones an account: it stays readable, never authenticates again.
@@ -190,5 +253,124 @@ impl Db {
             }
         }
         Ok(out)
+    }
+}
+
+/// Filters and page of the admin API's account list.
+#[derive(Debug, Default)]
+pub struct AccountQuery {
+    pub org: String,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub include_deleted: bool,
+    /// Name contains, or client id starts with, this text.
+    pub search: Option<String>,
+    /// Return ids strictly after this one (ids are time-ordered UUIDv7).
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// A custom role as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CustomRole {
+    pub org_id: String,
+    pub id: String,
+    pub description: String,
+    pub permissions: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+impl Db {
+    pub async fn query_accounts(&self, q: &AccountQuery) -> DbResult<Vec<ServiceAccount>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM service_accounts WHERE org_id = $1 AND ($2 IS NULL OR kind = $2) \
+             AND ($3 IS NULL OR status = $3) AND ($4 OR deleted_at IS NULL) \
+             AND ($5 IS NULL OR lower(name) LIKE $5 ESCAPE '\\' OR client_id LIKE $6 ESCAPE '\\') \
+             AND ($7 IS NULL OR id > $7) ORDER BY id LIMIT $8"
+        );
+        let (contains, prefix) = match &q.search {
+            Some(s) => (Some(format!("%{}%", like_escape(&s.to_lowercase()))), Some(format!("{}%", like_escape(s)))),
+            None => (None, None),
+        };
+        let rows: Vec<AccountRow> = on_db!(self, p => sqlx::query_as(sql)
+            .bind(&q.org)
+            .bind(&q.kind)
+            .bind(&q.status)
+            .bind(q.include_deleted)
+            .bind(&contains)
+            .bind(&prefix)
+            .bind(&q.after)
+            .bind(q.limit)
+            .fetch_all(p)
+            .await?);
+        convert(rows)
+    }
+
+    /// Writes the editable fields of a live account (name, description,
+    /// roles, allowed IPs, expiry) with its audit record.
+    pub async fn update_account(&self, a: &ServiceAccount, audit: &AuditEvent) -> DbResult<bool> {
+        let sql = "UPDATE service_accounts SET name = $2, description = $3, roles = $4, allowed_ips = $5, \
+                   expires_at = $6 WHERE id = $1 AND deleted_at IS NULL";
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(sql)
+                .bind(&a.id)
+                .bind(&a.name)
+                .bind(&a.description)
+                .bind(a.roles.join(" "))
+                .bind(a.allowed_ips.to_stored())
+                .bind(a.expires_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    pub async fn list_custom_roles(&self, org: &str) -> DbResult<Vec<CustomRole>> {
+        Ok(on_db!(self, p => sqlx::query_as::<_, CustomRole>(
+            "SELECT org_id, id, description, permissions, created_at, created_by FROM roles WHERE org_id = $1 ORDER BY id",
+        )
+        .bind(org)
+        .fetch_all(p)
+        .await?))
+    }
+
+    pub async fn insert_custom_role(&self, r: &CustomRole, audit: &AuditEvent) -> DbResult<()> {
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let res = sqlx::query(
+                "INSERT INTO roles (org_id, id, description, permissions, created_at, created_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&r.org_id)
+            .bind(&r.id)
+            .bind(&r.description)
+            .bind(&r.permissions)
+            .bind(r.created_at)
+            .bind(&r.created_by)
+            .execute(&mut *tx)
+            .await;
+            match res {
+                Err(e) if DbError::is_unique_violation(&e) => {
+                    return Err(DbError::Conflict(format!("role `{}` already exists", r.id)))
+                }
+                other => other?,
+            };
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }

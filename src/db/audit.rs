@@ -108,3 +108,38 @@ impl Db {
         Ok(on_db!(self, p => sqlx::query_as::<_, AuditRow>(sql).bind(target_id).fetch_all(p).await?))
     }
 }
+
+/// Filters and page of the audit log, newest first.
+#[derive(Debug, Default)]
+pub struct AuditQuery {
+    pub org: String,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Return events with ids strictly below this one.
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+impl Db {
+    pub async fn query_audit(&self, q: &AuditQuery) -> DbResult<Vec<AuditRow>> {
+        let sql = "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details \
+                   FROM audit_events WHERE org_id = $1 AND ($2 IS NULL OR actor_id = $2) \
+                   AND ($3 IS NULL OR target_id = $3) AND ($4 IS NULL OR action = $4) \
+                   AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at <= $6) AND ($7 IS NULL OR id < $7) \
+                   ORDER BY id DESC LIMIT $8";
+        Ok(on_db!(self, p => sqlx::query_as::<_, AuditRow>(sql)
+            .bind(&q.org)
+            .bind(&q.actor)
+            .bind(&q.target)
+            .bind(&q.action)
+            .bind(q.since)
+            .bind(q.until)
+            .bind(q.before)
+            .bind(q.limit)
+            .fetch_all(p)
+            .await?))
+    }
+}

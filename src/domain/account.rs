@@ -58,6 +58,11 @@ pub struct ServiceAccount {
     pub client_id: Option<String>,
     /// Argon2id PHC string; never leaves the server.
     pub secret_hash: Option<String>,
+    /// The public first characters of the current secret (`arm_sk_abcde`).
+    pub secret_prefix: Option<String>,
+    pub secret_created_at: Option<i64>,
+    /// A rotated-out secret still accepted until its grace period ends.
+    pub previous_secret: Option<PreviousSecret>,
     /// Bumped on every secret reset; refresh tokens carry the epoch they
     /// were issued under and die when it moves on.
     pub credential_epoch: i64,
@@ -72,7 +77,37 @@ pub struct ServiceAccount {
     pub deleted_at: Option<i64>,
 }
 
+#[derive(Debug, Clone)]
+pub struct PreviousSecret {
+    pub hash: String,
+    pub prefix: String,
+    pub created_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+/// Characters of a secret shown as its prefix: `arm_sk_` plus five.
+pub const SECRET_PREFIX_LEN: usize = 12;
+
+pub fn secret_prefix(secret: &str) -> String {
+    secret.chars().take(SECRET_PREFIX_LEN).collect()
+}
+
 impl ServiceAccount {
+    /// The stored hash to check a presented secret against: the previous
+    /// secret's while its grace period runs and the prefix names it, else
+    /// the current one. One Argon2 verification either way.
+    pub fn hash_for(&self, presented: &str, now: i64) -> Option<&str> {
+        let prefix = secret_prefix(presented);
+        if let Some(prev) = &self.previous_secret
+            && prev.expires_at > now
+            && prev.prefix == prefix
+            && self.secret_prefix.as_deref() != Some(prefix.as_str())
+        {
+            return Some(&prev.hash);
+        }
+        self.secret_hash.as_deref()
+    }
+
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
     }

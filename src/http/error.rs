@@ -23,12 +23,19 @@ impl OAuthError {
     }
 }
 
+/// The RFC 6749 §5.2 error body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    pub error_description: String,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         // Descriptions are fixed text or validated input; strip control
         // characters anyway so nothing can split a header or a log line.
         let description: String = self.description().chars().filter(|c| !c.is_control()).take(300).collect();
-        let body = json!({"error": self.code(), "error_description": description});
+        let body = json!(OAuthErrorBody { error: self.code().into(), error_description: description });
         let mut res = (self.status(), no_store(), axum::Json(body)).into_response();
         let h = res.headers_mut();
         if let Self::InvalidClient { .. } = self {

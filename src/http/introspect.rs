@@ -19,6 +19,55 @@ use crate::oauth::OAuthError;
 use crate::oauth::client_auth::authenticate_resource_server;
 use crate::oauth::{introspect::introspect as run_introspect, revoke::revoke as run_revoke};
 
+/// Documentation of the introspection request's form fields.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct IntrospectForm {
+    token: String,
+    /// Accepted and not needed: warden recognises its tokens.
+    token_type_hint: Option<String>,
+    /// The address the resource server's own caller came from.
+    source_ip: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// RFC 7662 answer: `{"active": false}` or the live claims.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct IntrospectionAnswer {
+    active: bool,
+    token_type: Option<String>,
+    client_id: Option<String>,
+    sub: Option<String>,
+    org: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    aud: Option<String>,
+    iss: Option<String>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+    jti: Option<String>,
+    scope: Option<String>,
+    roles: Option<Vec<String>>,
+}
+
+/// Documentation of the revocation request's form fields.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RevokeForm {
+    token: String,
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// Is this token active right now? For registered resource servers.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = IntrospectionAnswer), (status = 400, body = super::error::OAuthErrorBody),
+              (status = 401, body = super::error::OAuthErrorBody)),
+    security(("basic" = [])))]
 pub async fn introspect(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -50,6 +99,12 @@ pub async fn introspect(
     }
 }
 
+/// Revoke an access or refresh token (RFC 7009).
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "revoked, or not a live token"), (status = 400, body = super::error::OAuthErrorBody),
+              (status = 401, body = super::error::OAuthErrorBody), (status = 403, body = super::error::OAuthErrorBody)),
+    security((), ("basic" = [])))]
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -1,8 +1,10 @@
 //! HTTP: routes, middleware, and the only place responses are shaped.
+pub(crate) mod admin;
 mod error;
 mod form;
 mod health;
 mod introspect;
+mod openapi;
 mod token;
 mod wellknown;
 
@@ -23,6 +25,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: Arc<AppState>) -> Router {
     let metadata = wellknown::metadata_body(&state);
+    let openapi = openapi::document(&state.issuer);
     Router::new()
         .route("/oauth/token", post(token::token))
         .route("/oauth/introspect", post(introspect::introspect))
@@ -30,6 +33,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/oauth-authorization-server", get(wellknown::metadata).with_state(metadata.clone()))
         .route("/.well-known/openid-configuration", get(wellknown::metadata).with_state(metadata))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/api/v1/openapi.json", get(wellknown::json_doc).with_state(openapi))
+        .merge(admin::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)

@@ -16,6 +16,35 @@ use crate::now_unix;
 use crate::oauth::OAuthError;
 use crate::oauth::token::{GrantRequest, TokenRequest, token as run_grant};
 
+/// Documentation of the token request's form fields.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    /// `client_credentials` or `refresh_token`.
+    grant_type: String,
+    /// Space-separated permissions or role ids to narrow the grant to.
+    scope: Option<String>,
+    /// RFC 8707 target audience.
+    resource: Option<String>,
+    /// For `refresh_token`.
+    refresh_token: Option<String>,
+    /// For `client_secret_post` (instead of HTTP Basic).
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// Exchange client credentials or a refresh token for tokens.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = crate::oauth::token::TokenResponse),
+        (status = 400, body = super::error::OAuthErrorBody),
+        (status = 401, body = super::error::OAuthErrorBody),
+        (status = 403, body = super::error::OAuthErrorBody),
+        (status = 413, body = super::error::OAuthErrorBody),
+        (status = 503, body = super::error::OAuthErrorBody),
+    ),
+    security((), ("basic" = [])))]
 pub async fn token(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

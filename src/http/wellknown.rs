@@ -32,10 +32,22 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
     doc.to_string().into_bytes().into()
 }
 
+/// RFC 8414 authorization-server metadata (also served at
+/// `/.well-known/openid-configuration`).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses((status = 200, description = "metadata document", content_type = "application/json")))]
 pub async fn metadata(State(body): State<Arc<[u8]>>) -> Response {
     json_bytes(body, "public, max-age=3600")
 }
 
+/// A pre-rendered JSON document (the OpenAPI description).
+pub async fn json_doc(State(body): State<Arc<[u8]>>) -> Response {
+    json_bytes(body, "public, max-age=300")
+}
+
+/// The public signing keys (RFC 7517).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses((status = 200, description = "JWK set", content_type = "application/json")))]
 pub async fn jwks(State(state): State<Arc<AppState>>) -> Response {
     json_bytes(state.keys.current().jwks.clone(), "public, max-age=300")
 }

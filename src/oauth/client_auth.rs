@@ -33,7 +33,7 @@ pub async fn authenticate(
         Some(id) => state.db.account_by_client_id(id.as_str()).await?.filter(|a| !a.is_deleted()),
         None => None,
     };
-    let stored = account.as_ref().and_then(|a| a.secret_hash.as_deref());
+    let stored = account.as_ref().and_then(|a| a.hash_for(creds.secret.expose(), now));
     let ok = state.verifier.verify(&creds.client_id, &creds.secret, stored).await.map_err(|e| match e {
         SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
         SecretError::Hash => OAuthError::ServerError,

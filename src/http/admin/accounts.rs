@@ -1,0 +1,303 @@
+//! `/api/v1/service-accounts` and `/api/v1/oauth/clients`.
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{AdminCaller, ApiError, ApiJson, MaybeJson, Problem};
+use crate::accounts::{self, AccountPatch, AccountView, NewAccount};
+use crate::app::AppState;
+use crate::db::accounts::AccountQuery;
+use crate::domain::account::{AccountKind, Status};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// `credential` (default) or `integration`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// At least one role id.
+    pub roles: Vec<String>,
+    /// Addresses or CIDR blocks; empty means unrestricted.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
+    /// `30d`, `60d`, `90d`, `180d`, `1y` or `never` (default).
+    pub expires_in: Option<String>,
+    /// For integration accounts: the integration they represent.
+    pub integration: Option<String>,
+}
+
+/// Fields to change; omitted fields keep their value.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAccount {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub allowed_ips: Option<Vec<String>>,
+    /// `never` clears the expiry; omitted keeps it.
+    pub expires_in: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the current secret keeps working, e.g. `24h` (default), at
+    /// most `7d`.
+    pub grace_period: Option<String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct AccountPage {
+    pub items: Vec<AccountView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn view(a: &crate::domain::account::ServiceAccount, now: i64) -> Json<AccountView> {
+    Json(AccountView::new(a, None, now))
+}
+
+fn bad_param(field: &str, detail: &str) -> ApiError {
+    ApiError::Invalid { field: field.into(), detail: detail.into() }
+}
+
+/// Parses the list's query string; unknown parameters are refused.
+fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiError> {
+    let mut q = AccountQuery { org: org.to_owned(), limit: 50, ..Default::default() };
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if !seen.insert(k.clone().into_owned()) {
+            return Err(ApiError::BadRequest(format!("query parameter `{}` is repeated", k.chars().take(40).collect::<String>())));
+        }
+        match k.as_ref() {
+            "type" => match AccountKind::parse(&v) {
+                Some(kind) => q.kind = Some(kind.as_str().into()),
+                None => return Err(bad_param("type", "must be credential or integration")),
+            },
+            "status" => match Status::parse(&v) {
+                Some(s) => q.status = Some(s.as_str().into()),
+                None => return Err(bad_param("status", "must be active or disabled")),
+            },
+            "include" => match v.as_ref() {
+                "deleted" => q.include_deleted = true,
+                _ => return Err(bad_param("include", "the only value is `deleted`")),
+            },
+            "q" if v.chars().count() <= 100 => q.search = Some(v.into_owned()).filter(|s| !s.is_empty()),
+            "q" => return Err(bad_param("q", "at most 100 characters")),
+            "limit" => match v.parse::<i64>() {
+                Ok(n) if (1..=200).contains(&n) => q.limit = n,
+                _ => return Err(bad_param("limit", "must be an integer from 1 to 200")),
+            },
+            "cursor" => {
+                let id = data_encoding::BASE64URL_NOPAD
+                    .decode(v.as_bytes())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|s| s.len() <= 64)
+                    .ok_or_else(|| bad_param("cursor", "is not a cursor this API returned"))?;
+                q.after = Some(id);
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter `{}`",
+                    other.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// List the organization's service accounts.
+#[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service accounts",
+    params(
+        ("type" = Option<String>, Query, description = "credential or integration"),
+        ("status" = Option<String>, Query, description = "active or disabled"),
+        ("include" = Option<String>, Query, description = "`deleted` to include tombstones"),
+        ("q" = Option<String>, Query, description = "name contains, or client id starts with"),
+        ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, body = AccountPage), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_accounts(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AccountPage>, ApiError> {
+    let q = parse_list_query(raw.as_deref(), caller.org())?;
+    let limit = q.limit;
+    let items = state.db.query_accounts(&q).await?;
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|a| data_encoding::BASE64URL_NOPAD.encode(a.id.as_bytes())))
+        .flatten();
+    let items = items.iter().map(|a| AccountView::new(a, None, caller.now)).collect();
+    Ok(Json(AccountPage { items, next_cursor }))
+}
+
+/// Create a service account. Credential accounts answer with their
+/// `client_secret`, once.
+#[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service accounts", request_body = CreateAccount,
+    responses((status = 201, body = AccountView), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_account(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    ApiJson(body): ApiJson<CreateAccount>,
+) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+    let kind = match body.kind.as_deref().unwrap_or("credential") {
+        k => AccountKind::parse(k).ok_or_else(|| bad_param("type", "must be credential or integration"))?,
+    };
+    let req = NewAccount {
+        org: caller.org().to_owned(),
+        kind,
+        name: body.name,
+        description: body.description,
+        integration: body.integration,
+        roles: body.roles,
+        allowed_ips: body.allowed_ips,
+        expires_in: body.expires_in,
+    };
+    let (a, secret) = accounts::create(&state.db, req, &caller.actor, caller.now).await?;
+    Ok((StatusCode::CREATED, Json(AccountView::new(&a, secret.as_ref(), caller.now))))
+}
+
+/// Read one service account (tombstones included).
+#[utoipa::path(get, path = "/api/v1/service-accounts/{id}", tag = "service accounts",
+    params(("id" = String, Path, description = "id or client id")),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_account(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let a = state.db.find_account(Some(caller.org()), &id).await?.ok_or(ApiError::NotFound)?;
+    Ok(view(&a, caller.now))
+}
+
+/// Change name, description, roles, allowed IPs or expiry.
+#[utoipa::path(patch, path = "/api/v1/service-accounts/{id}", tag = "service accounts", request_body = PatchAccount,
+    params(("id" = String, Path, description = "id or client id")),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn patch_account(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchAccount>,
+) -> Result<Json<AccountView>, ApiError> {
+    let patch = AccountPatch {
+        name: body.name,
+        description: body.description,
+        roles: body.roles,
+        allowed_ips: body.allowed_ips,
+        expires_in: body.expires_in,
+    };
+    let a = accounts::update(&state.db, Some(caller.org()), &id, patch, &caller.actor, caller.now).await?;
+    Ok(view(&a, caller.now))
+}
+
+/// Delete (tombstone) a service account: it can never authenticate again
+/// but stays readable with `include=deleted`.
+#[utoipa::path(delete, path = "/api/v1/service-accounts/{id}", tag = "service accounts",
+    params(("id" = String, Path, description = "id or client id")),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn delete_account(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let a = accounts::delete(&state.db, Some(caller.org()), &id, &caller.actor, caller.now).await?;
+    Ok(view(&a, caller.now))
+}
+
+/// Tear down a credential service account's OAuth client (same effect as
+/// deleting the account).
+#[utoipa::path(delete, path = "/api/v1/oauth/clients/{id}", tag = "service accounts",
+    params(("id" = String, Path, description = "id or client id of a credential account")),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn delete_oauth_client(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    match state.db.find_account(Some(caller.org()), &id).await? {
+        Some(a) if a.kind == AccountKind::Credential => {}
+        _ => return Err(ApiError::NotFound),
+    }
+    let a = accounts::delete(&state.db, Some(caller.org()), &id, &caller.actor, caller.now).await?;
+    Ok(view(&a, caller.now))
+}
+
+/// Disable: tokens stop working at once; enable brings unexpired ones back.
+#[utoipa::path(post, path = "/api/v1/service-accounts/{id}/disable", tag = "service accounts",
+    params(("id" = String, Path, description = "id or client id")),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn disable_account(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let a = accounts::set_status(&state.db, Some(caller.org()), &id, Status::Disabled, &caller.actor, caller.now).await?;
+    Ok(view(&a, caller.now))
+}
+
+#[utoipa::path(post, path = "/api/v1/service-accounts/{id}/enable", tag = "service accounts",
+    params(("id" = String, Path, description = "id or client id")),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn enable_account(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let a = accounts::set_status(&state.db, Some(caller.org()), &id, Status::Active, &caller.actor, caller.now).await?;
+    Ok(view(&a, caller.now))
+}
+
+/// Replace the secret: the old one (and any rotated-out one) stops working
+/// at once, refresh tokens issued before are refused. 409 while disabled.
+#[utoipa::path(post, path = "/api/v1/service-accounts/{id}/reset-secret", tag = "service accounts",
+    params(("id" = String, Path, description = "id or client id")),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn reset_secret(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let (a, s) = accounts::reset_secret(&state.db, Some(caller.org()), &id, &caller.actor, caller.now).await?;
+    Ok(Json(AccountView::new(&a, Some(&s), caller.now)))
+}
+
+/// Issue a new secret while the current one keeps working for a grace
+/// period (default 24 h, at most 7 days).
+#[utoipa::path(post, path = "/api/v1/service-accounts/{id}/rotate-secret", tag = "service accounts",
+    request_body(content = Option<RotateSecret>, description = "optional"),
+    params(("id" = String, Path, description = "id or client id")),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn rotate_secret(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+    MaybeJson(body): MaybeJson<RotateSecret>,
+) -> Result<Json<AccountView>, ApiError> {
+    let grace = match body.grace_period.as_deref() {
+        None => accounts::DEFAULT_GRACE_SECS,
+        Some(g) => humantime::parse_duration(g)
+            .map(|d| d.as_secs() as i64)
+            .map_err(|_| bad_param("grace_period", "must be a duration such as 24h or 3d"))?,
+    };
+    let (a, s) = accounts::rotate_secret(&state.db, Some(caller.org()), &id, grace, &caller.actor, caller.now).await?;
+    Ok(Json(AccountView::new(&a, Some(&s), caller.now)))
+}

@@ -1,0 +1,82 @@
+//! Bearer authentication for the admin API, checked like introspection:
+//! the token must verify, name the issuer in `aud`, not be revoked, and
+//! belong to an account that is live right now from this source address.
+//! The caller's permissions are the token's roles intersected with the
+//! account's current roles; `org:manage` is required.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::ApiError;
+use crate::accounts::{Actor, Authority};
+use crate::app::AppState;
+use crate::crypto::verify::verify_access_token;
+use crate::domain::account::ServiceAccount;
+use crate::domain::ip::client_ip;
+use crate::domain::roles::{Grant, narrow_to_live};
+use crate::now_unix;
+use crate::oauth::introspect::account_usable;
+use crate::oauth::live_roles;
+
+pub const REQUIRED_PERMISSION: &str = "org:manage";
+
+/// The authenticated caller of an admin endpoint.
+pub struct AdminCaller {
+    pub account: ServiceAccount,
+    pub actor: Actor,
+    pub now: i64,
+}
+
+impl AdminCaller {
+    pub fn org(&self) -> &str {
+        &self.account.org_id
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim().to_owned())
+            .ok_or(ApiError::Unauthorized)?;
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).ok_or(ApiError::Internal)?;
+        let xff: Vec<&str> = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let source_ip = client_ip(peer, &xff, &state.config.trusted_proxies);
+        let now = now_unix();
+
+        let keys = state.keys.current();
+        let claims = verify_access_token(&keys, &token, &state.issuer, now).ok_or(ApiError::Unauthorized)?;
+        if !claims.aud.contains(&state.issuer) {
+            return Err(ApiError::Unauthorized);
+        }
+        let (account, revoked) =
+            state.db.account_for_access_token(&claims.client_id, &claims.jti).await?.ok_or(ApiError::Unauthorized)?;
+        if revoked || !account_usable(&account, source_ip, now) {
+            return Err(ApiError::Unauthorized);
+        }
+        let token_grant = Grant {
+            roles: claims.roles.clone(),
+            scope: claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        };
+        let live = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
+        if !live.scope.iter().any(|p| p == REQUIRED_PERMISSION) {
+            return Err(ApiError::Forbidden(format!("the `{REQUIRED_PERMISSION}` permission is required")));
+        }
+        let actor = Actor {
+            kind: "service_account".into(),
+            id: account.id.clone(),
+            source_ip: source_ip.map(|i| i.to_string()),
+            authority: Some(Authority { roles: live.roles, permissions: live.scope }),
+        };
+        Ok(Self { account, actor, now })
+    }
+}

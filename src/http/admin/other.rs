@@ -1,0 +1,162 @@
+//! `/api/v1/roles` and `/api/v1/audit-events`.
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{AdminCaller, ApiError, ApiJson, Problem};
+use crate::accounts::rfc3339;
+use crate::app::AppState;
+use crate::db::audit::{AuditQuery, AuditRow};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRole {
+    /// Lowercase letters, digits and `-`; not a built-in role id.
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    /// Permissions the role grants; you must hold each.
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleView {
+    pub id: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub builtin: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleList {
+    pub items: Vec<RoleView>,
+}
+
+/// Built-in roles and the organization's custom roles.
+#[utoipa::path(get, path = "/api/v1/roles", tag = "roles",
+    responses((status = 200, body = RoleList), (status = 401, body = Problem)), security(("bearer" = [])))]
+pub async fn list_roles(State(state): State<Arc<AppState>>, caller: AdminCaller) -> Result<Json<serde_json::Value>, ApiError> {
+    let items = crate::roles::list(&state.db, caller.org()).await?;
+    Ok(Json(serde_json::json!({"items": items})))
+}
+
+/// Create a custom role, usable like the built-in ones.
+#[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = CreateRole,
+    responses((status = 201, body = RoleView), (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_role(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    ApiJson(body): ApiJson<CreateRole>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let role = crate::roles::create(&state.db, caller.org(), &body.id, &body.description, &body.permissions, &caller.actor, caller.now)
+        .await?;
+    Ok((StatusCode::CREATED, Json(crate::roles::to_json(&role))))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// `service_account`, `resource_server` or `operator`.
+    pub actor_type: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub source_ip: Option<String>,
+    /// Changed fields and context; never a secret or token.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<AuditRow> for AuditEventView {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            id: r.id,
+            at: rfc3339(Some(r.at)).as_str().unwrap_or_default().to_owned(),
+            actor_type: r.actor_type,
+            actor_id: r.actor_id,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            source_ip: r.source_ip,
+            details: serde_json::from_str(&r.details).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEventView>,
+    pub next_cursor: Option<String>,
+}
+
+fn bad(field: &str, detail: &str) -> ApiError {
+    ApiError::Invalid { field: field.into(), detail: detail.into() }
+}
+
+fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| bad(field, "must be an RFC 3339 time such as 2026-11-24T10:00:00Z"))
+}
+
+/// The organization's audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/audit-events", tag = "audit",
+    params(
+        ("actor" = Option<String>, Query, description = "acting principal id"),
+        ("target" = Option<String>, Query, description = "target id"),
+        ("action" = Option<String>, Query, description = "e.g. service_account.disabled, token.issued"),
+        ("since" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        ("until" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        ("limit" = Option<i64>, Query, description = "1 to 500, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, body = AuditPage), (status = 401, body = Problem)), security(("bearer" = [])))]
+pub async fn list_audit_events(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AuditPage>, ApiError> {
+    // Credential events are batched; make this replica's queue visible.
+    state.bookkeeper.flush(&state.db).await;
+    let mut q = AuditQuery { org: caller.org().to_owned(), limit: 100, ..Default::default() };
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+        if !seen.insert(k.clone().into_owned()) {
+            return Err(ApiError::BadRequest("a query parameter is repeated".into()));
+        }
+        let v = v.into_owned();
+        if v.len() > 200 {
+            return Err(bad(&k, "too long"));
+        }
+        match k.as_ref() {
+            "actor" => q.actor = Some(v),
+            "target" => q.target = Some(v),
+            "action" => q.action = Some(v),
+            "since" => q.since = Some(parse_time("since", &v)?),
+            "until" => q.until = Some(parse_time("until", &v)?),
+            "limit" => match v.parse::<i64>() {
+                Ok(n) if (1..=500).contains(&n) => q.limit = n,
+                _ => return Err(bad("limit", "must be an integer from 1 to 500")),
+            },
+            "cursor" => q.before = Some(v.parse::<i64>().map_err(|_| bad("cursor", "is not a cursor this API returned"))?),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter `{}`",
+                    other.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+    }
+    let rows = state.db.query_audit(&q).await?;
+    let next_cursor = (rows.len() as i64 == q.limit).then(|| rows.last().map(|r| r.id.to_string())).flatten();
+    Ok(Json(AuditPage { items: rows.into_iter().map(AuditEventView::from).collect(), next_cursor }))
+}

@@ -1,0 +1,90 @@
+//! Custom roles: created per org, usable like the built-in ones.
+use serde_json::json;
+
+use crate::accounts::{Actor, ManageError, rfc3339};
+use crate::db::accounts::CustomRole;
+use crate::db::{AuditEvent, Db, DbError};
+use crate::domain::account::{InvalidField, validate_description};
+use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ManageError {
+    ManageError::Invalid(InvalidField { field, reason: reason.into() })
+}
+
+pub async fn create(
+    db: &Db,
+    org: &str,
+    id: &str,
+    description: &str,
+    permissions: &[String],
+    actor: &Actor,
+    now: i64,
+) -> Result<CustomRole, ManageError> {
+    if !valid_role_id(id) {
+        return Err(invalid("id", "must be 1 to 64 lowercase letters, digits or '-'"));
+    }
+    if builtin_permissions(id).is_some() {
+        return Err(ManageError::Conflict(format!("`{id}` is a built-in role")));
+    }
+    let description = validate_description(description)?;
+    if permissions.is_empty() {
+        return Err(invalid("permissions", "at least one permission is required"));
+    }
+    let mut perms: Vec<String> = Vec::new();
+    for p in permissions {
+        if !is_permission(p) {
+            return Err(invalid("permissions", format!("unknown permission `{}`", p.chars().take(64).collect::<String>())));
+        }
+        if !perms.contains(p) {
+            perms.push(p.clone());
+        }
+    }
+    perms.sort();
+    // Creating a role is a way of granting: hold what you define.
+    actor.check_may_grant(id, &perms)?;
+    let role = CustomRole {
+        org_id: org.to_owned(),
+        id: id.to_owned(),
+        description,
+        permissions: perms.join(" "),
+        created_at: now,
+        created_by: format!("{}:{}", actor.kind, actor.id),
+    };
+    let ev = AuditEvent {
+        org_id: Some(org.to_owned()),
+        at: now,
+        actor_type: actor.kind.clone(),
+        actor_id: actor.id.clone(),
+        action: "role.created".into(),
+        target_type: Some("role".into()),
+        target_id: Some(id.to_owned()),
+        source_ip: actor.source_ip.clone(),
+        details: json!({"permissions": perms}),
+    };
+    db.insert_custom_role(&role, &ev).await.map_err(|e| match e {
+        DbError::Conflict(m) => ManageError::Conflict(m),
+        other => ManageError::Db(other),
+    })?;
+    Ok(role)
+}
+
+/// Built-in roles, then the org's custom roles.
+pub async fn list(db: &Db, org: &str) -> Result<Vec<serde_json::Value>, ManageError> {
+    let mut out: Vec<serde_json::Value> = BUILTIN_ROLES
+        .iter()
+        .map(|(id, desc, perms)| json!({"id": id, "description": desc, "permissions": perms, "builtin": true}))
+        .collect();
+    out.extend(db.list_custom_roles(org).await?.iter().map(to_json));
+    Ok(out)
+}
+
+pub fn to_json(r: &CustomRole) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "description": r.description,
+        "permissions": r.permissions.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+        "builtin": false,
+        "created_at": rfc3339(Some(r.created_at)),
+        "created_by": r.created_by,
+    })
+}
