@@ -53,10 +53,9 @@ impl Guard {
         }
         let kid = header.kid?;
         // An unknown kid means warden rotated keys: refetch, at most every 30 s.
-        if self.jwks.read().await.0.find(&kid).is_none() && self.jwks.read().await.1.elapsed() > Duration::from_secs(30) {
-            if let Ok(set) = fetch_jwks(&self.http, &self.warden).await {
-                *self.jwks.write().await = (set, Instant::now());
-            }
+        let stale = { let k = self.jwks.read().await; k.0.find(&kid).is_none() && k.1.elapsed() > Duration::from_secs(30) };
+        if stale && let Ok(set) = fetch_jwks(&self.http, &self.warden).await {
+            *self.jwks.write().await = (set, Instant::now());
         }
         let keys = self.jwks.read().await;
         let key = DecodingKey::from_jwk(keys.0.find(&kid)?).ok()?;

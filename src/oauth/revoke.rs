@@ -14,7 +14,7 @@ use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::{RS_CLIENT_ID_PREFIX, ResourceServer};
 
 enum Caller {
-    Account(crate::domain::account::ServiceAccount),
+    Account(Box<crate::domain::account::ServiceAccount>),
     Resource(ResourceServer),
 }
 
@@ -32,7 +32,7 @@ pub async fn revoke(
     let caller = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) {
         Caller::Resource(authenticate_resource_server(state, creds).await?)
     } else {
-        Caller::Account(authenticate(state, creds, source_ip, now).await?)
+        Caller::Account(Box::new(authenticate(state, creds, source_ip, now).await?))
     };
     let event = |action: &str, target: &str, org: &str, details: serde_json::Value| match &caller {
         Caller::Account(a) => {

@@ -254,6 +254,31 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// An access token for the admin API (aud = issuer).
+    pub async fn admin_token(&self, a: &Account) -> String {
+        let body = self.token_ok(a, &[("resource", &self.issuer.clone())]).await;
+        body["access_token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Calls the admin API; returns status and JSON body (Null if empty).
+    pub async fn api(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(m, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("send");
+        let status = r.status().as_u16();
+        let ctype = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let text = r.text().await.expect("body");
+        if status >= 400 {
+            assert_eq!(ctype, "application/problem+json", "errors are problem documents: {text}");
+        }
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("json body") })
+    }
+}
+
 /// Asserts an OAuth error response and returns its body.
 pub async fn expect_error(r: Response, status: u16, code: &str) -> Value {
     let got = r.status().as_u16();

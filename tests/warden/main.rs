@@ -3,6 +3,7 @@
 mod harness;
 mod jwt;
 
+mod admin;
 mod cli;
 mod discovery;
 mod introspect;

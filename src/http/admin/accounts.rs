@@ -153,9 +153,8 @@ pub async fn create_account(
     caller: AdminCaller,
     ApiJson(body): ApiJson<CreateAccount>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
-    let kind = match body.kind.as_deref().unwrap_or("credential") {
-        k => AccountKind::parse(k).ok_or_else(|| bad_param("type", "must be credential or integration"))?,
-    };
+    let kind = AccountKind::parse(body.kind.as_deref().unwrap_or("credential"))
+        .ok_or_else(|| bad_param("type", "must be credential or integration"))?;
     let req = NewAccount {
         org: caller.org().to_owned(),
         kind,
