@@ -296,6 +296,9 @@ pub async fn set_status(
     now: i64,
 ) -> Result<ServiceAccount, ManageError> {
     let a = live(db, org, key).await?;
+    if a.status == status {
+        return Ok(a);
+    }
     let action = match status {
         Status::Active => "service_account.enabled",
         Status::Disabled => "service_account.disabled",

@@ -65,8 +65,8 @@ pub struct RevokeForm {
 /// Is this token active right now? For registered resource servers.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = IntrospectionAnswer), (status = 400, body = super::error::OAuthErrorBody),
-              (status = 401, body = super::error::OAuthErrorBody)),
+    responses((status = 200, description = "OK", body = IntrospectionAnswer), (status = 400, description = "Malformed request", body = super::error::OAuthErrorBody),
+              (status = 401, description = "Not authenticated", body = super::error::OAuthErrorBody)),
     security(("basic" = [])))]
 pub async fn introspect(
     State(state): State<Arc<AppState>>,
@@ -102,8 +102,8 @@ pub async fn introspect(
 /// Revoke an access or refresh token (RFC 7009).
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
     request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "revoked, or not a live token"), (status = 400, body = super::error::OAuthErrorBody),
-              (status = 401, body = super::error::OAuthErrorBody), (status = 403, body = super::error::OAuthErrorBody)),
+    responses((status = 200, description = "revoked, or not a live token"), (status = 400, description = "Malformed request", body = super::error::OAuthErrorBody),
+              (status = 401, description = "Not authenticated", body = super::error::OAuthErrorBody), (status = 403, description = "Not allowed", body = super::error::OAuthErrorBody)),
     security((), ("basic" = [])))]
 pub async fn revoke(
     State(state): State<Arc<AppState>>,

@@ -37,12 +37,12 @@ pub struct TokenForm {
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, body = crate::oauth::token::TokenResponse),
-        (status = 400, body = super::error::OAuthErrorBody),
-        (status = 401, body = super::error::OAuthErrorBody),
-        (status = 403, body = super::error::OAuthErrorBody),
-        (status = 413, body = super::error::OAuthErrorBody),
-        (status = 503, body = super::error::OAuthErrorBody),
+        (status = 200, description = "OK", body = crate::oauth::token::TokenResponse),
+        (status = 400, description = "Malformed request", body = super::error::OAuthErrorBody),
+        (status = 401, description = "Not authenticated", body = super::error::OAuthErrorBody),
+        (status = 403, description = "Not allowed", body = super::error::OAuthErrorBody),
+        (status = 413, description = "Body too large", body = super::error::OAuthErrorBody),
+        (status = 503, description = "Temporarily unavailable; retry", body = super::error::OAuthErrorBody),
     ),
     security((), ("basic" = [])))]
 pub async fn token(

@@ -47,6 +47,10 @@ async fn authentication_and_authorization(b: Backend) {
     let (st, _) = s.api("POST", &format!("{SA}/{}/disable", other.id), &token, None).await;
     assert_eq!(st, 200);
     assert_eq!(s.token(&other, &[]).await.status(), 403, "a disabled account gets no token");
+    // No self-lockout: an account cannot disable or delete itself.
+    assert_eq!(s.api("POST", &format!("{SA}/{}/disable", adm.id), &token, None).await.0, 409);
+    assert_eq!(s.api("DELETE", &format!("{SA}/{}", adm.client_id), &token, None).await.0, 409);
+    assert_eq!(s.api("DELETE", &format!("/api/v1/oauth/clients/{}", adm.id), &token, None).await.0, 409);
     // IP allowlist of the caller, against the TCP peer: restricting the
     // admin's own account to another network locks its token out at once.
     let (st, _) = s.api("PATCH", &format!("{SA}/{}", adm.id), &token, Some(json!({"allowed_ips": ["10.0.0.0/8"]}))).await;
@@ -388,6 +392,48 @@ async fn openapi_document_covers_the_api(b: Backend) {
     }
     assert!(doc["components"]["schemas"]["AccountView"]["properties"].get("client_secret").is_some());
     assert!(doc["components"]["securitySchemes"].get("bearer").is_some());
+}
+
+/// Validates the OpenAPI document with openapi-spec-validator, then runs
+/// schemathesis against a live server: generated requests (valid and
+/// invalid) must get documented status codes, content types and bodies,
+/// and never a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_requests_conform_to_the_openapi_document() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (adm, token) = admin(&s).await;
+    for i in 0..3 {
+        s.api("POST", SA, &token, Some(json!({"name": format!("seed-{i}"), "roles": ["viewer"]}))).await;
+    }
+    let spec = s.url("/api/v1/openapi.json");
+    let validate = format!(
+        "import json, urllib.request; from openapi_spec_validator import validate; \
+         validate(json.load(urllib.request.urlopen('{spec}'))); print('valid')"
+    );
+    let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schema/hooks.py");
+    let (spec2, token2, id, cid) = (spec.clone(), token.clone(), adm.id.clone(), adm.client_id.clone());
+    let (validated, fuzzed) = tokio::task::spawn_blocking(move || {
+        let v = std::process::Command::new("python3").args(["-c", &validate]).output().expect("python3");
+        let f = std::process::Command::new("schemathesis")
+            .args(["run", &spec2, "--include-path-regex", "^/api/v1", "--max-examples", "25", "--checks", "all"])
+            .args(["--exclude-checks", "ignored_auth,positive_data_acceptance", "--seed", "1"])
+            .args(["-H", &format!("Authorization: Bearer {token2}")])
+            .env("SCHEMATHESIS_HOOKS", "hooks")
+            .env("PYTHONPATH", std::path::Path::new(hooks).parent().expect("dir"))
+            .env("WARDEN_FUZZ_CALLER_ID", id)
+            .env("WARDEN_FUZZ_CALLER_CLIENT_ID", cid)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("schemathesis runs (scripts/test installs it)");
+        (v, f)
+    })
+    .await
+    .expect("join");
+    assert!(validated.status.success(), "openapi-spec-validator: {}", String::from_utf8_lossy(&validated.stderr));
+    let out = String::from_utf8_lossy(&fuzzed.stdout);
+    assert!(fuzzed.status.success(), "schemathesis found problems:\n{out}\n{}", String::from_utf8_lossy(&fuzzed.stderr));
+    // The run stayed authenticated: the caller still works.
+    assert_eq!(s.api("GET", SA, &token, None).await.0, 200, "{out}");
 }
 
 both_backends!(

@@ -64,6 +64,17 @@ fn view(a: &crate::domain::account::ServiceAccount, now: i64) -> Json<AccountVie
     Json(AccountView::new(a, None, now))
 }
 
+/// An account may not disable or delete itself: that would lock its caller
+/// out mid-operation (and, for the last admin, out for good).
+async fn refuse_self(state: &AppState, caller: &AdminCaller, key: &str, what: &str) -> Result<(), ApiError> {
+    match state.db.find_account(Some(caller.org()), key).await? {
+        Some(a) if a.id == caller.account.id => {
+            Err(ApiError::Conflict(format!("you cannot {what} the service account you are calling with")))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn bad_param(field: &str, detail: &str) -> ApiError {
     ApiError::Invalid { field: field.into(), detail: detail.into() }
 }
@@ -125,7 +136,14 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
-    responses((status = 200, body = AccountPage), (status = 401, body = Problem), (status = 403, body = Problem)),
+    responses(
+        (status = 200, description = "OK", body = AccountPage),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])))]
 pub async fn list_accounts(
     State(state): State<Arc<AppState>>,
@@ -145,8 +163,16 @@ pub async fn list_accounts(
 /// Create a service account. Credential accounts answer with their
 /// `client_secret`, once.
 #[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service accounts", request_body = CreateAccount,
-    responses((status = 201, body = AccountView), (status = 400, body = Problem), (status = 403, body = Problem),
-              (status = 422, body = Problem)),
+    responses(
+        (status = 201, description = "Created", body = AccountView),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])))]
 pub async fn create_account(
     State(state): State<Arc<AppState>>,
@@ -172,7 +198,14 @@ pub async fn create_account(
 /// Read one service account (tombstones included).
 #[utoipa::path(get, path = "/api/v1/service-accounts/{id}", tag = "service accounts",
     params(("id" = String, Path, description = "id or client id")),
-    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn get_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller,
@@ -185,8 +218,18 @@ pub async fn get_account(
 /// Change name, description, roles, allowed IPs or expiry.
 #[utoipa::path(patch, path = "/api/v1/service-accounts/{id}", tag = "service accounts", request_body = PatchAccount,
     params(("id" = String, Path, description = "id or client id")),
-    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])))]
 pub async fn patch_account(
     State(state): State<Arc<AppState>>,
@@ -209,12 +252,21 @@ pub async fn patch_account(
 /// but stays readable with `include=deleted`.
 #[utoipa::path(delete, path = "/api/v1/service-accounts/{id}", tag = "service accounts",
     params(("id" = String, Path, description = "id or client id")),
-    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
+    refuse_self(&state, &caller, &id, "delete").await?;
     let a = accounts::delete(&state.db, Some(caller.org()), &id, &caller.actor, caller.now).await?;
     Ok(view(&a, caller.now))
 }
@@ -223,7 +275,15 @@ pub async fn delete_account(
 /// deleting the account).
 #[utoipa::path(delete, path = "/api/v1/oauth/clients/{id}", tag = "service accounts",
     params(("id" = String, Path, description = "id or client id of a credential account")),
-    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete_oauth_client(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller,
@@ -233,6 +293,7 @@ pub async fn delete_oauth_client(
         Some(a) if a.kind == AccountKind::Credential => {}
         _ => return Err(ApiError::NotFound),
     }
+    refuse_self(&state, &caller, &id, "delete").await?;
     let a = accounts::delete(&state.db, Some(caller.org()), &id, &caller.actor, caller.now).await?;
     Ok(view(&a, caller.now))
 }
@@ -240,19 +301,35 @@ pub async fn delete_oauth_client(
 /// Disable: tokens stop working at once; enable brings unexpired ones back.
 #[utoipa::path(post, path = "/api/v1/service-accounts/{id}/disable", tag = "service accounts",
     params(("id" = String, Path, description = "id or client id")),
-    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn disable_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
+    refuse_self(&state, &caller, &id, "disable").await?;
     let a = accounts::set_status(&state.db, Some(caller.org()), &id, Status::Disabled, &caller.actor, caller.now).await?;
     Ok(view(&a, caller.now))
 }
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{id}/enable", tag = "service accounts",
     params(("id" = String, Path, description = "id or client id")),
-    responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn enable_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller,
@@ -266,7 +343,14 @@ pub async fn enable_account(
 /// at once, refresh tokens issued before are refused. 409 while disabled.
 #[utoipa::path(post, path = "/api/v1/service-accounts/{id}/reset-secret", tag = "service accounts",
     params(("id" = String, Path, description = "id or client id")),
-    responses((status = 200, body = AccountView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])))]
 pub async fn reset_secret(
     State(state): State<Arc<AppState>>,
@@ -282,8 +366,18 @@ pub async fn reset_secret(
 #[utoipa::path(post, path = "/api/v1/service-accounts/{id}/rotate-secret", tag = "service accounts",
     request_body(content = Option<RotateSecret>, description = "optional"),
     params(("id" = String, Path, description = "id or client id")),
-    responses((status = 200, body = AccountView), (status = 404, body = Problem), (status = 409, body = Problem),
-              (status = 422, body = Problem)),
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])))]
 pub async fn rotate_secret(
     State(state): State<Arc<AppState>>,

@@ -38,7 +38,13 @@ pub struct RoleList {
 
 /// Built-in roles and the organization's custom roles.
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles",
-    responses((status = 200, body = RoleList), (status = 401, body = Problem)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "OK", body = RoleList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn list_roles(State(state): State<Arc<AppState>>, caller: AdminCaller) -> Result<Json<serde_json::Value>, ApiError> {
     let items = crate::roles::list(&state.db, caller.org()).await?;
     Ok(Json(serde_json::json!({"items": items})))
@@ -46,8 +52,17 @@ pub async fn list_roles(State(state): State<Arc<AppState>>, caller: AdminCaller)
 
 /// Create a custom role, usable like the built-in ones.
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = CreateRole,
-    responses((status = 201, body = RoleView), (status = 403, body = Problem), (status = 409, body = Problem),
-              (status = 422, body = Problem)),
+    responses(
+        (status = 201, description = "Created", body = RoleView),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])))]
 pub async fn create_role(
     State(state): State<Arc<AppState>>,
@@ -119,7 +134,15 @@ fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
         ("limit" = Option<i64>, Query, description = "1 to 500, default 100"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
-    responses((status = 200, body = AuditPage), (status = 401, body = Problem)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "OK", body = AuditPage),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn list_audit_events(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller,
