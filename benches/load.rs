@@ -12,7 +12,6 @@
 //! throwaway cluster and sets it). Numbers are for orientation on the
 //! machine at hand; nothing here asserts a threshold.
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -61,7 +60,7 @@ struct Cred {
 }
 
 /// One endpoint's result.
-struct Outcome {
+pub struct Outcome {
     name: String,
     ok: u64,
     errors: u64,
@@ -78,28 +77,86 @@ impl Outcome {
     }
 }
 
-/// Drives `make` from `connections` workers for `seconds`; each worker has
-/// its own HTTP connection and state (`seed` is its index).
-async fn drive<F, Fut>(name: &str, connections: usize, seconds: u64, make: F) -> Outcome
-where
-    F: Fn(reqwest::Client, usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Box<dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> + Send>>
-        + Send,
-{
-    let make = Arc::new(make);
+/// One connection's request stream: what to send next, and whether the
+/// answer was a success (a worker may update its state from it).
+pub trait Worker: Send {
+    fn request(&mut self) -> &[u8];
+    fn check(&mut self, status: u16, body: &[u8]) -> bool;
+}
+
+/// The same request every time; success is a 200 whose body passes `ok`.
+pub struct Fixed {
+    pub req: Vec<u8>,
+    pub ok: fn(&[u8]) -> bool,
+}
+
+impl Worker for Fixed {
+    fn request(&mut self) -> &[u8] {
+        &self.req
+    }
+    fn check(&mut self, status: u16, body: &[u8]) -> bool {
+        status == 200 && (self.ok)(body)
+    }
+}
+
+pub fn any(_: &[u8]) -> bool {
+    true
+}
+
+pub fn active(body: &[u8]) -> bool {
+    body.starts_with(b"{\"active\":true")
+}
+
+/// Follows its own refresh-token chain: each answer's token is the next
+/// request's.
+struct Refresher {
+    host: String,
+    cred: Cred,
+    req: Vec<u8>,
+}
+
+impl Refresher {
+    fn build(host: &str, cred: &Cred, rt: &str) -> Vec<u8> {
+        http1::post_form(host, "/oauth/token", (&cred.id, &cred.secret), &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+    }
+}
+
+impl Worker for Refresher {
+    fn request(&mut self) -> &[u8] {
+        &self.req
+    }
+    fn check(&mut self, status: u16, body: &[u8]) -> bool {
+        match http1::json_str(body, "refresh_token") {
+            Some(rt) if status == 200 => {
+                self.req = Self::build(&self.host, &self.cred, rt);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Runs each worker on its own connection for `seconds`.
+pub async fn drive(name: &str, addr: &str, seconds: u64, workers: Vec<Box<dyn Worker>>) -> Outcome {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for i in 0..connections {
-        let make = make.clone();
+    for mut w in workers {
+        let addr = addr.to_owned();
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap_or_default();
-            let mut step = make(client, i).await;
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()));
+            let mut conn = http1::Conn::new(&addr);
+            let mut hist = new_hist();
             let (mut ok, mut errors) = (0u64, 0u64);
             while Instant::now() < deadline {
                 let t = Instant::now();
-                if step().await {
+                let good = match conn.send(w.request()).await {
+                    Some((status, body)) => {
+                        let body = body.to_vec();
+                        w.check(status, &body)
+                    }
+                    None => false,
+                };
+                if good {
                     ok += 1;
                     let _ = hist.record(t.elapsed().as_micros() as u64);
                 } else {
@@ -109,7 +166,7 @@ where
             (ok, errors, hist)
         }));
     }
-    let mut total = Outcome { name: name.into(), ok: 0, errors: 0, seconds: 0.0, hist: Histogram::new(3).unwrap_or_else(|_| unreachable!()) };
+    let mut total = Outcome { name: name.into(), ok: 0, errors: 0, seconds: 0.0, hist: new_hist() };
     for t in tasks {
         if let Ok((ok, errors, hist)) = t.await {
             total.ok += ok;
@@ -121,127 +178,59 @@ where
     total
 }
 
-type Step = Box<dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> + Send>;
-
-/// 200 with a fully read body.
-async fn ok200(r: reqwest::Result<reqwest::Response>) -> bool {
-    match r {
-        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-        _ => false,
-    }
-}
-
-fn post_form(client: &reqwest::Client, url: &str, basic: &Cred, form: Vec<(String, String)>) -> reqwest::RequestBuilder {
-    client.post(url).basic_auth(&basic.id, Some(&basic.secret)).form(&form)
+pub fn new_hist() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
 }
 
 async fn get_token(client: &reqwest::Client, base: &str, c: &Cred, extra: &[(&str, &str)]) -> Value {
     let mut form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
     form.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let r = post_form(client, &format!("{base}/oauth/token"), c, form).send().await;
+    let r = client.post(format!("{base}/oauth/token")).basic_auth(&c.id, Some(&c.secret)).form(&form).send().await;
     match r {
         Ok(r) => r.json().await.unwrap_or(Value::Null),
         Err(_) => Value::Null,
     }
 }
 
-/// The four scenarios against a warden at `base`.
-async fn bench_warden(base: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) -> Vec<Outcome> {
-    let api = "https://api.example.com".to_owned();
+/// The four scenarios against a warden at `host` (`127.0.0.1:port`).
+async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) -> Vec<Outcome> {
+    let api = "https://api.example.com";
+    let base = format!("http://{host}");
+    let client = reqwest::Client::new();
+    let pick = |i: usize| &accounts[i % accounts.len()];
+    let n = args.connections;
     let mut out = Vec::new();
-    let (b, accts) = (base.to_owned(), Arc::new(accounts));
 
-    let (b1, a1, api1) = (b.clone(), accts.clone(), api.clone());
-    out.push(
-        drive("token (client_credentials)", args.connections, args.seconds, move |client, i| {
-            let (b, c, api) = (b1.clone(), a1[i % a1.len()].clone(), api1.clone());
-            async move {
-                Box::new(move || {
-                    let req = post_form(&client, &format!("{b}/oauth/token"), &c, vec![
-                        ("grant_type".into(), "client_credentials".into()),
-                        ("resource".into(), api.clone()),
-                    ]);
-                    Box::pin(async move { ok200(req.send().await).await })
-                        as std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-                }) as Step
-            }
+    let token: Vec<Box<dyn Worker>> = (0..n)
+        .map(|i| {
+            let c = pick(i);
+            let req = http1::post_form(host, "/oauth/token", (&c.id, &c.secret), &[("grant_type", "client_credentials"), ("resource", api)]);
+            Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
         })
-        .await,
-    );
+        .collect();
+    out.push(drive("token (client_credentials)", host, args.seconds, token).await);
 
-    let (b2, a2, api2) = (b.clone(), accts.clone(), api.clone());
-    out.push(
-        drive("token (refresh_token)", args.connections, args.seconds, move |client, i| {
-            let (b, c, api) = (b2.clone(), a2[i % a2.len()].clone(), api2.clone());
-            async move {
-                let first = get_token(&client, &b, &c, &[("resource", &api)]).await;
-                let rt = Arc::new(std::sync::Mutex::new(first["refresh_token"].as_str().unwrap_or_default().to_owned()));
-                Box::new(move || {
-                    let current = rt.lock().map(|g| g.clone()).unwrap_or_default();
-                    let req = post_form(&client, &format!("{b}/oauth/token"), &c, vec![
-                        ("grant_type".into(), "refresh_token".into()),
-                        ("refresh_token".into(), current),
-                    ]);
-                    let rt = rt.clone();
-                    Box::pin(async move {
-                        let Ok(r) = req.send().await else { return false };
-                        if r.status() != 200 {
-                            return false;
-                        }
-                        let v: Value = r.json().await.unwrap_or(Value::Null);
-                        match v["refresh_token"].as_str() {
-                            Some(n) => {
-                                if let Ok(mut g) = rt.lock() {
-                                    *g = n.to_owned();
-                                }
-                                true
-                            }
-                            None => false,
-                        }
-                    }) as std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-                }) as Step
-            }
-        })
-        .await,
-    );
+    let mut refresh: Vec<Box<dyn Worker>> = Vec::new();
+    for i in 0..n {
+        let c = pick(i).clone();
+        let t = get_token(&client, &base, &c, &[("resource", api)]).await;
+        let req = Refresher::build(host, &c, t["refresh_token"].as_str().unwrap_or_default());
+        refresh.push(Box::new(Refresher { host: host.to_owned(), cred: c, req }));
+    }
+    out.push(drive("token (refresh_token)", host, args.seconds, refresh).await);
 
-    let (b3, a3, api3, rs3) = (b.clone(), accts.clone(), api.clone(), rs.clone());
-    out.push(
-        drive("introspect (live checks)", args.connections, args.seconds, move |client, i| {
-            let (b, c, api, rs) = (b3.clone(), a3[i % a3.len()].clone(), api3.clone(), rs3.clone());
-            async move {
-                let t = get_token(&client, &b, &c, &[("resource", &api)]).await;
-                let token = t["access_token"].as_str().unwrap_or_default().to_owned();
-                Box::new(move || {
-                    let req = post_form(&client, &format!("{b}/oauth/introspect"), &rs, vec![
-                        ("token".into(), token.clone()),
-                        ("source_ip".into(), "203.0.113.7".into()),
-                    ]);
-                    Box::pin(async move {
-                        let Ok(r) = req.send().await else { return false };
-                        let v: Value = r.json().await.unwrap_or(Value::Null);
-                        v["active"] == true
-                    }) as std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-                }) as Step
-            }
-        })
-        .await,
-    );
+    let mut intro: Vec<Box<dyn Worker>> = Vec::new();
+    for i in 0..n {
+        let t = get_token(&client, &base, pick(i), &[("resource", api)]).await;
+        let token = t["access_token"].as_str().unwrap_or_default();
+        let req = http1::post_form(host, "/oauth/introspect", (&rs.id, &rs.secret), &[("token", token), ("source_ip", "203.0.113.7")]);
+        intro.push(Box::new(Fixed { req, ok: active }));
+    }
+    out.push(drive("introspect (live checks)", host, args.seconds, intro).await);
 
-    let b4 = b.clone();
-    out.push(
-        drive("jwks", args.connections, args.seconds, move |client, _| {
-            let b = b4.clone();
-            async move {
-                Box::new(move || {
-                    let req = client.get(format!("{b}/.well-known/jwks.json"));
-                    Box::pin(async move { ok200(req.send().await).await })
-                        as std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-                }) as Step
-            }
-        })
-        .await,
-    );
+    let jwks: Vec<Box<dyn Worker>> =
+        (0..n).map(|_| Box::new(Fixed { req: http1::get(host, "/.well-known/jwks.json"), ok: any }) as Box<dyn Worker>).collect();
+    out.push(drive("jwks", host, args.seconds, jwks).await);
     out
 }
 
@@ -291,10 +280,10 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         .spawn()
         .unwrap_or_else(|e| panic!("start warden: {e}"));
     let _server = Proc(child);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{base}/readyz")).await;
+    let host = format!("127.0.0.1:{port}");
+    wait_ready(&format!("http://{host}/readyz")).await;
     print_rss("warden idle", _server.0.id());
-    let out = bench_warden(&base, accounts, rs, args).await;
+    let out = bench_warden(&host, accounts, rs, args).await;
     print_rss("warden after load", _server.0.id());
     out
 }
@@ -356,4 +345,5 @@ async fn main() {
     }
 }
 
+mod http1;
 mod node;

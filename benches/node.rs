@@ -5,10 +5,9 @@
 //! storage, one Node process.
 use std::process::{Command, Stdio};
 
-use hdrhistogram::Histogram;
 use serde_json::Value;
 
-use super::{Args, Cred, Outcome, Proc, Step, drive, free_port, ok200, post_form, wait_ready};
+use super::{Args, Cred, Fixed, Outcome, Proc, Worker, active, any, drive, free_port, http1, new_hist, wait_ready};
 
 const SERVER_JS: &str = r#"
 import Provider from 'oidc-provider';
@@ -86,76 +85,44 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
     wait_ready(&format!("{base}/.well-known/openid-configuration")).await;
     super::print_rss("node-oidc-provider idle", _server.0.id());
 
+    let host = format!("127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let n = args.connections;
+    let pick = |i: usize| &creds[i % creds.len()];
     let mut out = Vec::new();
-    let (b1, c1) = (base.clone(), creds.clone());
-    out.push(
-        drive("token (client_credentials)", args.connections, args.seconds, move |client, i| {
-            let (b, c) = (b1.clone(), c1[i % c1.len()].clone());
-            async move {
-                Box::new(move || {
-                    let req = post_form(&client, &format!("{b}/token"), &c, vec![
-                        ("grant_type".into(), "client_credentials".into()),
-                        ("resource".into(), "https://api.example.com".into()),
-                        ("scope".into(), "risks:read risks:write".into()),
-                    ]);
-                    Box::pin(async move { ok200(req.send().await).await })
-                        as std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-                }) as Step
-            }
+    let token: Vec<Box<dyn Worker>> = (0..n)
+        .map(|i| {
+            let c = pick(i);
+            let req = http1::post_form(&host, "/token", (&c.id, &c.secret), &[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://api.example.com"),
+                ("scope", "risks:read risks:write"),
+            ]);
+            Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
         })
-        .await,
-    );
-    // No refresh tokens from the client-credentials grant in oidc-provider.
-    out.push(Outcome {
-        name: "token (refresh_token)".into(),
-        ok: 0,
-        errors: 0,
-        seconds: 1.0,
-        hist: Histogram::new(3).unwrap_or_else(|_| unreachable!()),
-    });
-    let (b3, c3) = (base.clone(), creds.clone());
-    out.push(
-        drive("introspect (opaque token)", args.connections, args.seconds, move |client, i| {
-            let (b, c) = (b3.clone(), c3[i % c3.len()].clone());
-            async move {
-                let t: Value = post_form(&client, &format!("{b}/token"), &c, vec![
-                    ("grant_type".into(), "client_credentials".into()),
-                    ("resource".into(), "https://opaque.example.com".into()),
-                    ("scope".into(), "risks:read".into()),
-                ])
-                .send()
-                .await
-                .ok()
-                .map(|r| r.json())
-                .unwrap_or_else(|| unreachable!())
-                .await
-                .unwrap_or(Value::Null);
-                let token = t["access_token"].as_str().unwrap_or_default().to_owned();
-                Box::new(move || {
-                    let req = post_form(&client, &format!("{b}/token/introspection"), &c, vec![("token".into(), token.clone())]);
-                    Box::pin(async move {
-                        let Ok(r) = req.send().await else { return false };
-                        let v: Value = r.json().await.unwrap_or(Value::Null);
-                        v["active"] == true
-                    }) as std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-                }) as Step
-            }
-        })
-        .await,
-    );
-    let b4 = base.clone();
-    out.push(
-        drive("jwks", args.connections, args.seconds, move |client, _| {
-            let b = b4.clone();
-            async move {
-                Box::new(move || {
-                    let req = client.get(format!("{b}/jwks"));
-                    Box::pin(async move { ok200(req.send().await).await })
-                        as std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-                }) as Step
-            }
-        })
-        .await,
-    );
+        .collect();
+    out.push(drive("token (client_credentials)", &host, args.seconds, token).await);
+    // oidc-provider issues no refresh token with client credentials.
+    out.push(Outcome { name: "token (refresh_token)".into(), ok: 0, errors: 0, seconds: 1.0, hist: new_hist() });
+    let mut intro: Vec<Box<dyn Worker>> = Vec::new();
+    for i in 0..n {
+        let c = pick(i);
+        let t: Value = match client
+            .post(format!("{base}/token"))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&[("grant_type", "client_credentials"), ("resource", "https://opaque.example.com"), ("scope", "risks:read")])
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        let token = t["access_token"].as_str().unwrap_or_default();
+        let req = http1::post_form(&host, "/token/introspection", (&c.id, &c.secret), &[("token", token)]);
+        intro.push(Box::new(Fixed { req, ok: active }));
+    }
+    out.push(drive("introspect (opaque token)", &host, args.seconds, intro).await);
+    let jwks: Vec<Box<dyn Worker>> = (0..n).map(|_| Box::new(Fixed { req: http1::get(&host, "/jwks"), ok: any }) as Box<dyn Worker>).collect();
+    out.push(drive("jwks", &host, args.seconds, jwks).await);
     out
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub verifier: SecretVerifier,
     pub refresh: RefreshCodec,
     pub bookkeeper: Bookkeeper,
+    /// Access tokens whose signatures were already checked.
+    pub verified: crate::crypto::verify::VerifiedTokens,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl Application {
             verifier,
             refresh: RefreshCodec::new(&refresh_key)?,
             bookkeeper: Bookkeeper::default(),
+            verified: Default::default(),
             config,
         });
         Ok(Self { listener, state })

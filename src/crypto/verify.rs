@@ -94,3 +94,56 @@ pub fn verify_access_token(keys: &KeySet, token: &str, issuer: &str, now: i64) -
     let timely = claims.exp + LEEWAY_SECS > now && claims.nbf <= now + LEEWAY_SECS && claims.iat <= now + LEEWAY_SECS;
     (timely && claims.iss == issuer).then_some(claims)
 }
+
+/// Tokens whose signature was already verified, keyed by SHA-256 of the
+/// whole token (so a signature cannot be replayed onto other claims).
+/// An entry is used only while its key is still published and its token
+/// unexpired; the live account checks run on every call regardless.
+pub struct VerifiedTokens {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], std::sync::Arc<(String, AccessClaims)>>>,
+}
+
+const VERIFIED_MAX: usize = 100_000;
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        Self { map: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+}
+
+impl VerifiedTokens {
+    pub fn verify(&self, keys: &KeySet, token: &str, issuer: &str, now: i64) -> Option<AccessClaims> {
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let mut id = [0u8; 32];
+        id.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
+        let hit = self.map.lock().ok().and_then(|m| m.get(&id).cloned());
+        if let Some(entry) = hit {
+            let (kid, claims) = &*entry;
+            let timely = claims.exp + LEEWAY_SECS > now && claims.nbf <= now + LEEWAY_SECS;
+            if timely && claims.iss == issuer && keys.keys.iter().any(|k| &k.meta.kid == kid) {
+                return Some(claims.clone());
+            }
+            return None;
+        }
+        let claims = verify_access_token(keys, token, issuer, now)?;
+        let kid = header_kid(token)?;
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= VERIFIED_MAX {
+                m.retain(|_, e| e.1.exp + LEEWAY_SECS > now);
+                if m.len() >= VERIFIED_MAX {
+                    m.clear();
+                }
+            }
+            m.insert(id, std::sync::Arc::new((kid, claims.clone())));
+        }
+        Some(claims)
+    }
+}
+
+fn header_kid(token: &str) -> Option<String> {
+    let h = token.split('.').next()?;
+    let header: Header = serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
+    header.kid
+}

@@ -52,6 +52,13 @@ struct AccountRow {
     previous_secret_expires_at: Option<i64>,
 }
 
+#[derive(sqlx::FromRow)]
+struct RevocableRow {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    revoked: i64,
+}
+
 impl TryFrom<AccountRow> for ServiceAccount {
     type Error = DbError;
     fn try_from(r: AccountRow) -> DbResult<Self> {
@@ -98,6 +105,23 @@ impl Db {
         let row: Option<AccountRow> =
             on_db!(self, p => sqlx::query_as(sql).bind(client_id).fetch_optional(p).await?);
         row.map(ServiceAccount::try_from).transpose()
+    }
+
+    /// The account behind an access token and whether the token's `jti`
+    /// is revoked: one round trip, as introspection runs it on every call.
+    pub async fn account_with_revocation(&self, client_id: &str, jti: &str) -> DbResult<Option<(ServiceAccount, bool)>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $2) AS revoked \
+             FROM service_accounts WHERE client_id = $1"
+        );
+        let row: Option<RevocableRow> =
+            on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(jti).fetch_optional(p).await?);
+        match row {
+            Some(r) => Ok(Some((ServiceAccount::try_from(r.account)?, r.revoked > 0))),
+            None => Ok(None),
+        }
     }
 
     /// By id or client id, optionally within one org.

@@ -130,11 +130,7 @@ impl Db {
     /// The account behind an access token and whether its `jti` is revoked,
     /// in one round trip.
     pub async fn account_for_access_token(&self, client_id: &str, jti: &str) -> DbResult<Option<(ServiceAccount, bool)>> {
-        let acc = self.account_by_client_id(client_id).await?;
-        let Some(acc) = acc else { return Ok(None) };
-        let row: (i64,) = on_db!(self, p => sqlx::query_as("SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $1")
-            .bind(jti).fetch_one(p).await?);
-        Ok(Some((acc, row.0 > 0)))
+        self.account_with_revocation(client_id, jti).await
     }
 
     pub async fn refresh_state(&self, jti: &str, family: &str) -> DbResult<RefreshState> {

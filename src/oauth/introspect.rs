@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use super::{OAuthError, live_roles};
 use crate::app::AppState;
-use crate::crypto::verify::verify_access_token;
 use crate::domain::account::{ServiceAccount, Status};
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::ResourceServer;
@@ -30,7 +29,7 @@ pub async fn introspect(
         return introspect_refresh(state, caller, token, source_ip, now).await;
     }
     let keys = state.keys.current();
-    let Some(claims) = verify_access_token(&keys, token, &state.issuer, now) else { return Ok(None) };
+    let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else { return Ok(None) };
     if !claims.aud.contains(&caller.audience) {
         return Ok(None);
     }

@@ -8,7 +8,6 @@ use serde_json::json;
 use super::OAuthError;
 use super::client_auth::{ClientCredentials, authenticate, authenticate_resource_server, credential_event};
 use crate::app::AppState;
-use crate::crypto::verify::verify_access_token;
 use crate::db::AuditEvent;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::{RS_CLIENT_ID_PREFIX, ResourceServer};
@@ -71,7 +70,7 @@ pub async fn revoke(
     }
 
     let keys = state.keys.current();
-    let Some(claims) = verify_access_token(&keys, token, &state.issuer, now) else { return Ok(()) };
+    let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else { return Ok(()) };
     let allowed = match &caller {
         Caller::Account(a) => a.client_id.as_deref() == Some(claims.client_id.as_str()),
         Caller::Resource(r) => claims.aud.contains(&r.audience),

@@ -13,7 +13,6 @@ use axum::http::request::Parts;
 use super::ApiError;
 use crate::accounts::{Actor, Authority};
 use crate::app::AppState;
-use crate::crypto::verify::verify_access_token;
 use crate::domain::account::ServiceAccount;
 use crate::domain::ip::client_ip;
 use crate::domain::roles::{Grant, narrow_to_live};
@@ -54,7 +53,7 @@ impl FromRequestParts<Arc<AppState>> for AdminCaller {
         let now = now_unix();
 
         let keys = state.keys.current();
-        let claims = verify_access_token(&keys, &token, &state.issuer, now).ok_or(ApiError::Unauthorized)?;
+        let claims = state.verified.verify(&keys, &token, &state.issuer, now).ok_or(ApiError::Unauthorized)?;
         if !claims.aud.contains(&state.issuer) {
             return Err(ApiError::Unauthorized);
         }
