@@ -22,10 +22,12 @@ struct Args {
     connections: usize,
     database: String,
     node: bool,
+    /// Exit non-zero if any endpoint had an error or no success (CI smoke).
+    check: bool,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { seconds: 10, connections: 32, database: "sqlite".into(), node: false };
+    let mut a = Args { seconds: 10, connections: 32, database: "sqlite".into(), node: false, check: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -33,6 +35,7 @@ fn parse_args() -> Args {
             "--connections" => a.connections = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.connections),
             "--database" => a.database = it.next().unwrap_or(a.database),
             "--node" => a.node = true,
+            "--check" => a.check = true,
             "--bench" => {}
             other => eprintln!("load: ignoring argument {other}"),
         }
@@ -333,6 +336,10 @@ async fn main() {
     );
     let warden = run_warden(&args).await;
     report(&format!("warden ({})", args.database), &warden);
+    if args.check && warden.iter().any(|o| o.errors > 0 || o.ok == 0) {
+        eprintln!("load: smoke check failed: an endpoint had errors or no successful request");
+        std::process::exit(1);
+    }
     if args.node {
         let node = node::run(&args).await;
         report("node-oidc-provider", &node);

@@ -1,7 +1,7 @@
 //! Service accounts and custom roles.
 use std::collections::HashMap;
 
-use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db};
+use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
 use crate::domain::account::{AccountKind, PreviousSecret, ServiceAccount, Status};
 use crate::domain::ip::IpAllowlist;
 
@@ -155,7 +155,7 @@ impl Db {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
              $18, $19, $20, $21, $22, $23)"
         );
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query(sql)
                 .bind(&a.id)
@@ -220,7 +220,7 @@ impl Db {
     }
 
     async fn change_secret(&self, sql: &'static str, c: &SecretChange<'_>, grace: Option<i64>, audit: &AuditEvent) -> DbResult<bool> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let mut q = sqlx::query(sql).bind(c.id).bind(c.hash).bind(c.prefix).bind(c.now).bind(c.expected_hash);
             if let Some(g) = grace {
@@ -238,7 +238,7 @@ impl Db {
     /// Tombstones an account: it stays readable, never authenticates again.
     pub async fn delete_account(&self, id: &str, now: i64, audit: &AuditEvent) -> DbResult<bool> {
         let sql = "UPDATE service_accounts SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(sql).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
             if n == 1 {
@@ -250,7 +250,7 @@ impl Db {
     }
 
     async fn update_with_audit(&self, sql: &'static str, id: &str, value: String, audit: &AuditEvent) -> DbResult<bool> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(sql).bind(id).bind(&value).execute(&mut *tx).await?.rows_affected();
             if n == 1 {
@@ -342,7 +342,7 @@ impl Db {
     pub async fn update_account(&self, a: &ServiceAccount, audit: &AuditEvent) -> DbResult<bool> {
         let sql = "UPDATE service_accounts SET name = $2, description = $3, roles = $4, allowed_ips = $5, \
                    expires_at = $6 WHERE id = $1 AND deleted_at IS NULL";
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(sql)
                 .bind(&a.id)
@@ -372,7 +372,7 @@ impl Db {
     }
 
     pub async fn insert_custom_role(&self, r: &CustomRole, audit: &AuditEvent) -> DbResult<()> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let res = sqlx::query(
                 "INSERT INTO roles (org_id, id, description, permissions, created_at, created_by) \

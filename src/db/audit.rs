@@ -2,7 +2,7 @@
 //! change (`insert!`); credential events arrive batched from bookkeeping.
 use serde_json::Value;
 
-use super::{Db, DbResult, on_db};
+use super::{Db, DbResult, on_db, on_db_write};
 
 /// One audit record. `details` holds changed fields, never a secret.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ impl Db {
     /// Writes bookkeeping in one transaction: `last used` times (only ever
     /// moved forward) and queued credential events.
     pub async fn flush_bookkeeping(&self, last_used: &[(String, i64)], events: &[AuditEvent]) -> DbResult<()> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             for (id, at) in last_used {
                 sqlx::query(
@@ -93,8 +93,25 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             }
-            for ev in events {
-                insert_audit!(&mut *tx, ev)?;
+            // Multi-row inserts: one statement per 500 events rather than
+            // one per event keeps the (single) writer free for token use.
+            for chunk in events.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_events \
+                     (org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details) ",
+                );
+                qb.push_values(chunk, |mut b, ev| {
+                    b.push_bind(&ev.org_id)
+                        .push_bind(ev.at)
+                        .push_bind(&ev.actor_type)
+                        .push_bind(&ev.actor_id)
+                        .push_bind(&ev.action)
+                        .push_bind(&ev.target_type)
+                        .push_bind(&ev.target_id)
+                        .push_bind(&ev.source_ip)
+                        .push_bind(ev.details.to_string());
+                });
+                qb.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

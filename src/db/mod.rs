@@ -24,20 +24,47 @@ pub use audit::AuditEvent;
 
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
+/// SQLite admits one writer at a time; writers on several connections
+/// contend and back off in SQLite's sleeping busy handler (tens of
+/// milliseconds). All writes therefore go through one connection and
+/// queue in-process, while reads use a pool.
+#[derive(Clone, Debug)]
+pub struct SqlitePools {
+    pub read: SqlitePool,
+    pub write: SqlitePool,
+}
+
+/// Runs `$body` with `$pool` bound to the pool for reads.
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Sqlite(pools) => {
+                let $pool = &pools.read;
+                $body
+            }
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_db;
+
+/// Runs `$body` with `$pool` bound to the pool for writes.
+macro_rules! on_db_write {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(pools) => {
+                let $pool = &pools.write;
+                $body
+            }
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db_write;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -70,12 +97,18 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
+            // The writer first: it creates the file and switches it to WAL.
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(opts)
                 .await?;
-            Ok(Self::Sqlite(pool))
+            Ok(Self::Sqlite(SqlitePools { read, write }))
         } else {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -91,7 +124,7 @@ impl Db {
     /// meanwhile, so replicas starting together apply each migration once.
     pub async fn migrate(&self) -> DbResult<()> {
         match self {
-            Self::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Self::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await?,
             Self::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
         }
         Ok(())
@@ -104,6 +137,12 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        on_db!(self, p => p.close().await)
+        match self {
+            Self::Sqlite(p) => {
+                p.write.close().await;
+                p.read.close().await;
+            }
+            Self::Postgres(p) => p.close().await,
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Refresh-token use: single-use spending and family revocation.
-use super::{AuditEvent, Db, DbResult, audit::insert_audit, on_db};
+use super::{AuditEvent, Db, DbResult, audit::insert_audit, on_db, on_db_write};
 
 /// How an attempt to spend a refresh token ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,32 +30,36 @@ impl Db {
     /// attempt is reuse, and revokes the family (with `reuse_audit`
     /// recorded in the same transaction).
     pub async fn spend_refresh_token(&self, r: &SpendRequest<'_>, reuse_audit: &AuditEvent) -> DbResult<Spend> {
-        on_db!(self, p => {
-            let revoked: Option<(String,)> =
-                sqlx::query_as("SELECT family_id FROM refresh_families_revoked WHERE family_id = $1")
-                    .bind(r.family)
-                    .fetch_optional(p)
-                    .await?;
-            if revoked.is_some() {
-                return Ok(Spend::FamilyRevoked);
-            }
+        // A read, on the read pool: a family revoked between this check and
+        // the insert below leaves one more token in a dead chain, refused at
+        // its first use.
+        let revoked: Option<(String,)> = on_db!(self, p => sqlx::query_as(
+            "SELECT family_id FROM refresh_families_revoked WHERE family_id = $1",
+        )
+        .bind(r.family)
+        .fetch_optional(p)
+        .await?);
+        if revoked.is_some() {
+            return Ok(Spend::FamilyRevoked);
+        }
+        // The common case is one autocommit statement on the writer.
+        let won = on_db_write!(self, p => sqlx::query(
+            "INSERT INTO refresh_tokens_spent (jti, family_id, account_id, expires_at, spent_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(r.jti)
+        .bind(r.family)
+        .bind(r.account_id)
+        .bind(r.expires_at)
+        .bind(r.now)
+        .execute(p)
+        .await?
+        .rows_affected()) == 1;
+        if won {
+            return Ok(Spend::Won);
+        }
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            let n = sqlx::query(
-                "INSERT INTO refresh_tokens_spent (jti, family_id, account_id, expires_at, spent_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
-            )
-            .bind(r.jti)
-            .bind(r.family)
-            .bind(r.account_id)
-            .bind(r.expires_at)
-            .bind(r.now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                tx.commit().await?;
-                return Ok(Spend::Won);
-            }
             sqlx::query(
                 "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
                  VALUES ($1, $2, 'reuse', $3, $4) ON CONFLICT (family_id) DO NOTHING",
@@ -68,14 +72,14 @@ impl Db {
             .await?;
             insert_audit!(&mut *tx, reuse_audit)?;
             tx.commit().await?;
-            Ok(Spend::Reused)
-        })
+        });
+        Ok(Spend::Reused)
     }
 
     /// Drops bookkeeping rows that can no longer matter: a spent token or a
     /// revoked family past its expiry cannot be presented successfully.
     pub async fn prune_refresh_state(&self, now: i64) -> DbResult<u64> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let a = sqlx::query("DELETE FROM refresh_tokens_spent WHERE expires_at < $1")
                 .bind(now).execute(p).await?.rows_affected();
             let b = sqlx::query("DELETE FROM refresh_families_revoked WHERE expires_at < $1")

@@ -1,6 +1,6 @@
 //! Resource servers, revoked access tokens, and the reads introspection
 //! makes on every call.
-use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db};
+use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
 use crate::domain::account::{ServiceAccount, Status};
 use crate::domain::resource_server::ResourceServer;
 
@@ -51,7 +51,7 @@ pub struct RefreshState {
 impl Db {
     pub async fn insert_resource_server(&self, rs: &ResourceServer, audit: &AuditEvent) -> DbResult<()> {
         let sql = concat!("INSERT INTO resource_servers (", rs_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let r = sqlx::query(sql)
                 .bind(&rs.id)
@@ -102,7 +102,7 @@ impl Db {
     }
 
     pub async fn set_resource_server_status(&self, id: &str, status: Status, audit: &AuditEvent) -> DbResult<bool> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query("UPDATE resource_servers SET status = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id).bind(status.as_str()).execute(&mut *tx).await?.rows_affected();
@@ -115,7 +115,7 @@ impl Db {
     }
 
     pub async fn delete_resource_server(&self, id: &str, now: i64, audit: &AuditEvent) -> DbResult<bool> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query("UPDATE resource_servers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
@@ -147,7 +147,7 @@ impl Db {
 
     /// Revokes one access token until it would have expired anyway.
     pub async fn revoke_access_token(&self, jti: &str, client_id: &str, exp: i64, now: i64, audit: &AuditEvent) -> DbResult<()> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(
                 "INSERT INTO revoked_access_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
@@ -171,7 +171,7 @@ impl Db {
         now: i64,
         audit: &AuditEvent,
     ) -> DbResult<()> {
-        on_db!(self, p => {
+        on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(
                 "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \

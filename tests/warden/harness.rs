@@ -205,7 +205,7 @@ impl TestServer {
     pub async fn sql(&self, sql: &str, id: &str) {
         let q = sqlx::AssertSqlSafe(sql.to_owned());
         match &self.db {
-            Db::Sqlite(p) => sqlx::query(q).bind(id).execute(p).await.map(|_| ()),
+            Db::Sqlite(p) => sqlx::query(q).bind(id).execute(&p.write).await.map(|_| ()),
             Db::Postgres(p) => sqlx::query(q).bind(id).execute(p).await.map(|_| ()),
         }
         .expect("sql");
