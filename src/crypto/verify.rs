@@ -100,8 +100,11 @@ pub fn verify_access_token(keys: &KeySet, token: &str, issuer: &str, now: i64) -
 /// An entry is used only while its key is still published and its token
 /// unexpired; the live account checks run on every call regardless.
 pub struct VerifiedTokens {
-    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], std::sync::Arc<(String, AccessClaims)>>>,
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Verified>>,
 }
+
+/// The key id that signed a token and its verified claims.
+type Verified = std::sync::Arc<(String, AccessClaims)>;
 
 const VERIFIED_MAX: usize = 100_000;
 
