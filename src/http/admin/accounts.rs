@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{AdminCaller, ApiError, ApiJson, MaybeJson, Problem};
+use super::{AdminCaller, ApiError, ApiJson, MaybeJson, Problem, query_pairs, unknown_param};
 use crate::accounts::{self, AccountPatch, AccountView, NewAccount};
 use crate::app::AppState;
 use crate::db::accounts::AccountQuery;
@@ -82,12 +82,8 @@ fn bad_param(field: &str, detail: &str) -> ApiError {
 /// Parses the list's query string; unknown parameters are refused.
 fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiError> {
     let mut q = AccountQuery { org: org.to_owned(), limit: 50, ..Default::default() };
-    let mut seen = std::collections::HashSet::new();
-    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if !seen.insert(k.clone().into_owned()) {
-            return Err(ApiError::BadRequest(format!("query parameter `{}` is repeated", k.chars().take(40).collect::<String>())));
-        }
-        match k.as_ref() {
+    for (k, v) in query_pairs(raw)? {
+        match k.as_str() {
             "type" => match AccountKind::parse(&v) {
                 Some(kind) => q.kind = Some(kind.as_str().into()),
                 None => return Err(bad_param("type", "must be credential or integration")),
@@ -96,11 +92,11 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
                 Some(s) => q.status = Some(s.as_str().into()),
                 None => return Err(bad_param("status", "must be active or disabled")),
             },
-            "include" => match v.as_ref() {
+            "include" => match v.as_str() {
                 "deleted" => q.include_deleted = true,
                 _ => return Err(bad_param("include", "the only value is `deleted`")),
             },
-            "q" if v.chars().count() <= 100 => q.search = Some(v.into_owned()).filter(|s| !s.is_empty()),
+            "q" if v.chars().count() <= 100 => q.search = Some(v).filter(|s| !s.is_empty()),
             "q" => return Err(bad_param("q", "at most 100 characters")),
             "limit" => match v.parse::<i64>() {
                 Ok(n) if (1..=200).contains(&n) => q.limit = n,
@@ -115,12 +111,7 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
                     .ok_or_else(|| bad_param("cursor", "is not a cursor this API returned"))?;
                 q.after = Some(id);
             }
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown query parameter `{}`",
-                    other.chars().take(40).collect::<String>()
-                )));
-            }
+            other => return Err(unknown_param(other)),
         }
     }
     Ok(q)

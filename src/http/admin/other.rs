@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AdminCaller, ApiError, ApiJson, Problem};
+use super::{AdminCaller, ApiError, ApiJson, Problem, query_pairs, unknown_param};
 use crate::accounts::rfc3339;
 use crate::app::AppState;
 use crate::db::audit::{AuditQuery, AuditRow};
@@ -151,16 +151,11 @@ pub async fn list_audit_events(
     // Credential events are batched; make this replica's queue visible.
     state.bookkeeper.flush(&state.db).await;
     let mut q = AuditQuery { org: caller.org().to_owned(), limit: 100, ..Default::default() };
-    let mut seen = std::collections::HashSet::new();
-    for (k, v) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
-        if !seen.insert(k.clone().into_owned()) {
-            return Err(ApiError::BadRequest("a query parameter is repeated".into()));
-        }
-        let v = v.into_owned();
+    for (k, v) in query_pairs(raw.as_deref())? {
         if v.len() > 200 {
             return Err(bad(&k, "too long"));
         }
-        match k.as_ref() {
+        match k.as_str() {
             "actor" => q.actor = Some(v),
             "target" => q.target = Some(v),
             "action" => q.action = Some(v),
@@ -171,12 +166,7 @@ pub async fn list_audit_events(
                 _ => return Err(bad("limit", "must be an integer from 1 to 500")),
             },
             "cursor" => q.before = Some(v.parse::<i64>().map_err(|_| bad("cursor", "is not a cursor this API returned"))?),
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown query parameter `{}`",
-                    other.chars().take(40).collect::<String>()
-                )));
-            }
+            other => return Err(unknown_param(other)),
         }
     }
     let rows = state.db.query_audit(&q).await?;
