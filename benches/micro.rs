@@ -1,0 +1,114 @@
+//! Micro-benchmarks of the hot paths' pieces (criterion):
+//!
+//!     cargo bench --bench micro
+//!
+//! secret verification cold (Argon2id) and cached, token signing, token
+//! verification (cold and through the verified-token cache), IP allowlist
+//! matching, and the introspection decision on a loaded account.
+use std::hint::black_box;
+use std::net::IpAddr;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use warden::crypto::keys::KeyStore;
+use warden::crypto::secrets::{SecretVerifier, hash_blocking};
+use warden::crypto::verify::{VerifiedTokens, verify_access_token};
+use warden::domain::account::{AccountKind, ServiceAccount, Status};
+use warden::domain::credentials::ClientSecret;
+use warden::domain::ip::IpAllowlist;
+use warden::domain::roles::{Grant, RolePermissions, builtin_permissions, derive_grant, narrow_to_live};
+use warden::oauth::introspect::account_usable;
+
+const ISSUER: &str = "https://warden.example.com";
+
+fn claims(now: i64) -> Vec<u8> {
+    serde_json::json!({
+        "iss": ISSUER, "sub": "arm_sa_x", "client_id": "arm_sa_x", "aud": "https://api.example.com",
+        "exp": now + 900, "iat": now, "nbf": now, "jti": "j", "scope": "risks:read risks:write",
+        "roles": ["risk-editor"], "org": "default",
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn held(roles: &[&str]) -> RolePermissions {
+    roles
+        .iter()
+        .map(|r| (r.to_string(), builtin_permissions(r).unwrap_or_default().iter().map(|p| p.to_string()).collect()))
+        .collect()
+}
+
+fn secrets(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let verifier = SecretVerifier::new(1).unwrap_or_else(|e| panic!("{e}"));
+    let secret = ClientSecret::generate();
+    let hash = hash_blocking(&secret).unwrap_or_else(|e| panic!("{e}"));
+    let wrong = ClientSecret::generate();
+    let mut g = c.benchmark_group("secret");
+    g.sample_size(10);
+    g.bench_function("verify cold (Argon2id, wrong secret)", |b| {
+        b.to_async(&rt).iter(|| verifier.verify("arm_sa_x", &wrong, Some(&hash)))
+    });
+    g.finish();
+    rt.block_on(verifier.verify("arm_sa_x", &secret, Some(&hash))).unwrap_or_default();
+    c.bench_function("secret/verify cached", |b| b.to_async(&rt).iter(|| verifier.verify("arm_sa_x", &secret, Some(&hash))));
+}
+
+fn tokens(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let now = warden::now_unix();
+    let store = KeyStore::open(dir.path(), now).unwrap_or_else(|e| panic!("{e}"));
+    let keys = store.current();
+    let body = claims(now);
+    c.bench_function("token/sign ES256", |b| b.iter(|| keys.signing.sign_jwt(black_box(&body))));
+    let token = keys.signing.sign_jwt(&body).unwrap_or_default();
+    c.bench_function("token/verify ES256", |b| b.iter(|| verify_access_token(&keys, black_box(&token), ISSUER, now)));
+    let cache = VerifiedTokens::default();
+    cache.verify(&keys, &token, ISSUER, now);
+    c.bench_function("token/verify cached", |b| b.iter(|| cache.verify(&keys, black_box(&token), ISSUER, now)));
+}
+
+fn allowlist(c: &mut Criterion) {
+    let list = IpAllowlist::parse(&["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32", "203.0.113.7"]).unwrap_or_default();
+    let inside: IpAddr = "::ffff:203.0.113.7".parse().unwrap_or_else(|_| unreachable!());
+    let outside: IpAddr = "198.51.100.1".parse().unwrap_or_else(|_| unreachable!());
+    c.bench_function("allowlist/match (4 rules, mapped v6)", |b| b.iter(|| list.permits(black_box(Some(inside)))));
+    c.bench_function("allowlist/miss (4 rules)", |b| b.iter(|| list.permits(black_box(Some(outside)))));
+}
+
+fn decision(c: &mut Criterion) {
+    let now = warden::now_unix();
+    let account = ServiceAccount {
+        id: "a".into(),
+        org_id: "default".into(),
+        kind: AccountKind::Credential,
+        name: "n".into(),
+        description: String::new(),
+        client_id: Some("arm_sa_x".into()),
+        secret_hash: None,
+        secret_prefix: None,
+        secret_created_at: None,
+        previous_secret: None,
+        credential_epoch: 0,
+        integration: None,
+        roles: vec!["risk-editor".into(), "viewer".into()],
+        allowed_ips: IpAllowlist::parse(&["203.0.113.0/24"]).unwrap_or_default(),
+        expires_at: Some(now + 86_400),
+        status: Status::Active,
+        created_at: now,
+        created_by: "x".into(),
+        last_used_at: None,
+        deleted_at: None,
+    };
+    let token_grant = derive_grant(&held(&["risk-editor", "viewer"]), None).unwrap_or_else(|_| Grant { roles: vec![], scope: vec![] });
+    let live = held(&["viewer"]);
+    let ip: IpAddr = "203.0.113.9".parse().unwrap_or_else(|_| unreachable!());
+    c.bench_function("introspection decision (live checks + role intersection)", |b| {
+        b.iter(|| {
+            let usable = account_usable(black_box(&account), Some(ip), now);
+            (usable, narrow_to_live(black_box(&token_grant), &live))
+        })
+    });
+}
+
+criterion_group!(benches, secrets, tokens, allowlist, decision);
+criterion_main!(benches);
