@@ -136,6 +136,14 @@ impl Db {
         Ok(())
     }
 
+    /// Open and idle connections across the pools, for metrics.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        match self {
+            Self::Sqlite(p) => (p.read.size() + p.write.size(), p.read.num_idle() + p.write.num_idle()),
+            Self::Postgres(p) => (p.size(), p.num_idle()),
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Self::Sqlite(p) => {

@@ -92,6 +92,15 @@ pub async fn introspect(
         run_introspect(&state, &caller, token, source_ip, now_unix()).await
     }
     .await;
+    let outcome = match &result {
+        Ok(Some(_)) => "active",
+        Ok(None) => "inactive",
+        Err(e) => e.code(),
+    };
+    metrics::counter!("warden_introspections_total", "result" => outcome).increment(1);
+    if matches!(result, Err(OAuthError::InvalidClient { .. })) {
+        metrics::counter!("warden_client_auth_failures_total", "endpoint" => "introspect").increment(1);
+    }
     match result {
         Ok(Some(active)) => (no_store(), Json(active)).into_response(),
         Ok(None) => (no_store(), Json(json!({"active": false}))).into_response(),

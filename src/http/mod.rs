@@ -4,6 +4,7 @@ mod error;
 mod form;
 mod health;
 mod introspect;
+pub(crate) mod metrics;
 mod openapi;
 mod token;
 mod wellknown;
@@ -26,6 +27,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: Arc<AppState>) -> Router {
     let metadata = wellknown::metadata_body(&state);
     let openapi = openapi::document(&state.issuer);
+    metrics::handle();
     Router::new()
         .route("/oauth/token", post(token::token))
         .route("/oauth/introspect", post(introspect::introspect))
@@ -36,7 +38,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/openapi.json", get(wellknown::json_doc).with_state(openapi))
         .merge(admin::router())
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::render))
         .route("/readyz", get(health::readyz))
+        // A route layer, so the route template (MatchedPath) is known.
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))

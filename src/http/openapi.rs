@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::admin::{accounts, other};
-use super::{health, introspect, token, wellknown};
+use super::{health, introspect, metrics, token, wellknown};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use super::{health, introspect, token, wellknown};
         wellknown::jwks,
         health::healthz,
         health::readyz,
+        metrics::render,
         accounts::list_accounts,
         accounts::create_account,
         accounts::get_account,

@@ -52,20 +52,48 @@ pub async fn token(
     uri: Uri,
     body: Body,
 ) -> Response {
-    match handle(&state, peer, &headers, &uri, body).await {
+    let (grant, result) = handle(&state, peer, &headers, &uri, body).await;
+    let outcome = match &result {
+        Ok(_) => "issued",
+        Err(e) => e.code(),
+    };
+    metrics::counter!("warden_tokens_total", "grant" => grant, "result" => outcome).increment(1);
+    if matches!(result, Err(OAuthError::InvalidClient { .. })) {
+        metrics::counter!("warden_client_auth_failures_total", "endpoint" => "token").increment(1);
+    }
+    match result {
         Ok(r) => (no_store(), Json(r)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+/// The grant type (for metrics) and the outcome.
 async fn handle(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     uri: &Uri,
     body: Body,
+) -> (&'static str, Result<crate::oauth::token::TokenResponse, OAuthError>) {
+    let mut form = match read_form(headers, uri, body).await {
+        Ok(f) => f,
+        Err(e) => return ("none", Err(e)),
+    };
+    let grant = match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => "client_credentials",
+        Some("refresh_token") => "refresh_token",
+        Some(_) => "other",
+        None => "none",
+    };
+    (grant, grant_flow(state, peer, headers, &mut form).await)
+}
+
+async fn grant_flow(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    form: &mut std::collections::HashMap<String, String>,
 ) -> Result<crate::oauth::token::TokenResponse, OAuthError> {
-    let mut form = read_form(headers, uri, body).await?;
     let grant_type = form.remove("grant_type").ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?;
     let grant = match grant_type.as_str() {
         "client_credentials" => GrantRequest::ClientCredentials { scope: form.remove("scope"), resource: form.remove("resource") },
@@ -78,7 +106,7 @@ async fn handle(
         },
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
-    let client = client_credentials(headers, &form)?;
+    let client = client_credentials(headers, form)?;
     let source_ip = source_ip(state, peer, headers);
     run_grant(state, TokenRequest { grant, client, source_ip, now: now_unix() }).await
 }

@@ -83,4 +83,29 @@ async fn health_and_readiness(b: Backend) {
     assert_eq!(r.status(), 200);
 }
 
-both_backends!(metadata_describes_the_server, jwks_publishes_the_signing_key, keys_survive_a_restart, health_and_readiness);
+async fn metrics_in_prometheus_format(b: Backend) {
+    let s = TestServer::start(b).await;
+    let a = s.create_account(&["viewer"]).await;
+    let t = s.token_ok(&a, &[]).await;
+    let _ = s.post_form("/oauth/token", &[("grant_type", "client_credentials")], Some((&a.client_id, "arm_sk_wrong"))).await;
+    let r = s.http.get(s.url("/metrics")).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap_or("").starts_with("text/plain"));
+    let text = r.text().await.expect("body");
+    for needle in [
+        "warden_http_requests_total{",
+        "route=\"/oauth/token\"",
+        "warden_http_request_duration_seconds_bucket{",
+        "warden_tokens_total{grant=\"client_credentials\",result=\"issued\"}",
+        "warden_client_auth_failures_total{endpoint=\"token\"}",
+        "warden_db_pool_connections{state=\"open\"}",
+        "warden_signing_key_age_seconds{",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from /metrics:\n{text}");
+    }
+    for secret in [a.secret.as_str(), t["access_token"].as_str().unwrap_or("x"), t["refresh_token"].as_str().unwrap_or("x")] {
+        assert!(!text.contains(secret));
+    }
+}
+
+both_backends!(metadata_describes_the_server, metrics_in_prometheus_format, jwks_publishes_the_signing_key, keys_survive_a_restart, health_and_readiness);
