@@ -150,3 +150,40 @@ fn header_kid(token: &str) -> Option<String> {
     let header: Header = serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
     header.kid
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::{KeyStore, create_key};
+
+    fn token(keys: &KeySet, now: i64, exp: i64) -> String {
+        let claims = serde_json::json!({
+            "iss": "https://i", "sub": "s", "client_id": "s", "aud": "a", "exp": exp, "iat": now, "nbf": now,
+            "jti": "j", "scope": "", "roles": [], "org": "o",
+        });
+        keys.signing.sign_jwt(claims.to_string().as_bytes()).unwrap_or_default()
+    }
+
+    #[test]
+    fn cache_honours_expiry_key_set_and_exact_token() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let now = 1_000_000;
+        let store = KeyStore::open(dir.path(), now).unwrap_or_else(|e| unreachable!("{e}"));
+        let keys = store.current();
+        let cache = VerifiedTokens::default();
+        let t = token(&keys, now, now + 900);
+        assert!(cache.verify(&keys, &t, "https://i", now).is_some());
+        assert!(cache.verify(&keys, &t, "https://i", now).is_some(), "cached");
+        assert!(cache.verify(&keys, &t, "https://other", now).is_none(), "issuer still checked");
+        assert!(cache.verify(&keys, &t, "https://i", now + 900 + LEEWAY_SECS).is_none(), "expiry still checked");
+        // A cached signature does not vouch for other claims.
+        let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
+        parts[1] = BASE64URL_NOPAD.encode(br#"{"iss":"https://i","sub":"x","client_id":"x","aud":"a","exp":9999999999,"iat":1,"nbf":1,"jti":"j","scope":"","roles":["admin"],"org":"o"}"#);
+        assert!(cache.verify(&keys, &parts.join("."), "https://i", now).is_none());
+        // Once the key is no longer published (pruned), the cached entry is dead.
+        let other = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        create_key(other.path(), Alg::ES256, now, now).unwrap_or_else(|e| unreachable!("{e}"));
+        let other_keys = KeyStore::open(other.path(), now).unwrap_or_else(|e| unreachable!("{e}")).current();
+        assert!(cache.verify(&other_keys, &t, "https://i", now).is_none());
+    }
+}
