@@ -1,6 +1,7 @@
 //! warden's integration suite: one binary, real servers on random ports,
 //! the same behaviour tests on SQLite and PostgreSQL.
 mod harness;
+mod hygiene;
 mod jwt;
 
 mod admin;
