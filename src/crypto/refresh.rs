@@ -1,4 +1,4 @@
-//! Refresh tokens: `arm_rt_` + base64url(nonce ‖ AES-256-GCM(grant)).
+//! Refresh tokens: `arm_rt_` + base64url(nonce ‖ AES-256-GCM-SIV(grant)).
 //!
 //! Issuing a refresh token writes nothing to the database: the grant it
 //! carries (account, family, credential epoch, roles, scope, expiry) is
@@ -6,13 +6,19 @@
 //! and cannot be forged or altered. State is written only when a token is
 //! *used*: its `jti` is recorded as spent in the same statement that decides
 //! the race, which is what makes rotation single-use and reuse detectable.
-use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+//!
+//! GCM-SIV rather than GCM: one long-lived key seals every token with a
+//! random 96-bit nonce, and plain GCM's safety ends around 2^32 messages
+//! per key (days at peak issuance), after which a repeated nonce would
+//! expose the authentication key. GCM-SIV degrades only to revealing that
+//! two sealed grants were identical.
+use aws_lc_rs::aead::{AES_256_GCM_SIV, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use data_encoding::BASE64URL_NOPAD;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::credentials::{MAX_CREDENTIAL_LEN, REFRESH_TOKEN_PREFIX};
 
-const AAD: &[u8] = b"warden refresh token v1";
+const AAD: &[u8] = b"warden refresh token v2";
 
 /// What a refresh token grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +57,7 @@ pub struct SealError;
 
 impl RefreshCodec {
     pub fn new(key: &[u8; 32]) -> Result<Self, SealError> {
-        Ok(Self { key: RandomizedNonceKey::new(&AES_256_GCM, key).map_err(|_| SealError)? })
+        Ok(Self { key: RandomizedNonceKey::new(&AES_256_GCM_SIV, key).map_err(|_| SealError)? })
     }
 
     pub fn seal(&self, grant: &RefreshGrant) -> Result<String, SealError> {
