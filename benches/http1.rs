@@ -13,7 +13,11 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(addr: &str) -> Self {
-        Self { addr: addr.to_owned(), stream: None, buf: Vec::with_capacity(16 * 1024) }
+        Self {
+            addr: addr.to_owned(),
+            stream: None,
+            buf: Vec::with_capacity(16 * 1024),
+        }
     }
 
     /// Sends `req` and returns the status and body; reconnects once if the
@@ -54,7 +58,8 @@ impl Conn {
             .lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
             })
             .unwrap_or(0);
         while self.buf.len() < header_end + len {
@@ -74,7 +79,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// A POST with a form body and HTTP Basic credentials.
 pub fn post_form(host: &str, path: &str, basic: (&str, &str), form: &[(&str, &str)]) -> Vec<u8> {
-    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
     let auth = data_encoding::BASE64.encode(format!("{}:{}", basic.0, basic.1).as_bytes());
     format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n\

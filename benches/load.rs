@@ -27,12 +27,23 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { seconds: 10, connections: 32, database: "sqlite".into(), node: false, check: false };
+    let mut a = Args {
+        seconds: 10,
+        connections: 32,
+        database: "sqlite".into(),
+        node: false,
+        check: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--seconds" => a.seconds = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.seconds),
-            "--connections" => a.connections = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.connections),
+            "--connections" => {
+                a.connections = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(a.connections)
+            }
             "--database" => a.database = it.next().unwrap_or(a.database),
             "--node" => a.node = true,
             "--check" => a.check = true,
@@ -44,7 +55,10 @@ fn parse_args() -> Args {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
 }
 
 /// A child process killed on drop.
@@ -120,7 +134,12 @@ struct Refresher {
 
 impl Refresher {
     fn build(host: &str, cred: &Cred, rt: &str) -> Vec<u8> {
-        http1::post_form(host, "/oauth/token", (&cred.id, &cred.secret), &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        http1::post_form(
+            host,
+            "/oauth/token",
+            (&cred.id, &cred.secret),
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
     }
 }
 
@@ -169,7 +188,13 @@ pub async fn drive(name: &str, addr: &str, seconds: u64, workers: Vec<Box<dyn Wo
             (ok, errors, hist)
         }));
     }
-    let mut total = Outcome { name: name.into(), ok: 0, errors: 0, seconds: 0.0, hist: new_hist() };
+    let mut total = Outcome {
+        name: name.into(),
+        ok: 0,
+        errors: 0,
+        seconds: 0.0,
+        hist: new_hist(),
+    };
     for t in tasks {
         if let Ok((ok, errors, hist)) = t.await {
             total.ok += ok;
@@ -182,13 +207,28 @@ pub async fn drive(name: &str, addr: &str, seconds: u64, workers: Vec<Box<dyn Wo
 }
 
 pub fn new_hist() -> Histogram<u64> {
-    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| unreachable!("valid bounds"))
 }
 
-async fn get_token(client: &reqwest::Client, base: &str, c: &Cred, extra: &[(&str, &str)]) -> Value {
+async fn get_token(
+    client: &reqwest::Client,
+    base: &str,
+    c: &Cred,
+    extra: &[(&str, &str)],
+) -> Value {
     let mut form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
-    form.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let r = client.post(format!("{base}/oauth/token")).basic_auth(&c.id, Some(&c.secret)).form(&form).send().await;
+    form.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let r = client
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&c.id, Some(&c.secret))
+        .form(&form)
+        .send()
+        .await;
     match r {
         Ok(r) => r.json().await.unwrap_or(Value::Null),
         Err(_) => Value::Null,
@@ -207,7 +247,12 @@ async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) ->
     let token: Vec<Box<dyn Worker>> = (0..n)
         .map(|i| {
             let c = pick(i);
-            let req = http1::post_form(host, "/oauth/token", (&c.id, &c.secret), &[("grant_type", "client_credentials"), ("resource", api)]);
+            let req = http1::post_form(
+                host,
+                "/oauth/token",
+                (&c.id, &c.secret),
+                &[("grant_type", "client_credentials"), ("resource", api)],
+            );
             Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
         })
         .collect();
@@ -218,7 +263,11 @@ async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) ->
         let c = pick(i).clone();
         let t = get_token(&client, &base, &c, &[("resource", api)]).await;
         let req = Refresher::build(host, &c, t["refresh_token"].as_str().unwrap_or_default());
-        refresh.push(Box::new(Refresher { host: host.to_owned(), cred: c, req }));
+        refresh.push(Box::new(Refresher {
+            host: host.to_owned(),
+            cred: c,
+            req,
+        }));
     }
     out.push(drive("token (refresh_token)", host, args.seconds, refresh).await);
 
@@ -226,22 +275,39 @@ async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) ->
     for i in 0..n {
         let t = get_token(&client, &base, pick(i), &[("resource", api)]).await;
         let token = t["access_token"].as_str().unwrap_or_default();
-        let req = http1::post_form(host, "/oauth/introspect", (&rs.id, &rs.secret), &[("token", token), ("source_ip", "203.0.113.7")]);
+        let req = http1::post_form(
+            host,
+            "/oauth/introspect",
+            (&rs.id, &rs.secret),
+            &[("token", token), ("source_ip", "203.0.113.7")],
+        );
         intro.push(Box::new(Fixed { req, ok: active }));
     }
     out.push(drive("introspect (live checks)", host, args.seconds, intro).await);
 
-    let jwks: Vec<Box<dyn Worker>> =
-        (0..n).map(|_| Box::new(Fixed { req: http1::get(host, "/.well-known/jwks.json"), ok: any }) as Box<dyn Worker>).collect();
+    let jwks: Vec<Box<dyn Worker>> = (0..n)
+        .map(|_| {
+            Box::new(Fixed {
+                req: http1::get(host, "/.well-known/jwks.json"),
+                ok: any,
+            }) as Box<dyn Worker>
+        })
+        .collect();
     out.push(drive("jwks", host, args.seconds, jwks).await);
     out
 }
 
 fn warden_cli(bin: &str, env: &[(&str, String)], args: &[&str]) -> Value {
-    let out = Command::new(bin).args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str()))).output();
+    let out = Command::new(bin)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output();
     match out {
         Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).unwrap_or(Value::Null),
-        Ok(o) => panic!("warden {args:?} failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Ok(o) => panic!(
+            "warden {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
         Err(e) => panic!("cannot run warden: {e}"),
     }
 }
@@ -251,31 +317,77 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let db = match args.database.as_str() {
         "postgres" => {
-            let admin = std::env::var("WARDEN_BENCH_POSTGRES_URL").unwrap_or_else(|_| panic!("set WARDEN_BENCH_POSTGRES_URL or use scripts/bench"));
+            let admin = std::env::var("WARDEN_BENCH_POSTGRES_URL")
+                .unwrap_or_else(|_| panic!("set WARDEN_BENCH_POSTGRES_URL or use scripts/bench"));
             let name = format!("warden_bench_{}", std::process::id());
-            let pool = sqlx::PgPool::connect(&admin).await.unwrap_or_else(|e| panic!("{e}"));
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&pool).await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
-            format!("{}/{name}", admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin))
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .execute(&pool)
+            .await;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            format!(
+                "{}/{name}",
+                admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
+            )
         }
         _ => format!("sqlite://{}/bench.db", dir.path().display()),
     };
     let port = free_port();
     let env = vec![
         ("WARDEN_DATABASE_URL", db),
-        ("WARDEN_KEYS_DIR", dir.path().join("keys").display().to_string()),
+        (
+            "WARDEN_KEYS_DIR",
+            dir.path().join("keys").display().to_string(),
+        ),
         ("WARDEN_LISTEN", format!("127.0.0.1:{port}")),
         ("WARDEN_LOG", "warn".to_owned()),
     ];
     let n = args.connections.min(32);
     let accounts: Vec<Cred> = (0..n)
         .map(|i| {
-            let v = warden_cli(bin, &env, &["accounts", "create", "--name", &format!("bench-{i}"), "--role", "risk-editor", "--json"]);
-            Cred { id: v["client_id"].as_str().unwrap_or_default().into(), secret: v["client_secret"].as_str().unwrap_or_default().into() }
+            let v = warden_cli(
+                bin,
+                &env,
+                &[
+                    "accounts",
+                    "create",
+                    "--name",
+                    &format!("bench-{i}"),
+                    "--role",
+                    "risk-editor",
+                    "--json",
+                ],
+            );
+            Cred {
+                id: v["client_id"].as_str().unwrap_or_default().into(),
+                secret: v["client_secret"].as_str().unwrap_or_default().into(),
+            }
         })
         .collect();
-    let rs = warden_cli(bin, &env, &["resource-servers", "create", "--name", "bench api", "--audience", "https://api.example.com", "--json"]);
-    let rs = Cred { id: rs["client_id"].as_str().unwrap_or_default().into(), secret: rs["client_secret"].as_str().unwrap_or_default().into() };
+    let rs = warden_cli(
+        bin,
+        &env,
+        &[
+            "resource-servers",
+            "create",
+            "--name",
+            "bench api",
+            "--audience",
+            "https://api.example.com",
+            "--json",
+        ],
+    );
+    let rs = Cred {
+        id: rs["client_id"].as_str().unwrap_or_default().into(),
+        secret: rs["client_secret"].as_str().unwrap_or_default().into(),
+    };
     let child = Command::new(bin)
         .arg("serve")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -310,7 +422,10 @@ fn print_rss(label: &str, pid: u32) {
 
 fn report(title: &str, rows: &[Outcome]) {
     println!("\n{title}");
-    println!("{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}", "endpoint", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors");
+    println!(
+        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors"
+    );
     for r in rows {
         println!(
             "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8}",
@@ -332,7 +447,9 @@ async fn main() {
         args.connections,
         args.seconds,
         args.database,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
     let warden = run_warden(&args).await;
     report(&format!("warden ({})", args.database), &warden);

@@ -15,7 +15,9 @@ use warden::crypto::verify::{VerifiedTokens, verify_access_token};
 use warden::domain::account::{AccountKind, ServiceAccount, Status};
 use warden::domain::credentials::ClientSecret;
 use warden::domain::ip::IpAllowlist;
-use warden::domain::roles::{Grant, RolePermissions, builtin_permissions, derive_grant, narrow_to_live};
+use warden::domain::roles::{
+    Grant, RolePermissions, builtin_permissions, derive_grant, narrow_to_live,
+};
 use warden::oauth::introspect::account_usable;
 
 const ISSUER: &str = "https://warden.example.com";
@@ -33,7 +35,16 @@ fn claims(now: i64) -> Vec<u8> {
 fn held(roles: &[&str]) -> RolePermissions {
     roles
         .iter()
-        .map(|r| (r.to_string(), builtin_permissions(r).unwrap_or_default().iter().map(|p| p.to_string()).collect()))
+        .map(|r| {
+            (
+                r.to_string(),
+                builtin_permissions(r)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect(),
+            )
+        })
         .collect()
 }
 
@@ -46,11 +57,16 @@ fn secrets(c: &mut Criterion) {
     let mut g = c.benchmark_group("secret");
     g.sample_size(10);
     g.bench_function("verify cold (Argon2id, wrong secret)", |b| {
-        b.to_async(&rt).iter(|| verifier.verify("arm_sa_x", &wrong, Some(&hash)))
+        b.to_async(&rt)
+            .iter(|| verifier.verify("arm_sa_x", &wrong, Some(&hash)))
     });
     g.finish();
-    rt.block_on(verifier.verify("arm_sa_x", &secret, Some(&hash))).unwrap_or_default();
-    c.bench_function("secret/verify cached", |b| b.to_async(&rt).iter(|| verifier.verify("arm_sa_x", &secret, Some(&hash))));
+    rt.block_on(verifier.verify("arm_sa_x", &secret, Some(&hash)))
+        .unwrap_or_default();
+    c.bench_function("secret/verify cached", |b| {
+        b.to_async(&rt)
+            .iter(|| verifier.verify("arm_sa_x", &secret, Some(&hash)))
+    });
 }
 
 fn tokens(c: &mut Criterion) {
@@ -59,20 +75,38 @@ fn tokens(c: &mut Criterion) {
     let store = KeyStore::open(dir.path(), now).unwrap_or_else(|e| panic!("{e}"));
     let keys = store.current();
     let body = claims(now);
-    c.bench_function("token/sign ES256", |b| b.iter(|| keys.signing.sign_jwt(black_box(&body))));
+    c.bench_function("token/sign ES256", |b| {
+        b.iter(|| keys.signing.sign_jwt(black_box(&body)))
+    });
     let token = keys.signing.sign_jwt(&body).unwrap_or_default();
-    c.bench_function("token/verify ES256", |b| b.iter(|| verify_access_token(&keys, black_box(&token), ISSUER, now)));
+    c.bench_function("token/verify ES256", |b| {
+        b.iter(|| verify_access_token(&keys, black_box(&token), ISSUER, now))
+    });
     let cache = VerifiedTokens::default();
     cache.verify(&keys, &token, ISSUER, now);
-    c.bench_function("token/verify cached", |b| b.iter(|| cache.verify(&keys, black_box(&token), ISSUER, now)));
+    c.bench_function("token/verify cached", |b| {
+        b.iter(|| cache.verify(&keys, black_box(&token), ISSUER, now))
+    });
 }
 
 fn allowlist(c: &mut Criterion) {
-    let list = IpAllowlist::parse(&["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32", "203.0.113.7"]).unwrap_or_default();
-    let inside: IpAddr = "::ffff:203.0.113.7".parse().unwrap_or_else(|_| unreachable!());
+    let list = IpAllowlist::parse(&[
+        "10.0.0.0/8",
+        "192.168.0.0/16",
+        "2001:db8::/32",
+        "203.0.113.7",
+    ])
+    .unwrap_or_default();
+    let inside: IpAddr = "::ffff:203.0.113.7"
+        .parse()
+        .unwrap_or_else(|_| unreachable!());
     let outside: IpAddr = "198.51.100.1".parse().unwrap_or_else(|_| unreachable!());
-    c.bench_function("allowlist/match (4 rules, mapped v6)", |b| b.iter(|| list.permits(black_box(Some(inside)))));
-    c.bench_function("allowlist/miss (4 rules)", |b| b.iter(|| list.permits(black_box(Some(outside)))));
+    c.bench_function("allowlist/match (4 rules, mapped v6)", |b| {
+        b.iter(|| list.permits(black_box(Some(inside))))
+    });
+    c.bench_function("allowlist/miss (4 rules)", |b| {
+        b.iter(|| list.permits(black_box(Some(outside))))
+    });
 }
 
 fn decision(c: &mut Criterion) {
@@ -99,15 +133,22 @@ fn decision(c: &mut Criterion) {
         last_used_at: None,
         deleted_at: None,
     };
-    let token_grant = derive_grant(&held(&["risk-editor", "viewer"]), None).unwrap_or_else(|_| Grant { roles: vec![], scope: vec![] });
+    let token_grant =
+        derive_grant(&held(&["risk-editor", "viewer"]), None).unwrap_or_else(|_| Grant {
+            roles: vec![],
+            scope: vec![],
+        });
     let live = held(&["viewer"]);
     let ip: IpAddr = "203.0.113.9".parse().unwrap_or_else(|_| unreachable!());
-    c.bench_function("introspection decision (live checks + role intersection)", |b| {
-        b.iter(|| {
-            let usable = account_usable(black_box(&account), Some(ip), now);
-            (usable, narrow_to_live(black_box(&token_grant), &live))
-        })
-    });
+    c.bench_function(
+        "introspection decision (live checks + role intersection)",
+        |b| {
+            b.iter(|| {
+                let usable = account_usable(black_box(&account), Some(ip), now);
+                (usable, narrow_to_live(black_box(&token_grant), &live))
+            })
+        },
+    );
 }
 
 criterion_group!(benches, secrets, tokens, allowlist, decision);

@@ -7,7 +7,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{Args, Cred, Fixed, Outcome, Proc, Worker, active, any, drive, free_port, http1, new_hist, wait_ready};
+use super::{
+    Args, Cred, Fixed, Outcome, Proc, Worker, active, any, drive, free_port, http1, new_hist,
+    wait_ready,
+};
 
 const SERVER_JS: &str = r#"
 import Provider from 'oidc-provider';
@@ -52,10 +55,20 @@ fn install(dir: &std::path::Path) {
         return;
     }
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.join("package.json"), r#"{"name":"bench-node","private":true,"type":"module"}"#)
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.join("package.json"),
+        r#"{"name":"bench-node","private":true,"type":"module"}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let ok = Command::new("npm")
-        .args(["install", "--silent", "--no-audit", "--no-fund", "oidc-provider@9", "jose@6"])
+        .args([
+            "install",
+            "--silent",
+            "--no-audit",
+            "--no-fund",
+            "oidc-provider@9",
+            "jose@6",
+        ])
         .current_dir(dir)
         .status()
         .map(|s| s.success())
@@ -67,15 +80,25 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-node");
     install(&dir);
     std::fs::write(dir.join("server.mjs"), SERVER_JS).unwrap_or_else(|e| panic!("{e}"));
-    let creds: Vec<Cred> =
-        (0..args.connections.min(32)).map(|i| Cred { id: format!("bench-{i}"), secret: format!("secret-{i}-{}", "x".repeat(40)) }).collect();
-    let clients: Vec<[String; 2]> = creds.iter().map(|c| [c.id.clone(), c.secret.clone()]).collect();
+    let creds: Vec<Cred> = (0..args.connections.min(32))
+        .map(|i| Cred {
+            id: format!("bench-{i}"),
+            secret: format!("secret-{i}-{}", "x".repeat(40)),
+        })
+        .collect();
+    let clients: Vec<[String; 2]> = creds
+        .iter()
+        .map(|c| [c.id.clone(), c.secret.clone()])
+        .collect();
     let port = free_port();
     let child = Command::new("node")
         .arg("server.mjs")
         .current_dir(&dir)
         .env("PORT", port.to_string())
-        .env("CLIENTS", serde_json::to_string(&clients).unwrap_or_default())
+        .env(
+            "CLIENTS",
+            serde_json::to_string(&clients).unwrap_or_default(),
+        )
         .env("NODE_ENV", "production")
         .stdout(Stdio::null())
         .spawn()
@@ -93,24 +116,39 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
     let token: Vec<Box<dyn Worker>> = (0..n)
         .map(|i| {
             let c = pick(i);
-            let req = http1::post_form(&host, "/token", (&c.id, &c.secret), &[
-                ("grant_type", "client_credentials"),
-                ("resource", "https://api.example.com"),
-                ("scope", "risks:read risks:write"),
-            ]);
+            let req = http1::post_form(
+                &host,
+                "/token",
+                (&c.id, &c.secret),
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", "https://api.example.com"),
+                    ("scope", "risks:read risks:write"),
+                ],
+            );
             Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
         })
         .collect();
     out.push(drive("token (client_credentials)", &host, args.seconds, token).await);
     // oidc-provider issues no refresh token with client credentials.
-    out.push(Outcome { name: "token (refresh_token)".into(), ok: 0, errors: 0, seconds: 1.0, hist: new_hist() });
+    out.push(Outcome {
+        name: "token (refresh_token)".into(),
+        ok: 0,
+        errors: 0,
+        seconds: 1.0,
+        hist: new_hist(),
+    });
     let mut intro: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {
         let c = pick(i);
         let t: Value = match client
             .post(format!("{base}/token"))
             .basic_auth(&c.id, Some(&c.secret))
-            .form(&[("grant_type", "client_credentials"), ("resource", "https://opaque.example.com"), ("scope", "risks:read")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://opaque.example.com"),
+                ("scope", "risks:read"),
+            ])
             .send()
             .await
         {
@@ -118,11 +156,23 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
             Err(_) => Value::Null,
         };
         let token = t["access_token"].as_str().unwrap_or_default();
-        let req = http1::post_form(&host, "/token/introspection", (&c.id, &c.secret), &[("token", token)]);
+        let req = http1::post_form(
+            &host,
+            "/token/introspection",
+            (&c.id, &c.secret),
+            &[("token", token)],
+        );
         intro.push(Box::new(Fixed { req, ok: active }));
     }
     out.push(drive("introspect (opaque token)", &host, args.seconds, intro).await);
-    let jwks: Vec<Box<dyn Worker>> = (0..n).map(|_| Box::new(Fixed { req: http1::get(&host, "/jwks"), ok: any }) as Box<dyn Worker>).collect();
+    let jwks: Vec<Box<dyn Worker>> = (0..n)
+        .map(|_| {
+            Box::new(Fixed {
+                req: http1::get(&host, "/jwks"),
+                ok: any,
+            }) as Box<dyn Worker>
+        })
+        .collect();
     out.push(drive("jwks", &host, args.seconds, jwks).await);
     out
 }

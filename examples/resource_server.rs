@@ -48,12 +48,17 @@ impl Guard {
     /// Offline: signature, `typ`, issuer, audience, expiry.
     async fn verify_jwt(&self, token: &str) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
-        if !matches!(header.alg, Algorithm::ES256 | Algorithm::EdDSA) || header.typ.as_deref() != Some("at+jwt") {
+        if !matches!(header.alg, Algorithm::ES256 | Algorithm::EdDSA)
+            || header.typ.as_deref() != Some("at+jwt")
+        {
             return None;
         }
         let kid = header.kid?;
         // An unknown kid means warden rotated keys: refetch, at most every 30 s.
-        let stale = { let k = self.jwks.read().await; k.0.find(&kid).is_none() && k.1.elapsed() > Duration::from_secs(30) };
+        let stale = {
+            let k = self.jwks.read().await;
+            k.0.find(&kid).is_none() && k.1.elapsed() > Duration::from_secs(30)
+        };
         if stale && let Ok(set) = fetch_jwks(&self.http, &self.warden).await {
             *self.jwks.write().await = (set, Instant::now());
         }
@@ -63,7 +68,9 @@ impl Guard {
         v.set_issuer(&[&self.warden]);
         v.set_audience(&[&self.audience]);
         v.leeway = 30;
-        jsonwebtoken::decode::<Value>(token, &key, &v).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<Value>(token, &key, &v)
+            .ok()
+            .map(|d| d.claims)
     }
 
     /// Live: ask warden, passing the address *our* caller came from.
@@ -85,11 +92,19 @@ impl Guard {
 }
 
 async fn fetch_jwks(http: &reqwest::Client, warden: &str) -> reqwest::Result<JwkSet> {
-    http.get(format!("{warden}/.well-known/jwks.json")).send().await?.json().await
+    http.get(format!("{warden}/.well-known/jwks.json"))
+        .send()
+        .await?
+        .json()
+        .await
 }
 
 fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")], "invalid token")
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+        "invalid token",
+    )
         .into_response()
 }
 
@@ -105,18 +120,27 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let Some(token) = token else { return unauthorized() };
+    let Some(token) = token else {
+        return unauthorized();
+    };
     // Behind a proxy, use the client address your proxy vouches for
     // (the right-most untrusted X-Forwarded-For hop), never a raw header.
     let claims = match guard.introspect {
         Some(_) => guard.introspect(&token, &peer.ip().to_string()).await,
         None => guard.verify_jwt(&token).await,
     };
-    let Some(c) = claims else { return unauthorized() };
+    let Some(c) = claims else {
+        return unauthorized();
+    };
     let caller = Caller {
         client_id: c["client_id"].as_str().unwrap_or_default().to_owned(),
         org: c["org"].as_str().unwrap_or_default().to_owned(),
-        scope: c["scope"].as_str().unwrap_or_default().split(' ').map(str::to_owned).collect(),
+        scope: c["scope"]
+            .as_str()
+            .unwrap_or_default()
+            .split(' ')
+            .map(str::to_owned)
+            .collect(),
     };
     req.extensions_mut().insert(caller);
     next.run(req).await
@@ -134,9 +158,14 @@ async fn list_risks(Extension(caller): Extension<Caller>) -> Response {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     let warden = env("WARDEN_URL", "http://127.0.0.1:8080");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
     let introspect = match env("VALIDATION", "jwks").as_str() {
-        "introspect" => Some((std::env::var("RS_CLIENT_ID")?, std::env::var("RS_CLIENT_SECRET")?)),
+        "introspect" => Some((
+            std::env::var("RS_CLIENT_ID")?,
+            std::env::var("RS_CLIENT_SECRET")?,
+        )),
         _ => None,
     };
     let jwks = fetch_jwks(&http, &warden).await?;
@@ -151,6 +180,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/risks", get(list_risks))
         .layer(middleware::from_fn_with_state(guard, require_token));
     let listener = tokio::net::TcpListener::bind(env("LISTEN", "127.0.0.1:3000")).await?;
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }

@@ -7,8 +7,8 @@ use crate::crypto::secrets::hash_blocking;
 use crate::db::accounts::SecretChange;
 use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::{
-    AccountKind, ExpiresIn, InvalidField, ServiceAccount, Status, secret_prefix, validate_description,
-    validate_integration, validate_name,
+    AccountKind, ExpiresIn, InvalidField, ServiceAccount, Status, secret_prefix,
+    validate_description, validate_integration, validate_name,
 };
 use crate::domain::credentials::{ClientId, ClientSecret};
 use crate::domain::ip::IpAllowlist;
@@ -44,17 +44,30 @@ impl Actor {
     /// Grant rules: a caller cannot hand out a permission it does not hold,
     /// and only an `admin` may grant `admin`.
     pub fn check_may_grant(&self, role: &str, permissions: &[String]) -> Result<(), ManageError> {
-        let Some(auth) = &self.authority else { return Ok(()) };
+        let Some(auth) = &self.authority else {
+            return Ok(());
+        };
         if role == "admin" && !auth.roles.iter().any(|r| r == "admin") {
-            return Err(ManageError::Forbidden("only an admin may grant the admin role".into()));
+            return Err(ManageError::Forbidden(
+                "only an admin may grant the admin role".into(),
+            ));
         }
         if let Some(p) = permissions.iter().find(|p| !auth.permissions.contains(p)) {
-            return Err(ManageError::Forbidden(format!("cannot grant `{role}`: you do not hold `{p}`")));
+            return Err(ManageError::Forbidden(format!(
+                "cannot grant `{role}`: you do not hold `{p}`"
+            )));
         }
         Ok(())
     }
 
-    fn event(&self, org: &str, action: &str, target: &str, at: i64, details: serde_json::Value) -> AuditEvent {
+    fn event(
+        &self,
+        org: &str,
+        action: &str,
+        target: &str,
+        at: i64,
+        details: serde_json::Value,
+    ) -> AuditEvent {
         AuditEvent {
             org_id: Some(org.to_owned()),
             at,
@@ -92,7 +105,10 @@ impl From<InvalidField> for ManageError {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ManageError {
-    ManageError::Invalid(InvalidField { field, reason: reason.into() })
+    ManageError::Invalid(InvalidField {
+        field,
+        reason: reason.into(),
+    })
 }
 
 /// What a caller asks for when creating an account.
@@ -124,7 +140,10 @@ pub async fn validate_roles(
     let mut custom = Vec::new();
     for r in roles {
         if !valid_role_id(r) {
-            return Err(invalid("roles", "role ids are lowercase letters, digits and '-'"));
+            return Err(invalid(
+                "roles",
+                "role ids are lowercase letters, digits and '-'",
+            ));
         }
         if builtin_permissions(r).is_none() {
             custom.push(r.clone());
@@ -158,27 +177,50 @@ pub async fn create(
     let name = validate_name(&req.name)?;
     let description = validate_description(&req.description)?;
     if !db.org_exists(&req.org).await? {
-        return Err(invalid("org", format!("no organization `{}`", req.org.chars().take(63).collect::<String>())));
+        return Err(invalid(
+            "org",
+            format!(
+                "no organization `{}`",
+                req.org.chars().take(63).collect::<String>()
+            ),
+        ));
     }
     let roles = validate_roles(db, &req.org, &req.roles, actor, &[]).await?;
-    let allowed_ips = IpAllowlist::parse(&req.allowed_ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
+    let allowed_ips =
+        IpAllowlist::parse(&req.allowed_ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
     let expires_at = match req.expires_in.as_deref() {
         None => None,
         Some(s) => ExpiresIn::parse(s)
-            .ok_or_else(|| invalid("expires_in", format!("must be one of {}", ExpiresIn::CHOICES)))?
+            .ok_or_else(|| {
+                invalid(
+                    "expires_in",
+                    format!("must be one of {}", ExpiresIn::CHOICES),
+                )
+            })?
             .expires_at(now),
     };
     let (client_id, secret, secret_hash, integration) = match req.kind {
         AccountKind::Credential => {
             if req.integration.is_some() {
-                return Err(invalid("integration", "only integration accounts name an integration"));
+                return Err(invalid(
+                    "integration",
+                    "only integration accounts name an integration",
+                ));
             }
             let secret = ClientSecret::generate();
             let hash = hash_off_runtime(&secret).await?;
-            (Some(ClientId::generate().to_string()), Some(secret), Some(hash), None)
+            (
+                Some(ClientId::generate().to_string()),
+                Some(secret),
+                Some(hash),
+                None,
+            )
         }
         AccountKind::Integration => {
-            let i = req.integration.as_deref().ok_or_else(|| invalid("integration", "is required for integration accounts"))?;
+            let i = req
+                .integration
+                .as_deref()
+                .ok_or_else(|| invalid("integration", "is required for integration accounts"))?;
             (None, None, None, Some(validate_integration(i)?))
         }
     };
@@ -212,7 +254,13 @@ pub async fn create(
         "expires_at": account.expires_at,
         "client_id": account.client_id,
     });
-    let ev = actor.event(&account.org_id, "service_account.created", &account.id, now, details);
+    let ev = actor.event(
+        &account.org_id,
+        "service_account.created",
+        &account.id,
+        now,
+        details,
+    );
     db.insert_account(&account, &ev).await?;
     Ok((account, secret))
 }
@@ -237,7 +285,11 @@ pub async fn update(
     now: i64,
 ) -> Result<ServiceAccount, ManageError> {
     let before = match db.find_account(org, key).await? {
-        Some(a) if a.is_deleted() => return Err(ManageError::Conflict("a deleted service account cannot be edited".into())),
+        Some(a) if a.is_deleted() => {
+            return Err(ManageError::Conflict(
+                "a deleted service account cannot be edited".into(),
+            ));
+        }
         Some(a) => a,
         None => return Err(ManageError::NotFound),
     };
@@ -254,26 +306,46 @@ pub async fn update(
     }
     if let Some(d) = &patch.description {
         a.description = validate_description(d)?;
-        note("description", json!(before.description), json!(a.description));
+        note(
+            "description",
+            json!(before.description),
+            json!(a.description),
+        );
     }
     if let Some(r) = &patch.roles {
         a.roles = validate_roles(db, &a.org_id, r, actor, &before.roles).await?;
         note("roles", json!(before.roles), json!(a.roles));
     }
     if let Some(ips) = &patch.allowed_ips {
-        a.allowed_ips = IpAllowlist::parse(ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
-        note("allowed_ips", json!(before.allowed_ips.entries()), json!(a.allowed_ips.entries()));
+        a.allowed_ips =
+            IpAllowlist::parse(ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
+        note(
+            "allowed_ips",
+            json!(before.allowed_ips.entries()),
+            json!(a.allowed_ips.entries()),
+        );
     }
     if let Some(e) = &patch.expires_in {
         a.expires_at = ExpiresIn::parse(e)
-            .ok_or_else(|| invalid("expires_in", format!("must be one of {}", ExpiresIn::CHOICES)))?
+            .ok_or_else(|| {
+                invalid(
+                    "expires_in",
+                    format!("must be one of {}", ExpiresIn::CHOICES),
+                )
+            })?
             .expires_at(now);
         note("expires_at", json!(before.expires_at), json!(a.expires_at));
     }
     if changed.is_empty() {
         return Ok(before);
     }
-    let ev = actor.event(&a.org_id, "service_account.updated", &a.id, now, serde_json::Value::Object(changed));
+    let ev = actor.event(
+        &a.org_id,
+        "service_account.updated",
+        &a.id,
+        now,
+        serde_json::Value::Object(changed),
+    );
     if !db.update_account(&a, &ev).await? {
         return Err(ManageError::NotFound);
     }
@@ -303,7 +375,13 @@ pub async fn set_status(
         Status::Active => "service_account.enabled",
         Status::Disabled => "service_account.disabled",
     };
-    let ev = actor.event(&a.org_id, action, &a.id, now, json!({"status": {"from": a.status.as_str(), "to": status.as_str()}}));
+    let ev = actor.event(
+        &a.org_id,
+        action,
+        &a.id,
+        now,
+        json!({"status": {"from": a.status.as_str(), "to": status.as_str()}}),
+    );
     if !db.set_account_status(&a.id, status, &ev).await? {
         return Err(ManageError::NotFound);
     }
@@ -321,10 +399,14 @@ pub async fn reset_secret(
 ) -> Result<(ServiceAccount, ClientSecret), ManageError> {
     let a = live(db, org, key).await?;
     if a.kind != AccountKind::Credential {
-        return Err(ManageError::Conflict("integration accounts have no secret".into()));
+        return Err(ManageError::Conflict(
+            "integration accounts have no secret".into(),
+        ));
     }
     if a.status == Status::Disabled {
-        return Err(ManageError::Conflict("the service account is disabled; enable it before resetting its secret".into()));
+        return Err(ManageError::Conflict(
+            "the service account is disabled; enable it before resetting its secret".into(),
+        ));
     }
     let secret = ClientSecret::generate();
     let s = secret.clone();
@@ -333,11 +415,25 @@ pub async fn reset_secret(
         .map_err(|_| ManageError::Hash)?
         .map_err(|_| ManageError::Hash)?;
     let prefix = secret_prefix(secret.expose());
-    let ev = actor.event(&a.org_id, "service_account.secret_reset", &a.id, now, json!({"secret_prefix": prefix}));
-    let change = SecretChange { id: &a.id, hash: &hash, prefix: &prefix, now, expected_hash: a.secret_hash.as_deref().unwrap_or("") };
+    let ev = actor.event(
+        &a.org_id,
+        "service_account.secret_reset",
+        &a.id,
+        now,
+        json!({"secret_prefix": prefix}),
+    );
+    let change = SecretChange {
+        id: &a.id,
+        hash: &hash,
+        prefix: &prefix,
+        now,
+        expected_hash: a.secret_hash.as_deref().unwrap_or(""),
+    };
     if !db.reset_account_secret(&change, &ev).await? {
         // Disabled, deleted, reset or rotated between the read and the write.
-        return Err(ManageError::Conflict("the service account changed concurrently; retry".into()));
+        return Err(ManageError::Conflict(
+            "the service account changed concurrently; retry".into(),
+        ));
     }
     Ok((live(db, None, &a.id).await?, secret))
 }
@@ -357,14 +453,21 @@ pub async fn rotate_secret(
     now: i64,
 ) -> Result<(ServiceAccount, ClientSecret), ManageError> {
     if !(0..=MAX_GRACE_SECS).contains(&grace) {
-        return Err(invalid("grace_period", "must be between 0 seconds and 7 days"));
+        return Err(invalid(
+            "grace_period",
+            "must be between 0 seconds and 7 days",
+        ));
     }
     let a = live(db, org, key).await?;
     if a.kind != AccountKind::Credential {
-        return Err(ManageError::Conflict("integration accounts have no secret".into()));
+        return Err(ManageError::Conflict(
+            "integration accounts have no secret".into(),
+        ));
     }
     if a.status == Status::Disabled {
-        return Err(ManageError::Conflict("the service account is disabled; enable it before rotating its secret".into()));
+        return Err(ManageError::Conflict(
+            "the service account is disabled; enable it before rotating its secret".into(),
+        ));
     }
     let secret = ClientSecret::generate();
     let hash = hash_off_runtime(&secret).await?;
@@ -376,31 +479,53 @@ pub async fn rotate_secret(
         now,
         json!({"secret_prefix": prefix, "previous_prefix": a.secret_prefix, "grace_until": now + grace}),
     );
-    let change = SecretChange { id: &a.id, hash: &hash, prefix: &prefix, now, expected_hash: a.secret_hash.as_deref().unwrap_or("") };
+    let change = SecretChange {
+        id: &a.id,
+        hash: &hash,
+        prefix: &prefix,
+        now,
+        expected_hash: a.secret_hash.as_deref().unwrap_or(""),
+    };
     if !db.rotate_account_secret(&change, now + grace, &ev).await? {
-        return Err(ManageError::Conflict("the service account changed concurrently; retry".into()));
+        return Err(ManageError::Conflict(
+            "the service account changed concurrently; retry".into(),
+        ));
     }
     Ok((live(db, None, &a.id).await?, secret))
 }
 
 async fn hash_off_runtime(secret: &ClientSecret) -> Result<String, ManageError> {
     let s = secret.clone();
-    tokio::task::spawn_blocking(move || hash_blocking(&s)).await.map_err(|_| ManageError::Hash)?.map_err(|_| ManageError::Hash)
+    tokio::task::spawn_blocking(move || hash_blocking(&s))
+        .await
+        .map_err(|_| ManageError::Hash)?
+        .map_err(|_| ManageError::Hash)
 }
 
-pub async fn delete(db: &Db, org: Option<&str>, key: &str, actor: &Actor, now: i64) -> Result<ServiceAccount, ManageError> {
+pub async fn delete(
+    db: &Db,
+    org: Option<&str>,
+    key: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<ServiceAccount, ManageError> {
     let a = live(db, org, key).await?;
     let ev = actor.event(&a.org_id, "service_account.deleted", &a.id, now, json!({}));
     if !db.delete_account(&a.id, now, &ev).await? {
         return Err(ManageError::NotFound);
     }
-    db.find_account(None, &a.id).await?.ok_or(ManageError::NotFound)
+    db.find_account(None, &a.id)
+        .await?
+        .ok_or(ManageError::NotFound)
 }
 
 /// RFC 3339 for a Unix time (`null` for none).
 pub fn rfc3339(t: Option<i64>) -> serde_json::Value {
     t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .map(serde_json::Value::String)
         .unwrap_or(serde_json::Value::Null)
 }
@@ -451,7 +576,11 @@ impl AccountView {
     pub fn new(a: &ServiceAccount, secret: Option<&ClientSecret>, now: i64) -> Self {
         let mut secrets = Vec::new();
         if a.kind == AccountKind::Credential && a.deleted_at.is_none() {
-            secrets.push(SecretView { prefix: a.secret_prefix.clone(), created_at: ts(a.secret_created_at), expires_at: None });
+            secrets.push(SecretView {
+                prefix: a.secret_prefix.clone(),
+                created_at: ts(a.secret_created_at),
+                expires_at: None,
+            });
             if let Some(p) = a.previous_secret.as_ref().filter(|p| p.expires_at > now) {
                 secrets.push(SecretView {
                     prefix: Some(p.prefix.clone()),

@@ -52,18 +52,25 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.database_url)
-            .await
-            .with_context(|| format!("cannot open the database at {}", redact_url(&config.database_url)))?;
+        let db = Db::connect(&config.database_url).await.with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact_url(&config.database_url)
+            )
+        })?;
         db.migrate().await.context("cannot apply migrations")?;
-        let keys = KeyStore::open(&config.keys_dir, now_unix()).context("cannot load signing keys")?;
+        let keys =
+            KeyStore::open(&config.keys_dir, now_unix()).context("cannot load signing keys")?;
         let refresh_key = load_or_create_secret(&config.keys_dir, REFRESH_KEY_FILE)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let bound = listener.local_addr()?;
         let issuer = config.issuer_for(bound);
-        let default_audience = config.default_audience.clone().unwrap_or_else(|| FALLBACK_AUDIENCE.to_owned());
+        let default_audience = config
+            .default_audience
+            .clone()
+            .unwrap_or_else(|| FALLBACK_AUDIENCE.to_owned());
         let verifier = SecretVerifier::new(config.argon2_concurrency)?;
         let state = Arc::new(AppState {
             issuer,
@@ -89,22 +96,31 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and
     /// flushes queued bookkeeping.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state;
         let (stop_tx, stop_rx) = watch::channel(false);
         let book = {
             let state = state.clone();
             let rx = stop_rx.clone();
             tokio::spawn(async move {
-                state.bookkeeper.run(state.db.clone(), state.config.flush_interval, rx).await;
+                state
+                    .bookkeeper
+                    .run(state.db.clone(), state.config.flush_interval, rx)
+                    .await;
             })
         };
         let maintenance = tokio::spawn(maintenance(state.clone(), stop_rx));
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %state.issuer, "warden listening");
         let app = crate::http::router(state.clone());
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         let _ = stop_tx.send(true);
         let _ = book.await;
         maintenance.abort();

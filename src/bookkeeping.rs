@@ -55,7 +55,11 @@ impl Bookkeeper {
     /// Writes everything queued so far.
     pub async fn flush(&self, db: &Db) {
         let (last_used, events, dropped) = self.with(|p| {
-            (p.last_used.drain().collect::<Vec<_>>(), std::mem::take(&mut p.events), std::mem::take(&mut p.dropped))
+            (
+                p.last_used.drain().collect::<Vec<_>>(),
+                std::mem::take(&mut p.events),
+                std::mem::take(&mut p.dropped),
+            )
         });
         if dropped > 0 {
             tracing::error!(dropped, "audit queue full; credential events were dropped");

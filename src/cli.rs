@@ -13,7 +13,11 @@ use crate::domain::account::{AccountKind, Status, validate_org_slug};
 use crate::now_unix;
 
 #[derive(Parser, Debug)]
-#[command(name = "warden", version, about = "OAuth 2.1 authorization server for service accounts")]
+#[command(
+    name = "warden",
+    version,
+    about = "OAuth 2.1 authorization server for service accounts"
+)]
 pub struct Cli {
     /// A TOML file with the same keys as the WARDEN_* variables (lowercase,
     /// without the prefix); environment variables win over it.
@@ -188,14 +192,27 @@ pub async fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
             }
             // clap explains over several lines; the contract is one line:
             // its first paragraph, joined.
             let text = e.render().to_string();
-            let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
             eprintln!("{}", first.join(" "));
             return 2;
         }
@@ -224,8 +241,14 @@ pub async fn main() -> i32 {
 fn init_logging(config: &Config, serving: bool) {
     // Commands other than `serve` print results on stdout; only warnings
     // and errors are logged for them, on stderr.
-    let filter = if serving { config.log.clone() } else { "warn".to_owned() };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = if serving {
+        config.log.clone()
+    } else {
+        "warn".to_owned()
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -245,7 +268,14 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
             let db = connect(&config).await?;
             let now = now_unix();
             let name = name.unwrap_or_else(|| slug.clone());
-            let ev = AuditEvent::by_operator(&slug, "org.created", "org", &slug, now, json!({"name": name}));
+            let ev = AuditEvent::by_operator(
+                &slug,
+                "org.created",
+                "org",
+                &slug,
+                now,
+                json!({"name": name}),
+            );
             db.create_org(&slug, &name, now, &ev).await?;
             println!("{slug}");
             Ok(())
@@ -257,21 +287,26 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {
-    let app = crate::app::Application::build(config).await.map_err(|e| CliError::Failure(format!("{e:#}")))?;
-    app.run_until(shutdown_signal()).await.map_err(|e| CliError::Failure(format!("{e:#}")))
+    let app = crate::app::Application::build(config)
+        .await
+        .map_err(|e| CliError::Failure(format!("{e:#}")))?;
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| CliError::Failure(format!("{e:#}")))
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -284,7 +319,10 @@ async fn shutdown_signal() {
 
 async fn connect(config: &Config) -> Result<Db, CliError> {
     let db = Db::connect(&config.database_url).await.map_err(|e| {
-        CliError::Failure(format!("cannot open the database at {}: {e}", crate::app::redact_url(&config.database_url)))
+        CliError::Failure(format!(
+            "cannot open the database at {}: {e}",
+            crate::app::redact_url(&config.database_url)
+        ))
     })?;
     db.migrate().await?;
     Ok(db)
@@ -294,9 +332,20 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
     let actor = Actor::operator();
     let now = now_unix();
     let (account, secret, json_out) = match cmd {
-        AccountsCmd::Create { name, roles, org, allowed_ips, expires_in, description, kind, integration, json } => {
-            let kind = AccountKind::parse(&kind)
-                .ok_or_else(|| CliError::Usage("--type must be credential or integration".into()))?;
+        AccountsCmd::Create {
+            name,
+            roles,
+            org,
+            allowed_ips,
+            expires_in,
+            description,
+            kind,
+            integration,
+            json,
+        } => {
+            let kind = AccountKind::parse(&kind).ok_or_else(|| {
+                CliError::Usage("--type must be credential or integration".into())
+            })?;
             let req = NewAccount {
                 org,
                 kind,
@@ -304,20 +353,34 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
                 description,
                 integration,
                 roles,
-                allowed_ips: allowed_ips.into_iter().filter(|s| !s.trim().is_empty()).collect(),
+                allowed_ips: allowed_ips
+                    .into_iter()
+                    .filter(|s| !s.trim().is_empty())
+                    .collect(),
                 expires_in: Some(expires_in),
             };
             let (a, s) = accounts::create(db, req, &actor, now).await?;
             (a, s, json)
         }
-        AccountsCmd::List { org, include_deleted, json } => {
+        AccountsCmd::List {
+            org,
+            include_deleted,
+            json,
+        } => {
             let list = db.list_accounts(org.as_deref(), include_deleted).await?;
             if json {
                 println!("{}", Value::Array(list.iter().map(to_json).collect()));
             } else {
-                println!("{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  NAME / ROLES", "ID", "ORG", "CLIENT ID", "STATUS", "TYPE");
+                println!(
+                    "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  NAME / ROLES",
+                    "ID", "ORG", "CLIENT ID", "STATUS", "TYPE"
+                );
                 for a in &list {
-                    let status = if a.is_deleted() { "deleted" } else { a.status.as_str() };
+                    let status = if a.is_deleted() {
+                        "deleted"
+                    } else {
+                        a.status.as_str()
+                    };
                     println!(
                         "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {} [{}]",
                         a.id,
@@ -333,16 +396,31 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
             return Ok(());
         }
         AccountsCmd::Show(o) => {
-            let a = db.find_account(None, &o.account).await?.ok_or_else(|| CliError::Usage("service account not found".into()))?;
+            let a = db
+                .find_account(None, &o.account)
+                .await?
+                .ok_or_else(|| CliError::Usage("service account not found".into()))?;
             (a, None, o.json)
         }
-        AccountsCmd::Disable(o) => (accounts::set_status(db, None, &o.account, Status::Disabled, &actor, now).await?, None, o.json),
-        AccountsCmd::Enable(o) => (accounts::set_status(db, None, &o.account, Status::Active, &actor, now).await?, None, o.json),
+        AccountsCmd::Disable(o) => (
+            accounts::set_status(db, None, &o.account, Status::Disabled, &actor, now).await?,
+            None,
+            o.json,
+        ),
+        AccountsCmd::Enable(o) => (
+            accounts::set_status(db, None, &o.account, Status::Active, &actor, now).await?,
+            None,
+            o.json,
+        ),
         AccountsCmd::ResetSecret(o) => {
             let (a, s) = accounts::reset_secret(db, None, &o.account, &actor, now).await?;
             (a, Some(s), o.json)
         }
-        AccountsCmd::Delete(o) => (accounts::delete(db, None, &o.account, &actor, now).await?, None, o.json),
+        AccountsCmd::Delete(o) => (
+            accounts::delete(db, None, &o.account, &actor, now).await?,
+            None,
+            o.json,
+        ),
     };
     print_object(to_json(&account), secret.as_ref(), json_out);
     Ok(())
@@ -353,7 +431,11 @@ async fn rs_cmd(cmd: RsCmd, db: &Db) -> Result<(), CliError> {
     let actor = Actor::operator();
     let now = now_unix();
     let (server, secret, json_out) = match cmd {
-        RsCmd::Create { name, audience, json } => {
+        RsCmd::Create {
+            name,
+            audience,
+            json,
+        } => {
             let (r, s) = rs::create(db, &name, &audience, &actor, now).await?;
             (r, Some(s), json)
         }
@@ -363,20 +445,41 @@ async fn rs_cmd(cmd: RsCmd, db: &Db) -> Result<(), CliError> {
                 println!("{}", Value::Array(all.iter().map(rs::to_json).collect()));
             } else {
                 for r in &all {
-                    let status = if r.deleted_at.is_some() { "deleted" } else { r.status.as_str() };
-                    println!("{}  {}  {:<8}  {}  {}", r.id, r.client_id, status, r.audience, r.name);
+                    let status = if r.deleted_at.is_some() {
+                        "deleted"
+                    } else {
+                        r.status.as_str()
+                    };
+                    println!(
+                        "{}  {}  {:<8}  {}  {}",
+                        r.id, r.client_id, status, r.audience, r.name
+                    );
                 }
             }
             return Ok(());
         }
         RsCmd::Show(o) => {
-            let r = db.find_resource_server(&o.resource_server).await?
+            let r = db
+                .find_resource_server(&o.resource_server)
+                .await?
                 .ok_or_else(|| CliError::Usage("resource server not found".into()))?;
             (r, None, o.json)
         }
-        RsCmd::Disable(o) => (rs::set_status(db, &o.resource_server, Status::Disabled, &actor, now).await?, None, o.json),
-        RsCmd::Enable(o) => (rs::set_status(db, &o.resource_server, Status::Active, &actor, now).await?, None, o.json),
-        RsCmd::Delete(o) => (rs::delete(db, &o.resource_server, &actor, now).await?, None, o.json),
+        RsCmd::Disable(o) => (
+            rs::set_status(db, &o.resource_server, Status::Disabled, &actor, now).await?,
+            None,
+            o.json,
+        ),
+        RsCmd::Enable(o) => (
+            rs::set_status(db, &o.resource_server, Status::Active, &actor, now).await?,
+            None,
+            o.json,
+        ),
+        RsCmd::Delete(o) => (
+            rs::delete(db, &o.resource_server, &actor, now).await?,
+            None,
+            o.json,
+        ),
     };
     print_object(rs::to_json(&server), secret.as_ref(), json_out);
     Ok(())
@@ -384,7 +487,11 @@ async fn rs_cmd(cmd: RsCmd, db: &Db) -> Result<(), CliError> {
 
 /// Prints an object as JSON or `key value` lines, adding the one-time
 /// secret when there is one.
-fn print_object(mut out: Value, secret: Option<&crate::domain::credentials::ClientSecret>, json_out: bool) {
+fn print_object(
+    mut out: Value,
+    secret: Option<&crate::domain::credentials::ClientSecret>,
+    json_out: bool,
+) {
     if let (Some(s), Some(m)) = (secret, out.as_object_mut()) {
         m.insert("client_secret".into(), s.expose().into());
     }
@@ -432,16 +539,23 @@ fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
                 println!("{}", Value::Array(rows));
             } else {
                 for r in rows {
-                    println!("{}  {:<6} {:<9} activates {}", r["kid"].as_str().unwrap_or(""), r["alg"].as_str().unwrap_or(""),
-                        r["state"].as_str().unwrap_or(""), r["activate_at"].as_str().unwrap_or(""));
+                    println!(
+                        "{}  {:<6} {:<9} activates {}",
+                        r["kid"].as_str().unwrap_or(""),
+                        r["alg"].as_str().unwrap_or(""),
+                        r["state"].as_str().unwrap_or(""),
+                        r["activate_at"].as_str().unwrap_or("")
+                    );
                 }
             }
             Ok(())
         }
         KeysCmd::Rotate { alg, activate_in } => {
-            let alg = Alg::parse(&alg).ok_or_else(|| CliError::Usage("--alg must be ES256 or EdDSA".into()))?;
-            let delay = humantime::parse_duration(&activate_in)
-                .map_err(|_| CliError::Usage("--activate-in must be a duration such as 10m".into()))?;
+            let alg = Alg::parse(&alg)
+                .ok_or_else(|| CliError::Usage("--alg must be ES256 or EdDSA".into()))?;
+            let delay = humantime::parse_duration(&activate_in).map_err(|_| {
+                CliError::Usage("--activate-in must be a duration such as 10m".into())
+            })?;
             // A rotated key always activates after the newest existing one,
             // so the rotation wins even within the same second.
             let newest = KeyStore::open(&config.keys_dir, now)
@@ -468,7 +582,8 @@ fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
                 if old.meta.kid != set.signing.meta.kid && next.meta.activate_at + ttl + 60 <= now {
                     for ext in ["key", "json"] {
                         let p = config.keys_dir.join(format!("{}.{ext}", old.meta.kid));
-                        std::fs::remove_file(&p).map_err(|e| CliError::Failure(format!("{}: {e}", p.display())))?;
+                        std::fs::remove_file(&p)
+                            .map_err(|e| CliError::Failure(format!("{}: {e}", p.display())))?;
                     }
                     println!("pruned {}", old.meta.kid);
                 }

@@ -66,12 +66,15 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("--config {}: {e}", path.display())))?;
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| ConfigError(format!("--config {}: {}", path.display(), e.message())))?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                ConfigError(format!("--config {}: {}", path.display(), e.message()))
+            })?;
             for (k, v) in table {
                 if !KEYS.contains(&k.as_str()) {
-                    return Err(ConfigError(format!("--config {}: unknown setting `{k}`", path.display())));
+                    return Err(ConfigError(format!(
+                        "--config {}: unknown setting `{k}`",
+                        path.display()
+                    )));
                 }
                 let s = match v {
                     toml::Value::String(s) => s,
@@ -81,9 +84,19 @@ impl Config {
                         .iter()
                         .map(|x| x.as_str().map(str::to_owned))
                         .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| ConfigError(format!("--config {}: `{k}` must be a list of strings", path.display())))?
+                        .ok_or_else(|| {
+                            ConfigError(format!(
+                                "--config {}: `{k}` must be a list of strings",
+                                path.display()
+                            ))
+                        })?
                         .join(","),
-                    _ => return Err(ConfigError(format!("--config {}: `{k}` has an unsupported type", path.display()))),
+                    _ => {
+                        return Err(ConfigError(format!(
+                            "--config {}: `{k}` has an unsupported type",
+                            path.display()
+                        )));
+                    }
                 };
                 let src = format!("`{k}` in {}", path.display());
                 raw.insert(k, (s, src));
@@ -101,7 +114,10 @@ impl Config {
     /// Builds a configuration from `(key, value)` pairs named like the TOML
     /// keys, on top of the defaults; for embedding and tests.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
-        let raw = pairs.iter().map(|(k, v)| ((*k).to_owned(), ((*v).to_owned(), format!("`{k}`")))).collect();
+        let raw = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), ((*v).to_owned(), format!("`{k}`"))))
+            .collect();
         Self::from_raw(&raw)
     }
 
@@ -111,7 +127,10 @@ impl Config {
 
         let database_url = match get("database_url") {
             Some((v, src)) => {
-                if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
+                if !(v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://"))
+                {
                     return Err(bad(src, "expected a sqlite:// or postgres:// URL"));
                 }
                 v.to_owned()
@@ -119,7 +138,9 @@ impl Config {
             None => "sqlite://warden.db".to_owned(),
         };
         let listen = match get("listen") {
-            Some((v, src)) => v.parse().map_err(|_| bad(src, "expected HOST:PORT, e.g. 127.0.0.1:8080"))?,
+            Some((v, src)) => v
+                .parse()
+                .map_err(|_| bad(src, "expected HOST:PORT, e.g. 127.0.0.1:8080"))?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let issuer = match get("issuer") {
@@ -128,7 +149,9 @@ impl Config {
         };
         let keys_dir = PathBuf::from(get("keys_dir").map(|(v, _)| v).unwrap_or("keys"));
         let default_audience = match get("default_audience") {
-            Some((v, src)) if v.trim().is_empty() || v.len() > 512 => return Err(bad(src, "must be a non-empty URI")),
+            Some((v, src)) if v.trim().is_empty() || v.len() > 512 => {
+                return Err(bad(src, "must be a non-empty URI"));
+            }
             Some((v, _)) => Some(v.trim().to_owned()),
             None => None,
         };
@@ -142,7 +165,9 @@ impl Config {
         };
         let access_token_ttl = duration(get("access_token_ttl"), "15m", 60, 86_400)?;
         let refresh_token_ttl = duration(get("refresh_token_ttl"), "7d", 300, 90 * 86_400)?;
-        let log = get("log").map(|(v, _)| v.to_owned()).unwrap_or_else(|| "info".to_owned());
+        let log = get("log")
+            .map(|(v, _)| v.to_owned())
+            .unwrap_or_else(|| "info".to_owned());
         if let Some((v, src)) = get("log") {
             tracing_subscriber::EnvFilter::try_new(v).map_err(|e| bad(src, &e.to_string()))?;
         }
@@ -151,7 +176,10 @@ impl Config {
             Some(("json", _)) => LogFormat::Json,
             Some((_, src)) => return Err(bad(src, "expected `text` or `json`")),
         };
-        let default_conc = std::thread::available_parallelism().map(|n| n.get() / 2).unwrap_or(1).max(1);
+        let default_conc = std::thread::available_parallelism()
+            .map(|n| n.get() / 2)
+            .unwrap_or(1)
+            .max(1);
         let argon2_concurrency = match get("argon2_concurrency") {
             Some((v, src)) => match v.parse::<usize>() {
                 Ok(n) if (1..=256).contains(&n) => n,
@@ -160,7 +188,11 @@ impl Config {
             None => default_conc,
         };
         let flush_interval = duration(get("flush_interval"), "1s", 0, 60)?;
-        let flush_interval = if flush_interval.is_zero() { Duration::from_millis(200) } else { flush_interval };
+        let flush_interval = if flush_interval.is_zero() {
+            Duration::from_millis(200)
+        } else {
+            flush_interval
+        };
         Ok(Self {
             database_url,
             listen,
@@ -179,16 +211,28 @@ impl Config {
 
     /// The issuer URL, once the listener address is known.
     pub fn issuer_for(&self, bound: SocketAddr) -> String {
-        self.issuer.clone().unwrap_or_else(|| format!("http://{bound}"))
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 }
 
-fn duration(v: Option<(&str, &str)>, default: &str, min_s: u64, max_s: u64) -> Result<Duration, ConfigError> {
+fn duration(
+    v: Option<(&str, &str)>,
+    default: &str,
+    min_s: u64,
+    max_s: u64,
+) -> Result<Duration, ConfigError> {
     let (text, src) = v.unwrap_or((default, "default"));
-    let d = humantime::parse_duration(text)
-        .map_err(|_| ConfigError(format!("invalid {src}: expected a duration such as 90s, 15m, 7d")))?;
+    let d = humantime::parse_duration(text).map_err(|_| {
+        ConfigError(format!(
+            "invalid {src}: expected a duration such as 90s, 15m, 7d"
+        ))
+    })?;
     if d.as_secs() < min_s || d.as_secs() > max_s {
-        return Err(ConfigError(format!("invalid {src}: must be between {min_s}s and {max_s}s")));
+        return Err(ConfigError(format!(
+            "invalid {src}: must be between {min_s}s and {max_s}s"
+        )));
     }
     Ok(d)
 }
@@ -196,7 +240,9 @@ fn duration(v: Option<(&str, &str)>, default: &str, min_s: u64, max_s: u64) -> R
 /// An issuer is an absolute http(s) URL without query or fragment
 /// (RFC 8414 §2); a trailing slash is dropped so `iss` compares exactly.
 fn validate_url(v: &str) -> Result<String, &'static str> {
-    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"));
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') && !v.contains(['?', '#', ' ']) => {
             Ok(v.trim_end_matches('/').to_owned())
@@ -210,7 +256,15 @@ mod tests {
     use super::*;
 
     fn raw(pairs: &[(&str, &str)]) -> HashMap<String, (String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), (v.to_string(), format!("WARDEN_{}", k.to_uppercase())))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    (v.to_string(), format!("WARDEN_{}", k.to_uppercase())),
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -232,7 +286,10 @@ mod tests {
             ("log_format", "xml"),
             ("database_url", "mysql://x"),
         ] {
-            let e = Config::from_raw(&raw(&[(k, v)])).err().map(|e| e.to_string()).unwrap_or_default();
+            let e = Config::from_raw(&raw(&[(k, v)]))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(e.contains(&format!("WARDEN_{}", k.to_uppercase())), "{e}");
             assert!(!e.contains('\n'));
         }

@@ -8,7 +8,13 @@ use crate::domain::account::{Status, validate_name};
 use crate::domain::credentials::ClientSecret;
 use crate::domain::resource_server::{ResourceServer, generate_client_id, validate_audience};
 
-fn event(actor: &Actor, action: &str, target: &str, at: i64, details: serde_json::Value) -> AuditEvent {
+fn event(
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    at: i64,
+    details: serde_json::Value,
+) -> AuditEvent {
     AuditEvent {
         org_id: None,
         at,
@@ -48,11 +54,19 @@ pub async fn create(
         created_by: format!("{}:{}", actor.kind, actor.id),
         deleted_at: None,
     };
-    let ev = event(actor, "resource_server.created", &rs.id, now, json!({"name": rs.name, "audience": rs.audience, "client_id": rs.client_id}));
-    db.insert_resource_server(&rs, &ev).await.map_err(|e| match e {
-        crate::db::DbError::Conflict(m) => ManageError::Conflict(m),
-        other => ManageError::Db(other),
-    })?;
+    let ev = event(
+        actor,
+        "resource_server.created",
+        &rs.id,
+        now,
+        json!({"name": rs.name, "audience": rs.audience, "client_id": rs.client_id}),
+    );
+    db.insert_resource_server(&rs, &ev)
+        .await
+        .map_err(|e| match e {
+            crate::db::DbError::Conflict(m) => ManageError::Conflict(m),
+            other => ManageError::Db(other),
+        })?;
     Ok((rs, secret))
 }
 
@@ -63,17 +77,40 @@ async fn live(db: &Db, key: &str) -> Result<ResourceServer, ManageError> {
     }
 }
 
-pub async fn set_status(db: &Db, key: &str, status: Status, actor: &Actor, now: i64) -> Result<ResourceServer, ManageError> {
+pub async fn set_status(
+    db: &Db,
+    key: &str,
+    status: Status,
+    actor: &Actor,
+    now: i64,
+) -> Result<ResourceServer, ManageError> {
     let r = live(db, key).await?;
-    let action = if status == Status::Active { "resource_server.enabled" } else { "resource_server.disabled" };
-    db.set_resource_server_status(&r.id, status, &event(actor, action, &r.id, now, json!({}))).await?;
+    let action = if status == Status::Active {
+        "resource_server.enabled"
+    } else {
+        "resource_server.disabled"
+    };
+    db.set_resource_server_status(&r.id, status, &event(actor, action, &r.id, now, json!({})))
+        .await?;
     live(db, &r.id).await
 }
 
-pub async fn delete(db: &Db, key: &str, actor: &Actor, now: i64) -> Result<ResourceServer, ManageError> {
+pub async fn delete(
+    db: &Db,
+    key: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<ResourceServer, ManageError> {
     let r = live(db, key).await?;
-    db.delete_resource_server(&r.id, now, &event(actor, "resource_server.deleted", &r.id, now, json!({}))).await?;
-    db.find_resource_server(&r.id).await?.ok_or(ManageError::NotFound)
+    db.delete_resource_server(
+        &r.id,
+        now,
+        &event(actor, "resource_server.deleted", &r.id, now, json!({})),
+    )
+    .await?;
+    db.find_resource_server(&r.id)
+        .await?
+        .ok_or(ManageError::NotFound)
 }
 
 pub fn to_json(r: &ResourceServer) -> serde_json::Value {

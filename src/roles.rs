@@ -8,7 +8,10 @@ use crate::domain::account::{InvalidField, validate_description};
 use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ManageError {
-    ManageError::Invalid(InvalidField { field, reason: reason.into() })
+    ManageError::Invalid(InvalidField {
+        field,
+        reason: reason.into(),
+    })
 }
 
 pub async fn create(
@@ -21,19 +24,31 @@ pub async fn create(
     now: i64,
 ) -> Result<CustomRole, ManageError> {
     if !valid_role_id(id) {
-        return Err(invalid("id", "must be 1 to 64 lowercase letters, digits or '-'"));
+        return Err(invalid(
+            "id",
+            "must be 1 to 64 lowercase letters, digits or '-'",
+        ));
     }
     if builtin_permissions(id).is_some() {
         return Err(ManageError::Conflict(format!("`{id}` is a built-in role")));
     }
     let description = validate_description(description)?;
     if permissions.is_empty() {
-        return Err(invalid("permissions", "at least one permission is required"));
+        return Err(invalid(
+            "permissions",
+            "at least one permission is required",
+        ));
     }
     let mut perms: Vec<String> = Vec::new();
     for p in permissions {
         if !is_permission(p) {
-            return Err(invalid("permissions", format!("unknown permission `{}`", p.chars().take(64).collect::<String>())));
+            return Err(invalid(
+                "permissions",
+                format!(
+                    "unknown permission `{}`",
+                    p.chars().take(64).collect::<String>()
+                ),
+            ));
         }
         if !perms.contains(p) {
             perms.push(p.clone());
@@ -61,10 +76,12 @@ pub async fn create(
         source_ip: actor.source_ip.clone(),
         details: json!({"permissions": perms}),
     };
-    db.insert_custom_role(&role, &ev).await.map_err(|e| match e {
-        DbError::Conflict(m) => ManageError::Conflict(m),
-        other => ManageError::Db(other),
-    })?;
+    db.insert_custom_role(&role, &ev)
+        .await
+        .map_err(|e| match e {
+            DbError::Conflict(m) => ManageError::Conflict(m),
+            other => ManageError::Db(other),
+        })?;
     Ok(role)
 }
 

@@ -14,7 +14,9 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+};
 use data_encoding::BASE64URL_NOPAD;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -103,19 +105,33 @@ impl LoadedKey {
                     return Err(KeyError::BadKey(path.display().to_string(), "ES256"));
                 }
                 let (x, y) = (b64(&point[1..33]), b64(&point[33..65]));
-                (Signer::Ec(kp), json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}), point)
+                (
+                    Signer::Ec(kp),
+                    json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}),
+                    point,
+                )
             }
             Alg::EdDSA => {
                 let kp = Ed25519KeyPair::from_pkcs8(der)
                     .map_err(|_| KeyError::BadKey(path.display().to_string(), "Ed25519"))?;
                 let public = kp.public_key().as_ref().to_vec();
                 let x = b64(&public);
-                (Signer::Ed(kp), json!({"crv": "Ed25519", "kty": "OKP", "x": x}), public)
+                (
+                    Signer::Ed(kp),
+                    json!({"crv": "Ed25519", "kty": "OKP", "x": x}),
+                    public,
+                )
             }
         };
         let header = json!({"alg": meta.alg.as_str(), "kid": meta.kid, "typ": "at+jwt"});
         let header_b64 = b64(header.to_string().as_bytes());
-        Ok(Self { meta, signer, public, header_b64, jwk })
+        Ok(Self {
+            meta,
+            signer,
+            public,
+            header_b64,
+            jwk,
+        })
     }
 
     /// RFC 7638 thumbprint: SHA-256 over the required members in
@@ -141,7 +157,9 @@ impl LoadedKey {
         out.push('.');
         BASE64URL_NOPAD.encode_append(claims, &mut out);
         let sig = match &self.signer {
-            Signer::Ec(kp) => kp.sign(&SystemRandom::new(), out.as_bytes()).map_err(|_| KeyError::Sign)?,
+            Signer::Ec(kp) => kp
+                .sign(&SystemRandom::new(), out.as_bytes())
+                .map_err(|_| KeyError::Sign)?,
             Signer::Ed(kp) => kp.sign(out.as_bytes()),
         };
         out.push('.');
@@ -161,7 +179,9 @@ pub struct KeySet {
 
 impl KeySet {
     fn build(mut keys: Vec<Arc<LoadedKey>>, now: i64, dir: &Path) -> Result<Self, KeyError> {
-        keys.sort_by(|a, b| (a.meta.activate_at, &a.meta.kid).cmp(&(b.meta.activate_at, &b.meta.kid)));
+        keys.sort_by(|a, b| {
+            (a.meta.activate_at, &a.meta.kid).cmp(&(b.meta.activate_at, &b.meta.kid))
+        });
         let signing = keys
             .iter()
             .rev()
@@ -171,7 +191,11 @@ impl KeySet {
             .ok_or_else(|| KeyError::NoKey(dir.display().to_string()))?;
         let doc = json!({"keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()});
         let jwks: Arc<[u8]> = doc.to_string().into_bytes().into();
-        Ok(Self { keys, signing, jwks })
+        Ok(Self {
+            keys,
+            signing,
+            jwks,
+        })
     }
 }
 
@@ -192,7 +216,10 @@ impl KeyStore {
             keys = load_all(dir)?;
         }
         let set = KeySet::build(keys, now, dir)?;
-        Ok(Self { dir: dir.to_owned(), current: RwLock::new(Arc::new(set)) })
+        Ok(Self {
+            dir: dir.to_owned(),
+            current: RwLock::new(Arc::new(set)),
+        })
     }
 
     pub fn current(&self) -> Arc<KeySet> {
@@ -220,7 +247,8 @@ impl KeyStore {
 fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(dir))?;
     }
     Ok(())
 }
@@ -233,15 +261,18 @@ fn load_all(dir: &Path) -> Result<Vec<Arc<LoadedKey>>, KeyError> {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        let meta: KeyMeta =
-            serde_json::from_str(&text).map_err(|e| KeyError::BadMeta(path.display().to_string(), e.to_string()))?;
+        let meta: KeyMeta = serde_json::from_str(&text)
+            .map_err(|e| KeyError::BadMeta(path.display().to_string(), e.to_string()))?;
         let key_path = path.with_extension("key");
         let pem_text = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
         let der = pem::parse(pem_text)
             .map_err(|_| KeyError::BadKey(key_path.display().to_string(), meta.alg.as_str()))?;
         let key = LoadedKey::from_pkcs8(meta, der.contents(), &key_path)?;
         if key.thumbprint() != key.meta.kid {
-            return Err(KeyError::BadMeta(path.display().to_string(), "kid does not match the key".into()));
+            return Err(KeyError::BadMeta(
+                path.display().to_string(),
+                "kid does not match the key".into(),
+            ));
         }
         keys.push(Arc::new(key));
     }
@@ -260,21 +291,43 @@ pub fn create_key(dir: &Path, alg: Alg, now: i64, activate_at: i64) -> Result<Ke
             .map_err(|_| KeyError::Sign)?
             .as_ref()
             .to_vec(),
-        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Sign)?.as_ref().to_vec(),
+        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| KeyError::Sign)?
+            .as_ref()
+            .to_vec(),
     };
-    let provisional = KeyMeta { kid: String::new(), alg, created_at: now, activate_at, retired_at: None };
+    let provisional = KeyMeta {
+        kid: String::new(),
+        alg,
+        created_at: now,
+        activate_at,
+        retired_at: None,
+    };
     let loaded = LoadedKey::from_pkcs8(provisional, &der, dir)?;
-    let meta = KeyMeta { kid: loaded.thumbprint(), ..loaded.meta.clone() };
+    let meta = KeyMeta {
+        kid: loaded.thumbprint(),
+        ..loaded.meta.clone()
+    };
     let pem_text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
-    write_new(&dir.join(format!("{}.key", meta.kid)), pem_text.as_bytes(), 0o600)?;
-    let meta_text = serde_json::to_string_pretty(&meta).map_err(|e| KeyError::BadMeta(meta.kid.clone(), e.to_string()))?;
-    write_new(&dir.join(format!("{}.json", meta.kid)), meta_text.as_bytes(), 0o644)?;
+    write_new(
+        &dir.join(format!("{}.key", meta.kid)),
+        pem_text.as_bytes(),
+        0o600,
+    )?;
+    let meta_text = serde_json::to_string_pretty(&meta)
+        .map_err(|e| KeyError::BadMeta(meta.kid.clone(), e.to_string()))?;
+    write_new(
+        &dir.join(format!("{}.json", meta.kid)),
+        meta_text.as_bytes(),
+        0o644,
+    )?;
     Ok(meta)
 }
 
 /// Rewrites a key's sidecar (e.g. to retire it), atomically.
 pub fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
-    let text = serde_json::to_string_pretty(meta).map_err(|e| KeyError::BadMeta(meta.kid.clone(), e.to_string()))?;
+    let text = serde_json::to_string_pretty(meta)
+        .map_err(|e| KeyError::BadMeta(meta.kid.clone(), e.to_string()))?;
     let path = dir.join(format!("{}.json", meta.kid));
     let tmp = dir.join(format!(".{}.json.tmp", meta.kid));
     std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
@@ -289,7 +342,9 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
         .mode(mode)
         .open(&tmp)
         .map_err(io_err(&tmp))?;
-    f.write_all(contents).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
+    f.write_all(contents)
+        .and_then(|_| f.sync_all())
+        .map_err(io_err(&tmp))?;
     // A hard link fails if the target exists, so two processes creating the
     // same file cannot overwrite each other.
     let linked = std::fs::hard_link(&tmp, path);
@@ -313,5 +368,7 @@ pub fn load_or_create_secret(dir: &Path, name: &str) -> Result<[u8; 32], KeyErro
     let bytes = BASE64URL_NOPAD
         .decode(text.trim().as_bytes())
         .map_err(|_| KeyError::BadKey(path.display().to_string(), "32-byte secret"))?;
-    bytes.try_into().map_err(|_| KeyError::BadKey(path.display().to_string(), "32-byte secret"))
+    bytes
+        .try_into()
+        .map_err(|_| KeyError::BadKey(path.display().to_string(), "32-byte secret"))
 }

@@ -57,16 +57,24 @@ pub struct SealError;
 
 impl RefreshCodec {
     pub fn new(key: &[u8; 32]) -> Result<Self, SealError> {
-        Ok(Self { key: RandomizedNonceKey::new(&AES_256_GCM_SIV, key).map_err(|_| SealError)? })
+        Ok(Self {
+            key: RandomizedNonceKey::new(&AES_256_GCM_SIV, key).map_err(|_| SealError)?,
+        })
     }
 
     pub fn seal(&self, grant: &RefreshGrant) -> Result<String, SealError> {
         let mut buf = serde_json::to_vec(grant).map_err(|_| SealError)?;
-        let nonce = self.key.seal_in_place_append_tag(Aad::from(AAD), &mut buf).map_err(|_| SealError)?;
+        let nonce = self
+            .key
+            .seal_in_place_append_tag(Aad::from(AAD), &mut buf)
+            .map_err(|_| SealError)?;
         let mut raw = Vec::with_capacity(NONCE_LEN + buf.len());
         raw.extend_from_slice(nonce.as_ref());
         raw.extend_from_slice(&buf);
-        Ok(format!("{REFRESH_TOKEN_PREFIX}{}", BASE64URL_NOPAD.encode(&raw)))
+        Ok(format!(
+            "{REFRESH_TOKEN_PREFIX}{}",
+            BASE64URL_NOPAD.encode(&raw)
+        ))
     }
 
     /// `None` for anything warden did not issue with this key.
@@ -74,14 +82,19 @@ impl RefreshCodec {
         if token.len() > MAX_CREDENTIAL_LEN * 4 {
             return None;
         }
-        let raw = BASE64URL_NOPAD.decode(token.strip_prefix(REFRESH_TOKEN_PREFIX)?.as_bytes()).ok()?;
+        let raw = BASE64URL_NOPAD
+            .decode(token.strip_prefix(REFRESH_TOKEN_PREFIX)?.as_bytes())
+            .ok()?;
         if raw.len() <= NONCE_LEN {
             return None;
         }
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut sealed = sealed.to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(AAD), &mut sealed).ok()?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(AAD), &mut sealed)
+            .ok()?;
         serde_json::from_slice(plain).ok()
     }
 }
@@ -114,7 +127,10 @@ mod tests {
         let mut bytes = t.clone().into_bytes();
         let i = bytes.len() - 5;
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-        assert_eq!(codec.open(&String::from_utf8(bytes).unwrap_or_default()), None);
+        assert_eq!(
+            codec.open(&String::from_utf8(bytes).unwrap_or_default()),
+            None
+        );
         let other = RefreshCodec::new(&[8; 32]).unwrap_or_else(|_| unreachable!());
         assert_eq!(other.open(&t), None);
         assert_eq!(codec.open("arm_rt_"), None);

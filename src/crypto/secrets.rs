@@ -54,7 +54,10 @@ pub fn argon2() -> Argon2<'static> {
 
 /// Hashes a secret synchronously; for the CLI and blocking contexts.
 pub fn hash_blocking(secret: &ClientSecret) -> Result<String, SecretError> {
-    argon2().hash_password(secret.expose().as_bytes()).map(|h| h.to_string()).map_err(|_| SecretError::Hash)
+    argon2()
+        .hash_password(secret.expose().as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|_| SecretError::Hash)
 }
 
 impl SecretVerifier {
@@ -84,7 +87,12 @@ impl SecretVerifier {
     /// Checks `secret` against `stored` (the account's live hash). With no
     /// account (`None`), a dummy hash is verified so an unknown client id
     /// costs the same as a wrong secret.
-    pub async fn verify(&self, client_id: &str, secret: &ClientSecret, stored: Option<&str>) -> Result<bool, SecretError> {
+    pub async fn verify(
+        &self,
+        client_id: &str,
+        secret: &ClientSecret,
+        stored: Option<&str>,
+    ) -> Result<bool, SecretError> {
         let well_formed = secret.expose().len() <= MAX_CREDENTIAL_LEN;
         let id = self.cache_id(client_id, secret);
         if let Some(hash) = stored {
@@ -101,8 +109,18 @@ impl SecretVerifier {
             Some(h) if well_formed => h.to_owned(),
             _ => self.dummy_hash.clone(),
         };
-        let presented = if well_formed { secret.clone() } else { ClientSecret::presented("") };
-        let ok = self.run_argon(move |argon| argon.verify_password(presented.expose().as_bytes(), target.as_str()).is_ok()).await?;
+        let presented = if well_formed {
+            secret.clone()
+        } else {
+            ClientSecret::presented("")
+        };
+        let ok = self
+            .run_argon(move |argon| {
+                argon
+                    .verify_password(presented.expose().as_bytes(), target.as_str())
+                    .is_ok()
+            })
+            .await?;
         let ok = ok && stored.is_some() && well_formed;
         if ok && let (Some(hash), Ok(mut cache)) = (stored, self.cache.lock()) {
             if cache.len() >= CACHE_MAX {
@@ -111,7 +129,13 @@ impl SecretVerifier {
                     cache.clear();
                 }
             }
-            cache.insert(id, (digest::digest(&digest::SHA256, hash.as_bytes()), Instant::now()));
+            cache.insert(
+                id,
+                (
+                    digest::digest(&digest::SHA256, hash.as_bytes()),
+                    Instant::now(),
+                ),
+            );
         }
         Ok(ok)
     }
@@ -119,9 +143,14 @@ impl SecretVerifier {
     /// Hashes a new secret on the bounded pool.
     pub async fn hash(&self, secret: &ClientSecret) -> Result<String, SecretError> {
         let s = secret.clone();
-        self.run_argon(move |argon| argon.hash_password(s.expose().as_bytes()).map(|h| h.to_string()).ok())
-            .await?
-            .ok_or(SecretError::Hash)
+        self.run_argon(move |argon| {
+            argon
+                .hash_password(s.expose().as_bytes())
+                .map(|h| h.to_string())
+                .ok()
+        })
+        .await?
+        .ok_or(SecretError::Hash)
     }
 
     async fn run_argon<T: Send + 'static>(
@@ -136,6 +165,8 @@ impl SecretVerifier {
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         let _permit = permit.map_err(|_| SecretError::Overloaded)?;
         let argon = self.argon.clone();
-        tokio::task::spawn_blocking(move || f(&argon)).await.map_err(|_| SecretError::Hash)
+        tokio::task::spawn_blocking(move || f(&argon))
+            .await
+            .map_err(|_| SecretError::Hash)
     }
 }

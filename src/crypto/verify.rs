@@ -62,7 +62,12 @@ struct Header {
 
 /// Verifies signature, header and time claims. `None` for anything that is
 /// not a currently valid token of this issuer.
-pub fn verify_access_token(keys: &KeySet, token: &str, issuer: &str, now: i64) -> Option<AccessClaims> {
+pub fn verify_access_token(
+    keys: &KeySet,
+    token: &str,
+    issuer: &str,
+    now: i64,
+) -> Option<AccessClaims> {
     if token.len() > MAX_TOKEN_LEN {
         return None;
     }
@@ -71,18 +76,24 @@ pub fn verify_access_token(keys: &KeySet, token: &str, issuer: &str, now: i64) -
     if parts.next().is_some() || h.len() > 1024 {
         return None;
     }
-    let header: Header = serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
+    let header: Header =
+        serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
     let alg = match header.alg.as_str() {
         "ES256" => Alg::ES256,
         "EdDSA" => Alg::EdDSA,
         _ => return None,
     };
-    let typ_ok = header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    });
     if !typ_ok || header.crit.is_some() {
         return None;
     }
     let kid = header.kid?;
-    let key = keys.keys.iter().find(|k| k.meta.kid == kid && k.meta.alg == alg)?;
+    let key = keys
+        .keys
+        .iter()
+        .find(|k| k.meta.kid == kid && k.meta.alg == alg)?;
     let sig = BASE64URL_NOPAD.decode(s.as_bytes()).ok()?;
     let signed = &token.as_bytes()[..h.len() + 1 + c.len()];
     let verifier = match alg {
@@ -90,8 +101,11 @@ pub fn verify_access_token(keys: &KeySet, token: &str, issuer: &str, now: i64) -
         Alg::EdDSA => UnparsedPublicKey::new(&ED25519, &key.public),
     };
     verifier.verify(signed, &sig).ok()?;
-    let claims: AccessClaims = serde_json::from_slice(&BASE64URL_NOPAD.decode(c.as_bytes()).ok()?).ok()?;
-    let timely = claims.exp + LEEWAY_SECS > now && claims.nbf <= now + LEEWAY_SECS && claims.iat <= now + LEEWAY_SECS;
+    let claims: AccessClaims =
+        serde_json::from_slice(&BASE64URL_NOPAD.decode(c.as_bytes()).ok()?).ok()?;
+    let timely = claims.exp + LEEWAY_SECS > now
+        && claims.nbf <= now + LEEWAY_SECS
+        && claims.iat <= now + LEEWAY_SECS;
     (timely && claims.iss == issuer).then_some(claims)
 }
 
@@ -110,17 +124,27 @@ const VERIFIED_MAX: usize = 100_000;
 
 impl Default for VerifiedTokens {
     fn default() -> Self {
-        Self { map: std::sync::Mutex::new(std::collections::HashMap::new()) }
+        Self {
+            map: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
     }
 }
 
 impl VerifiedTokens {
-    pub fn verify(&self, keys: &KeySet, token: &str, issuer: &str, now: i64) -> Option<AccessClaims> {
+    pub fn verify(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Option<AccessClaims> {
         if token.len() > MAX_TOKEN_LEN {
             return None;
         }
         let mut id = [0u8; 32];
-        id.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
+        id.copy_from_slice(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+        );
         let hit = self.map.lock().ok().and_then(|m| m.get(&id).cloned());
         if let Some(entry) = hit {
             let (kid, claims) = &*entry;
@@ -147,7 +171,8 @@ impl VerifiedTokens {
 
 fn header_kid(token: &str) -> Option<String> {
     let h = token.split('.').next()?;
-    let header: Header = serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
+    let header: Header =
+        serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
     header.kid
 }
 
@@ -161,7 +186,9 @@ mod tests {
             "iss": "https://i", "sub": "s", "client_id": "s", "aud": "a", "exp": exp, "iat": now, "nbf": now,
             "jti": "j", "scope": "", "roles": [], "org": "o",
         });
-        keys.signing.sign_jwt(claims.to_string().as_bytes()).unwrap_or_default()
+        keys.signing
+            .sign_jwt(claims.to_string().as_bytes())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -173,17 +200,34 @@ mod tests {
         let cache = VerifiedTokens::default();
         let t = token(&keys, now, now + 900);
         assert!(cache.verify(&keys, &t, "https://i", now).is_some());
-        assert!(cache.verify(&keys, &t, "https://i", now).is_some(), "cached");
-        assert!(cache.verify(&keys, &t, "https://other", now).is_none(), "issuer still checked");
-        assert!(cache.verify(&keys, &t, "https://i", now + 900 + LEEWAY_SECS).is_none(), "expiry still checked");
+        assert!(
+            cache.verify(&keys, &t, "https://i", now).is_some(),
+            "cached"
+        );
+        assert!(
+            cache.verify(&keys, &t, "https://other", now).is_none(),
+            "issuer still checked"
+        );
+        assert!(
+            cache
+                .verify(&keys, &t, "https://i", now + 900 + LEEWAY_SECS)
+                .is_none(),
+            "expiry still checked"
+        );
         // A cached signature does not vouch for other claims.
         let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
         parts[1] = BASE64URL_NOPAD.encode(br#"{"iss":"https://i","sub":"x","client_id":"x","aud":"a","exp":9999999999,"iat":1,"nbf":1,"jti":"j","scope":"","roles":["admin"],"org":"o"}"#);
-        assert!(cache.verify(&keys, &parts.join("."), "https://i", now).is_none());
+        assert!(
+            cache
+                .verify(&keys, &parts.join("."), "https://i", now)
+                .is_none()
+        );
         // Once the key is no longer published (pruned), the cached entry is dead.
         let other = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         create_key(other.path(), Alg::ES256, now, now).unwrap_or_else(|e| unreachable!("{e}"));
-        let other_keys = KeyStore::open(other.path(), now).unwrap_or_else(|e| unreachable!("{e}")).current();
+        let other_keys = KeyStore::open(other.path(), now)
+            .unwrap_or_else(|e| unreachable!("{e}"))
+            .current();
         assert!(cache.verify(&other_keys, &t, "https://i", now).is_none());
     }
 }

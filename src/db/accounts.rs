@@ -62,16 +62,32 @@ struct RevocableRow {
 impl TryFrom<AccountRow> for ServiceAccount {
     type Error = DbError;
     fn try_from(r: AccountRow) -> DbResult<Self> {
-        let corrupt = |what: &str| DbError::Sqlx(sqlx::Error::Decode(format!("service_accounts.{what}").into()));
+        let corrupt = |what: &str| {
+            DbError::Sqlx(sqlx::Error::Decode(
+                format!("service_accounts.{what}").into(),
+            ))
+        };
         Ok(Self {
             kind: AccountKind::parse(&r.kind).ok_or_else(|| corrupt("kind"))?,
             status: Status::parse(&r.status).ok_or_else(|| corrupt("status"))?,
-            roles: r.roles.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            roles: r
+                .roles
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             allowed_ips: IpAllowlist::parse_stored(&r.allowed_ips),
-            previous_secret: match (r.previous_secret_hash, r.previous_secret_prefix, r.previous_secret_expires_at) {
-                (Some(hash), Some(prefix), Some(expires_at)) => {
-                    Some(PreviousSecret { hash, prefix, created_at: r.previous_secret_created_at, expires_at })
-                }
+            previous_secret: match (
+                r.previous_secret_hash,
+                r.previous_secret_prefix,
+                r.previous_secret_expires_at,
+            ) {
+                (Some(hash), Some(prefix), Some(expires_at)) => Some(PreviousSecret {
+                    hash,
+                    prefix,
+                    created_at: r.previous_secret_created_at,
+                    expires_at,
+                }),
                 _ => None,
             },
             secret_prefix: r.secret_prefix,
@@ -101,7 +117,11 @@ impl Db {
     /// The account behind a client id, tombstones included (the caller
     /// treats a deleted account like an unknown one).
     pub async fn account_by_client_id(&self, client_id: &str) -> DbResult<Option<ServiceAccount>> {
-        let sql = concat!("SELECT ", columns!(), " FROM service_accounts WHERE client_id = $1");
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM service_accounts WHERE client_id = $1"
+        );
         let row: Option<AccountRow> =
             on_db!(self, p => sqlx::query_as(sql).bind(client_id).fetch_optional(p).await?);
         row.map(ServiceAccount::try_from).transpose()
@@ -109,15 +129,18 @@ impl Db {
 
     /// The account behind an access token and whether the token's `jti`
     /// is revoked: one round trip, as introspection runs it on every call.
-    pub async fn account_with_revocation(&self, client_id: &str, jti: &str) -> DbResult<Option<(ServiceAccount, bool)>> {
+    pub async fn account_with_revocation(
+        &self,
+        client_id: &str,
+        jti: &str,
+    ) -> DbResult<Option<(ServiceAccount, bool)>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
             ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $2) AS revoked \
              FROM service_accounts WHERE client_id = $1"
         );
-        let row: Option<RevocableRow> =
-            on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(jti).fetch_optional(p).await?);
+        let row: Option<RevocableRow> = on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(jti).fetch_optional(p).await?);
         match row {
             Some(r) => Ok(Some((ServiceAccount::try_from(r.account)?, r.revoked > 0))),
             None => Ok(None),
@@ -125,7 +148,11 @@ impl Db {
     }
 
     /// By id or client id, optionally within one org.
-    pub async fn find_account(&self, org: Option<&str>, key: &str) -> DbResult<Option<ServiceAccount>> {
+    pub async fn find_account(
+        &self,
+        org: Option<&str>,
+        key: &str,
+    ) -> DbResult<Option<ServiceAccount>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
@@ -136,15 +163,18 @@ impl Db {
         row.map(ServiceAccount::try_from).transpose()
     }
 
-    pub async fn list_accounts(&self, org: Option<&str>, include_deleted: bool) -> DbResult<Vec<ServiceAccount>> {
+    pub async fn list_accounts(
+        &self,
+        org: Option<&str>,
+        include_deleted: bool,
+    ) -> DbResult<Vec<ServiceAccount>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
             " FROM service_accounts WHERE ($1 IS NULL OR org_id = $1) \
              AND ($2 OR deleted_at IS NULL) ORDER BY org_id, created_at, id"
         );
-        let rows: Vec<AccountRow> =
-            on_db!(self, p => sqlx::query_as(sql).bind(org).bind(include_deleted).fetch_all(p).await?);
+        let rows: Vec<AccountRow> = on_db!(self, p => sqlx::query_as(sql).bind(org).bind(include_deleted).fetch_all(p).await?);
         convert(rows)
     }
 
@@ -191,15 +221,25 @@ impl Db {
 
     /// Sets the status of a live account. `Ok(false)` when there is no such
     /// live account.
-    pub async fn set_account_status(&self, id: &str, status: Status, audit: &AuditEvent) -> DbResult<bool> {
+    pub async fn set_account_status(
+        &self,
+        id: &str,
+        status: Status,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
         let sql = "UPDATE service_accounts SET status = $2 WHERE id = $1 AND deleted_at IS NULL";
-        self.update_with_audit(sql, id, status.as_str().to_owned(), audit).await
+        self.update_with_audit(sql, id, status.as_str().to_owned(), audit)
+            .await
     }
 
     /// Replaces the secret hash and moves the credential epoch on, killing
     /// refresh tokens issued before. Only for an active, live credential
     /// account; `Ok(false)` otherwise (the caller re-reads to say why).
-    pub async fn reset_account_secret(&self, change: &SecretChange<'_>, audit: &AuditEvent) -> DbResult<bool> {
+    pub async fn reset_account_secret(
+        &self,
+        change: &SecretChange<'_>,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
         let sql = "UPDATE service_accounts SET secret_hash = $2, secret_prefix = $3, secret_created_at = $4, \
                    previous_secret_hash = NULL, previous_secret_prefix = NULL, previous_secret_created_at = NULL, \
                    previous_secret_expires_at = NULL, credential_epoch = credential_epoch + 1 \
@@ -210,16 +250,28 @@ impl Db {
 
     /// Makes a new secret current and keeps the current one working until
     /// `grace_until`. Refresh tokens stay valid (the epoch does not move).
-    pub async fn rotate_account_secret(&self, change: &SecretChange<'_>, grace_until: i64, audit: &AuditEvent) -> DbResult<bool> {
+    pub async fn rotate_account_secret(
+        &self,
+        change: &SecretChange<'_>,
+        grace_until: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
         let sql = "UPDATE service_accounts SET previous_secret_hash = secret_hash, \
                    previous_secret_prefix = secret_prefix, previous_secret_created_at = secret_created_at, \
                    previous_secret_expires_at = $6, secret_hash = $2, secret_prefix = $3, secret_created_at = $4 \
                    WHERE id = $1 AND deleted_at IS NULL AND status = 'active' AND kind = 'credential' \
                    AND secret_hash = $5";
-        self.change_secret(sql, change, Some(grace_until), audit).await
+        self.change_secret(sql, change, Some(grace_until), audit)
+            .await
     }
 
-    async fn change_secret(&self, sql: &'static str, c: &SecretChange<'_>, grace: Option<i64>, audit: &AuditEvent) -> DbResult<bool> {
+    async fn change_secret(
+        &self,
+        sql: &'static str,
+        c: &SecretChange<'_>,
+        grace: Option<i64>,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let mut q = sqlx::query(sql).bind(c.id).bind(c.hash).bind(c.prefix).bind(c.now).bind(c.expected_hash);
@@ -237,7 +289,8 @@ impl Db {
 
     /// Tombstones an account: it stays readable, never authenticates again.
     pub async fn delete_account(&self, id: &str, now: i64, audit: &AuditEvent) -> DbResult<bool> {
-        let sql = "UPDATE service_accounts SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+        let sql =
+            "UPDATE service_accounts SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(sql).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
@@ -249,7 +302,13 @@ impl Db {
         })
     }
 
-    async fn update_with_audit(&self, sql: &'static str, id: &str, value: String, audit: &AuditEvent) -> DbResult<bool> {
+    async fn update_with_audit(
+        &self,
+        sql: &'static str,
+        id: &str,
+        value: String,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(sql).bind(id).bind(&value).execute(&mut *tx).await?.rows_affected();
@@ -262,7 +321,11 @@ impl Db {
     }
 
     /// Permissions of the named custom roles of `org` (built-ins are in code).
-    pub async fn custom_role_permissions(&self, org: &str, roles: &[String]) -> DbResult<HashMap<String, Vec<String>>> {
+    pub async fn custom_role_permissions(
+        &self,
+        org: &str,
+        roles: &[String],
+    ) -> DbResult<HashMap<String, Vec<String>>> {
         let mut out = HashMap::new();
         for role in roles {
             let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
@@ -273,7 +336,14 @@ impl Db {
             .fetch_optional(p)
             .await?);
             if let Some((perms,)) = row {
-                out.insert(role.clone(), perms.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect());
+                out.insert(
+                    role.clone(),
+                    perms
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                );
             }
         }
         Ok(out)
@@ -306,7 +376,9 @@ pub struct CustomRole {
 }
 
 fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 impl Db {
@@ -320,7 +392,10 @@ impl Db {
              AND ($7 IS NULL OR id > $7) ORDER BY id LIMIT $8"
         );
         let (contains, prefix) = match &q.search {
-            Some(s) => (Some(format!("%{}%", like_escape(&s.to_lowercase()))), Some(format!("{}%", like_escape(s)))),
+            Some(s) => (
+                Some(format!("%{}%", like_escape(&s.to_lowercase()))),
+                Some(format!("{}%", like_escape(s))),
+            ),
             None => (None, None),
         };
         let rows: Vec<AccountRow> = on_db!(self, p => sqlx::query_as(sql)

@@ -23,7 +23,14 @@ pub const OPERATOR_TYPE: &str = "operator";
 pub const OPERATOR_ID: &str = "local-operator";
 
 impl AuditEvent {
-    pub fn by_operator(org: &str, action: &str, target_type: &str, target_id: &str, at: i64, details: Value) -> Self {
+    pub fn by_operator(
+        org: &str,
+        action: &str,
+        target_type: &str,
+        target_id: &str,
+        at: i64,
+        details: Value,
+    ) -> Self {
         Self {
             org_id: Some(org.to_owned()),
             at,
@@ -80,7 +87,11 @@ pub struct AuditRow {
 impl Db {
     /// Writes bookkeeping in one transaction: `last used` times (only ever
     /// moved forward) and queued credential events.
-    pub async fn flush_bookkeeping(&self, last_used: &[(String, i64)], events: &[AuditEvent]) -> DbResult<()> {
+    pub async fn flush_bookkeeping(
+        &self,
+        last_used: &[(String, i64)],
+        events: &[AuditEvent],
+    ) -> DbResult<()> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             for (id, at) in last_used {
@@ -122,7 +133,9 @@ impl Db {
     pub async fn audit_for_target(&self, target_id: &str) -> DbResult<Vec<AuditRow>> {
         let sql = "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details \
                    FROM audit_events WHERE target_id = $1 ORDER BY id";
-        Ok(on_db!(self, p => sqlx::query_as::<_, AuditRow>(sql).bind(target_id).fetch_all(p).await?))
+        Ok(
+            on_db!(self, p => sqlx::query_as::<_, AuditRow>(sql).bind(target_id).fetch_all(p).await?),
+        )
     }
 }
 

@@ -12,7 +12,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub mod accounts;
 pub mod audit;
@@ -80,7 +82,8 @@ pub enum DbError {
 
 impl DbError {
     pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-        e.as_database_error().is_some_and(|d| d.is_unique_violation())
+        e.as_database_error()
+            .is_some_and(|d| d.is_unique_violation())
     }
 }
 
@@ -139,7 +142,10 @@ impl Db {
     /// Open and idle connections across the pools, for metrics.
     pub fn pool_usage(&self) -> (u32, usize) {
         match self {
-            Self::Sqlite(p) => (p.read.size() + p.write.size(), p.read.num_idle() + p.write.num_idle()),
+            Self::Sqlite(p) => (
+                p.read.size() + p.write.size(),
+                p.read.num_idle() + p.write.num_idle(),
+            ),
             Self::Postgres(p) => (p.size(), p.num_idle()),
         }
     }

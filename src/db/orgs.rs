@@ -2,7 +2,13 @@
 use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
 
 impl Db {
-    pub async fn create_org(&self, slug: &str, name: &str, now: i64, audit: &AuditEvent) -> DbResult<()> {
+    pub async fn create_org(
+        &self,
+        slug: &str,
+        name: &str,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let r = sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")

@@ -29,7 +29,11 @@ impl Db {
     /// one node or many: exactly one concurrent caller wins. A loser's
     /// attempt is reuse, and revokes the family (with `reuse_audit`
     /// recorded in the same transaction).
-    pub async fn spend_refresh_token(&self, r: &SpendRequest<'_>, reuse_audit: &AuditEvent) -> DbResult<Spend> {
+    pub async fn spend_refresh_token(
+        &self,
+        r: &SpendRequest<'_>,
+        reuse_audit: &AuditEvent,
+    ) -> DbResult<Spend> {
         // A read, on the read pool: a family revoked between this check and
         // the insert below leaves one more token in a dead chain, refused at
         // its first use.
@@ -54,7 +58,8 @@ impl Db {
         .bind(r.now)
         .execute(p)
         .await?
-        .rows_affected()) == 1;
+        .rows_affected())
+            == 1;
         if won {
             return Ok(Spend::Won);
         }

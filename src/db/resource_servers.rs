@@ -27,8 +27,9 @@ impl TryFrom<RsRow> for ResourceServer {
     type Error = DbError;
     fn try_from(r: RsRow) -> DbResult<Self> {
         Ok(Self {
-            status: Status::parse(&r.status)
-                .ok_or_else(|| DbError::Sqlx(sqlx::Error::Decode("resource_servers.status".into())))?,
+            status: Status::parse(&r.status).ok_or_else(|| {
+                DbError::Sqlx(sqlx::Error::Decode("resource_servers.status".into()))
+            })?,
             id: r.id,
             name: r.name,
             audience: r.audience,
@@ -49,8 +50,16 @@ pub struct RefreshState {
 }
 
 impl Db {
-    pub async fn insert_resource_server(&self, rs: &ResourceServer, audit: &AuditEvent) -> DbResult<()> {
-        let sql = concat!("INSERT INTO resource_servers (", rs_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    pub async fn insert_resource_server(
+        &self,
+        rs: &ResourceServer,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
+        let sql = concat!(
+            "INSERT INTO resource_servers (",
+            rs_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let r = sqlx::query(sql)
@@ -79,13 +88,22 @@ impl Db {
 
     /// By id, client id or audience.
     pub async fn find_resource_server(&self, key: &str) -> DbResult<Option<ResourceServer>> {
-        let sql = concat!("SELECT ", rs_columns!(), " FROM resource_servers WHERE id = $1 OR client_id = $1 OR audience = $1");
-        let row: Option<RsRow> = on_db!(self, p => sqlx::query_as(sql).bind(key).fetch_optional(p).await?);
+        let sql = concat!(
+            "SELECT ",
+            rs_columns!(),
+            " FROM resource_servers WHERE id = $1 OR client_id = $1 OR audience = $1"
+        );
+        let row: Option<RsRow> =
+            on_db!(self, p => sqlx::query_as(sql).bind(key).fetch_optional(p).await?);
         row.map(ResourceServer::try_from).transpose()
     }
 
     pub async fn list_resource_servers(&self) -> DbResult<Vec<ResourceServer>> {
-        let sql = concat!("SELECT ", rs_columns!(), " FROM resource_servers ORDER BY created_at, id");
+        let sql = concat!(
+            "SELECT ",
+            rs_columns!(),
+            " FROM resource_servers ORDER BY created_at, id"
+        );
         let rows: Vec<RsRow> = on_db!(self, p => sqlx::query_as(sql).fetch_all(p).await?);
         rows.into_iter().map(ResourceServer::try_from).collect()
     }
@@ -101,7 +119,12 @@ impl Db {
         Ok(row.is_some())
     }
 
-    pub async fn set_resource_server_status(&self, id: &str, status: Status, audit: &AuditEvent) -> DbResult<bool> {
+    pub async fn set_resource_server_status(
+        &self,
+        id: &str,
+        status: Status,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query("UPDATE resource_servers SET status = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -114,7 +137,12 @@ impl Db {
         })
     }
 
-    pub async fn delete_resource_server(&self, id: &str, now: i64, audit: &AuditEvent) -> DbResult<bool> {
+    pub async fn delete_resource_server(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query("UPDATE resource_servers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -129,7 +157,11 @@ impl Db {
 
     /// The account behind an access token and whether its `jti` is revoked,
     /// in one round trip.
-    pub async fn account_for_access_token(&self, client_id: &str, jti: &str) -> DbResult<Option<(ServiceAccount, bool)>> {
+    pub async fn account_for_access_token(
+        &self,
+        client_id: &str,
+        jti: &str,
+    ) -> DbResult<Option<(ServiceAccount, bool)>> {
         self.account_with_revocation(client_id, jti).await
     }
 
@@ -142,11 +174,21 @@ impl Db {
         .bind(family)
         .fetch_one(p)
         .await?);
-        Ok(RefreshState { spent: row.0 > 0, family_revoked: row.1 > 0 })
+        Ok(RefreshState {
+            spent: row.0 > 0,
+            family_revoked: row.1 > 0,
+        })
     }
 
     /// Revokes one access token until it would have expired anyway.
-    pub async fn revoke_access_token(&self, jti: &str, client_id: &str, exp: i64, now: i64, audit: &AuditEvent) -> DbResult<()> {
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        exp: i64,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(

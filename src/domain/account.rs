@@ -160,7 +160,10 @@ impl fmt::Display for InvalidField {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
-    InvalidField { field, reason: reason.into() }
+    InvalidField {
+        field,
+        reason: reason.into(),
+    }
 }
 
 pub fn validate_name(name: &str) -> Result<String, InvalidField> {
@@ -180,7 +183,10 @@ pub fn validate_description(d: &str) -> Result<String, InvalidField> {
         return Err(invalid("description", "must be at most 1000 characters"));
     }
     if d.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(invalid("description", "must not contain control characters"));
+        return Err(invalid(
+            "description",
+            "must not contain control characters",
+        ));
     }
     Ok(d.to_owned())
 }
@@ -189,17 +195,33 @@ pub fn validate_description(d: &str) -> Result<String, InvalidField> {
 pub fn validate_org_slug(s: &str) -> Result<String, InvalidField> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-');
-    if ok { Ok(s.to_owned()) } else { Err(invalid("org", "must be 1 to 63 lowercase letters, digits or '-'")) }
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(invalid(
+            "org",
+            "must be 1 to 63 lowercase letters, digits or '-'",
+        ))
+    }
 }
 
 pub fn validate_integration(s: &str) -> Result<String, InvalidField> {
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok { Ok(s.to_owned()) } else { Err(invalid("integration", "must be 1 to 64 lowercase letters, digits, '-' or '_'")) }
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(invalid(
+            "integration",
+            "must be 1 to 64 lowercase letters, digits, '-' or '_'",
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -208,8 +230,14 @@ mod tests {
 
     #[test]
     fn expiry_choices() {
-        assert_eq!(ExpiresIn::parse("1y").map(|e| e.expires_at(0)), Some(Some(365 * 86_400)));
-        assert_eq!(ExpiresIn::parse("never").map(|e| e.expires_at(5)), Some(None));
+        assert_eq!(
+            ExpiresIn::parse("1y").map(|e| e.expires_at(0)),
+            Some(Some(365 * 86_400))
+        );
+        assert_eq!(
+            ExpiresIn::parse("never").map(|e| e.expires_at(5)),
+            Some(None)
+        );
         assert_eq!(ExpiresIn::parse("7d"), None);
     }
 

@@ -39,7 +39,10 @@ pub struct ClientId(String);
 
 impl ClientId {
     pub fn generate() -> Self {
-        Self(format!("{CLIENT_ID_PREFIX}{}", encode(&random_bytes::<CLIENT_ID_BYTES>())))
+        Self(format!(
+            "{CLIENT_ID_PREFIX}{}",
+            encode(&random_bytes::<CLIENT_ID_BYTES>())
+        ))
     }
 
     /// Accepts only the shape warden issues; anything else cannot exist in
@@ -77,7 +80,10 @@ pub struct ClientSecret(SecretString);
 
 impl ClientSecret {
     pub fn generate() -> Self {
-        let value = format!("{CLIENT_SECRET_PREFIX}{}", encode(&random_bytes::<SECRET_BYTES>()));
+        let value = format!(
+            "{CLIENT_SECRET_PREFIX}{}",
+            encode(&random_bytes::<SECRET_BYTES>())
+        );
         Self(SecretString::from(value))
     }
 

@@ -26,9 +26,9 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, BadCidr> {
     };
     Ok(match net {
         IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
-            Some(v4) if v6.prefix_len() >= 96 => {
-                IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96).map_err(|_| bad())?.trunc()
-            }
+            Some(v4) if v6.prefix_len() >= 96 => IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96)
+                .map_err(|_| bad())?
+                .trunc(),
             _ => net.trunc(),
         },
         IpNet::V4(_) => net.trunc(),
@@ -78,7 +78,9 @@ impl IpAllowlist {
         if self.0.is_empty() {
             return true;
         }
-        let Some(ip) = ip.map(canonical) else { return false };
+        let Some(ip) = ip.map(canonical) else {
+            return false;
+        };
         self.0.iter().any(|n| n.contains(&ip))
     }
 }
@@ -115,9 +117,22 @@ mod tests {
 
     #[test]
     fn parses_addresses_blocks_and_mapped_forms() {
-        let l = IpAllowlist::parse(&["10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "::ffff:172.16.0.0/108"])
-            .unwrap_or_default();
-        assert_eq!(l.entries(), vec!["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32", "172.16.0.0/12"]);
+        let l = IpAllowlist::parse(&[
+            "10.0.0.0/8",
+            "192.168.1.7",
+            "2001:db8::/32",
+            "::ffff:172.16.0.0/108",
+        ])
+        .unwrap_or_default();
+        assert_eq!(
+            l.entries(),
+            vec![
+                "10.0.0.0/8",
+                "192.168.1.7/32",
+                "2001:db8::/32",
+                "172.16.0.0/12"
+            ]
+        );
         assert!(l.permits(Some(ip("10.9.9.9"))));
         assert!(l.permits(Some(ip("::ffff:10.1.2.3"))));
         assert!(l.permits(Some(ip("172.20.0.1"))));
@@ -129,18 +144,42 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_leading_zeros() {
-        for bad in ["", "10.0.0.256", "010.0.0.1", "10.0.0.0/33", "abc", "10.0.0.0/", "1.2.3.4/8/8"] {
+        for bad in [
+            "",
+            "10.0.0.256",
+            "010.0.0.1",
+            "10.0.0.0/33",
+            "abc",
+            "10.0.0.0/",
+            "1.2.3.4/8/8",
+        ] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_cidr("10.1.2.3/24").map(|n| n.to_string()), Ok("10.1.2.0/24".to_owned()));
+        assert_eq!(
+            parse_cidr("10.1.2.3/24").map(|n| n.to_string()),
+            Ok("10.1.2.0/24".to_owned())
+        );
     }
 
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let trusted = vec![parse_cidr("10.0.0.0/8").unwrap_or_else(|_| unreachable!())];
-        assert_eq!(client_ip(ip("203.0.113.9"), &["1.1.1.1"], &trusted), Some(ip("203.0.113.9")));
-        assert_eq!(client_ip(ip("10.0.0.1"), &["1.1.1.1, 198.51.100.4, 10.0.0.2"], &trusted), Some(ip("198.51.100.4")));
-        assert_eq!(client_ip(ip("10.0.0.1"), &[], &trusted), Some(ip("10.0.0.1")));
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &["1.1.1.1"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.1"),
+                &["1.1.1.1, 198.51.100.4, 10.0.0.2"],
+                &trusted
+            ),
+            Some(ip("198.51.100.4"))
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &[], &trusted),
+            Some(ip("10.0.0.1"))
+        );
         assert_eq!(client_ip(ip("10.0.0.1"), &["garbage"], &trusted), None);
     }
 }

@@ -26,7 +26,9 @@ impl ResourceServer {
 }
 
 pub fn generate_client_id() -> String {
-    let id = data_encoding::BASE32_NOPAD.encode(&random_bytes::<16>()).to_ascii_lowercase();
+    let id = data_encoding::BASE32_NOPAD
+        .encode(&random_bytes::<16>())
+        .to_ascii_lowercase();
     format!("{RS_CLIENT_ID_PREFIX}{id}")
 }
 
@@ -35,11 +37,23 @@ pub fn generate_client_id() -> String {
 pub fn validate_audience(s: &str) -> Result<String, InvalidField> {
     let scheme_ok = s.split_once(':').is_some_and(|(scheme, rest)| {
         !rest.is_empty()
-            && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && scheme
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     });
-    if s.len() > 512 || !scheme_ok || s.contains('#') || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(InvalidField { field: "audience", reason: "must be an absolute URI without a fragment".into() });
+    if s.len() > 512
+        || !scheme_ok
+        || s.contains('#')
+        || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(InvalidField {
+            field: "audience",
+            reason: "must be an absolute URI without a fragment".into(),
+        });
     }
     Ok(s.to_owned())
 }

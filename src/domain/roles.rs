@@ -15,21 +15,46 @@ pub const PERMISSIONS: &[&str] = &[
 
 /// The built-in roles and their permission sets.
 pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
-    ("admin", "Full control, including Manage Organization", PERMISSIONS),
+    (
+        "admin",
+        "Full control, including Manage Organization",
+        PERMISSIONS,
+    ),
     (
         "editor",
         "Read and change risks and incidents",
-        &["org:read", "risks:read", "risks:write", "incidents:read", "incidents:write"],
+        &[
+            "org:read",
+            "risks:read",
+            "risks:write",
+            "incidents:read",
+            "incidents:write",
+        ],
     ),
-    ("viewer", "Read-only access", &["org:read", "risks:read", "incidents:read"]),
+    (
+        "viewer",
+        "Read-only access",
+        &["org:read", "risks:read", "incidents:read"],
+    ),
     ("risk-viewer", "Read risks", &["risks:read"]),
-    ("risk-editor", "Read and change risks", &["risks:read", "risks:write"]),
+    (
+        "risk-editor",
+        "Read and change risks",
+        &["risks:read", "risks:write"],
+    ),
     ("incident-viewer", "Read incidents", &["incidents:read"]),
-    ("incident-editor", "Read and change incidents", &["incidents:read", "incidents:write"]),
+    (
+        "incident-editor",
+        "Read and change incidents",
+        &["incidents:read", "incidents:write"],
+    ),
 ];
 
 pub fn builtin_permissions(role: &str) -> Option<&'static [&'static str]> {
-    BUILTIN_ROLES.iter().find(|(id, _, _)| *id == role).map(|(_, _, p)| *p)
+    BUILTIN_ROLES
+        .iter()
+        .find(|(id, _, _)| *id == role)
+        .map(|(_, _, p)| *p)
 }
 
 pub fn is_permission(s: &str) -> bool {
@@ -40,7 +65,8 @@ pub fn is_permission(s: &str) -> bool {
 pub fn valid_role_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
@@ -71,7 +97,10 @@ pub enum ScopeError {
 
 /// RFC 6749 §3.3 scope-token characters.
 fn valid_scope_token(t: &str) -> bool {
-    !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    !t.is_empty()
+        && t.len() <= 128
+        && t.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 /// Derives a grant from the roles available (`held`, with their permissions)
@@ -110,15 +139,28 @@ pub fn derive_grant(held: &RolePermissions, requested: Option<&str>) -> Result<G
         }
         scope.insert(item.to_owned());
     }
-    Ok(Grant { roles: roles.into_iter().collect(), scope: scope.into_iter().collect() })
+    Ok(Grant {
+        roles: roles.into_iter().collect(),
+        scope: scope.into_iter().collect(),
+    })
 }
 
 /// Narrows an earlier grant to what is still held now: roles removed from
 /// the account drop out, and with them the permissions only they provided.
 pub fn narrow_to_live(previous: &Grant, live: &RolePermissions) -> Grant {
-    let roles: Vec<String> = previous.roles.iter().filter(|r| live.contains_key(*r)).cloned().collect();
+    let roles: Vec<String> = previous
+        .roles
+        .iter()
+        .filter(|r| live.contains_key(*r))
+        .cloned()
+        .collect();
     let allowed: BTreeSet<&String> = roles.iter().filter_map(|r| live.get(r)).flatten().collect();
-    let scope = previous.scope.iter().filter(|p| allowed.contains(p)).cloned().collect();
+    let scope = previous
+        .scope
+        .iter()
+        .filter(|p| allowed.contains(p))
+        .cloned()
+        .collect();
     Grant { roles, scope }
 }
 
@@ -138,7 +180,8 @@ mod tests {
 
     #[test]
     fn no_scope_grants_everything_held() {
-        let g = derive_grant(&held(&["risk-editor", "incident-viewer"]), None).unwrap_or_else(|_| unreachable!());
+        let g = derive_grant(&held(&["risk-editor", "incident-viewer"]), None)
+            .unwrap_or_else(|_| unreachable!());
         assert_eq!(g.roles, vec!["incident-viewer", "risk-editor"]);
         assert_eq!(g.scope, vec!["incidents:read", "risks:read", "risks:write"]);
     }
@@ -156,14 +199,21 @@ mod tests {
     #[test]
     fn scope_beyond_roles_is_refused() {
         let h = held(&["risk-viewer"]);
-        assert_eq!(derive_grant(&h, Some("risks:write")), Err(ScopeError::NotHeld("risks:write".into())));
-        assert_eq!(derive_grant(&h, Some("admin")), Err(ScopeError::NotHeld("admin".into())));
+        assert_eq!(
+            derive_grant(&h, Some("risks:write")),
+            Err(ScopeError::NotHeld("risks:write".into()))
+        );
+        assert_eq!(
+            derive_grant(&h, Some("admin")),
+            Err(ScopeError::NotHeld("admin".into()))
+        );
         assert_eq!(derive_grant(&h, Some("a\"b")), Err(ScopeError::Malformed));
     }
 
     #[test]
     fn narrowing_drops_removed_roles() {
-        let g = derive_grant(&held(&["risk-editor", "incident-viewer"]), None).unwrap_or_else(|_| unreachable!());
+        let g = derive_grant(&held(&["risk-editor", "incident-viewer"]), None)
+            .unwrap_or_else(|_| unreachable!());
         let n = narrow_to_live(&g, &held(&["incident-viewer", "admin"]));
         assert_eq!(n.roles, vec!["incident-viewer"]);
         assert_eq!(n.scope, vec!["incidents:read"]);

@@ -34,14 +34,25 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         // Descriptions are fixed text or validated input; strip control
         // characters anyway so nothing can split a header or a log line.
-        let description: String = self.description().chars().filter(|c| !c.is_control()).take(300).collect();
-        let body = json!(OAuthErrorBody { error: self.code().into(), error_description: description });
+        let description: String = self
+            .description()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect();
+        let body = json!(OAuthErrorBody {
+            error: self.code().into(),
+            error_description: description
+        });
         let mut res = (self.status(), no_store(), axum::Json(body)).into_response();
         let h = res.headers_mut();
         if let Self::InvalidClient { .. } = self {
             // RFC 6749 §5.2 requires it when Basic was attempted; RFC 9110
             // requires a challenge on every 401, so it is always sent.
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"warden\", charset=\"UTF-8\""));
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"warden\", charset=\"UTF-8\""),
+            );
         }
         if let Self::TemporarilyUnavailable = self {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -60,8 +71,12 @@ pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
 
 /// An RFC 9457 problem document.
 pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
+    let body =
+        json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
     let mut res = (status, axum::Json(body)).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     res
 }

@@ -19,19 +19,32 @@ fn bad(msg: &str) -> OAuthError {
 
 /// Reads and decodes a form body. Parameters sent without a value count
 /// as omitted (§3.1); a repeated parameter is an error (§3.1, §3.2).
-pub async fn read_form(headers: &HeaderMap, uri: &Uri, body: Body) -> Result<HashMap<String, String>, OAuthError> {
+pub async fn read_form(
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Body,
+) -> Result<HashMap<String, String>, OAuthError> {
     if uri.query().is_some_and(|q| !q.is_empty()) {
-        return Err(bad("parameters must be sent in the request body, not in the URL"));
+        return Err(bad(
+            "parameters must be sent in the request body, not in the URL",
+        ));
     }
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !is_form {
-        return Err(bad("the request body must be application/x-www-form-urlencoded"));
+        return Err(bad(
+            "the request body must be application/x-www-form-urlencoded",
+        ));
     }
-    let bytes = to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| OAuthError::PayloadTooLarge)?;
+    let bytes = to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| OAuthError::PayloadTooLarge)?;
     let mut out = HashMap::new();
     for (k, v) in form_urlencoded::parse(&bytes) {
         if v.is_empty() {
@@ -48,7 +61,8 @@ pub async fn read_form(headers: &HeaderMap, uri: &Uri, body: Body) -> Result<Has
 }
 
 fn repeated(name: &str) -> OAuthError {
-    let printable = name.len() <= 40 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let printable =
+        name.len() <= 40 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if printable {
         bad(&format!("parameter `{name}` is repeated"))
     } else {
@@ -58,29 +72,46 @@ fn repeated(name: &str) -> OAuthError {
 
 /// Extracts client credentials from the `Authorization: Basic` header or
 /// the body, refusing requests that use both (§2.3).
-pub fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<ClientCredentials, OAuthError> {
+pub fn client_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<ClientCredentials, OAuthError> {
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
     let creds = match headers.get(header::AUTHORIZATION) {
         Some(value) => {
             if body_secret.is_some() {
-                return Err(bad("use one client authentication method, not Basic and client_secret together"));
+                return Err(bad(
+                    "use one client authentication method, not Basic and client_secret together",
+                ));
             }
             let (id, secret) = parse_basic(value.as_bytes())?;
             if body_id.is_some_and(|b| *b != id) {
-                return Err(bad("client_id in the body does not match the Authorization header"));
+                return Err(bad(
+                    "client_id in the body does not match the Authorization header",
+                ));
             }
-            ClientCredentials { client_id: id, secret: ClientSecret::presented(&secret), via_basic: true }
+            ClientCredentials {
+                client_id: id,
+                secret: ClientSecret::presented(&secret),
+                via_basic: true,
+            }
         }
         None => match (body_id, body_secret) {
-            (Some(id), Some(secret)) => {
-                ClientCredentials { client_id: id.clone(), secret: ClientSecret::presented(secret), via_basic: false }
-            }
+            (Some(id), Some(secret)) => ClientCredentials {
+                client_id: id.clone(),
+                secret: ClientSecret::presented(secret),
+                via_basic: false,
+            },
             _ => return Err(OAuthError::InvalidClient { basic: false }),
         },
     };
-    if creds.client_id.len() > MAX_CREDENTIAL_LEN || creds.secret.expose().len() > MAX_CREDENTIAL_LEN {
-        return Err(OAuthError::InvalidClient { basic: creds.via_basic });
+    if creds.client_id.len() > MAX_CREDENTIAL_LEN
+        || creds.secret.expose().len() > MAX_CREDENTIAL_LEN
+    {
+        return Err(OAuthError::InvalidClient {
+            basic: creds.via_basic,
+        });
     }
     Ok(creds)
 }
@@ -97,7 +128,9 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
         // Well-formed but longer than any credential warden issues.
         return Err(OAuthError::InvalidClient { basic: true });
     }
-    let decoded = BASE64.decode(encoded.trim().as_bytes()).map_err(|_| invalid())?;
+    let decoded = BASE64
+        .decode(encoded.trim().as_bytes())
+        .map_err(|_| invalid())?;
     let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
     let id = form_decode(id).ok_or_else(invalid)?;

@@ -78,15 +78,15 @@ pub async fn introspect(
         let form = read_form(&headers, &uri, body).await?;
         let creds = client_credentials(&headers, &form)?;
         let caller = authenticate_resource_server(&state, &creds).await?;
-        let token = form.get("token").ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         // `source_ip` is the address the resource server's own caller came
         // from; without it, an account with an allowlist is inactive.
         let source_ip = match form.get("source_ip") {
-            Some(s) => Some(
-                s.trim()
-                    .parse::<IpAddr>()
-                    .map_err(|_| OAuthError::InvalidRequest("source_ip must be an IPv4 or IPv6 address".into()))?,
-            ),
+            Some(s) => Some(s.trim().parse::<IpAddr>().map_err(|_| {
+                OAuthError::InvalidRequest("source_ip must be an IPv4 or IPv6 address".into())
+            })?),
             None => None,
         };
         run_introspect(&state, &caller, token, source_ip, now_unix()).await
@@ -99,7 +99,8 @@ pub async fn introspect(
     };
     metrics::counter!("warden_introspections_total", "result" => outcome).increment(1);
     if matches!(result, Err(OAuthError::InvalidClient { .. })) {
-        metrics::counter!("warden_client_auth_failures_total", "endpoint" => "introspect").increment(1);
+        metrics::counter!("warden_client_auth_failures_total", "endpoint" => "introspect")
+            .increment(1);
     }
     match result {
         Ok(Some(active)) => (no_store(), Json(active)).into_response(),
@@ -124,7 +125,9 @@ pub async fn revoke(
     let result = async {
         let form = read_form(&headers, &uri, body).await?;
         let creds = client_credentials(&headers, &form)?;
-        let token = form.get("token").ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         let ip = source_ip(&state, peer, &headers);
         run_revoke(&state, &creds, token, ip, now_unix()).await
     }

@@ -15,7 +15,9 @@ use crate::app::AppState;
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Latency buckets, in seconds: the interesting range is 0.1–50 ms.
-const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 /// Installs the Prometheus recorder (first call) and returns its handle.
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -34,14 +36,19 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 
 /// Counts every request and times it, by route template and status.
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_owned();
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     metrics::counter!("warden_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("warden_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("warden_http_request_duration_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
     res
 }
 
@@ -56,10 +63,21 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     let keys = state.keys.current();
     let now = crate::now_unix();
     for k in &keys.keys {
-        let role = if k.meta.kid == keys.signing.meta.kid { "signing" } else { "published" };
+        let role = if k.meta.kid == keys.signing.meta.kid {
+            "signing"
+        } else {
+            "published"
+        };
         metrics::gauge!("warden_signing_key_age_seconds", "kid" => k.meta.kid.clone(), "state" => role)
             .set((now - k.meta.created_at) as f64);
     }
     let body = handle().map(|h| h.render()).unwrap_or_default();
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+        .into_response()
 }

@@ -74,7 +74,10 @@ async fn handle(
     headers: &HeaderMap,
     uri: &Uri,
     body: Body,
-) -> (&'static str, Result<crate::oauth::token::TokenResponse, OAuthError>) {
+) -> (
+    &'static str,
+    Result<crate::oauth::token::TokenResponse, OAuthError>,
+) {
     let mut form = match read_form(headers, uri, body).await {
         Ok(f) => f,
         Err(e) => return ("none", Err(e)),
@@ -94,9 +97,14 @@ async fn grant_flow(
     headers: &HeaderMap,
     form: &mut std::collections::HashMap<String, String>,
 ) -> Result<crate::oauth::token::TokenResponse, OAuthError> {
-    let grant_type = form.remove("grant_type").ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?;
+    let grant_type = form
+        .remove("grant_type")
+        .ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?;
     let grant = match grant_type.as_str() {
-        "client_credentials" => GrantRequest::ClientCredentials { scope: form.remove("scope"), resource: form.remove("resource") },
+        "client_credentials" => GrantRequest::ClientCredentials {
+            scope: form.remove("scope"),
+            resource: form.remove("resource"),
+        },
         "refresh_token" => GrantRequest::RefreshToken {
             refresh_token: form
                 .remove("refresh_token")
@@ -108,11 +116,28 @@ async fn grant_flow(
     };
     let client = client_credentials(headers, form)?;
     let source_ip = source_ip(state, peer, headers);
-    run_grant(state, TokenRequest { grant, client, source_ip, now: now_unix() }).await
+    run_grant(
+        state,
+        TokenRequest {
+            grant,
+            client,
+            source_ip,
+            now: now_unix(),
+        },
+    )
+    .await
 }
 
 /// The caller's address per the trusted-proxy configuration.
-pub fn source_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Option<std::net::IpAddr> {
-    let xff: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+pub fn source_ip(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Option<std::net::IpAddr> {
+    let xff: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     client_ip(peer.ip(), &xff, &state.config.trusted_proxies)
 }

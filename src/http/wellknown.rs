@@ -55,7 +55,10 @@ pub async fn jwks(State(state): State<Arc<AppState>>) -> Response {
 fn json_bytes(body: Arc<[u8]>, cache: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         axum::body::Bytes::from_owner(body),

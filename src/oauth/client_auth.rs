@@ -28,20 +28,38 @@ pub async fn authenticate(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<ServiceAccount, OAuthError> {
-    let fail = OAuthError::InvalidClient { basic: creds.via_basic };
+    let fail = OAuthError::InvalidClient {
+        basic: creds.via_basic,
+    };
     let account = match ClientId::parse(&creds.client_id) {
-        Some(id) => state.db.account_by_client_id(id.as_str()).await?.filter(|a| !a.is_deleted()),
+        Some(id) => state
+            .db
+            .account_by_client_id(id.as_str())
+            .await?
+            .filter(|a| !a.is_deleted()),
         None => None,
     };
-    let stored = account.as_ref().and_then(|a| a.hash_for(creds.secret.expose(), now));
-    let ok = state.verifier.verify(&creds.client_id, &creds.secret, stored).await.map_err(|e| match e {
-        SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
-        SecretError::Hash => OAuthError::ServerError,
-    })?;
+    let stored = account
+        .as_ref()
+        .and_then(|a| a.hash_for(creds.secret.expose(), now));
+    let ok = state
+        .verifier
+        .verify(&creds.client_id, &creds.secret, stored)
+        .await
+        .map_err(|e| match e {
+            SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
+            SecretError::Hash => OAuthError::ServerError,
+        })?;
     match account {
         Some(a) if ok => Ok(a),
         Some(a) => {
-            state.bookkeeper.record(credential_event(&a, "client.auth_failed", source_ip, now, json!({})));
+            state.bookkeeper.record(credential_event(
+                &a,
+                "client.auth_failed",
+                source_ip,
+                now,
+                json!({}),
+            ));
             Err(fail)
         }
         None => Err(fail),
@@ -49,7 +67,11 @@ pub async fn authenticate(
 }
 
 /// May this (authenticated) account get tokens right now, from `source_ip`?
-pub fn check_state(account: &ServiceAccount, source_ip: Option<IpAddr>, now: i64) -> Result<(), OAuthError> {
+pub fn check_state(
+    account: &ServiceAccount,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<(), OAuthError> {
     if account.status == Status::Disabled {
         return Err(OAuthError::AccessDenied("the service account is disabled"));
     }
@@ -57,7 +79,9 @@ pub fn check_state(account: &ServiceAccount, source_ip: Option<IpAddr>, now: i64
         return Err(OAuthError::AccessDenied("the service account has expired"));
     }
     if !account.allowed_ips.permits(source_ip) {
-        return Err(OAuthError::AccessDenied("the service account may not be used from this address"));
+        return Err(OAuthError::AccessDenied(
+            "the service account may not be used from this address",
+        ));
     }
     Ok(())
 }
@@ -90,17 +114,27 @@ pub async fn authenticate_resource_server(
     creds: &ClientCredentials,
 ) -> Result<crate::domain::resource_server::ResourceServer, OAuthError> {
     use crate::domain::resource_server::RS_CLIENT_ID_PREFIX;
-    let fail = OAuthError::InvalidClient { basic: creds.via_basic };
+    let fail = OAuthError::InvalidClient {
+        basic: creds.via_basic,
+    };
     let rs = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) && creds.client_id.len() <= 64 {
-        state.db.find_resource_server(&creds.client_id).await?.filter(|r| r.client_id == creds.client_id)
+        state
+            .db
+            .find_resource_server(&creds.client_id)
+            .await?
+            .filter(|r| r.client_id == creds.client_id)
     } else {
         None
     };
     let stored = rs.as_ref().map(|r| r.secret_hash.as_str());
-    let ok = state.verifier.verify(&creds.client_id, &creds.secret, stored).await.map_err(|e| match e {
-        SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
-        SecretError::Hash => OAuthError::ServerError,
-    })?;
+    let ok = state
+        .verifier
+        .verify(&creds.client_id, &creds.secret, stored)
+        .await
+        .map_err(|e| match e {
+            SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
+            SecretError::Hash => OAuthError::ServerError,
+        })?;
     match rs {
         Some(r) if ok && r.is_live() => Ok(r),
         _ => Err(fail),

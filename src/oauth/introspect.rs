@@ -29,17 +29,31 @@ pub async fn introspect(
         return introspect_refresh(state, caller, token, source_ip, now).await;
     }
     let keys = state.keys.current();
-    let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else { return Ok(None) };
+    let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else {
+        return Ok(None);
+    };
     if !claims.aud.contains(&caller.audience) {
         return Ok(None);
     }
-    let Some((account, revoked)) = state.db.account_for_access_token(&claims.client_id, &claims.jti).await? else {
+    let Some((account, revoked)) = state
+        .db
+        .account_for_access_token(&claims.client_id, &claims.jti)
+        .await?
+    else {
         return Ok(None);
     };
     if revoked || !account_usable(&account, source_ip, now) {
         return Ok(None);
     }
-    let token_grant = Grant { roles: claims.roles.clone(), scope: claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect() };
+    let token_grant = Grant {
+        roles: claims.roles.clone(),
+        scope: claims
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
     let live = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
     Ok(Some(json!({
         "active": true,
@@ -65,11 +79,15 @@ async fn introspect_refresh(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<Value>, OAuthError> {
-    let Some(g) = state.refresh.open(token) else { return Ok(None) };
+    let Some(g) = state.refresh.open(token) else {
+        return Ok(None);
+    };
     if g.exp <= now || g.aud != caller.audience {
         return Ok(None);
     }
-    let Some(account) = state.db.find_account(None, &g.account_id).await? else { return Ok(None) };
+    let Some(account) = state.db.find_account(None, &g.account_id).await? else {
+        return Ok(None);
+    };
     if !account_usable(&account, source_ip, now) || account.credential_epoch != g.epoch {
         return Ok(None);
     }
@@ -77,7 +95,13 @@ async fn introspect_refresh(
     if chain.spent || chain.family_revoked {
         return Ok(None);
     }
-    let live = narrow_to_live(&Grant { roles: g.roles, scope: g.scope }, &live_roles(state, &account).await?);
+    let live = narrow_to_live(
+        &Grant {
+            roles: g.roles,
+            scope: g.scope,
+        },
+        &live_roles(state, &account).await?,
+    );
     let client_id = account.client_id.clone().unwrap_or_default();
     Ok(Some(json!({
         "active": true,
@@ -97,5 +121,8 @@ async fn introspect_refresh(
 
 /// The live account checks shared by both token kinds.
 pub fn account_usable(a: &ServiceAccount, source_ip: Option<IpAddr>, now: i64) -> bool {
-    !a.is_deleted() && a.status == Status::Active && !a.is_expired(now) && a.allowed_ips.permits(source_ip)
+    !a.is_deleted()
+        && a.status == Status::Active
+        && !a.is_expired(now)
+        && a.allowed_ips.permits(source_ip)
 }

@@ -19,7 +19,9 @@ use crate::domain::roles::{RolePermissions, builtin_permissions};
 pub enum OAuthError {
     InvalidRequest(String),
     /// `basic`: the client tried HTTP Basic, so the answer names that scheme.
-    InvalidClient { basic: bool },
+    InvalidClient {
+        basic: bool,
+    },
     InvalidGrant(&'static str),
     /// Authenticated, but the account may not get tokens now (disabled,
     /// expired, source address not allowed). Answered with 403.
@@ -57,7 +59,9 @@ impl OAuthError {
                 "grant_type must be client_credentials or refresh_token".into()
             }
             Self::PayloadTooLarge => "request body too large".into(),
-            Self::TemporarilyUnavailable => "the server is temporarily unable to handle the request; retry later".into(),
+            Self::TemporarilyUnavailable => {
+                "the server is temporarily unable to handle the request; retry later".into()
+            }
             Self::ServerError => "internal error".into(),
         }
     }
@@ -67,9 +71,9 @@ impl From<DbError> for OAuthError {
     fn from(e: DbError) -> Self {
         tracing::error!(error = %e, "database error");
         match e {
-            DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
-                Self::TemporarilyUnavailable
-            }
+            DbError::Sqlx(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => Self::TemporarilyUnavailable,
             _ => Self::ServerError,
         }
     }
@@ -77,7 +81,10 @@ impl From<DbError> for OAuthError {
 
 /// The permissions of every role the account currently holds. Roles that no
 /// longer exist contribute nothing.
-pub async fn live_roles(state: &AppState, account: &ServiceAccount) -> Result<RolePermissions, DbError> {
+pub async fn live_roles(
+    state: &AppState,
+    account: &ServiceAccount,
+) -> Result<RolePermissions, DbError> {
     let mut held: RolePermissions = HashMap::with_capacity(account.roles.len());
     let mut custom = Vec::new();
     for r in &account.roles {
@@ -89,7 +96,12 @@ pub async fn live_roles(state: &AppState, account: &ServiceAccount) -> Result<Ro
         }
     }
     if !custom.is_empty() {
-        held.extend(state.db.custom_role_permissions(&account.org_id, &custom).await?);
+        held.extend(
+            state
+                .db
+                .custom_role_permissions(&account.org_id, &custom)
+                .await?,
+        );
     }
     Ok(held)
 }

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::OAuthError;
-use super::client_auth::{ClientCredentials, authenticate, authenticate_resource_server, credential_event};
+use super::client_auth::{
+    ClientCredentials, authenticate, authenticate_resource_server, credential_event,
+};
 use crate::app::AppState;
 use crate::db::AuditEvent;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
@@ -53,7 +55,9 @@ pub async fn revoke(
     };
 
     if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        let Some(g) = state.refresh.open(token) else { return Ok(()) };
+        let Some(g) = state.refresh.open(token) else {
+            return Ok(());
+        };
         if g.exp <= now {
             return Ok(());
         }
@@ -64,13 +68,29 @@ pub async fn revoke(
         if !allowed {
             return Err(OAuthError::AccessDenied(NOT_YOURS));
         }
-        let ev = event("refresh_token.revoked", &g.account_id, &g.org, json!({"family": g.family}));
-        state.db.revoke_refresh_family(&g.family, &g.account_id, now + state.refresh_ttl_secs(), now, &ev).await?;
+        let ev = event(
+            "refresh_token.revoked",
+            &g.account_id,
+            &g.org,
+            json!({"family": g.family}),
+        );
+        state
+            .db
+            .revoke_refresh_family(
+                &g.family,
+                &g.account_id,
+                now + state.refresh_ttl_secs(),
+                now,
+                &ev,
+            )
+            .await?;
         return Ok(());
     }
 
     let keys = state.keys.current();
-    let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else { return Ok(()) };
+    let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else {
+        return Ok(());
+    };
     let allowed = match &caller {
         Caller::Account(a) => a.client_id.as_deref() == Some(claims.client_id.as_str()),
         Caller::Resource(r) => claims.aud.contains(&r.audience),
@@ -82,7 +102,15 @@ pub async fn revoke(
         Some(a) => a.id,
         None => return Ok(()),
     };
-    let ev = event("access_token.revoked", &target, &claims.org, json!({"jti": claims.jti}));
-    state.db.revoke_access_token(&claims.jti, &claims.client_id, claims.exp, now, &ev).await?;
+    let ev = event(
+        "access_token.revoked",
+        &target,
+        &claims.org,
+        json!({"jti": claims.jti}),
+    );
+    state
+        .db
+        .revoke_access_token(&claims.jti, &claims.client_id, claims.exp, now, &ev)
+        .await?;
     Ok(())
 }

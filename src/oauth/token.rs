@@ -17,8 +17,15 @@ use crate::domain::roles::{Grant, RolePermissions, ScopeError, derive_grant, nar
 
 #[derive(Debug)]
 pub enum GrantRequest {
-    ClientCredentials { scope: Option<String>, resource: Option<String> },
-    RefreshToken { refresh_token: String, scope: Option<String>, resource: Option<String> },
+    ClientCredentials {
+        scope: Option<String>,
+        resource: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+        resource: Option<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -74,9 +81,21 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
             ));
             Ok(out)
         }
-        GrantRequest::RefreshToken { refresh_token, scope, resource } => {
-            refresh(state, &account, &refresh_token, scope.as_deref(), resource.as_deref(), req.source_ip, req.now)
-                .await
+        GrantRequest::RefreshToken {
+            refresh_token,
+            scope,
+            resource,
+        } => {
+            refresh(
+                state,
+                &account,
+                &refresh_token,
+                scope.as_deref(),
+                resource.as_deref(),
+                req.source_ip,
+                req.now,
+            )
+            .await
         }
     }
 }
@@ -91,31 +110,45 @@ async fn refresh(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     const INVALID: &str = "the refresh token is invalid, expired or revoked";
-    let old = state.refresh.open(presented).ok_or(OAuthError::InvalidGrant(INVALID))?;
+    let old = state
+        .refresh
+        .open(presented)
+        .ok_or(OAuthError::InvalidGrant(INVALID))?;
     if old.account_id != account.id || old.exp <= now {
         return Err(OAuthError::InvalidGrant(INVALID));
     }
     if old.epoch != account.credential_epoch {
-        return Err(OAuthError::InvalidGrant("the refresh token was issued before the secret was reset"));
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was issued before the secret was reset",
+        ));
     }
     let aud = match resource {
         Some(r) => audience(state, Some(r)).await?,
         None => old.aud.clone(),
     };
     let live = live_roles(state, account).await?;
-    let previous = Grant { roles: old.roles.clone(), scope: old.scope.clone() };
+    let previous = Grant {
+        roles: old.roles.clone(),
+        scope: old.scope.clone(),
+    };
     let remaining = narrow_to_live(&previous, &live);
     let available: RolePermissions = remaining
         .roles
         .iter()
         .filter_map(|r| {
-            let perms: Vec<String> =
-                live.get(r)?.iter().filter(|p| remaining.scope.contains(p)).cloned().collect();
+            let perms: Vec<String> = live
+                .get(r)?
+                .iter()
+                .filter(|p| remaining.scope.contains(p))
+                .cloned()
+                .collect();
             (!perms.is_empty()).then(|| (r.clone(), perms))
         })
         .collect();
     if available.is_empty() {
-        return Err(OAuthError::InvalidGrant("none of the refresh token's roles are still held"));
+        return Err(OAuthError::InvalidGrant(
+            "none of the refresh token's roles are still held",
+        ));
     }
     let grant = derive_grant(&available, scope).map_err(scope_error)?;
 
@@ -127,7 +160,13 @@ async fn refresh(
         family_expires_at: now + state.refresh_ttl_secs(),
         now,
     };
-    let reuse = credential_event(account, "refresh_token.reuse_detected", source_ip, now, json!({"family": old.family}));
+    let reuse = credential_event(
+        account,
+        "refresh_token.reuse_detected",
+        source_ip,
+        now,
+        json!({"family": old.family}),
+    );
     match state.db.spend_refresh_token(&spend, &reuse).await? {
         Spend::Won => {}
         Spend::Reused => {
@@ -157,7 +196,10 @@ fn issue(
     family: String,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let client_id = account.client_id.as_deref().ok_or(OAuthError::ServerError)?;
+    let client_id = account
+        .client_id
+        .as_deref()
+        .ok_or(OAuthError::ServerError)?;
     let access_ttl = state.config.access_token_ttl.as_secs();
     let scope = grant.scope_string();
     let claims = AccessClaims {
@@ -191,8 +233,17 @@ fn issue(
         roles: grant.roles.clone(),
         scope: grant.scope.clone(),
     };
-    let refresh_token = state.refresh.seal(&refresh).map_err(|_| OAuthError::ServerError)?;
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: access_ttl, refresh_token, scope })
+    let refresh_token = state
+        .refresh
+        .seal(&refresh)
+        .map_err(|_| OAuthError::ServerError)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: access_ttl,
+        refresh_token,
+        scope,
+    })
 }
 
 /// RFC 8707: `aud` is the requested resource when it is a registered
@@ -202,19 +253,23 @@ async fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OA
     match resource {
         None => Ok(state.default_audience.clone()),
         Some(r) if r == state.issuer || r == state.default_audience => Ok(r.to_owned()),
-        Some(r) if validate_audience(r).is_err() => {
-            Err(OAuthError::InvalidTarget("resource must be an absolute URI without a fragment"))
-        }
+        Some(r) if validate_audience(r).is_err() => Err(OAuthError::InvalidTarget(
+            "resource must be an absolute URI without a fragment",
+        )),
         Some(r) if state.db.audience_registered(r).await? => Ok(r.to_owned()),
-        Some(_) => Err(OAuthError::InvalidTarget("the requested resource is not known to this server")),
+        Some(_) => Err(OAuthError::InvalidTarget(
+            "the requested resource is not known to this server",
+        )),
     }
 }
 
 fn scope_error(e: ScopeError) -> OAuthError {
     match e {
-        ScopeError::Malformed => OAuthError::InvalidScope("scope contains characters not allowed by RFC 6749".into()),
-        ScopeError::NotHeld(s) => {
-            OAuthError::InvalidScope(format!("`{s}` is neither a role nor a permission this account holds"))
+        ScopeError::Malformed => {
+            OAuthError::InvalidScope("scope contains characters not allowed by RFC 6749".into())
         }
+        ScopeError::NotHeld(s) => OAuthError::InvalidScope(format!(
+            "`{s}` is neither a role nor a permission this account holds"
+        )),
     }
 }

@@ -16,7 +16,12 @@ fn warden(url: &str, keys: &std::path::Path, args: &[&str]) -> Output {
 }
 
 fn json_of(o: &Output) -> Value {
-    assert!(o.status.success(), "exit {:?}: {}", o.status.code(), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     serde_json::from_slice(&o.stdout).expect("stdout is JSON")
 }
 
@@ -32,48 +37,120 @@ async fn account_lifecycle_from_the_cli(b: Backend) {
     let s = TestServer::start(b).await;
     let keys = s.dir.path().join("keys");
     let url = s.db_url.clone();
-    let created = json_of(&warden(&url, &keys, &["accounts", "create", "--name", "first admin", "--role", "admin", "--json"]));
-    let (id, client_id) = (created["id"].as_str().unwrap_or(""), created["client_id"].as_str().unwrap_or(""));
+    let created = json_of(&warden(
+        &url,
+        &keys,
+        &[
+            "accounts",
+            "create",
+            "--name",
+            "first admin",
+            "--role",
+            "admin",
+            "--json",
+        ],
+    ));
+    let (id, client_id) = (
+        created["id"].as_str().unwrap_or(""),
+        created["client_id"].as_str().unwrap_or(""),
+    );
     assert!(client_id.starts_with("arm_sa_"));
-    assert!(created["client_secret"].as_str().is_some_and(|s| s.starts_with("arm_sk_")));
+    assert!(
+        created["client_secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("arm_sk_"))
+    );
     assert_eq!(created["roles"], serde_json::json!(["admin"]));
     assert_eq!(created["expires_at"], Value::Null);
 
     // The account works against the running server.
-    let a = Account { id: id.into(), client_id: client_id.into(), secret: created["client_secret"].as_str().unwrap_or("").into() };
+    let a = Account {
+        id: id.into(),
+        client_id: client_id.into(),
+        secret: created["client_secret"].as_str().unwrap_or("").into(),
+    };
     s.token_ok(&a, &[]).await;
 
-    let shown = json_of(&warden(&url, &keys, &["accounts", "show", client_id, "--json"]));
+    let shown = json_of(&warden(
+        &url,
+        &keys,
+        &["accounts", "show", client_id, "--json"],
+    ));
     assert_eq!(shown["id"], id);
-    assert!(shown.get("client_secret").is_none(), "show never prints a secret");
+    assert!(
+        shown.get("client_secret").is_none(),
+        "show never prints a secret"
+    );
 
-    assert_eq!(json_of(&warden(&url, &keys, &["accounts", "disable", id, "--json"]))["status"], "disabled");
+    assert_eq!(
+        json_of(&warden(&url, &keys, &["accounts", "disable", id, "--json"]))["status"],
+        "disabled"
+    );
     assert_eq!(s.token(&a, &[]).await.status(), 403);
     let o = warden(&url, &keys, &["accounts", "reset-secret", id, "--json"]);
     assert_usage_error(&o, "enable");
-    assert_eq!(json_of(&warden(&url, &keys, &["accounts", "enable", client_id, "--json"]))["status"], "active");
+    assert_eq!(
+        json_of(&warden(
+            &url,
+            &keys,
+            &["accounts", "enable", client_id, "--json"]
+        ))["status"],
+        "active"
+    );
 
-    let reset = json_of(&warden(&url, &keys, &["accounts", "reset-secret", client_id, "--json"]));
+    let reset = json_of(&warden(
+        &url,
+        &keys,
+        &["accounts", "reset-secret", client_id, "--json"],
+    ));
     let new_secret = reset["client_secret"].as_str().unwrap_or("");
     assert!(new_secret.starts_with("arm_sk_") && new_secret != a.secret);
     assert_eq!(reset["client_id"], client_id);
     assert_eq!(s.token(&a, &[]).await.status(), 401);
-    let a2 = Account { secret: new_secret.into(), ..a.clone() };
+    let a2 = Account {
+        secret: new_secret.into(),
+        ..a.clone()
+    };
     s.token_ok(&a2, &[]).await;
 
     let deleted = json_of(&warden(&url, &keys, &["accounts", "delete", id, "--json"]));
     assert!(deleted["deleted_at"].is_string());
     assert_eq!(s.token(&a2, &[]).await.status(), 401);
     let listed = json_of(&warden(&url, &keys, &["accounts", "list", "--json"]));
-    assert!(listed.as_array().is_some_and(|l| l.iter().all(|x| x["id"] != id)));
-    let listed = json_of(&warden(&url, &keys, &["accounts", "list", "--include-deleted", "--json"]));
-    assert!(listed.as_array().is_some_and(|l| l.iter().any(|x| x["id"] == id)));
-    assert_usage_error(&warden(&url, &keys, &["accounts", "enable", id]), "not found");
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|l| l.iter().all(|x| x["id"] != id))
+    );
+    let listed = json_of(&warden(
+        &url,
+        &keys,
+        &["accounts", "list", "--include-deleted", "--json"],
+    ));
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["id"] == id))
+    );
+    assert_usage_error(
+        &warden(&url, &keys, &["accounts", "enable", id]),
+        "not found",
+    );
 
     // Every operator action is in the audit log, attributed, without secrets.
     let events = s.db.audit_for_target(id).await.expect("audit");
-    let actions: Vec<&str> = events.iter().filter(|e| e.actor_type == "operator").map(|e| e.action.as_str()).collect();
-    for want in ["service_account.created", "service_account.disabled", "service_account.enabled", "service_account.secret_reset", "service_account.deleted"] {
+    let actions: Vec<&str> = events
+        .iter()
+        .filter(|e| e.actor_type == "operator")
+        .map(|e| e.action.as_str())
+        .collect();
+    for want in [
+        "service_account.created",
+        "service_account.disabled",
+        "service_account.enabled",
+        "service_account.secret_reset",
+        "service_account.deleted",
+    ] {
         assert!(actions.contains(&want), "{want} in {actions:?}");
     }
     for e in &events {
@@ -90,25 +167,77 @@ async fn bad_cli_input_is_exit_2_with_one_line(b: Backend) {
         args.extend_from_slice(extra);
         warden(&url, &keys, &args)
     };
-    assert_usage_error(&create(&["--name", "x", "--role", "no-such-role"]), "no-such-role");
-    assert_usage_error(&create(&["--name", "x", "--role", "viewer", "--expires-in", "7d"]), "expires_in");
-    assert_usage_error(&create(&["--name", "x", "--role", "viewer", "--allowed-ips", "10.0.0.0/33"]), "allowed_ips");
-    assert_usage_error(&create(&["--name", "x", "--role", "viewer", "--allowed-ips", "010.1.2.3"]), "allowed_ips");
+    assert_usage_error(
+        &create(&["--name", "x", "--role", "no-such-role"]),
+        "no-such-role",
+    );
+    assert_usage_error(
+        &create(&["--name", "x", "--role", "viewer", "--expires-in", "7d"]),
+        "expires_in",
+    );
+    assert_usage_error(
+        &create(&[
+            "--name",
+            "x",
+            "--role",
+            "viewer",
+            "--allowed-ips",
+            "10.0.0.0/33",
+        ]),
+        "allowed_ips",
+    );
+    assert_usage_error(
+        &create(&[
+            "--name",
+            "x",
+            "--role",
+            "viewer",
+            "--allowed-ips",
+            "010.1.2.3",
+        ]),
+        "allowed_ips",
+    );
     assert_usage_error(&create(&["--name", "", "--role", "viewer"]), "name");
-    assert_usage_error(&create(&["--name", "x", "--role", "viewer", "--org", "nowhere"]), "nowhere");
+    assert_usage_error(
+        &create(&["--name", "x", "--role", "viewer", "--org", "nowhere"]),
+        "nowhere",
+    );
     assert_usage_error(&create(&["--role", "viewer"]), "--name");
-    assert_usage_error(&warden(&url, &keys, &["accounts", "show", "arm_sa_nothere"]), "not found");
+    assert_usage_error(
+        &warden(&url, &keys, &["accounts", "show", "arm_sa_nothere"]),
+        "not found",
+    );
     assert_usage_error(&warden(&url, &keys, &["orgs", "create", "Bad Slug"]), "org");
     // Nothing was created by any of that.
-    assert_eq!(json_of(&warden(&url, &keys, &["accounts", "list", "--json"])), serde_json::json!([]));
+    assert_eq!(
+        json_of(&warden(&url, &keys, &["accounts", "list", "--json"])),
+        serde_json::json!([])
+    );
 
     // Organizations.
     let o = warden(&url, &keys, &["orgs", "create", "acme"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_usage_error(&warden(&url, &keys, &["orgs", "create", "acme"]), "already exists");
-    let c = json_of(&create(&["--name", "acme ci", "--role", "viewer", "--org", "acme", "--allowed-ips", "10.0.0.0/8,192.168.1.4", "--expires-in", "90d"]));
+    assert_usage_error(
+        &warden(&url, &keys, &["orgs", "create", "acme"]),
+        "already exists",
+    );
+    let c = json_of(&create(&[
+        "--name",
+        "acme ci",
+        "--role",
+        "viewer",
+        "--org",
+        "acme",
+        "--allowed-ips",
+        "10.0.0.0/8,192.168.1.4",
+        "--expires-in",
+        "90d",
+    ]));
     assert_eq!(c["org"], "acme");
-    assert_eq!(c["allowed_ips"], serde_json::json!(["10.0.0.0/8", "192.168.1.4/32"]));
+    assert_eq!(
+        c["allowed_ips"],
+        serde_json::json!(["10.0.0.0/8", "192.168.1.4/32"])
+    );
     assert!(c["expires_at"].is_string());
 }
 
@@ -148,7 +277,11 @@ fn invalid_configuration_names_the_variable() {
     assert_usage_error(&o, "no_such_key");
     // A valid file is used; the environment wins over it.
     let db = dir.path().join("from-file.db");
-    std::fs::write(&file, format!("database_url = \"sqlite://{}\"\n", db.display())).expect("write");
+    std::fs::write(
+        &file,
+        format!("database_url = \"sqlite://{}\"\n", db.display()),
+    )
+    .expect("write");
     let o = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["--config", file.to_str().unwrap_or(""), "migrate"])
         .current_dir(dir.path())
@@ -180,11 +313,17 @@ fn keys_rotate_list_prune() {
     let after = list(&keys);
     assert_eq!(after.as_array().map(Vec::len), Some(2));
     let new_kid = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-    assert!(after.as_array().is_some_and(|l| l.iter().any(|k| k["kid"] == new_kid.as_str() && k["state"] == "signing")));
+    assert!(after.as_array().is_some_and(|l| {
+        l.iter()
+            .any(|k| k["kid"] == new_kid.as_str() && k["state"] == "signing")
+    }));
     // The old key signed tokens that may still be live: not pruned yet.
     assert!(warden(&url, &keys, &["keys", "prune"]).status.success());
     assert_eq!(list(&keys).as_array().map(Vec::len), Some(2));
-    assert_usage_error(&warden(&url, &keys, &["keys", "rotate", "--alg", "HS256"]), "--alg");
+    assert_usage_error(
+        &warden(&url, &keys, &["keys", "rotate", "--alg", "HS256"]),
+        "--alg",
+    );
 }
 
 async fn resource_servers_from_the_cli(b: Backend) {
@@ -192,14 +331,58 @@ async fn resource_servers_from_the_cli(b: Backend) {
     let keys = s.dir.path().join("keys");
     let url = s.db_url.clone();
     let api = "https://api.example.com";
-    let rs = json_of(&warden(&url, &keys, &["resource-servers", "create", "--name", "API", "--audience", api, "--json"]));
+    let rs = json_of(&warden(
+        &url,
+        &keys,
+        &[
+            "resource-servers",
+            "create",
+            "--name",
+            "API",
+            "--audience",
+            api,
+            "--json",
+        ],
+    ));
     for k in ["id", "client_id", "client_secret", "audience"] {
         assert!(rs[k].is_string(), "{k} in {rs}");
     }
-    assert!(rs["client_id"].as_str().is_some_and(|c| c.starts_with("arm_rs_")));
+    assert!(
+        rs["client_id"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("arm_rs_"))
+    );
     assert_eq!(rs["audience"], api);
-    assert_usage_error(&warden(&url, &keys, &["resource-servers", "create", "--name", "dup", "--audience", api]), "already exists");
-    assert_usage_error(&warden(&url, &keys, &["resource-servers", "create", "--name", "x", "--audience", "not a uri"]), "audience");
+    assert_usage_error(
+        &warden(
+            &url,
+            &keys,
+            &[
+                "resource-servers",
+                "create",
+                "--name",
+                "dup",
+                "--audience",
+                api,
+            ],
+        ),
+        "already exists",
+    );
+    assert_usage_error(
+        &warden(
+            &url,
+            &keys,
+            &[
+                "resource-servers",
+                "create",
+                "--name",
+                "x",
+                "--audience",
+                "not a uri",
+            ],
+        ),
+        "audience",
+    );
 
     // The new resource server introspects a token requested for it.
     let a = s.create_account(&["viewer"]).await;
@@ -210,21 +393,69 @@ async fn resource_servers_from_the_cli(b: Backend) {
         secret: rs["client_secret"].as_str().unwrap_or("").into(),
         audience: api.into(),
     };
-    assert!(s.is_active(&r, t["access_token"].as_str().unwrap_or(""), None).await);
+    assert!(
+        s.is_active(&r, t["access_token"].as_str().unwrap_or(""), None)
+            .await
+    );
 
-    let shown = json_of(&warden(&url, &keys, &["resource-servers", "show", api, "--json"]));
+    let shown = json_of(&warden(
+        &url,
+        &keys,
+        &["resource-servers", "show", api, "--json"],
+    ));
     assert_eq!(shown["id"], rs["id"]);
     assert!(shown.get("client_secret").is_none());
-    let listed = json_of(&warden(&url, &keys, &["resource-servers", "list", "--json"]));
+    let listed = json_of(&warden(
+        &url,
+        &keys,
+        &["resource-servers", "list", "--json"],
+    ));
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
     let id = rs["id"].as_str().unwrap_or("");
-    assert_eq!(json_of(&warden(&url, &keys, &["resource-servers", "disable", id, "--json"]))["status"], "disabled");
-    let resp = s.post_form("/oauth/introspect", &[("token", "x")], Some((&r.client_id, &r.secret))).await;
+    assert_eq!(
+        json_of(&warden(
+            &url,
+            &keys,
+            &["resource-servers", "disable", id, "--json"]
+        ))["status"],
+        "disabled"
+    );
+    let resp = s
+        .post_form(
+            "/oauth/introspect",
+            &[("token", "x")],
+            Some((&r.client_id, &r.secret)),
+        )
+        .await;
     assert_eq!(resp.status(), 401);
-    assert_eq!(json_of(&warden(&url, &keys, &["resource-servers", "enable", id, "--json"]))["status"], "active");
-    assert!(json_of(&warden(&url, &keys, &["resource-servers", "delete", id, "--json"]))["deleted_at"].is_string());
-    let resp = s.post_form("/oauth/introspect", &[("token", "x")], Some((&r.client_id, &r.secret))).await;
+    assert_eq!(
+        json_of(&warden(
+            &url,
+            &keys,
+            &["resource-servers", "enable", id, "--json"]
+        ))["status"],
+        "active"
+    );
+    assert!(
+        json_of(&warden(
+            &url,
+            &keys,
+            &["resource-servers", "delete", id, "--json"]
+        ))["deleted_at"]
+            .is_string()
+    );
+    let resp = s
+        .post_form(
+            "/oauth/introspect",
+            &[("token", "x")],
+            Some((&r.client_id, &r.secret)),
+        )
+        .await;
     assert_eq!(resp.status(), 401);
 }
 
-both_backends!(account_lifecycle_from_the_cli, bad_cli_input_is_exit_2_with_one_line, resource_servers_from_the_cli);
+both_backends!(
+    account_lifecycle_from_the_cli,
+    bad_cli_input_is_exit_2_with_one_line,
+    resource_servers_from_the_cli
+);

@@ -8,12 +8,26 @@ use crate::jwt::jwks;
 
 async fn metadata_describes_the_server(b: Backend) {
     let s = TestServer::start(b).await;
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-        let m: Value = s.http.get(s.url(path)).send().await.expect("get").json().await.expect("json");
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let m: Value = s
+            .http
+            .get(s.url(path))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(m["issuer"], s.issuer.as_str());
         assert_eq!(m["token_endpoint"], format!("{}/oauth/token", s.issuer));
         assert_eq!(m["jwks_uri"], format!("{}/.well-known/jwks.json", s.issuer));
-        assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials", "refresh_token"]));
+        assert_eq!(
+            m["grant_types_supported"],
+            serde_json::json!(["client_credentials", "refresh_token"])
+        );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post"])
@@ -23,12 +37,30 @@ async fn metadata_describes_the_server(b: Backend) {
 
 async fn jwks_publishes_the_signing_key(b: Backend) {
     let s = TestServer::start(b).await;
-    let r = s.http.get(s.url("/.well-known/jwks.json")).send().await.expect("get");
+    let r = s
+        .http
+        .get(s.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["cache-control"].to_str().unwrap_or("").contains("max-age="));
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap_or("")
+            .contains("max-age=")
+    );
     let set = jwks(&s).await;
     assert_eq!(set.keys.len(), 1);
-    let raw: Value = s.http.get(s.url("/.well-known/jwks.json")).send().await.expect("get").json().await.expect("json");
+    let raw: Value = s
+        .http
+        .get(s.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     let k = &raw["keys"][0];
     assert_eq!(k["kty"], "EC");
     assert_eq!(k["crv"], "P-256");
@@ -38,14 +70,22 @@ async fn jwks_publishes_the_signing_key(b: Backend) {
 
     // The first start created the key: private file 0600, dir 0700.
     let dir = s.dir.path().join("keys");
-    assert_eq!(std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777,
+        0o700
+    );
     let mut private = 0;
     for e in std::fs::read_dir(&dir).expect("read keys") {
         let p = e.expect("entry").path();
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
         if ext == "key" || ext == "secret" {
             private += 1;
-            assert_eq!(std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o600, "{}", p.display());
+            assert_eq!(
+                std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+                0o600,
+                "{}",
+                p.display()
+            );
         }
     }
     assert_eq!(private, 2, "one signing key and the refresh-token key");
@@ -61,9 +101,14 @@ async fn keys_survive_a_restart(b: Backend) {
     // Same key, same refresh key: old tokens still verify and refresh.
     let token = body["access_token"].as_str().unwrap_or_default();
     let set = jwks(&s2).await;
-    let kid = jsonwebtoken::decode_header(token).expect("header").kid.expect("kid");
+    let kid = jsonwebtoken::decode_header(token)
+        .expect("header")
+        .kid
+        .expect("kid");
     assert!(set.find(&kid).is_some());
-    let r = s2.refresh(&a, body["refresh_token"].as_str().unwrap_or_default()).await;
+    let r = s2
+        .refresh(&a, body["refresh_token"].as_str().unwrap_or_default())
+        .await;
     assert_eq!(r.status(), 200);
 }
 
@@ -87,10 +132,21 @@ async fn metrics_in_prometheus_format(b: Backend) {
     let s = TestServer::start(b).await;
     let a = s.create_account(&["viewer"]).await;
     let t = s.token_ok(&a, &[]).await;
-    let _ = s.post_form("/oauth/token", &[("grant_type", "client_credentials")], Some((&a.client_id, "arm_sk_wrong"))).await;
+    let _ = s
+        .post_form(
+            "/oauth/token",
+            &[("grant_type", "client_credentials")],
+            Some((&a.client_id, "arm_sk_wrong")),
+        )
+        .await;
     let r = s.http.get(s.url("/metrics")).send().await.expect("get");
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap_or("").starts_with("text/plain"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/plain")
+    );
     let text = r.text().await.expect("body");
     for needle in [
         "warden_http_requests_total{",
@@ -101,11 +157,24 @@ async fn metrics_in_prometheus_format(b: Backend) {
         "warden_db_pool_connections{state=\"open\"}",
         "warden_signing_key_age_seconds{",
     ] {
-        assert!(text.contains(needle), "{needle} missing from /metrics:\n{text}");
+        assert!(
+            text.contains(needle),
+            "{needle} missing from /metrics:\n{text}"
+        );
     }
-    for secret in [a.secret.as_str(), t["access_token"].as_str().unwrap_or("x"), t["refresh_token"].as_str().unwrap_or("x")] {
+    for secret in [
+        a.secret.as_str(),
+        t["access_token"].as_str().unwrap_or("x"),
+        t["refresh_token"].as_str().unwrap_or("x"),
+    ] {
         assert!(!text.contains(secret));
     }
 }
 
-both_backends!(metadata_describes_the_server, metrics_in_prometheus_format, jwks_publishes_the_signing_key, keys_survive_a_restart, health_and_readiness);
+both_backends!(
+    metadata_describes_the_server,
+    metrics_in_prometheus_format,
+    jwks_publishes_the_signing_key,
+    keys_survive_a_restart,
+    health_and_readiness
+);

@@ -49,7 +49,9 @@ pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
                 panic!("WARDEN_TEST_POSTGRES_URL is not set: run the suite with ./scripts/test, which starts PostgreSQL")
             });
             let name = format!("warden_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(&admin).await.expect("connect to WARDEN_TEST_POSTGRES_URL");
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .expect("connect to WARDEN_TEST_POSTGRES_URL");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&pool)
                 .await
@@ -93,11 +95,20 @@ impl TestServer {
     }
 
     /// Starts on an existing database and directory (to restart a server).
-    pub async fn start_on(_backend: Backend, dir: TempDir, url: &str, extra: &[(&str, &str)]) -> Self {
+    pub async fn start_on(
+        _backend: Backend,
+        dir: TempDir,
+        url: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let keys = dir.path().join("keys");
         let keys = keys.to_str().expect("utf-8 path").to_owned();
-        let mut pairs: Vec<(&str, &str)> =
-            vec![("database_url", url), ("listen", "127.0.0.1:0"), ("keys_dir", &keys), ("flush_interval", "1s")];
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("database_url", url),
+            ("listen", "127.0.0.1:0"),
+            ("keys_dir", &keys),
+            ("flush_interval", "1s"),
+        ];
         pairs.extend_from_slice(extra);
         let config = Config::from_pairs(&pairs).expect("test config");
         let app = Application::build(config).await.expect("server starts");
@@ -140,11 +151,23 @@ impl TestServer {
         self.create_account_with(roles, &[], None).await
     }
 
-    pub async fn create_account_with(&self, roles: &[&str], allowed_ips: &[&str], expires_in: Option<&str>) -> Account {
-        self.create_in_org("default", roles, allowed_ips, expires_in).await
+    pub async fn create_account_with(
+        &self,
+        roles: &[&str],
+        allowed_ips: &[&str],
+        expires_in: Option<&str>,
+    ) -> Account {
+        self.create_in_org("default", roles, allowed_ips, expires_in)
+            .await
     }
 
-    pub async fn create_in_org(&self, org: &str, roles: &[&str], allowed_ips: &[&str], expires_in: Option<&str>) -> Account {
+    pub async fn create_in_org(
+        &self,
+        org: &str,
+        roles: &[&str],
+        allowed_ips: &[&str],
+        expires_in: Option<&str>,
+    ) -> Account {
         let req = NewAccount {
             org: org.into(),
             kind: AccountKind::Credential,
@@ -155,9 +178,10 @@ impl TestServer {
             allowed_ips: allowed_ips.iter().map(|s| s.to_string()).collect(),
             expires_in: expires_in.map(str::to_owned),
         };
-        let (a, s) = warden::accounts::create(&self.db, req, &Actor::operator(), warden::now_unix())
-            .await
-            .expect("create account");
+        let (a, s) =
+            warden::accounts::create(&self.db, req, &Actor::operator(), warden::now_unix())
+                .await
+                .expect("create account");
         Account {
             id: a.id,
             client_id: a.client_id.expect("credential account"),
@@ -166,12 +190,22 @@ impl TestServer {
     }
 
     /// POSTs a form; `basic` adds HTTP Basic credentials.
-    pub async fn post_form(&self, path: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Response {
-        let mut req = self.http.post(self.url(path)).header("content-type", "application/x-www-form-urlencoded");
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Response {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded");
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
         }
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
         req.body(body).send().await.expect("request sent")
     }
 
@@ -179,7 +213,8 @@ impl TestServer {
     pub async fn token(&self, a: &Account, extra: &[(&str, &str)]) -> Response {
         let mut form = vec![("grant_type", "client_credentials")];
         form.extend_from_slice(extra);
-        self.post_form("/oauth/token", &form, Some((&a.client_id, &a.secret))).await
+        self.post_form("/oauth/token", &form, Some((&a.client_id, &a.secret)))
+            .await
     }
 
     /// A successful client_credentials response body.
@@ -194,7 +229,10 @@ impl TestServer {
     pub async fn refresh(&self, a: &Account, refresh_token: &str) -> Response {
         self.post_form(
             "/oauth/token",
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
             Some((&a.client_id, &a.secret)),
         )
         .await
@@ -223,10 +261,21 @@ pub struct Rs {
 
 impl TestServer {
     pub async fn create_resource_server(&self, audience: &str) -> Rs {
-        let (r, s) = warden::resource_servers::create(&self.db, "api", audience, &Actor::operator(), warden::now_unix())
-            .await
-            .expect("create resource server");
-        Rs { id: r.id, client_id: r.client_id, secret: s.expose().to_owned(), audience: r.audience }
+        let (r, s) = warden::resource_servers::create(
+            &self.db,
+            "api",
+            audience,
+            &Actor::operator(),
+            warden::now_unix(),
+        )
+        .await
+        .expect("create resource server");
+        Rs {
+            id: r.id,
+            client_id: r.client_id,
+            secret: s.expose().to_owned(),
+            audience: r.audience,
+        }
     }
 
     /// Introspects `token` as `rs`; asserts 200 and returns the body.
@@ -235,7 +284,13 @@ impl TestServer {
         if let Some(ip) = source_ip {
             form.push(("source_ip", ip));
         }
-        let r = self.post_form("/oauth/introspect", &form, Some((&rs.client_id, &rs.secret))).await;
+        let r = self
+            .post_form(
+                "/oauth/introspect",
+                &form,
+                Some((&rs.client_id, &rs.secret)),
+            )
+            .await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["cache-control"], "no-store");
         r.json().await.expect("json")
@@ -246,7 +301,11 @@ impl TestServer {
         match body["active"].as_bool() {
             Some(true) => true,
             Some(false) => {
-                assert_eq!(body, serde_json::json!({"active": false}), "inactive answers say nothing else");
+                assert_eq!(
+                    body,
+                    serde_json::json!({"active": false}),
+                    "inactive answers say nothing else"
+                );
                 false
             }
             None => panic!("no `active` in {body}"),
@@ -257,12 +316,20 @@ impl TestServer {
 impl TestServer {
     /// An access token for the admin API (aud = issuer).
     pub async fn admin_token(&self, a: &Account) -> String {
-        let body = self.token_ok(a, &[("resource", &self.issuer.clone())]).await;
+        let body = self
+            .token_ok(a, &[("resource", &self.issuer.clone())])
+            .await;
         body["access_token"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Calls the admin API; returns status and JSON body (Null if empty).
-    pub async fn api(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(m, self.url(path)).bearer_auth(token);
         if let Some(b) = body {
@@ -270,23 +337,46 @@ impl TestServer {
         }
         let r = req.send().await.expect("send");
         let status = r.status().as_u16();
-        let ctype = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let text = r.text().await.expect("body");
         if status >= 400 {
-            assert_eq!(ctype, "application/problem+json", "errors are problem documents: {text}");
+            assert_eq!(
+                ctype, "application/problem+json",
+                "errors are problem documents: {text}"
+            );
         }
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("json body") })
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).expect("json body")
+            },
+        )
     }
 }
 
 /// Asserts an OAuth error response and returns its body.
 pub async fn expect_error(r: Response, status: u16, code: &str) -> Value {
     let got = r.status().as_u16();
-    let cc = r.headers().get("cache-control").map(|v| v.to_str().unwrap_or("").to_owned());
+    let cc = r
+        .headers()
+        .get("cache-control")
+        .map(|v| v.to_str().unwrap_or("").to_owned());
     let body: Value = r.json().await.expect("error body is JSON");
     assert_eq!(got, status, "unexpected status, body {body}");
     assert_eq!(body["error"], code, "unexpected error code, body {body}");
-    assert!(body["error_description"].as_str().is_some_and(|d| !d.contains('\n')), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.contains('\n')),
+        "{body}"
+    );
     assert_eq!(cc.as_deref(), Some("no-store"));
     body
 }

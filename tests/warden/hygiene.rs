@@ -22,16 +22,38 @@ fn warden(args: &[&str], env: &[(&str, String)]) -> Value {
 async fn no_secret_in_logs_or_tables() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("w.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
     let base = format!("http://127.0.0.1:{port}");
     let env = vec![
         ("WARDEN_DATABASE_URL", format!("sqlite://{}", db.display())),
-        ("WARDEN_KEYS_DIR", dir.path().join("keys").display().to_string()),
+        (
+            "WARDEN_KEYS_DIR",
+            dir.path().join("keys").display().to_string(),
+        ),
         ("WARDEN_LISTEN", format!("127.0.0.1:{port}")),
         ("WARDEN_FLUSH_INTERVAL", "200ms".to_owned()),
     ];
-    let admin = warden(&["accounts", "create", "--name", "admin", "--role", "admin", "--json"], &env);
-    let rs = warden(&["resource-servers", "create", "--name", "api", "--audience", "https://api.example.com", "--json"], &env);
+    let admin = warden(
+        &[
+            "accounts", "create", "--name", "admin", "--role", "admin", "--json",
+        ],
+        &env,
+    );
+    let rs = warden(
+        &[
+            "resource-servers",
+            "create",
+            "--name",
+            "api",
+            "--audience",
+            "https://api.example.com",
+            "--json",
+        ],
+        &env,
+    );
     let log = dir.path().join("server.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_warden"))
         .arg("serve")
@@ -44,7 +66,12 @@ async fn no_secret_in_logs_or_tables() {
         .expect("serve");
     let http = reqwest::Client::new();
     for _ in 0..100 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -61,7 +88,16 @@ async fn no_secret_in_logs_or_tables() {
         async move {
             let mut form = vec![("grant_type", "client_credentials".to_owned())];
             form.extend(extra);
-            let v: Value = http.post(format!("{base}/oauth/token")).basic_auth(id, Some(secret)).form(&form).send().await.expect("send").json().await.expect("json");
+            let v: Value = http
+                .post(format!("{base}/oauth/token"))
+                .basic_auth(id, Some(secret))
+                .form(&form)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
             v
         }
     };
@@ -71,36 +107,112 @@ async fn no_secret_in_logs_or_tables() {
 
     // Create, use, rotate, reset, refresh (including reuse), introspect,
     // revoke, fail authentication, delete.
-    let created: Value = http.post(format!("{base}/api/v1/service-accounts")).bearer_auth(&at)
-        .json(&json!({"name": "ci", "roles": ["viewer"]})).send().await.expect("send").json().await.expect("json");
-    let (cid, csec, id) = (s(&created, "client_id"), s(&created, "client_secret"), s(&created, "id"));
+    let created: Value = http
+        .post(format!("{base}/api/v1/service-accounts"))
+        .bearer_auth(&at)
+        .json(&json!({"name": "ci", "roles": ["viewer"]}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let (cid, csec, id) = (
+        s(&created, "client_id"),
+        s(&created, "client_secret"),
+        s(&created, "id"),
+    );
     secrets.push(csec.clone());
-    let t1 = token(cid.clone(), csec.clone(), vec![("resource", "https://api.example.com".into())]).await;
+    let t1 = token(
+        cid.clone(),
+        csec.clone(),
+        vec![("resource", "https://api.example.com".into())],
+    )
+    .await;
     secrets.extend([s(&t1, "access_token"), s(&t1, "refresh_token")]);
-    let rotated: Value = http.post(format!("{base}/api/v1/service-accounts/{id}/rotate-secret")).bearer_auth(&at)
-        .send().await.expect("send").json().await.expect("json");
+    let rotated: Value = http
+        .post(format!("{base}/api/v1/service-accounts/{id}/rotate-secret"))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
     let rot = s(&rotated, "client_secret");
     secrets.push(rot.clone());
-    let refreshed: Value = http.post(format!("{base}/oauth/token")).basic_auth(&cid, Some(&rot))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", &s(&t1, "refresh_token"))]).send().await.expect("send").json().await.expect("json");
-    secrets.extend([s(&refreshed, "access_token"), s(&refreshed, "refresh_token")]);
-    let _ = http.post(format!("{base}/oauth/token")).basic_auth(&cid, Some(&rot))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", &s(&t1, "refresh_token"))]).send().await;
-    let _ = http.post(format!("{base}/oauth/introspect")).basic_auth(&rid, Some(&rsec))
-        .form(&[("token", &s(&refreshed, "access_token")), ("source_ip", &"203.0.113.7".to_owned())]).send().await;
-    let _ = http.post(format!("{base}/oauth/revoke")).basic_auth(&cid, Some(&rot))
-        .form(&[("token", &s(&refreshed, "refresh_token"))]).send().await;
-    let reset: Value = http.post(format!("{base}/api/v1/service-accounts/{id}/reset-secret")).bearer_auth(&at)
-        .send().await.expect("send").json().await.expect("json");
+    let refreshed: Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&cid, Some(&rot))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t1, "refresh_token")),
+        ])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    secrets.extend([
+        s(&refreshed, "access_token"),
+        s(&refreshed, "refresh_token"),
+    ]);
+    let _ = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&cid, Some(&rot))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t1, "refresh_token")),
+        ])
+        .send()
+        .await;
+    let _ = http
+        .post(format!("{base}/oauth/introspect"))
+        .basic_auth(&rid, Some(&rsec))
+        .form(&[
+            ("token", &s(&refreshed, "access_token")),
+            ("source_ip", &"203.0.113.7".to_owned()),
+        ])
+        .send()
+        .await;
+    let _ = http
+        .post(format!("{base}/oauth/revoke"))
+        .basic_auth(&cid, Some(&rot))
+        .form(&[("token", &s(&refreshed, "refresh_token"))])
+        .send()
+        .await;
+    let reset: Value = http
+        .post(format!("{base}/api/v1/service-accounts/{id}/reset-secret"))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
     secrets.push(s(&reset, "client_secret"));
     let wrong = "arm_sk_thisisnottherightsecretbutstillasecret".to_owned();
     secrets.push(wrong.clone());
     let _ = token(cid.clone(), wrong, vec![]).await;
-    let _ = http.post(format!("{base}/oauth/token?client_secret={}", s(&reset, "client_secret"))).send().await;
-    let _ = http.delete(format!("{base}/api/v1/service-accounts/{id}")).bearer_auth(&at).send().await;
+    let _ = http
+        .post(format!(
+            "{base}/oauth/token?client_secret={}",
+            s(&reset, "client_secret")
+        ))
+        .send()
+        .await;
+    let _ = http
+        .delete(format!("{base}/api/v1/service-accounts/{id}"))
+        .bearer_auth(&at)
+        .send()
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Graceful stop flushes the batched bookkeeping.
-    let _ = Command::new("kill").arg("-TERM").arg(server.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status();
     let _ = tokio::task::spawn_blocking(move || server.wait()).await;
 
     let logs = std::fs::read_to_string(&log).expect("read log");
@@ -109,26 +221,69 @@ async fn no_secret_in_logs_or_tables() {
         .iter()
         .map(|(i, s)| data_encoding::BASE64.encode(format!("{i}:{s}").as_bytes()))
         .collect();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.expect("open db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open db");
     let mut tables = String::new();
-    for t in ["orgs", "roles", "service_accounts", "refresh_tokens_spent", "refresh_families_revoked", "audit_events", "resource_servers", "revoked_access_tokens"] {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {t}"))).fetch_all(&pool).await.expect("dump");
+    for t in [
+        "orgs",
+        "roles",
+        "service_accounts",
+        "refresh_tokens_spent",
+        "refresh_families_revoked",
+        "audit_events",
+        "resource_servers",
+        "revoked_access_tokens",
+    ] {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {t}")))
+            .fetch_all(&pool)
+            .await
+            .expect("dump");
         for r in rows {
             use sqlx::{Column, Row};
             for c in r.columns() {
-                let v: Option<String> = r.try_get::<Option<String>, _>(c.ordinal()).ok().flatten()
-                    .or_else(|| r.try_get::<Option<i64>, _>(c.ordinal()).ok().flatten().map(|i| i.to_string()));
+                let v: Option<String> = r
+                    .try_get::<Option<String>, _>(c.ordinal())
+                    .ok()
+                    .flatten()
+                    .or_else(|| {
+                        r.try_get::<Option<i64>, _>(c.ordinal())
+                            .ok()
+                            .flatten()
+                            .map(|i| i.to_string())
+                    });
                 tables.push_str(&v.unwrap_or_default());
                 tables.push('\n');
             }
         }
     }
     // Positive controls: the search looks at real content.
-    assert!(tables.contains("service_account.secret_reset"), "the audit log was dumped");
-    assert!(tables.contains(&cid) && tables.contains(&rid), "accounts and resource servers were dumped");
-    assert!(logs.contains("refresh token reuse"), "the server logged the life cycle");
-    for needle in secrets.iter().chain(basic_values.iter()).filter(|s| !s.is_empty()) {
-        assert!(!logs.contains(needle.as_str()), "a secret or token appears in the logs: {}…", &needle[..12]);
-        assert!(!tables.contains(needle.as_str()), "a secret or token appears in a table: {}…", &needle[..12]);
+    assert!(
+        tables.contains("service_account.secret_reset"),
+        "the audit log was dumped"
+    );
+    assert!(
+        tables.contains(&cid) && tables.contains(&rid),
+        "accounts and resource servers were dumped"
+    );
+    assert!(
+        logs.contains("refresh token reuse"),
+        "the server logged the life cycle"
+    );
+    for needle in secrets
+        .iter()
+        .chain(basic_values.iter())
+        .filter(|s| !s.is_empty())
+    {
+        assert!(
+            !logs.contains(needle.as_str()),
+            "a secret or token appears in the logs: {}…",
+            &needle[..12]
+        );
+        assert!(
+            !tables.contains(needle.as_str()),
+            "a secret or token appears in a table: {}…",
+            &needle[..12]
+        );
     }
 }

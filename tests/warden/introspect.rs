@@ -21,7 +21,9 @@ fn rt(v: &Value) -> &str {
 }
 
 async fn set_status(s: &TestServer, id: &str, st: Status) {
-    warden::accounts::set_status(&s.db, None, id, st, &Actor::operator(), warden::now_unix()).await.expect("status");
+    warden::accounts::set_status(&s.db, None, id, st, &Actor::operator(), warden::now_unix())
+        .await
+        .expect("status");
 }
 
 async fn active_token_carries_live_claims(b: Backend) {
@@ -38,7 +40,10 @@ async fn active_token_carries_live_claims(b: Backend) {
     assert_eq!(body["aud"], API);
     assert_eq!(body["iss"], s.issuer.as_str());
     assert_eq!(body["roles"], json!(["risk-editor", "viewer"]));
-    assert_eq!(body["scope"], "incidents:read org:read risks:read risks:write");
+    assert_eq!(
+        body["scope"],
+        "incidents:read org:read risks:read risks:write"
+    );
     for k in ["exp", "iat", "jti"] {
         assert!(!body[k].is_null(), "{k}");
     }
@@ -54,7 +59,9 @@ async fn active_token_carries_live_claims(b: Backend) {
 async fn audience_must_include_the_caller(b: Backend) {
     let s = TestServer::start(b).await;
     let rs = s.create_resource_server(API).await;
-    let other = s.create_resource_server("https://billing.example.com").await;
+    let other = s
+        .create_resource_server("https://billing.example.com")
+        .await;
     let a = s.create_account(&["viewer"]).await;
     let t = token_for(&s, &a).await;
     assert!(s.is_active(&rs, at(&t), None).await);
@@ -63,11 +70,28 @@ async fn audience_must_include_the_caller(b: Backend) {
     let default_aud = s.token_ok(&a, &[]).await;
     assert!(!s.is_active(&rs, at(&default_aud), None).await);
     // A disabled resource server is no longer a valid `resource`.
-    warden::resource_servers::set_status(&s.db, &other.id, Status::Disabled, &Actor::operator(), warden::now_unix())
-        .await
-        .expect("disable rs");
-    expect_error(s.token(&a, &[("resource", &other.audience)]).await, 400, "invalid_target").await;
-    let r = s.post_form("/oauth/introspect", &[("token", at(&t))], Some((&other.client_id, &other.secret))).await;
+    warden::resource_servers::set_status(
+        &s.db,
+        &other.id,
+        Status::Disabled,
+        &Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("disable rs");
+    expect_error(
+        s.token(&a, &[("resource", &other.audience)]).await,
+        400,
+        "invalid_target",
+    )
+    .await;
+    let r = s
+        .post_form(
+            "/oauth/introspect",
+            &[("token", at(&t))],
+            Some((&other.client_id, &other.secret)),
+        )
+        .await;
     expect_error(r, 401, "invalid_client").await;
 }
 
@@ -87,36 +111,66 @@ async fn state_table_through_introspection(b: Backend) {
 
     // Role removed: gone from roles and scope at once; re-adding roles
     // never widens an issued token.
-    s.sql("UPDATE service_accounts SET roles = 'viewer' WHERE id = $1", &a.id).await;
+    s.sql(
+        "UPDATE service_accounts SET roles = 'viewer' WHERE id = $1",
+        &a.id,
+    )
+    .await;
     let body = s.introspect(&rs, at(&t), None).await;
     assert_eq!(body["roles"], json!(["viewer"]));
     assert_eq!(body["scope"], "incidents:read org:read risks:read");
-    s.sql("UPDATE service_accounts SET roles = 'admin risk-editor viewer' WHERE id = $1", &a.id).await;
+    s.sql(
+        "UPDATE service_accounts SET roles = 'admin risk-editor viewer' WHERE id = $1",
+        &a.id,
+    )
+    .await;
     let body = s.introspect(&rs, at(&t), None).await;
     assert_eq!(body["roles"], json!(["risk-editor", "viewer"]));
 
     // Secret reset: access tokens live on, refresh tokens die.
-    warden::accounts::reset_secret(&s.db, None, &a.id, &Actor::operator(), warden::now_unix()).await.expect("reset");
+    warden::accounts::reset_secret(&s.db, None, &a.id, &Actor::operator(), warden::now_unix())
+        .await
+        .expect("reset");
     assert!(s.is_active(&rs, at(&t), None).await);
     assert!(!s.is_active(&rs, rt(&t), None).await);
 
     // Expiry passed: inactive.
-    s.sql("UPDATE service_accounts SET expires_at = 1000 WHERE id = $1", &a.id).await;
+    s.sql(
+        "UPDATE service_accounts SET expires_at = 1000 WHERE id = $1",
+        &a.id,
+    )
+    .await;
     assert!(!s.is_active(&rs, at(&t), None).await);
-    s.sql("UPDATE service_accounts SET expires_at = NULL WHERE id = $1", &a.id).await;
+    s.sql(
+        "UPDATE service_accounts SET expires_at = NULL WHERE id = $1",
+        &a.id,
+    )
+    .await;
     assert!(s.is_active(&rs, at(&t), None).await);
 
     // Deleted: inactive forever.
-    warden::accounts::delete(&s.db, None, &a.id, &Actor::operator(), warden::now_unix()).await.expect("delete");
+    warden::accounts::delete(&s.db, None, &a.id, &Actor::operator(), warden::now_unix())
+        .await
+        .expect("delete");
     assert!(!s.is_active(&rs, at(&t), None).await);
-    assert!(warden::accounts::set_status(&s.db, None, &a.id, Status::Active, &Actor::operator(), 0).await.is_err());
+    assert!(
+        warden::accounts::set_status(&s.db, None, &a.id, Status::Active, &Actor::operator(), 0)
+            .await
+            .is_err()
+    );
     assert!(!s.is_active(&rs, at(&t), None).await);
 }
 
 async fn ip_allowlist_needs_source_ip(b: Backend) {
     let s = TestServer::start(b).await;
     let rs = s.create_resource_server(API).await;
-    let a = s.create_account_with(&["viewer"], &["10.0.0.0/8", "2001:db8::/32", "127.0.0.1"], None).await;
+    let a = s
+        .create_account_with(
+            &["viewer"],
+            &["10.0.0.0/8", "2001:db8::/32", "127.0.0.1"],
+            None,
+        )
+        .await;
     let t = token_for(&s, &a).await;
     assert!(s.is_active(&rs, at(&t), Some("10.1.2.3")).await);
     assert!(s.is_active(&rs, at(&t), Some("::ffff:10.1.2.3")).await);
@@ -124,11 +178,20 @@ async fn ip_allowlist_needs_source_ip(b: Backend) {
     assert!(!s.is_active(&rs, at(&t), Some("192.168.1.1")).await);
     // Fail closed: an allowlist and no source_ip is inactive.
     assert!(!s.is_active(&rs, at(&t), None).await);
-    let r = s.post_form("/oauth/introspect", &[("token", at(&t)), ("source_ip", "10.1.2")], Some((&rs.client_id, &rs.secret))).await;
+    let r = s
+        .post_form(
+            "/oauth/introspect",
+            &[("token", at(&t)), ("source_ip", "10.1.2")],
+            Some((&rs.client_id, &rs.secret)),
+        )
+        .await;
     expect_error(r, 400, "invalid_request").await;
     // An account without allowlist does not need it.
     let open = s.create_account(&["viewer"]).await;
-    assert!(s.is_active(&rs, at(&token_for(&s, &open).await), None).await);
+    assert!(
+        s.is_active(&rs, at(&token_for(&s, &open).await), None)
+            .await
+    );
 }
 
 async fn revocation_by_account_and_resource_server(b: Backend) {
@@ -140,41 +203,104 @@ async fn revocation_by_account_and_resource_server(b: Backend) {
     let revoke = |who: (&str, &str), token: String| {
         let (id, secret) = (who.0.to_owned(), who.1.to_owned());
         let s = &s;
-        async move { s.post_form("/oauth/revoke", &[("token", &token)], Some((&id, &secret))).await }
+        async move {
+            s.post_form("/oauth/revoke", &[("token", &token)], Some((&id, &secret)))
+                .await
+        }
     };
 
     // An account revokes its own access token: inactive until expiry.
     let t1 = token_for(&s, &a).await;
-    assert_eq!(revoke((&a.client_id, &a.secret), at(&t1).into()).await.status(), 200);
+    assert_eq!(
+        revoke((&a.client_id, &a.secret), at(&t1).into())
+            .await
+            .status(),
+        200
+    );
     assert!(!s.is_active(&rs, at(&t1), None).await);
     // ...and its refresh token: the chain is dead.
-    assert_eq!(revoke((&a.client_id, &a.secret), rt(&t1).into()).await.status(), 200);
+    assert_eq!(
+        revoke((&a.client_id, &a.secret), rt(&t1).into())
+            .await
+            .status(),
+        200
+    );
     expect_error(s.refresh(&a, rt(&t1)).await, 400, "invalid_grant").await;
     assert!(!s.is_active(&rs, rt(&t1), None).await);
 
     // Nobody revokes another account's tokens.
     let t2 = token_for(&s, &a).await;
-    expect_error(revoke((&mallory.client_id, &mallory.secret), at(&t2).into()).await, 403, "unauthorized_client").await;
-    expect_error(revoke((&mallory.client_id, &mallory.secret), rt(&t2).into()).await, 403, "unauthorized_client").await;
-    expect_error(revoke((&other_rs.client_id, &other_rs.secret), at(&t2).into()).await, 403, "unauthorized_client").await;
+    expect_error(
+        revoke((&mallory.client_id, &mallory.secret), at(&t2).into()).await,
+        403,
+        "unauthorized_client",
+    )
+    .await;
+    expect_error(
+        revoke((&mallory.client_id, &mallory.secret), rt(&t2).into()).await,
+        403,
+        "unauthorized_client",
+    )
+    .await;
+    expect_error(
+        revoke((&other_rs.client_id, &other_rs.secret), at(&t2).into()).await,
+        403,
+        "unauthorized_client",
+    )
+    .await;
     assert!(s.is_active(&rs, at(&t2), None).await);
     // A resource server revokes tokens it may introspect.
-    assert_eq!(revoke((&rs.client_id, &rs.secret), at(&t2).into()).await.status(), 200);
+    assert_eq!(
+        revoke((&rs.client_id, &rs.secret), at(&t2).into())
+            .await
+            .status(),
+        200
+    );
     assert!(!s.is_active(&rs, at(&t2), None).await);
-    assert_eq!(revoke((&rs.client_id, &rs.secret), rt(&t2).into()).await.status(), 200);
+    assert_eq!(
+        revoke((&rs.client_id, &rs.secret), rt(&t2).into())
+            .await
+            .status(),
+        200
+    );
     expect_error(s.refresh(&a, rt(&t2)).await, 400, "invalid_grant").await;
 
     // Unknown or garbage tokens: 200, as RFC 7009 says.
-    assert_eq!(revoke((&a.client_id, &a.secret), "garbage".into()).await.status(), 200);
-    assert_eq!(revoke((&a.client_id, &a.secret), "arm_rt_AAAA".into()).await.status(), 200);
+    assert_eq!(
+        revoke((&a.client_id, &a.secret), "garbage".into())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        revoke((&a.client_id, &a.secret), "arm_rt_AAAA".into())
+            .await
+            .status(),
+        200
+    );
     // Bad client authentication is still 401.
-    expect_error(revoke((&a.client_id, "arm_sk_wrong"), at(&t2).into()).await, 401, "invalid_client").await;
-    let r = s.post_form("/oauth/revoke", &[], Some((&a.client_id, &a.secret))).await;
+    expect_error(
+        revoke((&a.client_id, "arm_sk_wrong"), at(&t2).into()).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let r = s
+        .post_form("/oauth/revoke", &[], Some((&a.client_id, &a.secret)))
+        .await;
     expect_error(r, 400, "invalid_request").await;
     // Revocations are audited.
     let events = s.db.audit_for_target(&a.id).await.expect("audit");
-    assert!(events.iter().any(|e| e.action == "access_token.revoked" && e.actor_type == "resource_server"));
-    assert!(events.iter().any(|e| e.action == "refresh_token.revoked" && e.actor_type == "service_account"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "access_token.revoked" && e.actor_type == "resource_server")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "refresh_token.revoked" && e.actor_type == "service_account")
+    );
 }
 
 async fn introspection_bad_inputs(b: Backend) {
@@ -183,20 +309,45 @@ async fn introspection_bad_inputs(b: Backend) {
     let a = s.create_account(&["viewer"]).await;
     let t = token_for(&s, &a).await;
     // No auth, wrong auth, an account's credentials instead of a resource server's.
-    let r = s.post_form("/oauth/introspect", &[("token", at(&t))], None).await;
+    let r = s
+        .post_form("/oauth/introspect", &[("token", at(&t))], None)
+        .await;
     expect_error(r, 401, "invalid_client").await;
-    let r = s.post_form("/oauth/introspect", &[("token", at(&t))], Some((&rs.client_id, "arm_sk_nope"))).await;
+    let r = s
+        .post_form(
+            "/oauth/introspect",
+            &[("token", at(&t))],
+            Some((&rs.client_id, "arm_sk_nope")),
+        )
+        .await;
     expect_error(r, 401, "invalid_client").await;
-    let r = s.post_form("/oauth/introspect", &[("token", at(&t))], Some((&a.client_id, &a.secret))).await;
+    let r = s
+        .post_form(
+            "/oauth/introspect",
+            &[("token", at(&t))],
+            Some((&a.client_id, &a.secret)),
+        )
+        .await;
     expect_error(r, 401, "invalid_client").await;
     // Missing token.
-    let r = s.post_form("/oauth/introspect", &[("token_type_hint", "access_token")], Some((&rs.client_id, &rs.secret))).await;
+    let r = s
+        .post_form(
+            "/oauth/introspect",
+            &[("token_type_hint", "access_token")],
+            Some((&rs.client_id, &rs.secret)),
+        )
+        .await;
     expect_error(r, 400, "invalid_request").await;
     // Garbage, tampered, unsigned and oversized tokens are inactive.
     let token = at(&t).to_owned();
     let parts: Vec<&str> = token.split('.').collect();
     let tampered_claims = {
-        let mut c: Value = serde_json::from_slice(&data_encoding::BASE64URL_NOPAD.decode(parts[1].as_bytes()).expect("b64")).expect("json");
+        let mut c: Value = serde_json::from_slice(
+            &data_encoding::BASE64URL_NOPAD
+                .decode(parts[1].as_bytes())
+                .expect("b64"),
+        )
+        .expect("json");
         c["roles"] = json!(["admin"]);
         data_encoding::BASE64URL_NOPAD.encode(c.to_string().as_bytes())
     };
@@ -211,10 +362,20 @@ async fn introspection_bad_inputs(b: Backend) {
         "x".repeat(10_000),
         "arm_rt_garbage".to_owned(),
     ] {
-        assert!(!s.is_active(&rs, &bad, None).await, "{}", &bad[..bad.len().min(60)]);
+        assert!(
+            !s.is_active(&rs, &bad, None).await,
+            "{}",
+            &bad[..bad.len().min(60)]
+        );
     }
     // Too large to even read.
-    let r = s.post_form("/oauth/introspect", &[("token", &"x".repeat(40_000))], Some((&rs.client_id, &rs.secret))).await;
+    let r = s
+        .post_form(
+            "/oauth/introspect",
+            &[("token", &"x".repeat(40_000))],
+            Some((&rs.client_id, &rs.secret)),
+        )
+        .await;
     expect_error(r, 413, "invalid_request").await;
     // A token from another warden (another issuer and key) is inactive.
     let foreign = TestServer::start(b).await;

@@ -7,7 +7,14 @@ use serde_json::Value;
 use crate::harness::TestServer;
 
 pub async fn jwks(s: &TestServer) -> JwkSet {
-    s.http.get(s.url("/.well-known/jwks.json")).send().await.expect("jwks").json().await.expect("jwks json")
+    s.http
+        .get(s.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("jwks json")
 }
 
 /// Verifies `token` against the server's JWKS, issuer and `audience`;
@@ -19,7 +26,11 @@ pub async fn verify_with_jwks(s: &TestServer, token: &str, audience: &str) -> (H
     let jwk = set.find(&kid).expect("kid published in the JWKS");
     let key = DecodingKey::from_jwk(jwk).expect("usable jwk");
     // Never trust the header's choice beyond a fixed list.
-    assert!(matches!(header.alg, Algorithm::ES256 | Algorithm::EdDSA), "unexpected alg {:?}", header.alg);
+    assert!(
+        matches!(header.alg, Algorithm::ES256 | Algorithm::EdDSA),
+        "unexpected alg {:?}",
+        header.alg
+    );
     let mut v = Validation::new(header.alg);
     v.set_issuer(&[&s.issuer]);
     v.set_audience(&[audience]);

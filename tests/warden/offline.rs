@@ -19,7 +19,11 @@ fn server_key(s: &TestServer) -> (String, EncodingKey) {
     for e in std::fs::read_dir(&dir).expect("keys dir") {
         let p = e.expect("entry").path();
         if p.extension().and_then(|x| x.to_str()) == Some("key") {
-            let kid = p.file_stem().and_then(|x| x.to_str()).unwrap_or_default().to_owned();
+            let kid = p
+                .file_stem()
+                .and_then(|x| x.to_str())
+                .unwrap_or_default()
+                .to_owned();
             let pem = std::fs::read(&p).expect("read key");
             return (kid, EncodingKey::from_ec_pem(&pem).expect("ec key"));
         }
@@ -34,14 +38,26 @@ fn b64(v: &[u8]) -> String {
 /// Good, tampered, foreign-key, alg-none and expired variants of a token.
 async fn variants(s: &TestServer) -> BTreeMap<&'static str, String> {
     let a = s.create_account(&["viewer"]).await;
-    let good = s.token_ok(&a, &[("resource", API)]).await["access_token"].as_str().unwrap_or_default().to_owned();
+    let good = s.token_ok(&a, &[("resource", API)]).await["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let parts: Vec<&str> = good.split('.').collect();
-    let mut claims: Value =
-        serde_json::from_slice(&data_encoding::BASE64URL_NOPAD.decode(parts[1].as_bytes()).expect("b64")).expect("json");
+    let mut claims: Value = serde_json::from_slice(
+        &data_encoding::BASE64URL_NOPAD
+            .decode(parts[1].as_bytes())
+            .expect("b64"),
+    )
+    .expect("json");
 
     let mut tampered_claims = claims.clone();
     tampered_claims["roles"] = json!(["admin"]);
-    let tampered = format!("{}.{}.{}", parts[0], b64(tampered_claims.to_string().as_bytes()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(tampered_claims.to_string().as_bytes()),
+        parts[2]
+    );
 
     let (kid, key) = server_key(s);
     let mut header = Header::new(Algorithm::ES256);
@@ -61,7 +77,9 @@ async fn variants(s: &TestServer) -> BTreeMap<&'static str, String> {
     claims["nbf"] = json!(now);
     let foreign = encode(&header, &claims, &other_key).expect("sign foreign");
 
-    let none_header = b64(json!({"alg": "none", "typ": "at+jwt", "kid": kid}).to_string().as_bytes());
+    let none_header = b64(json!({"alg": "none", "typ": "at+jwt", "kid": kid})
+        .to_string()
+        .as_bytes());
     let alg_none = format!("{}.{}.", none_header, parts[1]);
 
     BTreeMap::from([
@@ -113,16 +131,36 @@ async fn python_pyjwt_accepts_only_genuine_tokens() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3 runs (scripts/test installs PyJWT)");
-    child.stdin.take().expect("stdin").write_all(job.to_string().as_bytes()).expect("write job");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(job.to_string().as_bytes())
+        .expect("write job");
     // The script fetches the JWKS from the server running on this runtime,
     // so wait for it off the async workers.
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.expect("join").expect("python");
-    assert!(out.status.success(), "PyJWT script failed: {}", String::from_utf8_lossy(&out.stderr));
-    let verdicts: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).expect("verdict json");
-    assert_eq!(verdicts.get("good").map(String::as_str), Some("ok"), "{verdicts:?}");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "PyJWT script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: BTreeMap<String, String> =
+        serde_json::from_slice(&out.stdout).expect("verdict json");
+    assert_eq!(
+        verdicts.get("good").map(String::as_str),
+        Some("ok"),
+        "{verdicts:?}"
+    );
     for name in ["tampered", "foreign_key", "alg_none", "expired"] {
         let v = verdicts.get(name).map(String::as_str).unwrap_or("missing");
         assert!(v != "ok" && v != "missing", "{name}: {v}");
     }
-    assert_eq!(verdicts.get("expired").map(String::as_str), Some("ExpiredSignatureError"));
+    assert_eq!(
+        verdicts.get("expired").map(String::as_str),
+        Some("ExpiredSignatureError")
+    );
 }

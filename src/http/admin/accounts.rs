@@ -66,22 +66,34 @@ fn view(a: &crate::domain::account::ServiceAccount, now: i64) -> Json<AccountVie
 
 /// An account may not disable or delete itself: that would lock its caller
 /// out mid-operation (and, for the last admin, out for good).
-async fn refuse_self(state: &AppState, caller: &AdminCaller, key: &str, what: &str) -> Result<(), ApiError> {
+async fn refuse_self(
+    state: &AppState,
+    caller: &AdminCaller,
+    key: &str,
+    what: &str,
+) -> Result<(), ApiError> {
     match state.db.find_account(Some(caller.org()), key).await? {
-        Some(a) if a.id == caller.account.id => {
-            Err(ApiError::Conflict(format!("you cannot {what} the service account you are calling with")))
-        }
+        Some(a) if a.id == caller.account.id => Err(ApiError::Conflict(format!(
+            "you cannot {what} the service account you are calling with"
+        ))),
         _ => Ok(()),
     }
 }
 
 fn bad_param(field: &str, detail: &str) -> ApiError {
-    ApiError::Invalid { field: field.into(), detail: detail.into() }
+    ApiError::Invalid {
+        field: field.into(),
+        detail: detail.into(),
+    }
 }
 
 /// Parses the list's query string; unknown parameters are refused.
 fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiError> {
-    let mut q = AccountQuery { org: org.to_owned(), limit: 50, ..Default::default() };
+    let mut q = AccountQuery {
+        org: org.to_owned(),
+        limit: 50,
+        ..Default::default()
+    };
     for (k, v) in query_pairs(raw)? {
         match k.as_str() {
             "type" => match AccountKind::parse(&v) {
@@ -145,9 +157,16 @@ pub async fn list_accounts(
     let limit = q.limit;
     let items = state.db.query_accounts(&q).await?;
     let next_cursor = (items.len() as i64 == limit)
-        .then(|| items.last().map(|a| data_encoding::BASE64URL_NOPAD.encode(a.id.as_bytes())))
+        .then(|| {
+            items
+                .last()
+                .map(|a| data_encoding::BASE64URL_NOPAD.encode(a.id.as_bytes()))
+        })
         .flatten();
-    let items = items.iter().map(|a| AccountView::new(a, None, caller.now)).collect();
+    let items = items
+        .iter()
+        .map(|a| AccountView::new(a, None, caller.now))
+        .collect();
     Ok(Json(AccountPage { items, next_cursor }))
 }
 
@@ -183,7 +202,10 @@ pub async fn create_account(
         expires_in: body.expires_in,
     };
     let (a, secret) = accounts::create(&state.db, req, &caller.actor, caller.now).await?;
-    Ok((StatusCode::CREATED, Json(AccountView::new(&a, secret.as_ref(), caller.now))))
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountView::new(&a, secret.as_ref(), caller.now)),
+    ))
 }
 
 /// Read one service account (tombstones included).
@@ -202,7 +224,11 @@ pub async fn get_account(
     caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let a = state.db.find_account(Some(caller.org()), &id).await?.ok_or(ApiError::NotFound)?;
+    let a = state
+        .db
+        .find_account(Some(caller.org()), &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(view(&a, caller.now))
 }
 
@@ -235,7 +261,15 @@ pub async fn patch_account(
         allowed_ips: body.allowed_ips,
         expires_in: body.expires_in,
     };
-    let a = accounts::update(&state.db, Some(caller.org()), &id, patch, &caller.actor, caller.now).await?;
+    let a = accounts::update(
+        &state.db,
+        Some(caller.org()),
+        &id,
+        patch,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
     Ok(view(&a, caller.now))
 }
 
@@ -258,7 +292,14 @@ pub async fn delete_account(
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     refuse_self(&state, &caller, &id, "delete").await?;
-    let a = accounts::delete(&state.db, Some(caller.org()), &id, &caller.actor, caller.now).await?;
+    let a = accounts::delete(
+        &state.db,
+        Some(caller.org()),
+        &id,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
     Ok(view(&a, caller.now))
 }
 
@@ -285,7 +326,14 @@ pub async fn delete_oauth_client(
         _ => return Err(ApiError::NotFound),
     }
     refuse_self(&state, &caller, &id, "delete").await?;
-    let a = accounts::delete(&state.db, Some(caller.org()), &id, &caller.actor, caller.now).await?;
+    let a = accounts::delete(
+        &state.db,
+        Some(caller.org()),
+        &id,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
     Ok(view(&a, caller.now))
 }
 
@@ -307,7 +355,15 @@ pub async fn disable_account(
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     refuse_self(&state, &caller, &id, "disable").await?;
-    let a = accounts::set_status(&state.db, Some(caller.org()), &id, Status::Disabled, &caller.actor, caller.now).await?;
+    let a = accounts::set_status(
+        &state.db,
+        Some(caller.org()),
+        &id,
+        Status::Disabled,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
     Ok(view(&a, caller.now))
 }
 
@@ -326,7 +382,15 @@ pub async fn enable_account(
     caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let a = accounts::set_status(&state.db, Some(caller.org()), &id, Status::Active, &caller.actor, caller.now).await?;
+    let a = accounts::set_status(
+        &state.db,
+        Some(caller.org()),
+        &id,
+        Status::Active,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
     Ok(view(&a, caller.now))
 }
 
@@ -348,7 +412,14 @@ pub async fn reset_secret(
     caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let (a, s) = accounts::reset_secret(&state.db, Some(caller.org()), &id, &caller.actor, caller.now).await?;
+    let (a, s) = accounts::reset_secret(
+        &state.db,
+        Some(caller.org()),
+        &id,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
     Ok(Json(AccountView::new(&a, Some(&s), caller.now)))
 }
 
@@ -382,6 +453,14 @@ pub async fn rotate_secret(
             .map(|d| d.as_secs() as i64)
             .map_err(|_| bad_param("grace_period", "must be a duration such as 24h or 3d"))?,
     };
-    let (a, s) = accounts::rotate_secret(&state.db, Some(caller.org()), &id, grace, &caller.actor, caller.now).await?;
+    let (a, s) = accounts::rotate_secret(
+        &state.db,
+        Some(caller.org()),
+        &id,
+        grace,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
     Ok(Json(AccountView::new(&a, Some(&s), caller.now)))
 }

@@ -38,7 +38,10 @@ impl AdminCaller {
 impl FromRequestParts<Arc<AppState>> for AdminCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -47,35 +50,64 @@ impl FromRequestParts<Arc<AppState>> for AdminCaller {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim().to_owned())
             .ok_or(ApiError::Unauthorized)?;
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).ok_or(ApiError::Internal)?;
-        let xff: Vec<&str> = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or(ApiError::Internal)?;
+        let xff: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         let source_ip = client_ip(peer, &xff, &state.config.trusted_proxies);
         let now = now_unix();
 
         let keys = state.keys.current();
-        let claims = state.verified.verify(&keys, &token, &state.issuer, now).ok_or(ApiError::Unauthorized)?;
+        let claims = state
+            .verified
+            .verify(&keys, &token, &state.issuer, now)
+            .ok_or(ApiError::Unauthorized)?;
         if !claims.aud.contains(&state.issuer) {
             return Err(ApiError::Unauthorized);
         }
-        let (account, revoked) =
-            state.db.account_for_access_token(&claims.client_id, &claims.jti).await?.ok_or(ApiError::Unauthorized)?;
+        let (account, revoked) = state
+            .db
+            .account_for_access_token(&claims.client_id, &claims.jti)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         if revoked || !account_usable(&account, source_ip, now) {
             return Err(ApiError::Unauthorized);
         }
         let token_grant = Grant {
             roles: claims.roles.clone(),
-            scope: claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            scope: claims
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
         };
         let live = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
         if !live.scope.iter().any(|p| p == REQUIRED_PERMISSION) {
-            return Err(ApiError::Forbidden(format!("the `{REQUIRED_PERMISSION}` permission is required")));
+            return Err(ApiError::Forbidden(format!(
+                "the `{REQUIRED_PERMISSION}` permission is required"
+            )));
         }
         let actor = Actor {
             kind: "service_account".into(),
             id: account.id.clone(),
             source_ip: source_ip.map(|i| i.to_string()),
-            authority: Some(Authority { roles: live.roles, permissions: live.scope }),
+            authority: Some(Authority {
+                roles: live.roles,
+                permissions: live.scope,
+            }),
         };
-        Ok(Self { account, actor, now })
+        Ok(Self {
+            account,
+            actor,
+            now,
+        })
     }
 }

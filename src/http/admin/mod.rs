@@ -22,20 +22,42 @@ pub use auth::AdminCaller;
 use crate::accounts::ManageError;
 use crate::app::AppState;
 
-
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/api/v1/service-accounts", get(accounts::list_accounts).post(accounts::create_account))
+        .route(
+            "/api/v1/service-accounts",
+            get(accounts::list_accounts).post(accounts::create_account),
+        )
         .route(
             "/api/v1/service-accounts/{id}",
-            get(accounts::get_account).patch(accounts::patch_account).delete(accounts::delete_account),
+            get(accounts::get_account)
+                .patch(accounts::patch_account)
+                .delete(accounts::delete_account),
         )
-        .route("/api/v1/service-accounts/{id}/disable", post(accounts::disable_account))
-        .route("/api/v1/service-accounts/{id}/enable", post(accounts::enable_account))
-        .route("/api/v1/service-accounts/{id}/reset-secret", post(accounts::reset_secret))
-        .route("/api/v1/service-accounts/{id}/rotate-secret", post(accounts::rotate_secret))
-        .route("/api/v1/oauth/clients/{id}", axum::routing::delete(accounts::delete_oauth_client))
-        .route("/api/v1/roles", get(other::list_roles).post(other::create_role))
+        .route(
+            "/api/v1/service-accounts/{id}/disable",
+            post(accounts::disable_account),
+        )
+        .route(
+            "/api/v1/service-accounts/{id}/enable",
+            post(accounts::enable_account),
+        )
+        .route(
+            "/api/v1/service-accounts/{id}/reset-secret",
+            post(accounts::reset_secret),
+        )
+        .route(
+            "/api/v1/service-accounts/{id}/rotate-secret",
+            post(accounts::rotate_secret),
+        )
+        .route(
+            "/api/v1/oauth/clients/{id}",
+            axum::routing::delete(accounts::delete_oauth_client),
+        )
+        .route(
+            "/api/v1/roles",
+            get(other::list_roles).post(other::create_role),
+        )
         .route("/api/v1/audit-events", get(other::list_audit_events))
 }
 
@@ -48,7 +70,10 @@ pub enum ApiError {
     NotFound,
     Conflict(String),
     /// A field failed validation; names it.
-    Invalid { field: String, detail: String },
+    Invalid {
+        field: String,
+        detail: String,
+    },
     BadRequest(String),
     UnsupportedMediaType,
     PayloadTooLarge,
@@ -78,11 +103,19 @@ impl IntoResponse for ApiError {
                 None,
             ),
             Self::Forbidden(d) => (StatusCode::FORBIDDEN, "Forbidden", d, None),
-            Self::NotFound => (StatusCode::NOT_FOUND, "Not Found", "no such resource in your organization".into(), None),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                "no such resource in your organization".into(),
+                None,
+            ),
             Self::Conflict(d) => (StatusCode::CONFLICT, "Conflict", d, None),
-            Self::Invalid { field, detail } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "Invalid field", format!("{field}: {detail}"), Some(field))
-            }
+            Self::Invalid { field, detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid field",
+                format!("{field}: {detail}"),
+                Some(field),
+            ),
             Self::BadRequest(d) => (StatusCode::BAD_REQUEST, "Bad Request", d, None),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -90,20 +123,49 @@ impl IntoResponse for ApiError {
                 "the request body must be application/json".into(),
                 None,
             ),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", "request body too large".into(), None),
-            Self::Unavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", "temporarily unavailable; retry".into(), None)
-            }
-            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "internal error".into(), None),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload Too Large",
+                "request body too large".into(),
+                None,
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "temporarily unavailable; retry".into(),
+                None,
+            ),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "internal error".into(),
+                None,
+            ),
         };
-        let detail: String = detail.chars().filter(|c| !c.is_control()).take(500).collect();
-        let body = Problem { kind: "about:blank".into(), title: title.into(), status: status.as_u16(), detail, field };
+        let detail: String = detail
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(500)
+            .collect();
+        let body = Problem {
+            kind: "about:blank".into(),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            field,
+        };
         let mut res = (status, axum::Json(json!(body))).into_response();
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::UNAUTHORIZED {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
         }
         res
     }
@@ -112,7 +174,10 @@ impl IntoResponse for ApiError {
 impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> Self {
         match e {
-            ManageError::Invalid(f) => Self::Invalid { field: f.field.into(), detail: f.reason },
+            ManageError::Invalid(f) => Self::Invalid {
+                field: f.field.into(),
+                detail: f.reason,
+            },
             ManageError::NotFound => Self::NotFound,
             ManageError::Conflict(m) => Self::Conflict(m),
             ManageError::Forbidden(m) => Self::Forbidden(m),
@@ -126,9 +191,9 @@ impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         tracing::error!(error = %e, "database error");
         match e {
-            crate::db::DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
-                Self::Unavailable
-            }
+            crate::db::DbError::Sqlx(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => Self::Unavailable,
             _ => Self::Internal,
         }
     }
@@ -156,8 +221,12 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for MaybeJson
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
-        let empty = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v == "0")
-            || (req.headers().get(header::CONTENT_TYPE).is_none() && req.headers().get(header::CONTENT_LENGTH).is_none());
+        let empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v == "0")
+            || (req.headers().get(header::CONTENT_TYPE).is_none()
+                && req.headers().get(header::CONTENT_LENGTH).is_none());
         if empty {
             return Ok(Self(T::default()));
         }
@@ -179,7 +248,9 @@ async fn read_json_body(req: axum::extract::Request) -> Result<Bytes, ApiError> 
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES).await.map_err(|_| ApiError::PayloadTooLarge)
+    axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)
 }
 
 /// A query string's parameters; a repeated one is refused.
@@ -187,7 +258,10 @@ pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError>
     let mut out: Vec<(String, String)> = Vec::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(ApiError::BadRequest(format!("query parameter `{}` is repeated", printable(&k))));
+            return Err(ApiError::BadRequest(format!(
+                "query parameter `{}` is repeated",
+                printable(&k)
+            )));
         }
         out.push((k.into_owned(), v.into_owned()));
     }
@@ -208,5 +282,6 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.len() > MAX_JSON_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }

@@ -45,7 +45,10 @@ pub struct RoleList {
         (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn list_roles(State(state): State<Arc<AppState>>, caller: AdminCaller) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_roles(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let items = crate::roles::list(&state.db, caller.org()).await?;
     Ok(Json(serde_json::json!({"items": items})))
 }
@@ -69,8 +72,16 @@ pub async fn create_role(
     caller: AdminCaller,
     ApiJson(body): ApiJson<CreateRole>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let role = crate::roles::create(&state.db, caller.org(), &body.id, &body.description, &body.permissions, &caller.actor, caller.now)
-        .await?;
+    let role = crate::roles::create(
+        &state.db,
+        caller.org(),
+        &body.id,
+        &body.description,
+        &body.permissions,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(crate::roles::to_json(&role))))
 }
 
@@ -114,13 +125,21 @@ pub struct AuditPage {
 }
 
 fn bad(field: &str, detail: &str) -> ApiError {
-    ApiError::Invalid { field: field.into(), detail: detail.into() }
+    ApiError::Invalid {
+        field: field.into(),
+        detail: detail.into(),
+    }
 }
 
 fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
-        .map_err(|_| bad(field, "must be an RFC 3339 time such as 2026-11-24T10:00:00Z"))
+        .map_err(|_| {
+            bad(
+                field,
+                "must be an RFC 3339 time such as 2026-11-24T10:00:00Z",
+            )
+        })
 }
 
 /// The organization's audit log, newest first.
@@ -150,7 +169,11 @@ pub async fn list_audit_events(
 ) -> Result<Json<AuditPage>, ApiError> {
     // Credential events are batched; make this replica's queue visible.
     state.bookkeeper.flush(&state.db).await;
-    let mut q = AuditQuery { org: caller.org().to_owned(), limit: 100, ..Default::default() };
+    let mut q = AuditQuery {
+        org: caller.org().to_owned(),
+        limit: 100,
+        ..Default::default()
+    };
     for (k, v) in query_pairs(raw.as_deref())? {
         if v.len() > 200 {
             return Err(bad(&k, "too long"));
@@ -165,11 +188,21 @@ pub async fn list_audit_events(
                 Ok(n) if (1..=500).contains(&n) => q.limit = n,
                 _ => return Err(bad("limit", "must be an integer from 1 to 500")),
             },
-            "cursor" => q.before = Some(v.parse::<i64>().map_err(|_| bad("cursor", "is not a cursor this API returned"))?),
+            "cursor" => {
+                q.before = Some(
+                    v.parse::<i64>()
+                        .map_err(|_| bad("cursor", "is not a cursor this API returned"))?,
+                )
+            }
             other => return Err(unknown_param(other)),
         }
     }
     let rows = state.db.query_audit(&q).await?;
-    let next_cursor = (rows.len() as i64 == q.limit).then(|| rows.last().map(|r| r.id.to_string())).flatten();
-    Ok(Json(AuditPage { items: rows.into_iter().map(AuditEventView::from).collect(), next_cursor }))
+    let next_cursor = (rows.len() as i64 == q.limit)
+        .then(|| rows.last().map(|r| r.id.to_string()))
+        .flatten();
+    Ok(Json(AuditPage {
+        items: rows.into_iter().map(AuditEventView::from).collect(),
+        next_cursor,
+    }))
 }
