@@ -238,10 +238,6 @@ impl KeyStore {
         }
         Ok(())
     }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
@@ -322,16 +318,6 @@ pub fn create_key(dir: &Path, alg: Alg, now: i64, activate_at: i64) -> Result<Ke
         0o644,
     )?;
     Ok(meta)
-}
-
-/// Rewrites a key's sidecar (e.g. to retire it), atomically.
-pub fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
-    let text = serde_json::to_string_pretty(meta)
-        .map_err(|e| KeyError::BadMeta(meta.kid.clone(), e.to_string()))?;
-    let path = dir.join(format!("{}.json", meta.kid));
-    let tmp = dir.join(format!(".{}.json.tmp", meta.kid));
-    std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))
 }
 
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {

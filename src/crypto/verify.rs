@@ -68,6 +68,16 @@ pub fn verify_access_token(
     issuer: &str,
     now: i64,
 ) -> Option<AccessClaims> {
+    verify_with_kid(keys, token, issuer, now).map(|(_, claims)| claims)
+}
+
+/// As `verify_access_token`, also returning the id of the key that signed.
+fn verify_with_kid(
+    keys: &KeySet,
+    token: &str,
+    issuer: &str,
+    now: i64,
+) -> Option<(String, AccessClaims)> {
     if token.len() > MAX_TOKEN_LEN {
         return None;
     }
@@ -106,7 +116,7 @@ pub fn verify_access_token(
     let timely = claims.exp + LEEWAY_SECS > now
         && claims.nbf <= now + LEEWAY_SECS
         && claims.iat <= now + LEEWAY_SECS;
-    (timely && claims.iss == issuer).then_some(claims)
+    (timely && claims.iss == issuer).then_some((kid, claims))
 }
 
 /// Tokens whose signature was already verified, keyed by SHA-256 of the
@@ -154,8 +164,7 @@ impl VerifiedTokens {
             }
             return None;
         }
-        let claims = verify_access_token(keys, token, issuer, now)?;
-        let kid = header_kid(token)?;
+        let (kid, claims) = verify_with_kid(keys, token, issuer, now)?;
         if let Ok(mut m) = self.map.lock() {
             if m.len() >= VERIFIED_MAX {
                 m.retain(|_, e| e.1.exp + LEEWAY_SECS > now);
@@ -167,13 +176,6 @@ impl VerifiedTokens {
         }
         Some(claims)
     }
-}
-
-fn header_kid(token: &str) -> Option<String> {
-    let h = token.split('.').next()?;
-    let header: Header =
-        serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
-    header.kid
 }
 
 #[cfg(test)]

@@ -98,6 +98,22 @@ impl Db {
         row.map(ResourceServer::try_from).transpose()
     }
 
+    /// By client id alone: the point lookup resource-server authentication
+    /// makes on every introspection and revocation.
+    pub async fn resource_server_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> DbResult<Option<ResourceServer>> {
+        let sql = concat!(
+            "SELECT ",
+            rs_columns!(),
+            " FROM resource_servers WHERE client_id = $1"
+        );
+        let row: Option<RsRow> =
+            on_db!(self, p => sqlx::query_as(sql).bind(client_id).fetch_optional(p).await?);
+        row.map(ResourceServer::try_from).transpose()
+    }
+
     pub async fn list_resource_servers(&self) -> DbResult<Vec<ResourceServer>> {
         let sql = concat!(
             "SELECT ",

@@ -37,7 +37,7 @@ pub async fn introspect(
     }
     let Some((account, revoked)) = state
         .db
-        .account_for_access_token(&claims.client_id, &claims.jti)
+        .account_with_revocation(&claims.client_id, &claims.jti)
         .await?
     else {
         return Ok(None);

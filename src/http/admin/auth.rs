@@ -74,7 +74,7 @@ impl FromRequestParts<Arc<AppState>> for AdminCaller {
         }
         let (account, revoked) = state
             .db
-            .account_for_access_token(&claims.client_id, &claims.jti)
+            .account_with_revocation(&claims.client_id, &claims.jti)
             .await?
             .ok_or(ApiError::Unauthorized)?;
         if revoked || !account_usable(&account, source_ip, now) {
