@@ -16,6 +16,7 @@ use crate::crypto::refresh::RefreshCodec;
 use crate::crypto::secrets::SecretVerifier;
 use crate::db::Db;
 use crate::now_unix;
+use crate::ratelimit::AuthLimiter;
 
 /// The audience of tokens requested without `resource` when no
 /// `WARDEN_DEFAULT_AUDIENCE` is set. Deliberately not the issuer: the admin
@@ -37,6 +38,11 @@ pub struct AppState {
     pub bookkeeper: Bookkeeper,
     /// Access tokens whose signatures were already checked.
     pub verified: crate::crypto::verify::VerifiedTokens,
+    /// Throttles failed client authentication at the token endpoint.
+    pub client_limiter: AuthLimiter,
+    /// Throttles failed resource-server authentication (introspection,
+    /// revocation).
+    pub rs_limiter: AuthLimiter,
 }
 
 impl AppState {
@@ -81,6 +87,14 @@ impl Application {
             refresh: RefreshCodec::new(&refresh_key)?,
             bookkeeper: Bookkeeper::default(),
             verified: Default::default(),
+            client_limiter: AuthLimiter::new(
+                config.auth_failures_per_client,
+                config.auth_failures_per_ip,
+            ),
+            rs_limiter: AuthLimiter::new(
+                config.auth_failures_per_client,
+                config.auth_failures_per_ip,
+            ),
             config,
         });
         Ok(Self { listener, state })
@@ -139,6 +153,8 @@ async fn maintenance(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         rounds += 1;
+        state.client_limiter.sweep();
+        state.rs_limiter.sweep();
         if let Err(e) = state.keys.reload(now_unix()) {
             tracing::error!(error = %e, "reloading signing keys failed; keeping the current set");
         }

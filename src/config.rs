@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::domain::ip::parse_cidr;
+use crate::ratelimit::Quota;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -36,6 +37,11 @@ pub struct Config {
     /// How often batched bookkeeping (`last used`, credential audit events)
     /// is written.
     pub flush_interval: Duration,
+    /// Failed authentications allowed per (client id, source address)
+    /// before that pair is throttled; `None` turns the limit off.
+    pub auth_failures_per_client: Option<Quota>,
+    /// Failed authentications allowed per source address (IPv6: per /64).
+    pub auth_failures_per_ip: Option<Quota>,
 }
 
 /// A bad setting: the message names it and is one line.
@@ -57,6 +63,8 @@ const KEYS: &[&str] = &[
     "log_format",
     "argon2_concurrency",
     "flush_interval",
+    "auth_failures_per_client",
+    "auth_failures_per_ip",
 ];
 
 impl Config {
@@ -193,7 +201,15 @@ impl Config {
         } else {
             flush_interval
         };
+        let quota = |key: &str, default: &str| {
+            let (v, src) = get(key).unwrap_or((default, "default"));
+            Quota::parse(v).map_err(|why| bad(src, why))
+        };
+        let auth_failures_per_client = quota("auth_failures_per_client", "10/1m")?;
+        let auth_failures_per_ip = quota("auth_failures_per_ip", "100/1m")?;
         Ok(Self {
+            auth_failures_per_client,
+            auth_failures_per_ip,
             database_url,
             listen,
             issuer,
@@ -285,6 +301,8 @@ mod tests {
             ("issuer", "ftp://x"),
             ("log_format", "xml"),
             ("database_url", "mysql://x"),
+            ("auth_failures_per_client", "10"),
+            ("auth_failures_per_ip", "0/1m"),
         ] {
             let e = Config::from_raw(&raw(&[(k, v)]))
                 .err()

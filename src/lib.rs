@@ -16,6 +16,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod oauth;
+pub mod ratelimit;
 pub mod resource_servers;
 pub mod roles;
 

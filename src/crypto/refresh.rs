@@ -1,4 +1,5 @@
-//! Refresh tokens: `arm_rt_` + base64url(nonce ‖ AES-256-GCM-SIV(grant)).
+//! Refresh tokens: `arm_rt_` + base64url(nonce ‖ AES-256-GCM-SIV(grant)) +
+//! a 7-character checksum (see `domain::credentials`).
 //!
 //! Issuing a refresh token writes nothing to the database: the grant it
 //! carries (account, family, credential epoch, roles, scope, expiry) is
@@ -16,7 +17,9 @@ use aws_lc_rs::aead::{AES_256_GCM_SIV, Aad, NONCE_LEN, Nonce, RandomizedNonceKey
 use data_encoding::BASE64URL_NOPAD;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::credentials::{MAX_CREDENTIAL_LEN, REFRESH_TOKEN_PREFIX};
+use crate::domain::credentials::{
+    MAX_CREDENTIAL_LEN, REFRESH_TOKEN_PREFIX, append_checksum, verify_checksum,
+};
 
 const AAD: &[u8] = b"warden refresh token v2";
 
@@ -71,19 +74,31 @@ impl RefreshCodec {
         let mut raw = Vec::with_capacity(NONCE_LEN + buf.len());
         raw.extend_from_slice(nonce.as_ref());
         raw.extend_from_slice(&buf);
-        Ok(format!(
-            "{REFRESH_TOKEN_PREFIX}{}",
-            BASE64URL_NOPAD.encode(&raw)
-        ))
+        let mut token = format!("{REFRESH_TOKEN_PREFIX}{}", BASE64URL_NOPAD.encode(&raw));
+        append_checksum(&mut token);
+        Ok(token)
+    }
+
+    /// Has this the shape and checksum of a refresh token warden issues?
+    /// Checked before any decryption or database work.
+    pub fn is_well_formed(token: &str) -> bool {
+        token.len() <= MAX_CREDENTIAL_LEN * 4
+            && verify_checksum(token)
+                .and_then(|p| p.strip_prefix(REFRESH_TOKEN_PREFIX))
+                .is_some_and(|b| {
+                    b.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+                })
     }
 
     /// `None` for anything warden did not issue with this key.
     pub fn open(&self, token: &str) -> Option<RefreshGrant> {
-        if token.len() > MAX_CREDENTIAL_LEN * 4 {
+        if !Self::is_well_formed(token) {
             return None;
         }
+        let payload = verify_checksum(token)?;
         let raw = BASE64URL_NOPAD
-            .decode(token.strip_prefix(REFRESH_TOKEN_PREFIX)?.as_bytes())
+            .decode(payload.strip_prefix(REFRESH_TOKEN_PREFIX)?.as_bytes())
             .ok()?;
         if raw.len() <= NONCE_LEN {
             return None;
@@ -124,6 +139,22 @@ mod tests {
         let t = codec.seal(&grant()).unwrap_or_else(|_| unreachable!());
         assert!(t.starts_with("arm_rt_"));
         assert_eq!(codec.open(&t), Some(grant()));
+        assert!(RefreshCodec::is_well_formed(&t));
+        // A typo fails the checksum; a forged body with a fixed-up checksum
+        // still fails authentication.
+        let mut bytes = t.clone().into_bytes();
+        let i = bytes.len() - 12;
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let typo = String::from_utf8(bytes).unwrap_or_default();
+        assert!(!RefreshCodec::is_well_formed(&typo));
+        let mut forged = verify_checksum(&typo)
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                typo[..typo.len() - crate::domain::credentials::CHECKSUM_LEN].to_owned()
+            });
+        append_checksum(&mut forged);
+        assert!(RefreshCodec::is_well_formed(&forged));
+        assert_eq!(codec.open(&forged), None);
         let mut bytes = t.clone().into_bytes();
         let i = bytes.len() - 5;
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };

@@ -3,6 +3,13 @@
 //!
 //! Values come from the OS random generator (`getrandom`) and are encoded in
 //! lowercase base32 so they survive shells, URLs and double-click selection.
+//!
+//! Secrets and refresh tokens end in a 7-character checksum: CRC-32
+//! (ISO-HDLC) of everything before it, big-endian, in the same lowercase
+//! base32. A secret scanner can tell a real warden secret from a look-alike
+//! without calling us, and warden rejects a mistyped or invented value
+//! before any database lookup or Argon2 work. The checksum is public
+//! information about public bytes; it adds nothing to an attacker's odds.
 use std::fmt;
 
 use data_encoding::BASE32_NOPAD;
@@ -18,6 +25,32 @@ const SECRET_BYTES: usize = 32;
 /// Upper bound on any credential we are willing to look at; anything longer
 /// is rejected before hashing or a database lookup.
 pub const MAX_CREDENTIAL_LEN: usize = 512;
+/// Characters of checksum at the end of a secret or refresh token.
+pub const CHECKSUM_LEN: usize = 7;
+/// Base32 characters of a secret's random part (256 bits).
+const SECRET_BODY_LEN: usize = 52;
+/// Total length of an `arm_sk_` secret.
+pub const CLIENT_SECRET_LEN: usize = CLIENT_SECRET_PREFIX.len() + SECRET_BODY_LEN + CHECKSUM_LEN;
+
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// The checksum of `payload`, as it is appended.
+fn checksum(payload: &str) -> String {
+    encode(&CRC32.checksum(payload.as_bytes()).to_be_bytes())
+}
+
+/// Appends the checksum of everything already in `s`.
+pub fn append_checksum(s: &mut String) {
+    let c = checksum(s);
+    s.push_str(&c);
+}
+
+/// Splits a checksummed value into its payload if the checksum matches.
+pub fn verify_checksum(s: &str) -> Option<&str> {
+    let cut = s.len().checked_sub(CHECKSUM_LEN)?;
+    let (payload, sum) = (s.get(..cut)?, s.get(cut..)?);
+    (checksum(payload) == sum).then_some(payload)
+}
 
 /// Fills `buf` from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -80,11 +113,22 @@ pub struct ClientSecret(SecretString);
 
 impl ClientSecret {
     pub fn generate() -> Self {
-        let value = format!(
+        let mut value = format!(
             "{CLIENT_SECRET_PREFIX}{}",
             encode(&random_bytes::<SECRET_BYTES>())
         );
+        append_checksum(&mut value);
         Self(SecretString::from(value))
+    }
+
+    /// Does this have the exact shape of a secret warden issues, with a
+    /// matching checksum? Anything else cannot be anyone's secret.
+    pub fn is_well_formed(&self) -> bool {
+        let s = self.expose();
+        s.len() == CLIENT_SECRET_LEN
+            && s.starts_with(CLIENT_SECRET_PREFIX)
+            && s[CLIENT_SECRET_PREFIX.len()..].bytes().all(is_b32)
+            && verify_checksum(s).is_some()
     }
 
     /// Wraps whatever the client presented; verification decides if it is good.
@@ -132,7 +176,46 @@ mod tests {
     fn secret_formatting_is_redacted() {
         let s = ClientSecret::generate();
         assert!(s.expose().starts_with(CLIENT_SECRET_PREFIX));
-        assert_eq!(s.expose().len(), CLIENT_SECRET_PREFIX.len() + 52);
+        assert_eq!(s.expose().len(), CLIENT_SECRET_LEN);
         assert!(!format!("{s:?} {s}").contains(s.expose()));
+    }
+
+    #[test]
+    fn checksums_catch_typos_and_inventions() {
+        let s = ClientSecret::generate();
+        assert!(s.is_well_formed());
+        let v = s.expose();
+        // Every single-character substitution is caught (CRC-32 detects
+        // all single-symbol errors in a value this short).
+        for i in CLIENT_SECRET_PREFIX.len()..v.len() {
+            let mut b = v.as_bytes().to_vec();
+            b[i] = if b[i] == b'a' { b'b' } else { b'a' };
+            let typo = String::from_utf8(b).unwrap_or_default();
+            assert!(!ClientSecret::presented(&typo).is_well_formed(), "{i}");
+        }
+        // Two adjacent characters swapped.
+        let mut b = v.as_bytes().to_vec();
+        let j = CLIENT_SECRET_PREFIX.len() + 3;
+        if b[j] != b[j + 1] {
+            b.swap(j, j + 1);
+            let swapped = String::from_utf8(b).unwrap_or_default();
+            assert!(!ClientSecret::presented(&swapped).is_well_formed());
+        }
+        for bad in [
+            "",
+            "arm_sk_",
+            "arm_sk_wrong",
+            &v[..v.len() - 1],
+            &format!("{v}a"),
+        ] {
+            assert!(!ClientSecret::presented(bad).is_well_formed(), "{bad}");
+        }
+        // Known vector: CRC-32/ISO-HDLC("123456789") = 0xCBF43926.
+        assert_eq!(checksum("123456789"), encode(&0xCBF4_3926u32.to_be_bytes()));
+        let mut t = "arm_rt_payload".to_owned();
+        append_checksum(&mut t);
+        assert_eq!(verify_checksum(&t), Some("arm_rt_payload"));
+        assert_eq!(verify_checksum("short"), None);
+        assert_eq!(verify_checksum("ééééééééé"), None);
     }
 }

@@ -20,10 +20,30 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, BadCidr> {
     if t.is_empty() || t.len() > 64 {
         return Err(bad());
     }
-    let net = match t.parse::<IpNet>() {
-        Ok(n) => n,
-        Err(_) => IpNet::from(t.parse::<IpAddr>().map_err(|_| bad())?),
+    // Parsed by hand rather than by `IpNet::from_str`, which reads
+    // `010.0.0.0/8` as 10.0.0.0/8: an address with a leading zero means
+    // octal to some tools and decimal to others, so it is refused, and so
+    // is a prefix length that is not plain decimal.
+    let (addr, prefix) = match t.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (t, None),
     };
+    let addr = addr.parse::<IpAddr>().map_err(|_| bad())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => {
+            let plain = !p.is_empty()
+                && p.len() <= 3
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p == "0" || !p.starts_with('0'));
+            if !plain {
+                return Err(bad());
+            }
+            p.parse::<u8>().map_err(|_| bad())?
+        }
+    };
+    let net = IpNet::new(addr, prefix).map_err(|_| bad())?;
     Ok(match net {
         IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
             Some(v4) if v6.prefix_len() >= 96 => IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96)
@@ -152,6 +172,12 @@ mod tests {
             "abc",
             "10.0.0.0/",
             "1.2.3.4/8/8",
+            "010.0.0.0/8",
+            "10.0.0.0/08",
+            "10.0.0.0/+8",
+            "::ffff:010.0.0.1",
+            "2001:db8::/129",
+            "2001:db8::/0x20",
         ] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }

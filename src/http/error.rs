@@ -13,6 +13,7 @@ impl OAuthError {
             Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::InvalidRequest(_)
             | Self::InvalidGrant(_)
@@ -54,8 +55,14 @@ impl IntoResponse for OAuthError {
                 HeaderValue::from_static("Basic realm=\"warden\", charset=\"UTF-8\""),
             );
         }
-        if let Self::TemporarilyUnavailable = self {
-            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match self {
+            Self::TemporarilyUnavailable => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::TooManyAttempts(secs) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            _ => {}
         }
         res
     }

@@ -70,6 +70,7 @@ pub struct RevokeForm {
     security(("basic" = [])))]
 pub async fn introspect(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
@@ -77,19 +78,22 @@ pub async fn introspect(
     let result = async {
         let form = read_form(&headers, &uri, body).await?;
         let creds = client_credentials(&headers, &form)?;
-        let caller = authenticate_resource_server(&state, &creds).await?;
+        let now = now_unix();
+        let caller =
+            authenticate_resource_server(&state, &creds, source_ip(&state, peer, &headers), now)
+                .await?;
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         // `source_ip` is the address the resource server's own caller came
         // from; without it, an account with an allowlist is inactive.
-        let source_ip = match form.get("source_ip") {
+        let caller_ip = match form.get("source_ip") {
             Some(s) => Some(s.trim().parse::<IpAddr>().map_err(|_| {
                 OAuthError::InvalidRequest("source_ip must be an IPv4 or IPv6 address".into())
             })?),
             None => None,
         };
-        run_introspect(&state, &caller, token, source_ip, now_unix()).await
+        run_introspect(&state, &caller, token, caller_ip, now).await
     }
     .await;
     let outcome = match &result {

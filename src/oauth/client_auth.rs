@@ -1,7 +1,7 @@
 //! Client authentication and the account-state checks, in the order the
 //! spec fixes: the secret first (so an unauthenticated caller learns
 //! nothing about the account), then disabled, expired, source address.
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::json;
 
@@ -11,6 +11,7 @@ use crate::crypto::secrets::SecretError;
 use crate::db::AuditEvent;
 use crate::domain::account::{ServiceAccount, Status};
 use crate::domain::credentials::{ClientId, ClientSecret};
+use crate::ratelimit::{AuthLimiter, Tripped};
 
 /// What a client presented, from the Basic header or the form body.
 #[derive(Debug)]
@@ -21,7 +22,9 @@ pub struct ClientCredentials {
 }
 
 /// Verifies the client's secret. Unknown, deleted and wrong-secret clients
-/// all pay one Argon2 verification and get the same answer.
+/// all pay one Argon2 verification and get the same answer; a value that is
+/// not shaped like a warden secret (bad checksum) is refused before any
+/// lookup. Repeated failures from one address are throttled (`ratelimit`).
 pub async fn authenticate(
     state: &AppState,
     creds: &ClientCredentials,
@@ -31,39 +34,132 @@ pub async fn authenticate(
     let fail = OAuthError::InvalidClient {
         basic: creds.via_basic,
     };
+    let ip = limiter_ip(source_ip);
+    throttle(&state.client_limiter, &creds.client_id, ip, "token")?;
+    let well_formed = creds.secret.is_well_formed();
     let account = match ClientId::parse(&creds.client_id) {
-        Some(id) => state
+        Some(id) if well_formed => state
             .db
             .account_by_client_id(id.as_str())
             .await?
             .filter(|a| !a.is_deleted()),
-        None => None,
+        _ => None,
     };
-    let stored = account
-        .as_ref()
-        .and_then(|a| a.hash_for(creds.secret.expose(), now));
-    let ok = state
-        .verifier
-        .verify(&creds.client_id, &creds.secret, stored)
-        .await
-        .map_err(|e| match e {
-            SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
-            SecretError::Hash => OAuthError::ServerError,
-        })?;
+    let ok = if well_formed {
+        let stored = account
+            .as_ref()
+            .and_then(|a| a.hash_for(creds.secret.expose(), now));
+        state
+            .verifier
+            .verify(&creds.client_id, &creds.secret, stored)
+            .await
+            .map_err(secret_error)?
+    } else {
+        false
+    };
     match account {
         Some(a) if ok => Ok(a),
-        Some(a) => {
-            state.bookkeeper.record(credential_event(
-                &a,
-                "client.auth_failed",
-                source_ip,
-                now,
-                json!({}),
-            ));
+        other => {
+            if let Some(a) = &other {
+                state.bookkeeper.record(credential_event(
+                    a,
+                    "client.auth_failed",
+                    source_ip,
+                    now,
+                    json!({}),
+                ));
+            }
+            let tripped = state.client_limiter.failed(&creds.client_id, ip);
+            if tripped != Tripped::No {
+                let org = other.as_ref().map(|a| a.org_id.clone());
+                let target = other.as_ref().map(|a| a.id.clone());
+                throttled_event(
+                    state,
+                    "service_account",
+                    org,
+                    target,
+                    creds,
+                    ip,
+                    tripped,
+                    now,
+                );
+            }
             Err(fail)
         }
-        None => Err(fail),
     }
+}
+
+fn secret_error(e: SecretError) -> OAuthError {
+    match e {
+        SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
+        SecretError::Hash => OAuthError::ServerError,
+    }
+}
+
+/// The address failures are counted against; a request whose forwarded
+/// chain could not be read (from a trusted proxy) counts as one bucket.
+fn limiter_ip(source_ip: Option<IpAddr>) -> IpAddr {
+    source_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Refuses an attempt through a throttled (client id, address) or address.
+fn throttle(
+    limiter: &AuthLimiter,
+    client_id: &str,
+    ip: IpAddr,
+    endpoint: &'static str,
+) -> Result<(), OAuthError> {
+    limiter.check(client_id, ip).map_err(|wait| {
+        metrics::counter!("warden_auth_throttled_total", "endpoint" => endpoint).increment(1);
+        OAuthError::TooManyAttempts(wait.as_secs_f64().ceil().max(1.0) as u64)
+    })
+}
+
+/// Audits that a burst of failures tripped a limit. The client id is
+/// recorded only if it has the shape of one (a pasted secret must not land
+/// in the audit log).
+#[allow(clippy::too_many_arguments)]
+fn throttled_event(
+    state: &AppState,
+    target_type: &str,
+    org: Option<String>,
+    target: Option<String>,
+    creds: &ClientCredentials,
+    ip: IpAddr,
+    tripped: Tripped,
+    now: i64,
+) {
+    let shown_id = ClientId::parse(&creds.client_id)
+        .map(|c| c.as_str().to_owned())
+        .or_else(|| resource_server_id_shape(&creds.client_id).then(|| creds.client_id.clone()));
+    let grain = match tripped {
+        Tripped::Client => "client_and_address",
+        _ => "address",
+    };
+    tracing::warn!(
+        client_id = shown_id.as_deref().unwrap_or("(not a client id)"),
+        source_ip = %ip,
+        grain,
+        "too many failed authentications; throttling"
+    );
+    state.bookkeeper.record(AuditEvent {
+        org_id: org,
+        at: now,
+        actor_type: "anonymous".into(),
+        actor_id: ip.to_string(),
+        action: "client.auth_throttled".into(),
+        target_type: target.as_ref().map(|_| target_type.to_owned()),
+        target_id: target,
+        source_ip: Some(ip.to_string()),
+        details: json!({"client_id": shown_id, "limit": grain}),
+    });
+}
+
+fn resource_server_id_shape(s: &str) -> bool {
+    use crate::domain::resource_server::RS_CLIENT_ID_PREFIX;
+    s.len() <= 64
+        && s.strip_prefix(RS_CLIENT_ID_PREFIX)
+            .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// May this (authenticated) account get tokens right now, from `source_ip`?
@@ -108,16 +204,21 @@ pub fn credential_event(
 }
 
 /// Authenticates a resource server (introspection, revocation). Unknown,
-/// disabled and deleted servers and wrong secrets all get `invalid_client`.
+/// disabled and deleted servers and wrong secrets all get `invalid_client`,
+/// throttled like clients at the token endpoint.
 pub async fn authenticate_resource_server(
     state: &AppState,
     creds: &ClientCredentials,
+    source_ip: Option<IpAddr>,
+    now: i64,
 ) -> Result<crate::domain::resource_server::ResourceServer, OAuthError> {
-    use crate::domain::resource_server::RS_CLIENT_ID_PREFIX;
     let fail = OAuthError::InvalidClient {
         basic: creds.via_basic,
     };
-    let rs = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) && creds.client_id.len() <= 64 {
+    let ip = limiter_ip(source_ip);
+    throttle(&state.rs_limiter, &creds.client_id, ip, "introspect")?;
+    let well_formed = creds.secret.is_well_formed();
+    let rs = if well_formed && resource_server_id_shape(&creds.client_id) {
         state
             .db
             .find_resource_server(&creds.client_id)
@@ -126,17 +227,35 @@ pub async fn authenticate_resource_server(
     } else {
         None
     };
-    let stored = rs.as_ref().map(|r| r.secret_hash.as_str());
-    let ok = state
-        .verifier
-        .verify(&creds.client_id, &creds.secret, stored)
-        .await
-        .map_err(|e| match e {
-            SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
-            SecretError::Hash => OAuthError::ServerError,
-        })?;
+    let ok = if well_formed {
+        let stored = rs.as_ref().map(|r| r.secret_hash.as_str());
+        state
+            .verifier
+            .verify(&creds.client_id, &creds.secret, stored)
+            .await
+            .map_err(secret_error)?
+    } else {
+        false
+    };
     match rs {
         Some(r) if ok && r.is_live() => Ok(r),
-        _ => Err(fail),
+        other => {
+            let tripped = state.rs_limiter.failed(&creds.client_id, ip);
+            if tripped != Tripped::No {
+                let org = None; // resource servers belong to the deployment, not an org
+                let target = other.as_ref().map(|r| r.id.clone());
+                throttled_event(
+                    state,
+                    "resource_server",
+                    org,
+                    target,
+                    creds,
+                    ip,
+                    tripped,
+                    now,
+                );
+            }
+            Err(fail)
+        }
     }
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{OAuthError, live_roles};
 use crate::app::AppState;
+use crate::crypto::verify::AccessClaims;
 use crate::domain::account::{ServiceAccount, Status};
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::ResourceServer;
@@ -42,7 +43,7 @@ pub async fn introspect(
     else {
         return Ok(None);
     };
-    if revoked || !account_usable(&account, source_ip, now) {
+    if revoked || !claims_match(&claims, &account) || !account_usable(&account, source_ip, now) {
         return Ok(None);
     }
     let token_grant = Grant {
@@ -117,6 +118,13 @@ async fn introspect_refresh(
         "scope": live.scope_string(),
         "roles": live.roles,
     })))
+}
+
+/// The token's subject and org are the account's: only warden's own key
+/// could sign a mismatch, and if one ever existed it must not be taken at
+/// its word.
+pub fn claims_match(claims: &AccessClaims, a: &ServiceAccount) -> bool {
+    claims.sub == claims.client_id && claims.org == a.org_id
 }
 
 /// The live account checks shared by both token kinds.

@@ -30,6 +30,9 @@ pub enum OAuthError {
     InvalidScope(String),
     InvalidTarget(&'static str),
     PayloadTooLarge,
+    /// Too many failed authentications through this client id or address;
+    /// retry after this many seconds. Answered with 429.
+    TooManyAttempts(u64),
     TemporarilyUnavailable,
     ServerError,
 }
@@ -44,7 +47,7 @@ impl OAuthError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TemporarilyUnavailable | Self::TooManyAttempts(_) => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
     }
@@ -59,6 +62,9 @@ impl OAuthError {
                 "grant_type must be client_credentials or refresh_token".into()
             }
             Self::PayloadTooLarge => "request body too large".into(),
+            Self::TooManyAttempts(s) => {
+                format!("too many failed authentication attempts from this address; retry in {s} s")
+            }
             Self::TemporarilyUnavailable => {
                 "the server is temporarily unable to handle the request; retry later".into()
             }

@@ -31,7 +31,7 @@ pub async fn revoke(
     // Revoking only takes privileges away, so a disabled or expired account
     // may still revoke its own tokens; it must still prove its secret.
     let caller = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) {
-        Caller::Resource(authenticate_resource_server(state, creds).await?)
+        Caller::Resource(authenticate_resource_server(state, creds, source_ip, now).await?)
     } else {
         Caller::Account(Box::new(authenticate(state, creds, source_ip, now).await?))
     };

@@ -4,9 +4,11 @@ mod harness;
 mod hygiene;
 mod jwt;
 
+mod abuse;
 mod admin;
 mod cli;
 mod discovery;
+mod hostile;
 mod introspect;
 mod malformed;
 mod offline;

@@ -84,11 +84,13 @@ async fn client_secret_post_works(b: Backend) {
 async fn bad_credentials_are_invalid_client(b: Backend) {
     let s = TestServer::start(b).await;
     let a = s.create_account(&["viewer"]).await;
+    // A well-formed secret (valid checksum) that is not this account's.
+    let wrong = warden::domain::credentials::ClientSecret::generate();
     let r = s
         .post_form(
             "/oauth/token",
             &[("grant_type", "client_credentials")],
-            Some((&a.client_id, "arm_sk_wrong")),
+            Some((&a.client_id, wrong.expose())),
         )
         .await;
     assert!(

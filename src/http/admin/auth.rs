@@ -17,7 +17,7 @@ use crate::domain::account::ServiceAccount;
 use crate::domain::ip::client_ip;
 use crate::domain::roles::{Grant, narrow_to_live};
 use crate::now_unix;
-use crate::oauth::introspect::account_usable;
+use crate::oauth::introspect::{account_usable, claims_match};
 use crate::oauth::live_roles;
 
 pub const REQUIRED_PERMISSION: &str = "org:manage";
@@ -77,7 +77,8 @@ impl FromRequestParts<Arc<AppState>> for AdminCaller {
             .account_with_revocation(&claims.client_id, &claims.jti)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        if revoked || !account_usable(&account, source_ip, now) {
+        if revoked || !claims_match(&claims, &account) || !account_usable(&account, source_ip, now)
+        {
             return Err(ApiError::Unauthorized);
         }
         let token_grant = Grant {
