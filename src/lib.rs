@@ -14,6 +14,8 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod http;
 pub mod oauth;
 pub mod ratelimit;

@@ -45,8 +45,16 @@ pub async fn read_form(
     let bytes = to_bytes(body, MAX_FORM_BYTES)
         .await
         .map_err(|_| OAuthError::PayloadTooLarge)?;
+    parse_form(&bytes)
+}
+
+/// Decodes a form body already read (at most `MAX_FORM_BYTES`).
+pub fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    if bytes.len() > MAX_FORM_BYTES {
+        return Err(OAuthError::PayloadTooLarge);
+    }
     let mut out = HashMap::new();
-    for (k, v) in form_urlencoded::parse(&bytes) {
+    for (k, v) in form_urlencoded::parse(bytes) {
         if v.is_empty() {
             if out.contains_key(k.as_ref()) {
                 return Err(repeated(&k));
@@ -117,7 +125,7 @@ pub fn client_credentials(
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`.
-fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
+pub fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
     let invalid = || bad("the Authorization header is not valid HTTP Basic credentials");
     let text = std::str::from_utf8(value).map_err(|_| invalid())?.trim();
     let (scheme, encoded) = text.split_once(' ').ok_or_else(invalid)?;

@@ -1,7 +1,7 @@
 //! HTTP: routes, middleware, and the only place responses are shaped.
 pub(crate) mod admin;
 mod error;
-mod form;
+pub mod form;
 mod health;
 mod introspect;
 pub(crate) mod metrics;

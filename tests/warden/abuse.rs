@@ -492,3 +492,76 @@ both_backends!(
     real_source_addresses_and_forwarded_headers,
     admin_rejects_malformed_cidrs,
 );
+
+/// Unknown client id, wrong secret and deleted account cost the same: each
+/// pays one Argon2 run after one lookup. Samples are interleaved so machine
+/// noise hits every group alike; medians are compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_indistinguishable_in_latency() {
+    let s = TestServer::start_with(
+        Backend::Sqlite,
+        &[
+            ("auth_failures_per_client", "off"),
+            ("auth_failures_per_ip", "off"),
+        ],
+    )
+    .await;
+    let live = s.create_account(&["viewer"]).await;
+    let deleted = s.create_account(&["viewer"]).await;
+    warden::accounts::delete(
+        &s.db,
+        None,
+        &deleted.id,
+        &warden::accounts::Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("delete");
+    let unknown = "arm_sa_aaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let c = Client::new();
+    let groups: [(&str, &str); 3] = [
+        ("unknown client id", unknown),
+        ("wrong secret", &live.client_id),
+        ("deleted account", &deleted.client_id),
+    ];
+    const N: usize = 40;
+    let mut samples = vec![Vec::with_capacity(N); groups.len()];
+    for round in 0..N + 3 {
+        for (g, (_, id)) in groups.iter().enumerate() {
+            let secret = wrong_secret();
+            let t0 = Instant::now();
+            let r = c
+                .post(s.url("/oauth/token"))
+                .basic_auth(id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .expect("send");
+            let took = t0.elapsed();
+            let body = expect_error(r, 401, "invalid_client").await;
+            assert_eq!(body["error_description"], "client authentication failed");
+            if round >= 3 {
+                samples[g].push(took.as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let medians: Vec<f64> = samples
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect();
+    let (lo, hi) = medians
+        .iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), m| (lo.min(*m), hi.max(*m)));
+    let report: Vec<String> = groups
+        .iter()
+        .zip(&medians)
+        .map(|((name, _), m)| format!("{name}: {m:.2} ms"))
+        .collect();
+    // Every failure pays Argon2 (milliseconds); a skipped Argon2 would show
+    // as a group several times faster than the others.
+    assert!(lo > 2.0, "a failure skipped Argon2: {report:?}");
+    assert!(hi / lo < 1.5, "distinguishable medians: {report:?}");
+}

@@ -202,6 +202,22 @@ async fn no_secret_in_logs_or_tables() {
         ))
         .send()
         .await;
+    // Trip the brute-force throttle, once with a well-formed wrong secret
+    // and once with a live secret pasted into the client id field: the
+    // throttle's log line and audit event must carry neither.
+    let well_formed_wrong = warden::domain::credentials::ClientSecret::generate()
+        .expose()
+        .to_owned();
+    secrets.push(well_formed_wrong.clone());
+    let pasted = s(&reset, "client_secret");
+    let mut throttled = 0;
+    for _ in 0..12 {
+        for id in [cid.clone(), pasted.clone()] {
+            let r = token(id, well_formed_wrong.clone(), vec![]).await;
+            throttled += usize::from(r["error"] == "temporarily_unavailable");
+        }
+    }
+    assert!(throttled >= 2, "the throttle tripped");
     let _ = http
         .delete(format!("{base}/api/v1/service-accounts/{id}"))
         .bearer_auth(&at)
@@ -265,6 +281,11 @@ async fn no_secret_in_logs_or_tables() {
     assert!(
         tables.contains(&cid) && tables.contains(&rid),
         "accounts and resource servers were dumped"
+    );
+    assert!(
+        logs.contains("too many failed authentications")
+            && tables.contains("client.auth_throttled"),
+        "the throttle logged and audited"
     );
     assert!(
         logs.contains("refresh token reuse"),

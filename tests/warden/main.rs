@@ -8,6 +8,7 @@ mod abuse;
 mod admin;
 mod cli;
 mod discovery;
+mod fuzz;
 mod hostile;
 mod introspect;
 mod malformed;
