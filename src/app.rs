@@ -129,17 +129,79 @@ impl Application {
         let maintenance = tokio::spawn(maintenance(state.clone(), stop_rx));
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %state.issuer, "warden listening");
         let app = crate::http::router(state.clone());
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        serve(self.listener, app, &state.config, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = book.await;
         maintenance.abort();
         state.db.close().await;
         Ok(())
+    }
+}
+
+/// Accepts HTTP/1.1 connections until `shutdown`, then stops accepting,
+/// lets in-flight requests finish (closing idle keep-alive connections) and
+/// returns once all connections are gone or `drain_timeout` has passed.
+///
+/// hyper is driven directly rather than through `axum::serve` because that
+/// sets no timer, so hyper's header-read timeout never fires: a client could
+/// hold a connection forever by sending its headers slowly (slowloris) or
+/// not at all. Here every connection must deliver a complete request head
+/// within `header_timeout`, which also closes idle keep-alive connections.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather
+                    // than spin; the listener itself stays usable.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(req)
+            },
+        );
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; draining in-flight requests");
+    if tokio::time::timeout(config.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout = ?config.drain_timeout,
+            "connections still open after the drain timeout; closing them"
+        );
     }
 }
 

@@ -42,6 +42,11 @@ pub struct Config {
     pub auth_failures_per_client: Option<Quota>,
     /// Failed authentications allowed per source address (IPv6: per /64).
     pub auth_failures_per_ip: Option<Quota>,
+    /// A connection must deliver a complete request head within this time
+    /// (slow or idle clients are disconnected).
+    pub header_timeout: Duration,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub drain_timeout: Duration,
 }
 
 /// A bad setting: the message names it and is one line.
@@ -65,6 +70,8 @@ const KEYS: &[&str] = &[
     "flush_interval",
     "auth_failures_per_client",
     "auth_failures_per_ip",
+    "header_timeout",
+    "drain_timeout",
 ];
 
 impl Config {
@@ -207,7 +214,11 @@ impl Config {
         };
         let auth_failures_per_client = quota("auth_failures_per_client", "10/1m")?;
         let auth_failures_per_ip = quota("auth_failures_per_ip", "100/1m")?;
+        let header_timeout = duration(get("header_timeout"), "30s", 1, 300)?;
+        let drain_timeout = duration(get("drain_timeout"), "30s", 1, 600)?;
         Ok(Self {
+            header_timeout,
+            drain_timeout,
             auth_failures_per_client,
             auth_failures_per_ip,
             database_url,

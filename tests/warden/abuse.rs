@@ -491,6 +491,7 @@ both_backends!(
     bad_secret_flood_does_not_starve_good_clients,
     real_source_addresses_and_forwarded_headers,
     admin_rejects_malformed_cidrs,
+    slow_and_idle_connections_are_closed,
 );
 
 /// Unknown client id, wrong secret and deleted account cost the same: each
@@ -564,4 +565,53 @@ async fn failures_are_indistinguishable_in_latency() {
     // as a group several times faster than the others.
     assert!(lo > 2.0, "a failure skipped Argon2: {report:?}");
     assert!(hi / lo < 1.5, "distinguishable medians: {report:?}");
+}
+
+/// Slow or silent clients cannot hold connections: a request head must
+/// arrive complete within `header_timeout` (slowloris), and an idle
+/// connection is closed after it too. Real requests are unaffected.
+async fn slow_and_idle_connections_are_closed(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start_with(b, &[("header_timeout", "1s")]).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let closed_within = |mut c: tokio::net::TcpStream| async move {
+        let t0 = Instant::now();
+        let mut buf = [0u8; 256];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(6), c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return t0.elapsed(),
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("connection still open after 6 s"),
+            }
+        }
+    };
+    // Headers trickled one byte every 200 ms, never finished.
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let trickle = tokio::spawn(async move {
+        for b in
+            b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        {
+            if slow.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        slow
+    });
+    // A connection that never says anything.
+    let idle = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let idle_closed = closed_within(idle).await;
+    assert!(
+        idle_closed < Duration::from_secs(4),
+        "idle: {idle_closed:?}"
+    );
+    let slow = trickle.await.expect("trickle");
+    let _ = closed_within(slow).await;
+    // Meanwhile, and afterwards, real clients are served.
+    let a = s.create_account(&["viewer"]).await;
+    s.token_ok(&a, &[]).await;
 }

@@ -404,18 +404,23 @@ async fn oversized_tokens_are_refused_cheaply(b: Backend) {
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "invalid_request");
     for t in [&big, &mega] {
-        let r = s
+        let sent = s
             .http
             .get(s.url("/api/v1/service-accounts"))
             .header("authorization", format!("Bearer {t}"))
             .send()
-            .await
-            .expect("send");
-        assert!(
-            matches!(r.status().as_u16(), 401 | 431),
-            "got {}",
-            r.status()
-        );
+            .await;
+        match sent {
+            Ok(r) => assert!(
+                matches!(r.status().as_u16(), 401 | 431),
+                "got {}",
+                r.status()
+            ),
+            // Beyond hyper's read buffer the server answers 431 and closes
+            // while the client is still writing: a broken pipe, not a
+            // response, is then all the client sees.
+            Err(e) => assert!(t.len() > 500_000 && e.is_request(), "{e}"),
+        }
     }
     // The server is unharmed.
     let r = s.http.get(s.url("/healthz")).send().await.expect("health");
