@@ -43,6 +43,8 @@ pub struct AppState {
     /// Throttles failed resource-server authentication (introspection,
     /// revocation).
     pub rs_limiter: AuthLimiter,
+    /// The JWKS `Cache-Control` value, derived from the key settings.
+    pub jwks_cache_control: axum::http::HeaderValue,
 }
 
 impl AppState {
@@ -65,8 +67,8 @@ impl Application {
             )
         })?;
         db.migrate().await.context("cannot apply migrations")?;
-        let keys =
-            KeyStore::open(&config.keys_dir, now_unix()).context("cannot load signing keys")?;
+        let keys = KeyStore::open_with(&config.keys_dir, config.key_algorithm, now_unix())
+            .context("cannot load signing keys")?;
         let refresh_key = load_or_create_secret(&config.keys_dir, REFRESH_KEY_FILE)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -95,6 +97,7 @@ impl Application {
                 config.auth_failures_per_client,
                 config.auth_failures_per_ip,
             ),
+            jwks_cache_control: crate::http::wellknown::jwks_cache_control(&config),
             config,
         });
         Ok(Self { listener, state })
@@ -205,28 +208,65 @@ async fn serve(
     }
 }
 
-/// Periodic chores: pick up keys changed on disk, prune spent refresh state.
+/// Periodic chores: pick up keys changed on disk (every replica, every
+/// `key_reload_interval`), run the automatic rotation schedule if one is
+/// set, sweep throttle buckets, and prune spent refresh state hourly.
 async fn maintenance(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
-    let mut rounds: u64 = 0;
+    let mut tick = tokio::time::interval(state.config.key_reload_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_refresh_prune = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        rounds += 1;
-        state.client_limiter.sweep();
-        state.rs_limiter.sweep();
-        if let Err(e) = state.keys.reload(now_unix()) {
+        let now = now_unix();
+        if let Some(every) = state.config.key_rotation_interval {
+            rotate_on_schedule(&state, every, now).await;
+        }
+        if let Err(e) = state.keys.reload(now) {
             tracing::error!(error = %e, "reloading signing keys failed; keeping the current set");
         }
-        if rounds.is_multiple_of(120) {
-            match state.db.prune_refresh_state(now_unix()).await {
+        state.client_limiter.sweep();
+        state.rs_limiter.sweep();
+        if last_refresh_prune.elapsed() >= Duration::from_secs(3600) {
+            last_refresh_prune = std::time::Instant::now();
+            match state.db.prune_refresh_state(now).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "pruned expired refresh-token state"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning refresh-token state failed"),
             }
         }
+    }
+}
+
+/// One step of the automatic rotation schedule: create the next key when
+/// due, and delete keys whose tokens have all expired. File work runs on
+/// the blocking pool (RSA key generation takes a while).
+async fn rotate_on_schedule(state: &Arc<AppState>, every: Duration, now: i64) {
+    let c = &state.config;
+    let (dir, alg) = (c.keys_dir.clone(), c.key_algorithm);
+    let every = every.as_secs() as i64;
+    let delay = c.key_publication_delay.as_secs() as i64;
+    let ttl = c.access_token_ttl.as_secs() as i64;
+    let reload = c.key_reload_interval.as_secs() as i64;
+    let work = tokio::task::spawn_blocking(move || {
+        let created = crate::crypto::keys::rotate_if_due(&dir, alg, every, delay, now)?;
+        let pruned = crate::crypto::keys::prune(&dir, ttl, reload, now)?;
+        Ok::<_, crate::crypto::keys::KeyError>((created, pruned))
+    })
+    .await;
+    match work {
+        Ok(Ok((created, pruned))) => {
+            if let Some(m) = created {
+                tracing::info!(kid = %m.kid, alg = m.alg.as_str(), activate_at = m.activate_at, "scheduled key rotation: new key published");
+            }
+            for kid in pruned {
+                tracing::info!(kid = %kid, "pruned a retired signing key");
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "scheduled key rotation failed"),
+        Err(e) => tracing::error!(error = %e, "scheduled key rotation panicked"),
     }
 }
 

@@ -153,9 +153,9 @@ enum KeysCmd {
         #[arg(long, default_value = "ES256")]
         alg: String,
         /// How long the key is published before it signs (longer than
-        /// resource servers cache the JWKS).
-        #[arg(long, default_value = "10m")]
-        activate_in: String,
+        /// resource servers cache the JWKS). Default: key_publication_delay.
+        #[arg(long)]
+        activate_in: Option<String>,
     },
     /// Delete keys that no unexpired token can have been signed with.
     Prune,
@@ -552,41 +552,34 @@ fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
         }
         KeysCmd::Rotate { alg, activate_in } => {
             let alg = Alg::parse(&alg)
-                .ok_or_else(|| CliError::Usage("--alg must be ES256 or EdDSA".into()))?;
-            let delay = humantime::parse_duration(&activate_in).map_err(|_| {
-                CliError::Usage("--activate-in must be a duration such as 10m".into())
-            })?;
-            // A rotated key always activates after the newest existing one,
-            // so the rotation wins even within the same second.
-            let newest = KeyStore::open(&config.keys_dir, now)
-                .map_err(fail)?
-                .current()
-                .keys
-                .iter()
-                .map(|k| k.meta.activate_at)
-                .max()
-                .unwrap_or(now);
-            let activate_at = (now + delay.as_secs() as i64).max(newest + 1);
-            let meta = keys::create_key(&config.keys_dir, alg, now, activate_at).map_err(fail)?;
+                .ok_or_else(|| CliError::Usage("--alg must be ES256, EdDSA or RS256".into()))?;
+            let delay = match activate_in {
+                Some(text) => humantime::parse_duration(&text).map_err(|_| {
+                    CliError::Usage("--activate-in must be a duration such as 10m".into())
+                })?,
+                None => config.key_publication_delay,
+            };
+            if delay < config.key_reload_interval {
+                eprintln!(
+                    "warning: --activate-in is shorter than key_reload_interval ({}s); a replica may sign with the key before another replica publishes it",
+                    config.key_reload_interval.as_secs()
+                );
+            }
+            let meta =
+                keys::rotate(&config.keys_dir, alg, delay.as_secs() as i64, now).map_err(fail)?;
             println!("{}", meta.kid);
             Ok(())
         }
         KeysCmd::Prune => {
-            let store = KeyStore::open(&config.keys_dir, now).map_err(fail)?;
-            let set = store.current();
-            let ttl = config.access_token_ttl.as_secs() as i64;
-            // A key stopped signing when the next key activated; tokens it
-            // signed live at most one access-token lifetime (plus leeway).
-            for pair in set.keys.windows(2) {
-                let (old, next) = (&pair[0], &pair[1]);
-                if old.meta.kid != set.signing.meta.kid && next.meta.activate_at + ttl + 60 <= now {
-                    for ext in ["key", "json"] {
-                        let p = config.keys_dir.join(format!("{}.{ext}", old.meta.kid));
-                        std::fs::remove_file(&p)
-                            .map_err(|e| CliError::Failure(format!("{}: {e}", p.display())))?;
-                    }
-                    println!("pruned {}", old.meta.kid);
-                }
+            let pruned = keys::prune(
+                &config.keys_dir,
+                config.access_token_ttl.as_secs() as i64,
+                config.key_reload_interval.as_secs() as i64,
+                now,
+            )
+            .map_err(fail)?;
+            for kid in pruned {
+                println!("pruned {kid}");
             }
             Ok(())
         }

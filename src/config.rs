@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::crypto::keys::Alg;
 use crate::domain::ip::parse_cidr;
 use crate::ratelimit::Quota;
 
@@ -47,6 +48,15 @@ pub struct Config {
     pub header_timeout: Duration,
     /// On shutdown, how long in-flight requests may take to finish.
     pub drain_timeout: Duration,
+    /// Algorithm of keys warden creates (the first key, automatic rotation).
+    pub key_algorithm: Alg,
+    /// How long a new key is published before it signs; longer than
+    /// resource servers cache the JWKS.
+    pub key_publication_delay: Duration,
+    /// How often each replica re-reads the keys directory.
+    pub key_reload_interval: Duration,
+    /// Automatic rotation period; `None` rotates only on `warden keys rotate`.
+    pub key_rotation_interval: Option<Duration>,
 }
 
 /// A bad setting: the message names it and is one line.
@@ -72,6 +82,10 @@ const KEYS: &[&str] = &[
     "auth_failures_per_ip",
     "header_timeout",
     "drain_timeout",
+    "key_algorithm",
+    "key_publication_delay",
+    "key_reload_interval",
+    "key_rotation_interval",
 ];
 
 impl Config {
@@ -216,7 +230,32 @@ impl Config {
         let auth_failures_per_ip = quota("auth_failures_per_ip", "100/1m")?;
         let header_timeout = duration(get("header_timeout"), "30s", 1, 300)?;
         let drain_timeout = duration(get("drain_timeout"), "30s", 1, 600)?;
+        let key_algorithm = match get("key_algorithm") {
+            None => Alg::ES256,
+            Some((v, src)) => {
+                Alg::parse(v).ok_or_else(|| bad(src, "expected ES256, EdDSA or RS256"))?
+            }
+        };
+        let key_reload_interval = duration(get("key_reload_interval"), "30s", 1, 3600)?;
+        let key_publication_delay = duration(get("key_publication_delay"), "10m", 0, 7 * 86_400)?;
+        if key_publication_delay < key_reload_interval {
+            return Err(ConfigError(format!(
+                "invalid {}: must be at least key_reload_interval ({}s), or replicas could sign before every replica publishes",
+                get("key_publication_delay")
+                    .map(|(_, s)| s)
+                    .unwrap_or("default"),
+                key_reload_interval.as_secs()
+            )));
+        }
+        let key_rotation_interval = match get("key_rotation_interval") {
+            None | Some(("off", _)) => None,
+            Some(v) => Some(duration(Some(v), "", 1, 365 * 86_400)?),
+        };
         Ok(Self {
+            key_algorithm,
+            key_publication_delay,
+            key_reload_interval,
+            key_rotation_interval,
             header_timeout,
             drain_timeout,
             auth_failures_per_client,

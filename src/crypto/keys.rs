@@ -13,9 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest;
+use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair,
 };
 use data_encoding::BASE64URL_NOPAD;
 use serde::{Deserialize, Serialize};
@@ -25,13 +28,20 @@ use serde_json::json;
 pub enum Alg {
     ES256,
     EdDSA,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys or larger: for
+    /// resource servers whose JWT libraries know nothing newer.
+    RS256,
 }
+
+/// The smallest RSA modulus accepted, in bytes (2048 bits).
+const MIN_RSA_MODULUS_BYTES: usize = 256;
 
 impl Alg {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ES256" => Some(Self::ES256),
             "EdDSA" => Some(Self::EdDSA),
+            "RS256" => Some(Self::RS256),
             _ => None,
         }
     }
@@ -39,6 +49,7 @@ impl Alg {
         match self {
             Self::ES256 => "ES256",
             Self::EdDSA => "EdDSA",
+            Self::RS256 => "RS256",
         }
     }
 }
@@ -60,12 +71,14 @@ pub struct KeyMeta {
 enum Signer {
     Ec(EcdsaKeyPair),
     Ed(Ed25519KeyPair),
+    Rsa(RsaKeyPair),
 }
 
 pub struct LoadedKey {
     pub meta: KeyMeta,
     signer: Signer,
-    /// The raw public key (uncompressed P-256 point, or Ed25519 bytes).
+    /// The raw public key (uncompressed P-256 point, Ed25519 bytes, or a
+    /// DER RSAPublicKey), as the verifier takes it.
     pub public: Vec<u8>,
     /// `base64url(header)`, computed once.
     header_b64: String,
@@ -122,6 +135,23 @@ impl LoadedKey {
                     public,
                 )
             }
+            Alg::RS256 => {
+                let bad =
+                    || KeyError::BadKey(path.display().to_string(), "RSA (2048 bits or more)");
+                let kp = RsaKeyPair::from_pkcs8(der).map_err(|_| bad())?;
+                if kp.public_modulus_len() < MIN_RSA_MODULUS_BYTES {
+                    return Err(bad());
+                }
+                let pk = kp.public_key();
+                let n = b64(pk.modulus().big_endian_without_leading_zero());
+                let e = b64(pk.exponent().big_endian_without_leading_zero());
+                let public = pk.as_ref().to_vec();
+                (
+                    Signer::Rsa(kp),
+                    json!({"e": e, "kty": "RSA", "n": n}),
+                    public,
+                )
+            }
         };
         let header = json!({"alg": meta.alg.as_str(), "kid": meta.kid, "typ": "at+jwt"});
         let header_b64 = b64(header.to_string().as_bytes());
@@ -161,6 +191,19 @@ impl LoadedKey {
                 .sign(&SystemRandom::new(), out.as_bytes())
                 .map_err(|_| KeyError::Sign)?,
             Signer::Ed(kp) => kp.sign(out.as_bytes()),
+            Signer::Rsa(kp) => {
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    out.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|_| KeyError::Sign)?;
+                out.push('.');
+                BASE64URL_NOPAD.encode_append(&sig, &mut out);
+                return Ok(out);
+            }
         };
         out.push('.');
         BASE64URL_NOPAD.encode_append(sig.as_ref(), &mut out);
@@ -209,10 +252,30 @@ impl KeyStore {
     /// Loads every key in `dir`, creating the directory and a first ES256
     /// key when there is none.
     pub fn open(dir: &Path, now: i64) -> Result<Self, KeyError> {
+        Self::open_with(dir, Alg::ES256, now)
+    }
+
+    /// As `open`, creating the first key with `alg`.
+    pub fn open_with(dir: &Path, alg: Alg, now: i64) -> Result<Self, KeyError> {
         ensure_dir(dir)?;
         let mut keys = load_all(dir)?;
-        if keys.is_empty() {
-            create_key(dir, Alg::ES256, now, now)?;
+        // Replicas starting together on an empty directory must not each
+        // create a first key: one does, under the lock, the others wait.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while keys.is_empty() {
+            if let Some(()) = with_dir_lock(dir, || {
+                if load_all(dir)?.is_empty() {
+                    create_key(dir, alg, now, now)?;
+                }
+                Ok(())
+            })? {
+                keys = load_all(dir)?;
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(KeyError::NoKey(dir.display().to_string()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
             keys = load_all(dir)?;
         }
         let set = KeySet::build(keys, now, dir)?;
@@ -220,6 +283,10 @@ impl KeyStore {
             dir: dir.to_owned(),
             current: RwLock::new(Arc::new(set)),
         })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn current(&self) -> Arc<KeySet> {
@@ -238,6 +305,111 @@ impl KeyStore {
         }
         Ok(())
     }
+}
+
+/// Creates a signing key that is published at once and signs from
+/// `delay` seconds later (always after the newest existing key, so the
+/// rotation wins even within the same second).
+pub fn rotate(dir: &Path, alg: Alg, delay: i64, now: i64) -> Result<KeyMeta, KeyError> {
+    let newest = load_all(dir)?
+        .iter()
+        .map(|k| k.meta.activate_at)
+        .max()
+        .unwrap_or(now);
+    create_key(dir, alg, now, (now + delay).max(newest + 1))
+}
+
+/// Kids of keys no unexpired token can have been signed with. A key stops
+/// signing when the next one activates, replicas notice within `reload`
+/// seconds, and a token lives `ttl` seconds plus the verification leeway.
+/// The current signing key and keys not yet retired are never listed.
+pub fn prunable(set: &KeySet, ttl: i64, reload: i64, now: i64) -> Vec<String> {
+    let grace = ttl + reload + crate::crypto::verify::LEEWAY_SECS;
+    set.keys
+        .windows(2)
+        .filter(|pair| {
+            pair[0].meta.kid != set.signing.meta.kid && pair[1].meta.activate_at + grace <= now
+        })
+        .map(|pair| pair[0].meta.kid.clone())
+        .collect()
+}
+
+/// Deletes the keys `prunable` names; another replica pruning the same
+/// key at the same time is not an error.
+pub fn prune(dir: &Path, ttl: i64, reload: i64, now: i64) -> Result<Vec<String>, KeyError> {
+    let set = KeySet::build(load_all(dir)?, now, dir)?;
+    let kids = prunable(&set, ttl, reload, now);
+    for kid in &kids {
+        // The sidecar first: without it the key is no longer loaded.
+        for ext in ["json", "key"] {
+            let p = dir.join(format!("{kid}.{ext}"));
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(KeyError::Io(p.display().to_string(), e)),
+            }
+        }
+    }
+    Ok(kids)
+}
+
+/// The automatic rotation schedule: when the newest key is `every`
+/// seconds old, one replica creates the next one. Replicas sharing the
+/// directory coordinate through an exclusive lock file, so each period
+/// yields one key, not one per replica. Returns the key created, if any.
+pub fn rotate_if_due(
+    dir: &Path,
+    alg: Alg,
+    every: i64,
+    delay: i64,
+    now: i64,
+) -> Result<Option<KeyMeta>, KeyError> {
+    let due = |dir: &Path| -> Result<bool, KeyError> {
+        let newest = load_all(dir)?.iter().map(|k| k.meta.created_at).max();
+        Ok(newest.is_none_or(|c| c + every <= now))
+    };
+    if !due(dir)? {
+        return Ok(None);
+    }
+    // Re-check under the lock: another replica may just have rotated.
+    let result = with_dir_lock(dir, || match due(dir)? {
+        true => rotate(dir, alg, delay, now).map(Some),
+        false => Ok(None),
+    })?;
+    Ok(result.flatten())
+}
+
+/// Runs `f` holding the keys directory's lock file (`.keys.lock`, created
+/// exclusively); `None` if another process holds it. A lock older than
+/// five minutes was left by a process that died and is removed.
+fn with_dir_lock<T>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T, KeyError>,
+) -> Result<Option<T>, KeyError> {
+    let lock = dir.join(".keys.lock");
+    let acquired = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&lock);
+    match acquired {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let stale = std::fs::metadata(&lock)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 300);
+            if stale {
+                let _ = std::fs::remove_file(&lock);
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(KeyError::Io(lock.display().to_string(), e)),
+    }
+    let out = f();
+    let _ = std::fs::remove_file(&lock);
+    out.map(Some)
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
@@ -291,6 +463,9 @@ pub fn create_key(dir: &Path, alg: Alg, now: i64, activate_at: i64) -> Result<Ke
             .map_err(|_| KeyError::Sign)?
             .as_ref()
             .to_vec(),
+        Alg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
+            .and_then(|kp| kp.as_der().map(|d| d.as_ref().to_vec()))
+            .map_err(|_| KeyError::Sign)?,
     };
     let provisional = KeyMeta {
         kid: String::new(),

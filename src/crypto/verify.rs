@@ -1,8 +1,10 @@
 //! Verifying warden's own access tokens (introspection, revocation, the
-//! admin API's bearer check). Only the published keys, only ES256 and
-//! EdDSA, only `typ: at+jwt`; the header's `jku`/`x5u`/`jwk` are never
+//! admin API's bearer check). Only the published keys, only ES256, EdDSA
+//! and RS256 (each only with a key of that type), only `typ: at+jwt`; the header's `jku`/`x5u`/`jwk` are never
 //! followed and a `crit` header is refused.
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, UnparsedPublicKey};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
+};
 use data_encoding::BASE64URL_NOPAD;
 use serde::Deserialize;
 
@@ -91,6 +93,7 @@ fn verify_with_kid(
     let alg = match header.alg.as_str() {
         "ES256" => Alg::ES256,
         "EdDSA" => Alg::EdDSA,
+        "RS256" => Alg::RS256,
         _ => return None,
     };
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
@@ -109,6 +112,7 @@ fn verify_with_kid(
     let verifier = match alg {
         Alg::ES256 => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.public),
         Alg::EdDSA => UnparsedPublicKey::new(&ED25519, &key.public),
+        Alg::RS256 => UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.public),
     };
     verifier.verify(signed, &sig).ok()?;
     let claims: AccessClaims =

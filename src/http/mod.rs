@@ -7,7 +7,7 @@ mod introspect;
 pub(crate) mod metrics;
 mod openapi;
 mod token;
-mod wellknown;
+pub mod wellknown;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -26,7 +26,7 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
         "scopes_supported": PERMISSIONS,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "access_token_signing_alg_values_supported": ["ES256", "EdDSA"],
+        "access_token_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
         "authorization_response_iss_parameter_supported": false,
     });
     doc.to_string().into_bytes().into()
@@ -37,29 +37,46 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
     responses((status = 200, description = "metadata document", content_type = "application/json")))]
 pub async fn metadata(State(body): State<Arc<[u8]>>) -> Response {
-    json_bytes(body, "public, max-age=3600")
+    json_bytes(body, HeaderValue::from_static("public, max-age=3600"))
 }
 
 /// A pre-rendered JSON document (the OpenAPI description).
 pub async fn json_doc(State(body): State<Arc<[u8]>>) -> Response {
-    json_bytes(body, "public, max-age=300")
+    json_bytes(body, HeaderValue::from_static("public, max-age=300"))
+}
+
+/// `Cache-Control` for the JWKS: a resource server may cache it for the
+/// key publication delay minus the reload interval. A new key reaches every
+/// replica's JWKS within one reload interval of its creation and signs no
+/// earlier than the publication delay after it, so any copy cached before
+/// the key appeared has expired by the time a token signed with it exists.
+pub fn jwks_cache_control(config: &crate::config::Config) -> HeaderValue {
+    let secs = config
+        .key_publication_delay
+        .saturating_sub(config.key_reload_interval)
+        .as_secs();
+    HeaderValue::from_str(&format!("public, max-age={secs}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
 }
 
 /// The public signing keys (RFC 7517).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
     responses((status = 200, description = "JWK set", content_type = "application/json")))]
 pub async fn jwks(State(state): State<Arc<AppState>>) -> Response {
-    json_bytes(state.keys.current().jwks.clone(), "public, max-age=300")
+    json_bytes(
+        state.keys.current().jwks.clone(),
+        state.jwks_cache_control.clone(),
+    )
 }
 
-fn json_bytes(body: Arc<[u8]>, cache: &'static str) -> Response {
+fn json_bytes(body: Arc<[u8]>, cache: HeaderValue) -> Response {
     (
         [
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+            (header::CACHE_CONTROL, cache),
         ],
         axum::body::Bytes::from_owner(body),
     )

@@ -13,4 +13,5 @@ mod hostile;
 mod introspect;
 mod malformed;
 mod offline;
+mod replicas;
 mod token;
