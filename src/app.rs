@@ -43,6 +43,9 @@ pub struct AppState {
     /// Throttles failed resource-server authentication (introspection,
     /// revocation).
     pub rs_limiter: AuthLimiter,
+    /// Set when shutdown begins: readiness fails so load balancers stop
+    /// sending new work while in-flight requests finish.
+    pub draining: std::sync::atomic::AtomicBool,
     /// The JWKS `Cache-Control` value, derived from the key settings.
     pub jwks_cache_control: axum::http::HeaderValue,
 }
@@ -98,6 +101,7 @@ impl Application {
                 config.auth_failures_per_ip,
             ),
             jwks_cache_control: crate::http::wellknown::jwks_cache_control(&config),
+            draining: Default::default(),
             config,
         });
         Ok(Self { listener, state })
@@ -132,6 +136,21 @@ impl Application {
         let maintenance = tokio::spawn(maintenance(state.clone(), stop_rx));
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %state.issuer, "warden listening");
         let app = crate::http::router(state.clone());
+        // On the signal, readiness drops at once; connections are still
+        // accepted for `shutdown_delay` (so a load balancer notices), then
+        // refused while in-flight requests drain.
+        let shutdown = {
+            let state = state.clone();
+            async move {
+                shutdown.await;
+                state
+                    .draining
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                let delay = state.config.shutdown_delay;
+                tracing::info!(?delay, "shutdown requested: readiness is now failing");
+                tokio::time::sleep(delay).await;
+            }
+        };
         serve(self.listener, app, &state.config, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = book.await;

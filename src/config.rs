@@ -48,6 +48,9 @@ pub struct Config {
     pub header_timeout: Duration,
     /// On shutdown, how long in-flight requests may take to finish.
     pub drain_timeout: Duration,
+    /// On shutdown, how long to keep accepting connections (with readiness
+    /// failing) before refusing them, for load balancers to notice.
+    pub shutdown_delay: Duration,
     /// Algorithm of keys warden creates (the first key, automatic rotation).
     pub key_algorithm: Alg,
     /// How long a new key is published before it signs; longer than
@@ -82,6 +85,7 @@ const KEYS: &[&str] = &[
     "auth_failures_per_ip",
     "header_timeout",
     "drain_timeout",
+    "shutdown_delay",
     "key_algorithm",
     "key_publication_delay",
     "key_reload_interval",
@@ -230,6 +234,7 @@ impl Config {
         let auth_failures_per_ip = quota("auth_failures_per_ip", "100/1m")?;
         let header_timeout = duration(get("header_timeout"), "30s", 1, 300)?;
         let drain_timeout = duration(get("drain_timeout"), "30s", 1, 600)?;
+        let shutdown_delay = duration(get("shutdown_delay"), "0s", 0, 300)?;
         let key_algorithm = match get("key_algorithm") {
             None => Alg::ES256,
             Some((v, src)) => {
@@ -258,6 +263,7 @@ impl Config {
             key_rotation_interval,
             header_timeout,
             drain_timeout,
+            shutdown_delay,
             auth_failures_per_client,
             auth_failures_per_ip,
             database_url,

@@ -81,6 +81,31 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Would retrying later plausibly succeed? The database is down,
+    /// restarting, unreachable or out of connections: the caller gets 503
+    /// (retry), never a 500 or a wrong answer.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Sqlx(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Self::Sqlx(sqlx::Error::Database(d)) => {
+                let code = d.code();
+                let code = code.as_deref().unwrap_or("");
+                // PostgreSQL classes 08 (connection exception), 53
+                // (insufficient resources), 57 (operator intervention:
+                // shutdown, restart); SQLite BUSY (5) and LOCKED (6).
+                ["08", "53", "57"].iter().any(|c| code.starts_with(c)) || code == "5" || code == "6"
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_unique_violation(e: &sqlx::Error) -> bool {
         e.as_database_error()
             .is_some_and(|d| d.is_unique_violation())

@@ -75,12 +75,12 @@ impl OAuthError {
 
 impl From<DbError> for OAuthError {
     fn from(e: DbError) -> Self {
-        tracing::error!(error = %e, "database error");
-        match e {
-            DbError::Sqlx(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-            ) => Self::TemporarilyUnavailable,
-            _ => Self::ServerError,
+        if e.is_transient() {
+            tracing::warn!(error = %e, "database unavailable; answering 503");
+            Self::TemporarilyUnavailable
+        } else {
+            tracing::error!(error = %e, "database error");
+            Self::ServerError
         }
     }
 }

@@ -8,6 +8,7 @@ mod abuse;
 mod admin;
 mod cli;
 mod discovery;
+mod faults;
 mod fuzz;
 mod hostile;
 mod introspect;

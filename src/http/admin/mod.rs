@@ -189,12 +189,12 @@ impl From<ManageError> for ApiError {
 
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
-        tracing::error!(error = %e, "database error");
-        match e {
-            crate::db::DbError::Sqlx(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-            ) => Self::Unavailable,
-            _ => Self::Internal,
+        if e.is_transient() {
+            tracing::warn!(error = %e, "database unavailable; answering 503");
+            Self::Unavailable
+        } else {
+            tracing::error!(error = %e, "database error");
+            Self::Internal
         }
     }
 }
