@@ -116,6 +116,12 @@ fn convert(rows: Vec<AccountRow>) -> DbResult<Vec<ServiceAccount>> {
 impl Db {
     /// The account behind a client id, tombstones included (the caller
     /// treats a deleted account like an unknown one).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "account_by_client_id")
+    )]
     pub async fn account_by_client_id(&self, client_id: &str) -> DbResult<Option<ServiceAccount>> {
         let sql = concat!(
             "SELECT ",
@@ -129,6 +135,12 @@ impl Db {
 
     /// The account behind an access token and whether the token's `jti`
     /// is revoked: one round trip, as introspection runs it on every call.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "account_with_revocation")
+    )]
     pub async fn account_with_revocation(
         &self,
         client_id: &str,
@@ -148,6 +160,7 @@ impl Db {
     }
 
     /// By id or client id, optionally within one org.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "find_account"))]
     pub async fn find_account(
         &self,
         org: Option<&str>,
@@ -163,6 +176,7 @@ impl Db {
         row.map(ServiceAccount::try_from).transpose()
     }
 
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "list_accounts"))]
     pub async fn list_accounts(
         &self,
         org: Option<&str>,
@@ -178,6 +192,7 @@ impl Db {
         convert(rows)
     }
 
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "insert_account"))]
     pub async fn insert_account(&self, a: &ServiceAccount, audit: &AuditEvent) -> DbResult<()> {
         let sql = concat!(
             "INSERT INTO service_accounts (",
@@ -221,6 +236,12 @@ impl Db {
 
     /// Sets the status of a live account. `Ok(false)` when there is no such
     /// live account.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "set_account_status")
+    )]
     pub async fn set_account_status(
         &self,
         id: &str,
@@ -235,6 +256,12 @@ impl Db {
     /// Replaces the secret hash and moves the credential epoch on, killing
     /// refresh tokens issued before. Only for an active, live credential
     /// account; `Ok(false)` otherwise (the caller re-reads to say why).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "reset_account_secret")
+    )]
     pub async fn reset_account_secret(
         &self,
         change: &SecretChange<'_>,
@@ -250,6 +277,12 @@ impl Db {
 
     /// Makes a new secret current and keeps the current one working until
     /// `grace_until`. Refresh tokens stay valid (the epoch does not move).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "rotate_account_secret")
+    )]
     pub async fn rotate_account_secret(
         &self,
         change: &SecretChange<'_>,
@@ -288,6 +321,7 @@ impl Db {
     }
 
     /// Tombstones an account: it stays readable, never authenticates again.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "delete_account"))]
     pub async fn delete_account(&self, id: &str, now: i64, audit: &AuditEvent) -> DbResult<bool> {
         let sql =
             "UPDATE service_accounts SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
@@ -321,6 +355,12 @@ impl Db {
     }
 
     /// Permissions of the named custom roles of `org` (built-ins are in code).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "custom_role_permissions")
+    )]
     pub async fn custom_role_permissions(
         &self,
         org: &str,
@@ -382,6 +422,7 @@ fn like_escape(s: &str) -> String {
 }
 
 impl Db {
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "query_accounts"))]
     pub async fn query_accounts(&self, q: &AccountQuery) -> DbResult<Vec<ServiceAccount>> {
         let sql = concat!(
             "SELECT ",
@@ -414,6 +455,7 @@ impl Db {
 
     /// Writes the editable fields of a live account (name, description,
     /// roles, allowed IPs, expiry) with its audit record.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "update_account"))]
     pub async fn update_account(&self, a: &ServiceAccount, audit: &AuditEvent) -> DbResult<bool> {
         let sql = "UPDATE service_accounts SET name = $2, description = $3, roles = $4, allowed_ips = $5, \
                    expires_at = $6 WHERE id = $1 AND deleted_at IS NULL";
@@ -437,6 +479,12 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "list_custom_roles")
+    )]
     pub async fn list_custom_roles(&self, org: &str) -> DbResult<Vec<CustomRole>> {
         Ok(on_db!(self, p => sqlx::query_as::<_, CustomRole>(
             "SELECT org_id, id, description, permissions, created_at, created_by FROM roles WHERE org_id = $1 ORDER BY id",
@@ -446,6 +494,12 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "insert_custom_role")
+    )]
     pub async fn insert_custom_role(&self, r: &CustomRole, audit: &AuditEvent) -> DbResult<()> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;

@@ -87,6 +87,12 @@ pub struct AuditRow {
 impl Db {
     /// Writes bookkeeping in one transaction: `last used` times (only ever
     /// moved forward) and queued credential events.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "flush_bookkeeping")
+    )]
     pub async fn flush_bookkeeping(
         &self,
         last_used: &[(String, i64)],
@@ -130,6 +136,12 @@ impl Db {
     }
 
     /// Events about one target, oldest first (used by the CLI and tests).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "audit_for_target")
+    )]
     pub async fn audit_for_target(&self, target_id: &str) -> DbResult<Vec<AuditRow>> {
         let sql = "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details \
                    FROM audit_events WHERE target_id = $1 ORDER BY id";
@@ -154,6 +166,7 @@ pub struct AuditQuery {
 }
 
 impl Db {
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "query_audit"))]
     pub async fn query_audit(&self, q: &AuditQuery) -> DbResult<Vec<AuditRow>> {
         let sql = "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details \
                    FROM audit_events WHERE org_id = $1 AND ($2 IS NULL OR actor_id = $2) \

@@ -117,6 +117,7 @@ pub type DbResult<T> = Result<T, DbError>;
 impl Db {
     /// Connects to the database named by `url` (creating a SQLite file if
     /// missing).
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "connect"))]
     pub async fn connect(url: &str) -> DbResult<Self> {
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
@@ -150,6 +151,7 @@ impl Db {
 
     /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock
     /// meanwhile, so replicas starting together apply each migration once.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "migrate"))]
     pub async fn migrate(&self) -> DbResult<()> {
         match self {
             Self::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await?,
@@ -159,6 +161,7 @@ impl Db {
     }
 
     /// A cheap round trip, for readiness.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "ping"))]
     pub async fn ping(&self) -> DbResult<()> {
         on_db!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
         Ok(())
@@ -175,6 +178,7 @@ impl Db {
         }
     }
 
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "close"))]
     pub async fn close(&self) {
         match self {
             Self::Sqlite(p) => {

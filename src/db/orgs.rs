@@ -2,6 +2,7 @@
 use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
 
 impl Db {
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "create_org"))]
     pub async fn create_org(
         &self,
         slug: &str,
@@ -29,6 +30,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "org_exists"))]
     pub async fn org_exists(&self, slug: &str) -> DbResult<bool> {
         let n: Option<(String,)> = on_db!(self, p => sqlx::query_as("SELECT id FROM orgs WHERE id = $1")
             .bind(slug).fetch_optional(p).await?);

@@ -29,6 +29,12 @@ impl Db {
     /// one node or many: exactly one concurrent caller wins. A loser's
     /// attempt is reuse, and revokes the family (with `reuse_audit`
     /// recorded in the same transaction).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "spend_refresh_token")
+    )]
     pub async fn spend_refresh_token(
         &self,
         r: &SpendRequest<'_>,
@@ -83,6 +89,12 @@ impl Db {
 
     /// Drops bookkeeping rows that can no longer matter: a spent token or a
     /// revoked family past its expiry cannot be presented successfully.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "prune_refresh_state")
+    )]
     pub async fn prune_refresh_state(&self, now: i64) -> DbResult<u64> {
         on_db_write!(self, p => {
             let a = sqlx::query("DELETE FROM refresh_tokens_spent WHERE expires_at < $1")

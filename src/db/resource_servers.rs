@@ -50,6 +50,12 @@ pub struct RefreshState {
 }
 
 impl Db {
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "insert_resource_server")
+    )]
     pub async fn insert_resource_server(
         &self,
         rs: &ResourceServer,
@@ -87,6 +93,12 @@ impl Db {
     }
 
     /// By id, client id or audience.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "find_resource_server")
+    )]
     pub async fn find_resource_server(&self, key: &str) -> DbResult<Option<ResourceServer>> {
         let sql = concat!(
             "SELECT ",
@@ -100,6 +112,12 @@ impl Db {
 
     /// By client id alone: the point lookup resource-server authentication
     /// makes on every introspection and revocation.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "resource_server_by_client_id")
+    )]
     pub async fn resource_server_by_client_id(
         &self,
         client_id: &str,
@@ -114,6 +132,12 @@ impl Db {
         row.map(ResourceServer::try_from).transpose()
     }
 
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "list_resource_servers")
+    )]
     pub async fn list_resource_servers(&self) -> DbResult<Vec<ResourceServer>> {
         let sql = concat!(
             "SELECT ",
@@ -125,6 +149,12 @@ impl Db {
     }
 
     /// Is `audience` a live resource server's? (token endpoint, `resource`)
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "audience_registered")
+    )]
     pub async fn audience_registered(&self, audience: &str) -> DbResult<bool> {
         let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
             "SELECT id FROM resource_servers WHERE audience = $1 AND status = 'active' AND deleted_at IS NULL",
@@ -135,6 +165,12 @@ impl Db {
         Ok(row.is_some())
     }
 
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "set_resource_server_status")
+    )]
     pub async fn set_resource_server_status(
         &self,
         id: &str,
@@ -153,6 +189,12 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "delete_resource_server")
+    )]
     pub async fn delete_resource_server(
         &self,
         id: &str,
@@ -173,6 +215,12 @@ impl Db {
 
     /// The account behind an access token and whether its `jti` is revoked,
     /// in one round trip.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "account_for_access_token")
+    )]
     pub async fn account_for_access_token(
         &self,
         client_id: &str,
@@ -181,6 +229,7 @@ impl Db {
         self.account_with_revocation(client_id, jti).await
     }
 
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "refresh_state"))]
     pub async fn refresh_state(&self, jti: &str, family: &str) -> DbResult<RefreshState> {
         let row: (i64, i64) = on_db!(self, p => sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM refresh_tokens_spent WHERE jti = $1), \
@@ -197,6 +246,12 @@ impl Db {
     }
 
     /// Revokes one access token until it would have expired anyway.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "revoke_access_token")
+    )]
     pub async fn revoke_access_token(
         &self,
         jti: &str,
@@ -221,6 +276,12 @@ impl Db {
     }
 
     /// Revokes a refresh-token family (every token of the chain).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "revoke_refresh_family")
+    )]
     pub async fn revoke_refresh_family(
         &self,
         family: &str,

@@ -13,6 +13,7 @@ mod fuzz;
 mod hostile;
 mod introspect;
 mod malformed;
+mod observability;
 mod offline;
 mod replicas;
 mod token;
