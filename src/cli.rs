@@ -314,7 +314,7 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutting down: draining in-flight requests");
+    tracing::info!("shutdown signal received");
 }
 
 async fn connect(config: &Config) -> Result<Db, CliError> {
