@@ -331,6 +331,7 @@ async fn bad_secret_flood_does_not_starve_good_clients(b: Backend) {
             *total.entry(k).or_default() += v;
         }
     }
+    eprintln!("flood: {total:?}; good client: {good_tokens} tokens in 3 s, worst {worst:?}");
     // The flood really ran into Argon2 (401) and its queue bound (503).
     assert!(total.get(&401).copied().unwrap_or(0) > 0, "{total:?}");
     assert!(
@@ -561,6 +562,7 @@ async fn failures_are_indistinguishable_in_latency() {
         .zip(&medians)
         .map(|((name, _), m)| format!("{name}: {m:.2} ms"))
         .collect();
+    eprintln!("failure latency medians: {report:?}");
     // Every failure pays Argon2 (milliseconds); a skipped Argon2 would show
     // as a group several times faster than the others.
     assert!(lo > 2.0, "a failure skipped Argon2: {report:?}");
