@@ -44,10 +44,16 @@ pub async fn track(req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
     let start = Instant::now();
     let res = next.run(req).await;
+    let outcome = match res.status().as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
     let status = res.status().as_u16().to_string();
     metrics::counter!("warden_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("warden_http_request_duration_seconds", "route" => route)
+    metrics::histogram!("warden_http_request_duration_seconds", "route" => route, "outcome" => outcome)
         .record(start.elapsed().as_secs_f64());
     res
 }

@@ -152,6 +152,8 @@ async fn metrics_in_prometheus_format(b: Backend) {
         "warden_http_requests_total{",
         "route=\"/oauth/token\"",
         "warden_http_request_duration_seconds_bucket{",
+        "outcome=\"2xx\"",
+        "outcome=\"4xx\"",
         "warden_tokens_total{grant=\"client_credentials\",result=\"issued\"}",
         "warden_client_auth_failures_total{endpoint=\"token\"}",
         "warden_db_pool_connections{state=\"open\"}",
