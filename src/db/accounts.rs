@@ -15,6 +15,13 @@ macro_rules! columns {
     };
 }
 
+/// What `introspection_context` found.
+pub struct IntrospectionContext {
+    pub resource_server: crate::domain::resource_server::ResourceServer,
+    /// The account behind the token, and whether the token is revoked.
+    pub account: Option<(ServiceAccount, bool)>,
+}
+
 /// A new secret for one account, conditional on the hash the caller read:
 /// of two concurrent resets or rotations, exactly one wins.
 pub struct SecretChange<'a> {
@@ -50,6 +57,32 @@ struct AccountRow {
     previous_secret_prefix: Option<String>,
     previous_secret_created_at: Option<i64>,
     previous_secret_expires_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProbedRow {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    audience_known: i64,
+}
+
+/// A resource server, the account behind a token and the token's
+/// revocation, from one query (introspection's hot path).
+#[derive(sqlx::FromRow)]
+struct IntrospectionRow {
+    rs_id: String,
+    rs_name: String,
+    rs_audience: String,
+    rs_client_id: String,
+    rs_secret_hash: String,
+    rs_status: String,
+    rs_created_at: i64,
+    rs_created_by: String,
+    rs_deleted_at: Option<i64>,
+    has_account: i64,
+    #[sqlx(flatten)]
+    account: AccountRow,
+    revoked: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -131,6 +164,87 @@ impl Db {
         let row: Option<AccountRow> =
             on_db!(self, p => sqlx::query_as(sql).bind(client_id).fetch_optional(p).await?);
         row.map(ServiceAccount::try_from).transpose()
+    }
+
+    /// For introspection, in one round trip: the calling resource server
+    /// (by its client id), and the account behind the token's client id with
+    /// whether the token's `jti` is revoked. `None` when no such resource
+    /// server exists; the account part is `None` when no account matches.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "introspection_context"))]
+    pub async fn introspection_context(
+        &self,
+        rs_client_id: &str,
+        account_client_id: &str,
+        jti: &str,
+    ) -> DbResult<Option<IntrospectionContext>> {
+        // A LEFT JOIN yields NULLs without an account; NOT NULL columns are
+        // coalesced so the row decodes, and `has_account` says which it is.
+        let sql = "SELECT rs.id AS rs_id, rs.name AS rs_name, rs.audience AS rs_audience, \
+             rs.client_id AS rs_client_id, rs.secret_hash AS rs_secret_hash, rs.status AS rs_status, \
+             rs.created_at AS rs_created_at, rs.created_by AS rs_created_by, rs.deleted_at AS rs_deleted_at, \
+             CAST(CASE WHEN a.id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_account, \
+             COALESCE(a.id, '') AS id, COALESCE(a.org_id, '') AS org_id, COALESCE(a.kind, '') AS kind, \
+             COALESCE(a.name, '') AS name, COALESCE(a.description, '') AS description, a.client_id, \
+             a.secret_hash, COALESCE(a.credential_epoch, 0) AS credential_epoch, a.integration, \
+             COALESCE(a.roles, '') AS roles, COALESCE(a.allowed_ips, '') AS allowed_ips, a.expires_at, \
+             COALESCE(a.status, '') AS status, COALESCE(a.created_at, 0) AS created_at, \
+             COALESCE(a.created_by, '') AS created_by, a.last_used_at, a.deleted_at, a.secret_prefix, \
+             a.secret_created_at, a.previous_secret_hash, a.previous_secret_prefix, \
+             a.previous_secret_created_at, a.previous_secret_expires_at, \
+             (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
+             FROM resource_servers rs LEFT JOIN service_accounts a ON a.client_id = $2 \
+             WHERE rs.client_id = $1";
+        let row: Option<IntrospectionRow> = on_db!(self, p => sqlx::query_as(sql)
+            .bind(rs_client_id)
+            .bind(account_client_id)
+            .bind(jti)
+            .fetch_optional(p)
+            .await?);
+        let Some(r) = row else { return Ok(None) };
+        let rs = crate::domain::resource_server::ResourceServer::try_from(
+            super::resource_servers::RsRow {
+                id: r.rs_id,
+                name: r.rs_name,
+                audience: r.rs_audience,
+                client_id: r.rs_client_id,
+                secret_hash: r.rs_secret_hash,
+                status: r.rs_status,
+                created_at: r.rs_created_at,
+                created_by: r.rs_created_by,
+                deleted_at: r.rs_deleted_at,
+            },
+        )?;
+        let account = if r.has_account > 0 {
+            Some((ServiceAccount::try_from(r.account)?, r.revoked > 0))
+        } else {
+            None
+        };
+        Ok(Some(IntrospectionContext {
+            resource_server: rs,
+            account,
+        }))
+    }
+
+    /// The account behind a client id and whether `audience` is a live
+    /// resource server's: the token endpoint's one round trip.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "account_for_token"))]
+    pub async fn account_for_token(
+        &self,
+        client_id: &str,
+        audience: Option<&str>,
+    ) -> DbResult<Option<(ServiceAccount, bool)>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            ", (SELECT COUNT(*) FROM resource_servers WHERE audience = $2 \
+               AND status = 'active' AND deleted_at IS NULL) AS audience_known \
+             FROM service_accounts WHERE client_id = $1"
+        );
+        let row: Option<ProbedRow> = on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(audience).fetch_optional(p).await?);
+        match row {
+            Some(r) => Ok(Some((ServiceAccount::try_from(r.account)?, r.audience_known > 0))),
+            None => Ok(None),
+        }
     }
 
     /// The account behind an access token and whether the token's `jti`

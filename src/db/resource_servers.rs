@@ -11,16 +11,16 @@ macro_rules! rs_columns {
 }
 
 #[derive(sqlx::FromRow)]
-struct RsRow {
-    id: String,
-    name: String,
-    audience: String,
-    client_id: String,
-    secret_hash: String,
-    status: String,
-    created_at: i64,
-    created_by: String,
-    deleted_at: Option<i64>,
+pub(super) struct RsRow {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) audience: String,
+    pub(super) client_id: String,
+    pub(super) secret_hash: String,
+    pub(super) status: String,
+    pub(super) created_at: i64,
+    pub(super) created_by: String,
+    pub(super) deleted_at: Option<i64>,
 }
 
 impl TryFrom<RsRow> for ResourceServer {

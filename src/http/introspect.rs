@@ -16,8 +16,7 @@ use super::token::source_ip;
 use crate::app::AppState;
 use crate::now_unix;
 use crate::oauth::OAuthError;
-use crate::oauth::client_auth::authenticate_resource_server;
-use crate::oauth::{introspect::introspect as run_introspect, revoke::revoke as run_revoke};
+use crate::oauth::{introspect::introspect_request as run_introspect, revoke::revoke as run_revoke};
 
 /// Documentation of the introspection request's form fields.
 #[derive(utoipa::ToSchema)]
@@ -79,9 +78,6 @@ pub async fn introspect(
         let form = read_form(&headers, &uri, body).await?;
         let creds = client_credentials(&headers, &form)?;
         let now = now_unix();
-        let caller =
-            authenticate_resource_server(&state, &creds, source_ip(&state, peer, &headers), now)
-                .await?;
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
@@ -93,7 +89,8 @@ pub async fn introspect(
             })?),
             None => None,
         };
-        run_introspect(&state, &caller, token, caller_ip, now).await
+        let peer_ip = source_ip(&state, peer, &headers);
+        run_introspect(&state, &creds, token, peer_ip, caller_ip, now).await
     }
     .await;
     let outcome = match &result {

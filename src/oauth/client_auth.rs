@@ -11,6 +11,7 @@ use crate::crypto::secrets::SecretError;
 use crate::db::AuditEvent;
 use crate::domain::account::{ServiceAccount, Status};
 use crate::domain::credentials::{ClientId, ClientSecret};
+use crate::domain::resource_server::ResourceServer;
 use crate::ratelimit::{AuthLimiter, Tripped};
 
 /// What a client presented, from the Basic header or the form body.
@@ -31,19 +32,35 @@ pub async fn authenticate(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<ServiceAccount, OAuthError> {
+    authenticate_probing(state, creds, source_ip, now, None)
+        .await
+        .map(|(a, _)| a)
+}
+
+/// As `authenticate`, also saying whether `audience` is a live resource
+/// server's, read in the same round trip as the account (the token
+/// endpoint's hot path makes one database call, not two).
+pub async fn authenticate_probing(
+    state: &AppState,
+    creds: &ClientCredentials,
+    source_ip: Option<IpAddr>,
+    now: i64,
+    audience: Option<&str>,
+) -> Result<(ServiceAccount, bool), OAuthError> {
     let fail = OAuthError::InvalidClient {
         basic: creds.via_basic,
     };
     let ip = limiter_ip(source_ip);
     throttle(&state.client_limiter, &creds.client_id, ip, "token")?;
     let well_formed = creds.secret.is_well_formed();
-    let account = match ClientId::parse(&creds.client_id) {
-        Some(id) if well_formed => state
-            .db
-            .account_by_client_id(id.as_str())
-            .await?
-            .filter(|a| !a.is_deleted()),
-        _ => None,
+    let (account, audience_known) = match ClientId::parse(&creds.client_id) {
+        Some(id) if well_formed => {
+            match state.db.account_for_token(id.as_str(), audience).await? {
+                Some((a, known)) if !a.is_deleted() => (Some(a), known),
+                _ => (None, false),
+            }
+        }
+        _ => (None, false),
     };
     let ok = if well_formed {
         let stored = account
@@ -58,7 +75,7 @@ pub async fn authenticate(
         false
     };
     match account {
-        Some(a) if ok => Ok(a),
+        Some(a) if ok => Ok((a, audience_known)),
         other => {
             if let Some(a) = &other {
                 state.bookkeeper.record(credential_event(
@@ -211,23 +228,47 @@ pub async fn authenticate_resource_server(
     creds: &ClientCredentials,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<crate::domain::resource_server::ResourceServer, OAuthError> {
-    let fail = OAuthError::InvalidClient {
-        basic: creds.via_basic,
-    };
-    let ip = limiter_ip(source_ip);
-    throttle(&state.rs_limiter, &creds.client_id, ip, "introspect")?;
-    let well_formed = creds.secret.is_well_formed();
-    let rs = if well_formed && resource_server_id_shape(&creds.client_id) {
+) -> Result<ResourceServer, OAuthError> {
+    let row = if rs_precheck(state, creds, source_ip)? {
         state
             .db
-            .find_resource_server(&creds.client_id)
+            .resource_server_by_client_id(&creds.client_id)
             .await?
-            .filter(|r| r.client_id == creds.client_id)
     } else {
         None
     };
-    let ok = if well_formed {
+    rs_verify(state, creds, source_ip, now, row).await
+}
+
+/// The checks that refuse a resource server before any lookup: the
+/// throttle (an error), and the shapes of id and secret (`Ok(false)`: do
+/// not look it up, it cannot exist).
+pub fn rs_precheck(
+    state: &AppState,
+    creds: &ClientCredentials,
+    source_ip: Option<IpAddr>,
+) -> Result<bool, OAuthError> {
+    throttle(
+        &state.rs_limiter,
+        &creds.client_id,
+        limiter_ip(source_ip),
+        "introspect",
+    )?;
+    Ok(creds.secret.is_well_formed() && resource_server_id_shape(&creds.client_id))
+}
+
+/// Verifies a resource server's secret against the row looked up for it
+/// (`None`: no such server, a dummy hash is verified instead), counting
+/// failures for the throttle.
+pub async fn rs_verify(
+    state: &AppState,
+    creds: &ClientCredentials,
+    source_ip: Option<IpAddr>,
+    now: i64,
+    rs: Option<ResourceServer>,
+) -> Result<ResourceServer, OAuthError> {
+    let ip = limiter_ip(source_ip);
+    let ok = if creds.secret.is_well_formed() {
         let stored = rs.as_ref().map(|r| r.secret_hash.as_str());
         state
             .verifier
@@ -244,18 +285,11 @@ pub async fn authenticate_resource_server(
             if tripped != Tripped::No {
                 let org = None; // resource servers belong to the deployment, not an org
                 let target = other.as_ref().map(|r| r.id.clone());
-                throttled_event(
-                    state,
-                    "resource_server",
-                    org,
-                    target,
-                    creds,
-                    ip,
-                    tripped,
-                    now,
-                );
+                throttled_event(state, "resource_server", org, target, creds, ip, tripped, now);
             }
-            Err(fail)
+            Err(OAuthError::InvalidClient {
+                basic: creds.via_basic,
+            })
         }
     }
 }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
+use super::client_auth::{ClientCredentials, rs_precheck, rs_verify};
 use super::{OAuthError, live_roles};
 use crate::app::AppState;
 use crate::crypto::verify::AccessClaims;
@@ -17,6 +18,46 @@ use crate::domain::account::{ServiceAccount, Status};
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::ResourceServer;
 use crate::domain::roles::{Grant, narrow_to_live};
+
+/// An introspection request from its form values, with the caller's
+/// authentication. An access token's signature is checked first (usually
+/// a cache hit), so that the caller, the account and the revocation list
+/// are read in one query; otherwise the caller is looked up alone.
+pub async fn introspect_request(
+    state: &AppState,
+    creds: &ClientCredentials,
+    token: &str,
+    peer_ip: Option<IpAddr>,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<Value>, OAuthError> {
+    let lookup = rs_precheck(state, creds, peer_ip)?;
+    if lookup && !token.starts_with(REFRESH_TOKEN_PREFIX) {
+        let keys = state.keys.current();
+        if let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) {
+            let ctx = state
+                .db
+                .introspection_context(&creds.client_id, &claims.client_id, &claims.jti)
+                .await?;
+            let (row, account) = match ctx {
+                Some(c) => (Some(c.resource_server), c.account),
+                None => (None, None),
+            };
+            let caller = rs_verify(state, creds, peer_ip, now, row).await?;
+            return evaluate_access_token(state, &caller, &claims, account, source_ip, now).await;
+        }
+    }
+    let row = if lookup {
+        state
+            .db
+            .resource_server_by_client_id(&creds.client_id)
+            .await?
+    } else {
+        None
+    };
+    let caller = rs_verify(state, creds, peer_ip, now, row).await?;
+    introspect(state, &caller, token, source_ip, now).await
+}
 
 /// `None` is `{"active": false}`, whatever the reason.
 pub async fn introspect(
@@ -36,14 +77,30 @@ pub async fn introspect(
     if !claims.aud.contains(&caller.audience) {
         return Ok(None);
     }
-    let Some((account, revoked)) = state
+    let account = state
         .db
         .account_with_revocation(&claims.client_id, &claims.jti)
-        .await?
-    else {
+        .await?;
+    evaluate_access_token(state, caller, &claims, account, source_ip, now).await
+}
+
+/// The live checks on a verified access token, given the account behind
+/// it and whether its `jti` is revoked.
+async fn evaluate_access_token(
+    state: &AppState,
+    caller: &ResourceServer,
+    claims: &AccessClaims,
+    account: Option<(ServiceAccount, bool)>,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<Value>, OAuthError> {
+    if !claims.aud.contains(&caller.audience) {
+        return Ok(None);
+    }
+    let Some((account, revoked)) = account else {
         return Ok(None);
     };
-    if revoked || !claims_match(&claims, &account) || !account_usable(&account, source_ip, now) {
+    if revoked || !claims_match(claims, &account) || !account_usable(&account, source_ip, now) {
         return Ok(None);
     }
     let token_grant = Grant {

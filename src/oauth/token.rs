@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde_json::json;
 
-use super::client_auth::{ClientCredentials, authenticate, check_state, credential_event};
+use super::client_auth::{ClientCredentials, authenticate_probing, check_state, credential_event};
 use super::{OAuthError, live_roles};
 use crate::app::AppState;
 use crate::crypto::refresh::RefreshGrant;
@@ -62,11 +62,28 @@ struct AccessClaims<'a> {
 }
 
 pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let account = authenticate(state, &req.client, req.source_ip, req.now).await?;
+    // A registered `resource` is looked up with the account, in one query.
+    let probe = match &req.grant {
+        GrantRequest::ClientCredentials {
+            resource: Some(r), ..
+        } if needs_lookup(state, r) => Some(r.clone()),
+        _ => None,
+    };
+    let (account, audience_known) =
+        authenticate_probing(state, &req.client, req.source_ip, req.now, probe.as_deref())
+            .await?;
     check_state(&account, req.source_ip, req.now)?;
     match req.grant {
         GrantRequest::ClientCredentials { scope, resource } => {
-            let aud = audience(state, resource.as_deref()).await?;
+            let aud = match resource.as_deref() {
+                Some(r) if probe.is_some() => {
+                    if !audience_known {
+                        return Err(OAuthError::InvalidTarget(UNKNOWN_RESOURCE));
+                    }
+                    r.to_owned()
+                }
+                other => audience(state, other).await?,
+            };
             let held = live_roles(state, &account).await?;
             let grant = derive_grant(&held, scope.as_deref()).map_err(scope_error)?;
             let family = random_token_id();
@@ -249,6 +266,16 @@ fn issue(
 /// RFC 8707: `aud` is the requested resource when it is a registered
 /// resource server, warden's own issuer URL (the admin API) or the default
 /// audience; without `resource`, the default audience.
+const UNKNOWN_RESOURCE: &str = "the requested resource is not known to this server";
+
+/// Is `resource` one only the database can vouch for (not the issuer or
+/// the default audience, and well-formed)?
+fn needs_lookup(state: &AppState, resource: &str) -> bool {
+    resource != state.issuer
+        && resource != state.default_audience
+        && validate_audience(resource).is_ok()
+}
+
 async fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OAuthError> {
     match resource {
         None => Ok(state.default_audience.clone()),
@@ -257,9 +284,7 @@ async fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OA
             "resource must be an absolute URI without a fragment",
         )),
         Some(r) if state.db.audience_registered(r).await? => Ok(r.to_owned()),
-        Some(_) => Err(OAuthError::InvalidTarget(
-            "the requested resource is not known to this server",
-        )),
+        Some(_) => Err(OAuthError::InvalidTarget(UNKNOWN_RESOURCE)),
     }
 }
 
