@@ -133,6 +133,7 @@ impl Application {
                     .await;
             })
         };
+        let upkeep = tokio::spawn(crate::http::metrics::upkeep(stop_rx.clone()));
         let maintenance = tokio::spawn(maintenance(state.clone(), stop_rx));
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %state.issuer, "warden listening");
         let app = crate::http::router(state.clone());
@@ -155,6 +156,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = book.await;
         maintenance.abort();
+        upkeep.abort();
         state.db.close().await;
         Ok(())
     }

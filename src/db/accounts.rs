@@ -170,7 +170,12 @@ impl Db {
     /// (by its client id), and the account behind the token's client id with
     /// whether the token's `jti` is revoked. `None` when no such resource
     /// server exists; the account part is `None` when no account matches.
-    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "introspection_context"))]
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "introspection_context")
+    )]
     pub async fn introspection_context(
         &self,
         rs_client_id: &str,
@@ -227,7 +232,12 @@ impl Db {
 
     /// The account behind a client id and whether `audience` is a live
     /// resource server's: the token endpoint's one round trip.
-    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "account_for_token"))]
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "account_for_token")
+    )]
     pub async fn account_for_token(
         &self,
         client_id: &str,
@@ -242,7 +252,10 @@ impl Db {
         );
         let row: Option<ProbedRow> = on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(audience).fetch_optional(p).await?);
         match row {
-            Some(r) => Ok(Some((ServiceAccount::try_from(r.account)?, r.audience_known > 0))),
+            Some(r) => Ok(Some((
+                ServiceAccount::try_from(r.account)?,
+                r.audience_known > 0,
+            ))),
             None => Ok(None),
         }
     }

@@ -16,7 +16,9 @@ use super::token::source_ip;
 use crate::app::AppState;
 use crate::now_unix;
 use crate::oauth::OAuthError;
-use crate::oauth::{introspect::introspect_request as run_introspect, revoke::revoke as run_revoke};
+use crate::oauth::{
+    introspect::introspect_request as run_introspect, revoke::revoke as run_revoke,
+};
 
 /// Documentation of the introspection request's form fields.
 #[derive(utoipa::ToSchema)]

@@ -34,6 +34,24 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Drains recorded histogram samples into their buckets every second.
+///
+/// The exporter keeps each histogram observation in a lock-free queue until
+/// a scrape or an upkeep folds it into the buckets; with nobody scraping
+/// `/metrics`, memory grew by ~1.7 MB/s at 90k requests/s (found by the
+/// soak run). One task per process is enough; extra ones are harmless.
+pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(h) = handle() else { return };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => h.run_upkeep(),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// Counts every request and times it, by route template and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req

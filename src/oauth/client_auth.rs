@@ -54,12 +54,10 @@ pub async fn authenticate_probing(
     throttle(&state.client_limiter, &creds.client_id, ip, "token")?;
     let well_formed = creds.secret.is_well_formed();
     let (account, audience_known) = match ClientId::parse(&creds.client_id) {
-        Some(id) if well_formed => {
-            match state.db.account_for_token(id.as_str(), audience).await? {
-                Some((a, known)) if !a.is_deleted() => (Some(a), known),
-                _ => (None, false),
-            }
-        }
+        Some(id) if well_formed => match state.db.account_for_token(id.as_str(), audience).await? {
+            Some((a, known)) if !a.is_deleted() => (Some(a), known),
+            _ => (None, false),
+        },
         _ => (None, false),
     };
     let ok = if well_formed {
@@ -285,7 +283,16 @@ pub async fn rs_verify(
             if tripped != Tripped::No {
                 let org = None; // resource servers belong to the deployment, not an org
                 let target = other.as_ref().map(|r| r.id.clone());
-                throttled_event(state, "resource_server", org, target, creds, ip, tripped, now);
+                throttled_event(
+                    state,
+                    "resource_server",
+                    org,
+                    target,
+                    creds,
+                    ip,
+                    tripped,
+                    now,
+                );
             }
             Err(OAuthError::InvalidClient {
                 basic: creds.via_basic,

@@ -70,8 +70,7 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
         _ => None,
     };
     let (account, audience_known) =
-        authenticate_probing(state, &req.client, req.source_ip, req.now, probe.as_deref())
-            .await?;
+        authenticate_probing(state, &req.client, req.source_ip, req.now, probe.as_deref()).await?;
     check_state(&account, req.source_ip, req.now)?;
     match req.grant {
         GrantRequest::ClientCredentials { scope, resource } => {
