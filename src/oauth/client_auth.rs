@@ -60,18 +60,10 @@ pub async fn authenticate_probing(
         },
         _ => (None, false),
     };
-    let ok = if well_formed {
-        let stored = account
-            .as_ref()
-            .and_then(|a| a.hash_for(creds.secret.expose(), now));
-        state
-            .verifier
-            .verify(&creds.client_id, &creds.secret, stored)
-            .await
-            .map_err(secret_error)?
-    } else {
-        false
-    };
+    let stored = account
+        .as_ref()
+        .and_then(|a| a.hash_for(creds.secret.expose(), now));
+    let ok = secret_matches(state, creds, stored).await?;
     match account {
         Some(a) if ok => Ok((a, audience_known)),
         other => {
@@ -102,6 +94,24 @@ pub async fn authenticate_probing(
             Err(fail)
         }
     }
+}
+
+/// Does the presented secret match `stored` (the live hash, or `None` for
+/// no such client, which verifies a dummy hash at the same cost)? A value
+/// without a valid checksum is refused without Argon2.
+async fn secret_matches(
+    state: &AppState,
+    creds: &ClientCredentials,
+    stored: Option<&str>,
+) -> Result<bool, OAuthError> {
+    if !creds.secret.is_well_formed() {
+        return Ok(false);
+    }
+    state
+        .verifier
+        .verify(&creds.client_id, &creds.secret, stored)
+        .await
+        .map_err(secret_error)
 }
 
 fn secret_error(e: SecretError) -> OAuthError {
@@ -266,16 +276,7 @@ pub async fn rs_verify(
     rs: Option<ResourceServer>,
 ) -> Result<ResourceServer, OAuthError> {
     let ip = limiter_ip(source_ip);
-    let ok = if creds.secret.is_well_formed() {
-        let stored = rs.as_ref().map(|r| r.secret_hash.as_str());
-        state
-            .verifier
-            .verify(&creds.client_id, &creds.secret, stored)
-            .await
-            .map_err(secret_error)?
-    } else {
-        false
-    };
+    let ok = secret_matches(state, creds, rs.as_ref().map(|r| r.secret_hash.as_str())).await?;
     match rs {
         Some(r) if ok && r.is_live() => Ok(r),
         other => {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use super::client_auth::{ClientCredentials, rs_precheck, rs_verify};
+use super::client_auth::{ClientCredentials, authenticate_resource_server, rs_precheck, rs_verify};
 use super::{OAuthError, live_roles};
 use crate::app::AppState;
 use crate::crypto::verify::AccessClaims;
@@ -47,15 +47,7 @@ pub async fn introspect_request(
             return evaluate_access_token(state, &caller, &claims, account, source_ip, now).await;
         }
     }
-    let row = if lookup {
-        state
-            .db
-            .resource_server_by_client_id(&creds.client_id)
-            .await?
-    } else {
-        None
-    };
-    let caller = rs_verify(state, creds, peer_ip, now, row).await?;
+    let caller = authenticate_resource_server(state, creds, peer_ip, now).await?;
     introspect(state, &caller, token, source_ip, now).await
 }
 

@@ -120,18 +120,8 @@ async fn database_outage_answers_503_and_recovers() {
     let pg = OwnPostgres::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut c = Cluster::on_database(dir, &pg.url, &[]);
-    let x = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "x", "--role", "admin", "--json",
-    ]));
-    let rs = Creds::from_json(&c.cli_json(&[
-        "resource-servers",
-        "create",
-        "--name",
-        "api",
-        "--audience",
-        API,
-        "--json",
-    ]));
+    let x = c.account("x", "admin");
+    let rs = c.resource_server(API);
     c.start(1).await;
     let (r, http) = (c.r(0), c.http.clone());
     let t = token_ok(&http, r, &x, API).await["access_token"]
@@ -191,9 +181,7 @@ async fn sigterm_drains_in_flight_requests() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}/w.db", dir.path().display());
     let mut c = Cluster::on_database(dir, &db, &[("WARDEN_SHUTDOWN_DELAY", "1s")]);
-    let x = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "x", "--role", "viewer", "--json",
-    ]));
+    let x = c.account("x", "viewer");
     c.start(1).await;
     let addr = c.r(0).base.trim_start_matches("http://").to_owned();
 
@@ -266,9 +254,7 @@ async fn sigterm_drains_in_flight_requests() {
 async fn kill_9_loses_no_acknowledged_change(db: String, dir: tempfile::TempDir) {
     let sqlite = db.starts_with("sqlite:");
     let mut c = Cluster::on_database(dir, &db, &[]);
-    let root = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "root", "--role", "admin", "--json",
-    ]));
+    let root = c.account("root", "admin");
     c.start(1).await;
     let http = c.http.clone();
     let admin = token_ok(&http, c.r(0), &root, ISSUER).await["access_token"]

@@ -4,7 +4,7 @@
 //! are spans inside the request.
 use serde_json::Value;
 
-use crate::replicas::{Cluster, Creds, ISSUER};
+use crate::replicas::{Cluster, ISSUER};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_on_every_line() {
@@ -15,9 +15,7 @@ async fn json_logs_carry_the_request_id_on_every_line() {
         &db,
         &[("WARDEN_LOG_FORMAT", "json"), ("WARDEN_LOG", "debug")],
     );
-    let x = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "x", "--role", "admin", "--json",
-    ]));
+    let x = c.account("x", "admin");
     c.start(1).await;
     let (r, http) = (c.r(0), c.http.clone());
     let mut ids = Vec::new();

@@ -149,6 +149,26 @@ impl Cluster {
         serde_json::from_str(&self.cli(args)).expect("json")
     }
 
+    /// Creates a credential account with one role, through the CLI.
+    pub fn account(&self, name: &str, role: &str) -> Creds {
+        Creds::from_json(&self.cli_json(&[
+            "accounts", "create", "--name", name, "--role", role, "--json",
+        ]))
+    }
+
+    /// Registers a resource server for `audience`, through the CLI.
+    pub fn resource_server(&self, audience: &str) -> Creds {
+        Creds::from_json(&self.cli_json(&[
+            "resource-servers",
+            "create",
+            "--name",
+            "api",
+            "--audience",
+            audience,
+            "--json",
+        ]))
+    }
+
     pub async fn start(&mut self, n: usize) {
         let first = self.replicas.len();
         for i in first..first + n {
@@ -249,18 +269,8 @@ fn at(v: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_on_one_replica_hold_on_the_others() {
     let mut c = Cluster::new(&[("WARDEN_FLUSH_INTERVAL", "1s")]).await;
-    let root = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "root", "--role", "admin", "--json",
-    ]));
-    let rs = Creds::from_json(&c.cli_json(&[
-        "resource-servers",
-        "create",
-        "--name",
-        "api",
-        "--audience",
-        API,
-        "--json",
-    ]));
+    let root = c.account("root", "admin");
+    let rs = c.resource_server(API);
     c.start(2).await;
     let (a, b, http) = (c.r(0), c.r(1), &c.http);
     let root_token = at(&token_ok(http, a, &root, ISSUER).await);
@@ -441,9 +451,7 @@ async fn changes_on_one_replica_hold_on_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_race_across_replicas_has_one_winner() {
     let mut c = Cluster::new(&[]).await;
-    let x = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "x", "--role", "viewer", "--json",
-    ]));
+    let x = c.account("x", "viewer");
     c.cli(&[
         "resource-servers",
         "create",
@@ -515,9 +523,7 @@ async fn concurrent_startups_migrate_once() {
     assert_eq!(rows.len() as i64, files, "{rows:?}");
     assert!(rows.iter().all(|(_, n, ok)| *n == 1 && *ok), "{rows:?}");
     pool.close().await;
-    let x = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "x", "--role", "viewer", "--json",
-    ]));
+    let x = c.account("x", "viewer");
     c.cli(&[
         "resource-servers",
         "create",
@@ -601,18 +607,8 @@ fn kids(jwks: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_across_replicas() {
     let mut c = Cluster::new(&[]).await;
-    let x = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "x", "--role", "viewer", "--json",
-    ]));
-    let rs = Creds::from_json(&c.cli_json(&[
-        "resource-servers",
-        "create",
-        "--name",
-        "api",
-        "--audience",
-        API,
-        "--json",
-    ]));
+    let x = c.account("x", "viewer");
+    let rs = c.resource_server(API);
     c.start(2).await;
     let http = c.http.clone();
     let (first_jwks, cc) = jwks(&http, c.r(0)).await;
@@ -719,18 +715,8 @@ async fn scheduled_rotation_makes_one_key_per_period() {
         ("WARDEN_KEY_ALGORITHM", "EdDSA"),
     ])
     .await;
-    let x = Creds::from_json(&c.cli_json(&[
-        "accounts", "create", "--name", "x", "--role", "viewer", "--json",
-    ]));
-    let rs = Creds::from_json(&c.cli_json(&[
-        "resource-servers",
-        "create",
-        "--name",
-        "api",
-        "--audience",
-        API,
-        "--json",
-    ]));
+    let x = c.account("x", "viewer");
+    let rs = c.resource_server(API);
     c.start(2).await;
     let http = c.http.clone();
     let t0 = Instant::now();
