@@ -285,10 +285,6 @@ impl KeyStore {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn current(&self) -> Arc<KeySet> {
         match self.current.read() {
             Ok(g) => g.clone(),
