@@ -127,14 +127,20 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             // The writer first: it creates the file and switches it to WAL.
+            // No ping before each acquire: a SQLite connection is a local
+            // handle that cannot drop like a socket, and sqlx's ping is a
+            // round trip to the connection's worker thread, which on the
+            // hot paths doubled the thread hops per query.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .connect_with(opts.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             Ok(Self::Sqlite(SqlitePools { read, write }))
