@@ -82,24 +82,25 @@ impl RefreshCodec {
     /// Has this the shape and checksum of a refresh token warden issues?
     /// Checked before any decryption or database work.
     pub fn is_well_formed(token: &str) -> bool {
-        token.len() <= MAX_CREDENTIAL_LEN * 4
-            && verify_checksum(token)
-                .and_then(|p| p.strip_prefix(REFRESH_TOKEN_PREFIX))
-                .is_some_and(|b| {
-                    b.bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-                })
+        Self::body(token).is_some()
+    }
+
+    /// The base64url body of a well-formed token (prefix and checksum off).
+    fn body(token: &str) -> Option<&str> {
+        if token.len() > MAX_CREDENTIAL_LEN * 4 {
+            return None;
+        }
+        verify_checksum(token)?
+            .strip_prefix(REFRESH_TOKEN_PREFIX)
+            .filter(|b| {
+                b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+            })
     }
 
     /// `None` for anything warden did not issue with this key.
     pub fn open(&self, token: &str) -> Option<RefreshGrant> {
-        if !Self::is_well_formed(token) {
-            return None;
-        }
-        let payload = verify_checksum(token)?;
-        let raw = BASE64URL_NOPAD
-            .decode(payload.strip_prefix(REFRESH_TOKEN_PREFIX)?.as_bytes())
-            .ok()?;
+        let raw = BASE64URL_NOPAD.decode(Self::body(token)?.as_bytes()).ok()?;
         if raw.len() <= NONCE_LEN {
             return None;
         }

@@ -35,21 +35,25 @@ pub const CLIENT_SECRET_LEN: usize = CLIENT_SECRET_PREFIX.len() + SECRET_BODY_LE
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// The checksum of `payload`, as it is appended.
-fn checksum(payload: &str) -> String {
-    encode(&CRC32.checksum(payload.as_bytes()).to_be_bytes())
+/// Encoded into a stack buffer: it runs on every token request.
+fn checksum(payload: &str) -> [u8; CHECKSUM_LEN] {
+    let mut out = [0u8; CHECKSUM_LEN];
+    BASE32_NOPAD.encode_mut(&CRC32.checksum(payload.as_bytes()).to_be_bytes(), &mut out);
+    out.make_ascii_lowercase();
+    out
 }
 
 /// Appends the checksum of everything already in `s`.
 pub fn append_checksum(s: &mut String) {
     let c = checksum(s);
-    s.push_str(&c);
+    s.extend(c.iter().map(|b| char::from(*b)));
 }
 
 /// Splits a checksummed value into its payload if the checksum matches.
 pub fn verify_checksum(s: &str) -> Option<&str> {
     let cut = s.len().checked_sub(CHECKSUM_LEN)?;
     let (payload, sum) = (s.get(..cut)?, s.get(cut..)?);
-    (checksum(payload) == sum).then_some(payload)
+    (checksum(payload) == sum.as_bytes()).then_some(payload)
 }
 
 /// Fills `buf` from the operating system's CSPRNG.
@@ -211,7 +215,10 @@ mod tests {
             assert!(!ClientSecret::presented(bad).is_well_formed(), "{bad}");
         }
         // Known vector: CRC-32/ISO-HDLC("123456789") = 0xCBF43926.
-        assert_eq!(checksum("123456789"), encode(&0xCBF4_3926u32.to_be_bytes()));
+        assert_eq!(
+            checksum("123456789").as_slice(),
+            encode(&0xCBF4_3926u32.to_be_bytes()).as_bytes()
+        );
         let mut t = "arm_rt_payload".to_owned();
         append_checksum(&mut t);
         assert_eq!(verify_checksum(&t), Some("arm_rt_payload"));

@@ -76,21 +76,16 @@ pub async fn authenticate_probing(
                     json!({}),
                 ));
             }
-            let tripped = state.client_limiter.failed(&creds.client_id, ip);
-            if tripped != Tripped::No {
-                let org = other.as_ref().map(|a| a.org_id.clone());
-                let target = other.as_ref().map(|a| a.id.clone());
-                throttled_event(
-                    state,
-                    "service_account",
-                    org,
-                    target,
-                    creds,
-                    ip,
-                    tripped,
-                    now,
-                );
-            }
+            count_failure(
+                state,
+                &state.client_limiter,
+                creds,
+                ip,
+                now,
+                other
+                    .as_ref()
+                    .map(|a| ("service_account", a.id.clone(), Some(a.org_id.clone()))),
+            );
             Err(fail)
         }
     }
@@ -140,20 +135,22 @@ fn throttle(
     })
 }
 
-/// Audits that a burst of failures tripped a limit. The client id is
-/// recorded only if it has the shape of one (a pasted secret must not land
-/// in the audit log).
-#[allow(clippy::too_many_arguments)]
-fn throttled_event(
+/// Counts a failed authentication against `limiter` and, when it trips a
+/// limit, audits and logs that (the target, if known: its type, id and
+/// org). The client id is recorded only if it has the shape of one (a
+/// pasted secret must not land in the audit log).
+fn count_failure(
     state: &AppState,
-    target_type: &str,
-    org: Option<String>,
-    target: Option<String>,
+    limiter: &AuthLimiter,
     creds: &ClientCredentials,
     ip: IpAddr,
-    tripped: Tripped,
     now: i64,
+    target: Option<(&str, String, Option<String>)>,
 ) {
+    let tripped = limiter.failed(&creds.client_id, ip);
+    if tripped == Tripped::No {
+        return;
+    }
     let shown_id = ClientId::parse(&creds.client_id)
         .map(|c| c.as_str().to_owned())
         .or_else(|| resource_server_id_shape(&creds.client_id).then(|| creds.client_id.clone()));
@@ -167,14 +164,18 @@ fn throttled_event(
         grain,
         "too many failed authentications; throttling"
     );
+    let (target_type, target_id, org_id) = match target {
+        Some((t, id, org)) => (Some(t.to_owned()), Some(id), org),
+        None => (None, None, None),
+    };
     state.bookkeeper.record(AuditEvent {
-        org_id: org,
+        org_id,
         at: now,
         actor_type: "anonymous".into(),
         actor_id: ip.to_string(),
         action: "client.auth_throttled".into(),
-        target_type: target.as_ref().map(|_| target_type.to_owned()),
-        target_id: target,
+        target_type,
+        target_id,
         source_ip: Some(ip.to_string()),
         details: json!({"client_id": shown_id, "limit": grain}),
     });
@@ -280,21 +281,17 @@ pub async fn rs_verify(
     match rs {
         Some(r) if ok && r.is_live() => Ok(r),
         other => {
-            let tripped = state.rs_limiter.failed(&creds.client_id, ip);
-            if tripped != Tripped::No {
-                let org = None; // resource servers belong to the deployment, not an org
-                let target = other.as_ref().map(|r| r.id.clone());
-                throttled_event(
-                    state,
-                    "resource_server",
-                    org,
-                    target,
-                    creds,
-                    ip,
-                    tripped,
-                    now,
-                );
-            }
+            // Resource servers belong to the deployment, not an org.
+            count_failure(
+                state,
+                &state.rs_limiter,
+                creds,
+                ip,
+                now,
+                other
+                    .as_ref()
+                    .map(|r| ("resource_server", r.id.clone(), None)),
+            );
             Err(OAuthError::InvalidClient {
                 basic: creds.via_basic,
             })

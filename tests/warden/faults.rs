@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::replicas::{Cluster, Creds, ISSUER, Replica, introspect, token, token_ok};
+use crate::replicas::{Cluster, ISSUER, Replica, introspect, token, token_ok};
 
 const API: &str = "https://api.example.com";
 
@@ -343,22 +343,17 @@ async fn kill_9_loses_no_acknowledged_change(db: String, dir: tempfile::TempDir)
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    for (id, client_id, secret) in &acked {
-        let resp = http
-            .get(r.url(&format!("/api/v1/service-accounts/{id}")))
+    let status_of = |id: &str| {
+        http.get(r.url(&format!("/api/v1/service-accounts/{id}")))
             .bearer_auth(&admin)
             .send()
-            .await
-            .expect("get");
+    };
+    for (id, client_id, secret) in &acked {
+        let resp = status_of(id).await.expect("get");
         assert_eq!(resp.status(), 200, "acknowledged account {id} lost");
-        let creds = Creds {
-            id: id.clone(),
-            client_id: client_id.clone(),
-            secret: secret.clone(),
-        };
         let t = http
             .post(r.url("/oauth/token"))
-            .basic_auth(&creds.client_id, Some(&creds.secret))
+            .basic_auth(client_id, Some(secret))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
@@ -366,12 +361,7 @@ async fn kill_9_loses_no_acknowledged_change(db: String, dir: tempfile::TempDir)
         assert_eq!(t.status(), 200, "secret of {id} lost");
     }
     for id in &cli_created {
-        let resp = http
-            .get(r.url(&format!("/api/v1/service-accounts/{id}")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("get");
+        let resp = status_of(id).await.expect("get");
         assert_eq!(resp.status(), 200, "CLI-created account {id} lost");
     }
     if sqlite {

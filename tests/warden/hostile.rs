@@ -20,24 +20,13 @@ fn b64(v: &[u8]) -> String {
     BASE64URL_NOPAD.encode(v)
 }
 
-/// The server's signing key, from its keys directory.
+/// The server's signing key as an aws-lc-rs key pair.
 fn server_key(s: &TestServer) -> (String, EcdsaKeyPair) {
-    let dir = s.dir.path().join("keys");
-    for e in std::fs::read_dir(&dir).expect("keys dir") {
-        let p = e.expect("entry").path();
-        if p.extension().and_then(|x| x.to_str()) == Some("key") {
-            let kid = p
-                .file_stem()
-                .and_then(|x| x.to_str())
-                .unwrap_or("")
-                .to_owned();
-            let pem = pem::parse(std::fs::read(&p).expect("read key")).expect("pem");
-            let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pem.contents())
-                .expect("pkcs8");
-            return (kid, kp);
-        }
-    }
-    panic!("no key in {}", dir.display());
+    let (kid, pem) = crate::offline::server_key_pem(s);
+    let pem = pem::parse(pem).expect("pem");
+    let kp =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pem.contents()).expect("pkcs8");
+    (kid, kp)
 }
 
 enum Sig<'a> {
@@ -70,6 +59,20 @@ fn forge(header: &Value, claims: &Value, sig: Sig) -> String {
     format!("{signing_input}.{s}")
 }
 
+/// `v` with `extra`'s members set on it; a `null` member removes the key.
+fn patched(mut v: Value, extra: Value) -> Value {
+    if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            if x.is_null() {
+                m.remove(k);
+            } else {
+                m.insert(k.clone(), x.clone());
+            }
+        }
+    }
+    v
+}
+
 /// Counts connections to a listener that must never be contacted.
 async fn tripwire() -> (String, Arc<AtomicUsize>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -97,32 +100,8 @@ async fn hostile_tokens(s: &TestServer, genuine: &str) -> Vec<(String, String)> 
             .expect("header");
     let (kid, key) = server_key(s);
     assert_eq!(real_header["kid"], kid);
-    let h = |extra: Value| {
-        let mut v = json!({"alg": "ES256", "typ": "at+jwt", "kid": kid});
-        if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
-            for (k, x) in e {
-                if x.is_null() {
-                    m.remove(k);
-                } else {
-                    m.insert(k.clone(), x.clone());
-                }
-            }
-        }
-        v
-    };
-    let c = |extra: Value| {
-        let mut v = base.clone();
-        if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
-            for (k, x) in e {
-                if x.is_null() {
-                    m.remove(k);
-                } else {
-                    m.insert(k.clone(), x.clone());
-                }
-            }
-        }
-        v
-    };
+    let h = |extra: Value| patched(json!({"alg": "ES256", "typ": "at+jwt", "kid": kid}), extra);
+    let c = |extra: Value| patched(base.clone(), extra);
     let now = warden::now_unix();
     let jwks_text = s
         .http

@@ -14,7 +14,13 @@ const API: &str = "https://api.example.com";
 
 /// The server's own signing key, read from its keys directory, to mint an
 /// expired token that is otherwise perfectly valid.
-fn server_key(s: &TestServer) -> (String, EncodingKey) {
+pub fn server_key(s: &TestServer) -> (String, EncodingKey) {
+    let (kid, pem) = server_key_pem(s);
+    (kid, EncodingKey::from_ec_pem(&pem).expect("ec key"))
+}
+
+/// The id and PKCS#8 PEM of the server's (only) signing key.
+pub fn server_key_pem(s: &TestServer) -> (String, Vec<u8>) {
     let dir = s.dir.path().join("keys");
     for e in std::fs::read_dir(&dir).expect("keys dir") {
         let p = e.expect("entry").path();
@@ -24,8 +30,7 @@ fn server_key(s: &TestServer) -> (String, EncodingKey) {
                 .and_then(|x| x.to_str())
                 .unwrap_or_default()
                 .to_owned();
-            let pem = std::fs::read(&p).expect("read key");
-            return (kid, EncodingKey::from_ec_pem(&pem).expect("ec key"));
+            return (kid, std::fs::read(&p).expect("read key"));
         }
     }
     panic!("no signing key in {}", dir.display());
