@@ -1,6 +1,8 @@
 //! Service accounts and custom roles.
 use std::collections::HashMap;
 
+use rusqlite::OptionalExtension;
+
 use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
 use crate::domain::account::{AccountKind, PreviousSecret, ServiceAccount, Status};
 use crate::domain::ip::IpAllowlist;
@@ -57,6 +59,41 @@ struct AccountRow {
     previous_secret_prefix: Option<String>,
     previous_secret_created_at: Option<i64>,
     previous_secret_expires_at: Option<i64>,
+}
+
+/// The number of columns in `columns!()`.
+const ACCOUNT_COLUMNS: usize = 23;
+
+impl AccountRow {
+    /// Decodes `columns!()` starting at column `at` of a row read by the
+    /// inline SQLite reader (the pools decode by name through `FromRow`).
+    fn from_inline(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(at)?,
+            org_id: r.get(at + 1)?,
+            kind: r.get(at + 2)?,
+            name: r.get(at + 3)?,
+            description: r.get(at + 4)?,
+            client_id: r.get(at + 5)?,
+            secret_hash: r.get(at + 6)?,
+            credential_epoch: r.get(at + 7)?,
+            integration: r.get(at + 8)?,
+            roles: r.get(at + 9)?,
+            allowed_ips: r.get(at + 10)?,
+            expires_at: r.get(at + 11)?,
+            status: r.get(at + 12)?,
+            created_at: r.get(at + 13)?,
+            created_by: r.get(at + 14)?,
+            last_used_at: r.get(at + 15)?,
+            deleted_at: r.get(at + 16)?,
+            secret_prefix: r.get(at + 17)?,
+            secret_created_at: r.get(at + 18)?,
+            previous_secret_hash: r.get(at + 19)?,
+            previous_secret_prefix: r.get(at + 20)?,
+            previous_secret_created_at: r.get(at + 21)?,
+            previous_secret_expires_at: r.get(at + 22)?,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -199,12 +236,38 @@ impl Db {
              (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
              FROM resource_servers rs LEFT JOIN service_accounts a ON a.client_id = $2 \
              WHERE rs.client_id = $1";
-        let row: Option<IntrospectionRow> = on_db!(self, p => sqlx::query_as(sql)
-            .bind(rs_client_id)
-            .bind(account_client_id)
-            .bind(jti)
-            .fetch_optional(p)
-            .await?);
+        let inline = self.read_inline(|c| {
+            c.prepare_cached(sql)?
+                .query_row(
+                    rusqlite::named_params! {"$1": rs_client_id, "$2": account_client_id, "$3": jti},
+                    |r| {
+                        Ok(IntrospectionRow {
+                            rs_id: r.get(0)?,
+                            rs_name: r.get(1)?,
+                            rs_audience: r.get(2)?,
+                            rs_client_id: r.get(3)?,
+                            rs_secret_hash: r.get(4)?,
+                            rs_status: r.get(5)?,
+                            rs_created_at: r.get(6)?,
+                            rs_created_by: r.get(7)?,
+                            rs_deleted_at: r.get(8)?,
+                            has_account: r.get(9)?,
+                            account: AccountRow::from_inline(r, 10)?,
+                            revoked: r.get(10 + ACCOUNT_COLUMNS)?,
+                        })
+                    },
+                )
+                .optional()
+        });
+        let row: Option<IntrospectionRow> = match inline {
+            Some(row) => row,
+            None => on_db!(self, p => sqlx::query_as(sql)
+                .bind(rs_client_id)
+                .bind(account_client_id)
+                .bind(jti)
+                .fetch_optional(p)
+                .await?),
+        };
         let Some(r) = row else { return Ok(None) };
         let rs = crate::domain::resource_server::ResourceServer::try_from(
             super::resource_servers::RsRow {
@@ -250,7 +313,25 @@ impl Db {
                AND status = 'active' AND deleted_at IS NULL) AS audience_known \
              FROM service_accounts WHERE client_id = $1"
         );
-        let row: Option<ProbedRow> = on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(audience).fetch_optional(p).await?);
+        let inline = self.read_inline(|c| {
+            c.prepare_cached(sql)?
+                .query_row(
+                    rusqlite::named_params! {"$1": client_id, "$2": audience},
+                    |r| {
+                        Ok(ProbedRow {
+                            account: AccountRow::from_inline(r, 0)?,
+                            audience_known: r.get(ACCOUNT_COLUMNS)?,
+                        })
+                    },
+                )
+                .optional()
+        });
+        let row: Option<ProbedRow> = match inline {
+            Some(row) => row,
+            None => {
+                on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(audience).fetch_optional(p).await?)
+            }
+        };
         match row {
             Some(r) => Ok(Some((
                 ServiceAccount::try_from(r.account)?,
@@ -652,5 +733,120 @@ impl Db {
             tx.commit().await?;
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::accounts::{Actor, NewAccount};
+    use crate::db::{AuditEvent, Db};
+    use crate::domain::account::AccountKind;
+
+    /// The inline SQLite reader and the sqlx pool decode the hot-path rows
+    /// identically (every column, NULLs included), and a broken inline
+    /// reader falls back to the pool with the same answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inline_reads_match_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/w.db", dir.path().display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let ev = AuditEvent::by_operator("acme", "org.created", "org", "acme", 1, json!({}));
+        db.create_org("acme", "Acme", 1, &ev).await.unwrap();
+        let actor = Actor::operator();
+        let (rs, _) = crate::resource_servers::create(&db, "api", "https://api.test", &actor, 2)
+            .await
+            .unwrap();
+        let new = |name: &str, ips: Vec<String>, expires: Option<&str>| NewAccount {
+            org: "acme".into(),
+            kind: AccountKind::Credential,
+            name: name.into(),
+            description: "d".into(),
+            integration: None,
+            roles: vec!["viewer".into(), "risk-editor".into()],
+            allowed_ips: ips,
+            expires_in: expires.map(Into::into),
+        };
+        let (plain, _) = crate::accounts::create(&db, new("plain", vec![], None), &actor, 3)
+            .await
+            .unwrap();
+        let (fenced, _) = crate::accounts::create(
+            &db,
+            new(
+                "fenced",
+                vec!["10.0.0.0/8".into(), "2001:db8::/32".into()],
+                Some("30d"),
+            ),
+            &actor,
+            4,
+        )
+        .await
+        .unwrap();
+        crate::accounts::rotate_secret(&db, None, &fenced.id, 3600, &actor, 5)
+            .await
+            .unwrap();
+        let ev = AuditEvent::by_operator("acme", "token.revoked", "token", "jti-1", 6, json!({}));
+        db.revoke_access_token("jti-1", fenced.client_id.as_deref().unwrap(), 9_999, 6, &ev)
+            .await
+            .unwrap();
+
+        let pool = db.without_inline();
+        let broken = db.with_broken_inline();
+        for a in [&plain, &fenced] {
+            let id = a.client_id.as_deref().unwrap();
+            for aud in [Some("https://api.test"), Some("https://other.test"), None] {
+                let want = format!("{:?}", pool.account_for_token(id, aud).await.unwrap());
+                assert!(want.starts_with("Some"), "{want}");
+                assert_eq!(
+                    format!("{:?}", db.account_for_token(id, aud).await.unwrap()),
+                    want
+                );
+                assert_eq!(
+                    format!("{:?}", broken.account_for_token(id, aud).await.unwrap()),
+                    want
+                );
+            }
+            for (acct, jti) in [(id, "jti-1"), (id, "jti-2"), ("arm_sa_missing", "jti-1")] {
+                let ctx = |c: Option<super::IntrospectionContext>| {
+                    c.map(|c| format!("{:?} {:?}", c.resource_server, c.account))
+                };
+                let want = ctx(pool
+                    .introspection_context(&rs.client_id, acct, jti)
+                    .await
+                    .unwrap());
+                assert!(want.is_some());
+                let got = ctx(db
+                    .introspection_context(&rs.client_id, acct, jti)
+                    .await
+                    .unwrap());
+                assert_eq!(got, want);
+                let got = ctx(broken
+                    .introspection_context(&rs.client_id, acct, jti)
+                    .await
+                    .unwrap());
+                assert_eq!(got, want);
+            }
+        }
+        // The inline reads really ran inline, and the broken ones did not.
+        let idle = |d: &Db| match d {
+            Db::Sqlite(p) => p.inline.as_ref().map(|r| r.idle()),
+            Db::Postgres(_) => None,
+        };
+        assert_eq!(idle(&db), Some(1));
+        assert_eq!(idle(&broken), Some(0));
+        assert!(
+            db.account_for_token("arm_sa_missing", None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            db.introspection_context("arm_sa_nobody", "x", "y")
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 
 pub mod accounts;
 pub mod audit;
+mod inline;
 pub mod orgs;
 pub mod refresh;
 pub mod resource_servers;
@@ -38,6 +39,9 @@ pub enum Db {
 pub struct SqlitePools {
     pub read: SqlitePool,
     pub write: SqlitePool,
+    /// The token and introspection reads, run without a thread hop
+    /// (`inline.rs`); `None` for an in-memory database.
+    inline: Option<std::sync::Arc<inline::InlineReader>>,
 }
 
 /// Runs `$body` with `$pool` bound to the pool for reads.
@@ -141,9 +145,15 @@ impl Db {
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
                 .test_before_acquire(false)
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await?;
-            Ok(Self::Sqlite(SqlitePools { read, write }))
+            let inline = (!is_in_memory(url))
+                .then(|| std::sync::Arc::new(inline::InlineReader::new(opts.get_filename())));
+            Ok(Self::Sqlite(SqlitePools {
+                read,
+                write,
+                inline,
+            }))
         } else {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -173,13 +183,59 @@ impl Db {
         Ok(())
     }
 
+    /// Runs a hot-path read on SQLite's inline reader. `None` on
+    /// PostgreSQL or when the inline read failed: the caller then runs the
+    /// same SQL through `on_db!`.
+    fn read_inline<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Option<T> {
+        match self {
+            Self::Sqlite(SqlitePools {
+                inline: Some(r), ..
+            }) => r.read(f),
+            _ => None,
+        }
+    }
+
+    /// The same database with the inline reader off, so tests can compare
+    /// both read paths.
+    #[cfg(test)]
+    pub(crate) fn without_inline(&self) -> Self {
+        match self {
+            Self::Sqlite(p) => Self::Sqlite(SqlitePools {
+                inline: None,
+                ..p.clone()
+            }),
+            other => other.clone(),
+        }
+    }
+
+    /// The same database with an inline reader that cannot open its file,
+    /// so every hot read must fall back to the pool.
+    #[cfg(test)]
+    pub(crate) fn with_broken_inline(&self) -> Self {
+        match self {
+            Self::Sqlite(p) => Self::Sqlite(SqlitePools {
+                inline: Some(std::sync::Arc::new(inline::InlineReader::new(
+                    std::path::Path::new("/nonexistent/warden.db"),
+                ))),
+                ..p.clone()
+            }),
+            other => other.clone(),
+        }
+    }
+
     /// Open and idle connections across the pools, for metrics.
     pub fn pool_usage(&self) -> (u32, usize) {
         match self {
-            Self::Sqlite(p) => (
-                p.read.size() + p.write.size(),
-                p.read.num_idle() + p.write.num_idle(),
-            ),
+            Self::Sqlite(p) => {
+                let inline = p.inline.as_ref().map_or(0, |r| r.idle());
+                (
+                    p.read.size() + p.write.size() + inline as u32,
+                    p.read.num_idle() + p.write.num_idle() + inline,
+                )
+            }
             Self::Postgres(p) => (p.size(), p.num_idle()),
         }
     }
@@ -194,4 +250,12 @@ impl Db {
             Self::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// An in-memory SQLite database exists only inside its connection, so
+/// another handle cannot read it.
+/// (Should one slip through, opening it without CREATE fails and the
+/// reads go to the pool.)
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
