@@ -1,7 +1,7 @@
 //! Client ids, client secrets and refresh tokens: how they are generated,
 //! recognised and kept out of logs.
 //!
-//! Values come from the OS random generator (`getrandom`) and are encoded in
+//! Values come from a CSPRNG seeded by the OS (`random_bytes`) and are encoded in
 //! lowercase base32 so they survive shells, URLs and double-click selection.
 //!
 //! Secrets and refresh tokens end in a 7-character checksum: CRC-32
@@ -56,13 +56,17 @@ pub fn verify_checksum(s: &str) -> Option<&str> {
     (checksum(payload) == sum.as_bytes()).then_some(payload)
 }
 
-/// Fills `buf` from the operating system's CSPRNG.
+/// Random bytes from AWS-LC's generator: a per-thread CTR-DRBG seeded and
+/// reseeded from the operating system (and reset across a fork), the same
+/// one that makes the signing keys. Unlike a `getrandom` call per value it
+/// costs no system call, which matters on the token path (two ids and a
+/// nonce per token).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    // The OS generator failing is not recoverable; refusing to mint a weak
+    // The generator failing is not recoverable; refusing to mint a weak
     // credential is the only safe answer, and it happens before any state.
     #[allow(clippy::expect_used)]
-    getrandom::fill(&mut buf).expect("the operating system random generator failed");
+    aws_lc_rs::rand::fill(&mut buf).expect("the random generator failed");
     buf
 }
 

@@ -139,6 +139,24 @@ async fn metrics_in_prometheus_format(b: Backend) {
             Some((&a.client_id, "arm_sk_wrong")),
         )
         .await;
+    // An invented method is counted as `other`, never as its own series.
+    let brew = reqwest::Method::from_bytes(b"BREW").expect("method");
+    let r = s
+        .http
+        .request(brew, s.url("/oauth/token"))
+        .send()
+        .await
+        .expect("brew");
+    assert_eq!(r.status(), 405);
+    for _ in 0..3 {
+        let r = s
+            .http
+            .get(s.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("jwks");
+        assert_eq!(r.status(), 200);
+    }
     let r = s.http.get(s.url("/metrics")).send().await.expect("get");
     assert_eq!(r.status(), 200);
     assert!(
@@ -164,6 +182,20 @@ async fn metrics_in_prometheus_format(b: Backend) {
             "{needle} missing from /metrics:\n{text}"
         );
     }
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
+    // Handles are cached per thread: every request still counts (the
+    // recorder is shared by the servers of this test process, hence >=).
+    let jwks_count: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("warden_http_requests_total{")
+                && l.contains("route=\"/.well-known/jwks.json\"")
+                && l.contains("status=\"200\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(jwks_count >= 3.0, "{text}");
     for secret in [
         a.secret.as_str(),
         t["access_token"].as_str().unwrap_or("x"),
