@@ -6,8 +6,9 @@
 //! npm into target/bench-node) and prints the ratios.
 //!
 //!     cargo bench --bench load -- [--seconds 10] [--connections 32]
-//!         [--database sqlite|postgres] [--node]
+//!         [--database sqlite|postgres] [--node] [--only jwks]
 //!
+//! WARDEN_BENCH_BIN=path runs that warden binary instead of this build's.
 //! PostgreSQL needs WARDEN_BENCH_POSTGRES_URL (scripts/bench starts a
 //! throwaway cluster and sets it). Numbers are for orientation on the
 //! machine at hand; nothing here asserts a threshold.
@@ -25,6 +26,10 @@ struct Args {
     /// Exit non-zero if any endpoint had an error or no success (CI smoke).
     check: bool,
 }
+
+/// `--only TEXT`: drive only the endpoints whose name contains TEXT (for
+/// profiling one of them).
+static ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn parse_args() -> Args {
     let mut a = Args {
@@ -47,6 +52,9 @@ fn parse_args() -> Args {
             "--database" => a.database = it.next().unwrap_or(a.database),
             "--node" => a.node = true,
             "--check" => a.check = true,
+            "--only" => {
+                let _ = ONLY.set(it.next().unwrap_or_default());
+            }
             "--bench" => {}
             other => eprintln!("load: ignoring argument {other}"),
         }
@@ -83,6 +91,9 @@ pub struct Outcome {
     errors: u64,
     seconds: f64,
     hist: Histogram<u64>,
+    /// The server's CPU time (user + system, all threads) per successful
+    /// request, in microseconds: steadier than req/s on a shared machine.
+    cpu_us: f64,
 }
 
 impl Outcome {
@@ -158,8 +169,38 @@ impl Worker for Refresher {
     }
 }
 
-/// Runs each worker on its own connection for `seconds`.
-pub async fn drive(name: &str, addr: &str, seconds: u64, workers: Vec<Box<dyn Worker>>) -> Outcome {
+/// CPU time a process has used so far (user + system), in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line, in clock ticks (100/s).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+/// Runs each worker on its own connection for `seconds` against the
+/// server process `pid`.
+pub async fn drive(
+    name: &str,
+    addr: &str,
+    pid: u32,
+    seconds: u64,
+    workers: Vec<Box<dyn Worker>>,
+) -> Outcome {
+    if ONLY.get().is_some_and(|o| !name.contains(o.as_str())) {
+        return Outcome {
+            name: name.into(),
+            ok: 0,
+            errors: 0,
+            seconds: 0.0,
+            hist: new_hist(),
+            cpu_us: 0.0,
+        };
+    }
+    let cpu_before = cpu_seconds(pid);
+    let own_before = cpu_seconds(std::process::id());
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -194,6 +235,7 @@ pub async fn drive(name: &str, addr: &str, seconds: u64, workers: Vec<Box<dyn Wo
         errors: 0,
         seconds: 0.0,
         hist: new_hist(),
+        cpu_us: 0.0,
     };
     for t in tasks {
         if let Ok((ok, errors, hist)) = t.await {
@@ -203,6 +245,11 @@ pub async fn drive(name: &str, addr: &str, seconds: u64, workers: Vec<Box<dyn Wo
         }
     }
     total.seconds = start.elapsed().as_secs_f64();
+    total.cpu_us = (cpu_seconds(pid) - cpu_before) * 1e6 / total.ok.max(1) as f64;
+    eprintln!(
+        "load generator: {:.1} cpu µs/req",
+        (cpu_seconds(std::process::id()) - own_before) * 1e6 / total.ok.max(1) as f64
+    );
     total
 }
 
@@ -236,7 +283,13 @@ async fn get_token(
 }
 
 /// The four scenarios against a warden at `host` (`127.0.0.1:port`).
-async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) -> Vec<Outcome> {
+async fn bench_warden(
+    host: &str,
+    pid: u32,
+    accounts: Vec<Cred>,
+    rs: Cred,
+    args: &Args,
+) -> Vec<Outcome> {
     let api = "https://api.example.com";
     let base = format!("http://{host}");
     let client = reqwest::Client::new();
@@ -256,7 +309,7 @@ async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) ->
             Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
         })
         .collect();
-    out.push(drive("token (client_credentials)", host, args.seconds, token).await);
+    out.push(drive("token (client_credentials)", host, pid, args.seconds, token).await);
 
     let mut refresh: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {
@@ -269,7 +322,7 @@ async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) ->
             req,
         }));
     }
-    out.push(drive("token (refresh_token)", host, args.seconds, refresh).await);
+    out.push(drive("token (refresh_token)", host, pid, args.seconds, refresh).await);
 
     let mut intro: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {
@@ -283,7 +336,7 @@ async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) ->
         );
         intro.push(Box::new(Fixed { req, ok: active }));
     }
-    out.push(drive("introspect (live checks)", host, args.seconds, intro).await);
+    out.push(drive("introspect (live checks)", host, pid, args.seconds, intro).await);
 
     let jwks: Vec<Box<dyn Worker>> = (0..n)
         .map(|_| {
@@ -293,7 +346,7 @@ async fn bench_warden(host: &str, accounts: Vec<Cred>, rs: Cred, args: &Args) ->
             }) as Box<dyn Worker>
         })
         .collect();
-    out.push(drive("jwks", host, args.seconds, jwks).await);
+    out.push(drive("jwks", host, pid, args.seconds, jwks).await);
     out
 }
 
@@ -313,7 +366,11 @@ fn warden_cli(bin: &str, env: &[(&str, String)], args: &[&str]) -> Value {
 }
 
 async fn run_warden(args: &Args) -> Vec<Outcome> {
-    let bin = env!("CARGO_BIN_EXE_warden");
+    // WARDEN_BENCH_BIN runs another build, e.g. one with frame pointers
+    // for `perf record -g`.
+    let bin = std::env::var("WARDEN_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_warden").to_owned());
+    let bin = bin.as_str();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let db = match args.database.as_str() {
         "postgres" => {
@@ -347,7 +404,6 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
             dir.path().join("keys").display().to_string(),
         ),
         ("WARDEN_LISTEN", format!("127.0.0.1:{port}")),
-        ("WARDEN_LOG", "warn".to_owned()),
     ];
     let n = args.connections.min(32);
     let accounts: Vec<Cred> = (0..n)
@@ -388,29 +444,37 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         id: rs["client_id"].as_str().unwrap_or_default().into(),
         secret: rs["client_secret"].as_str().unwrap_or_default().into(),
     };
+    // The server runs with its default settings, log level included; its
+    // log goes to a file, shown if it never becomes ready.
+    let log_path = dir.path().join("warden.log");
+    let log = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("log file: {e}"));
     let child = Command::new(bin)
         .arg("serve")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("start warden: {e}"));
     let _server = Proc(child);
     let host = format!("127.0.0.1:{port}");
-    wait_ready(&format!("http://{host}/readyz")).await;
+    if !wait_ready(&format!("http://{host}/readyz")).await {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        panic!("warden never became ready; its log:\n{log}");
+    }
     print_rss("warden idle", _server.0.id());
-    let out = bench_warden(&host, accounts, rs, args).await;
+    let out = bench_warden(&host, _server.0.id(), accounts, rs, args).await;
     print_rss("warden after load", _server.0.id());
     out
 }
 
-async fn wait_ready(url: &str) {
+async fn wait_ready(url: &str) -> bool {
     for _ in 0..200 {
         if matches!(reqwest::get(url).await, Ok(r) if r.status().is_success()) {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{url} never became ready");
+    false
 }
 
 fn print_rss(label: &str, pid: u32) {
@@ -423,23 +487,25 @@ fn print_rss(label: &str, pid: u32) {
 fn report(title: &str, rows: &[Outcome]) {
     println!("\n{title}");
     println!(
-        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
-        "endpoint", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors"
+        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>11} {:>8}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "cpu µs/req", "errors"
     );
-    for r in rows {
+    // Endpoints skipped by --only (or not offered) ran for no time.
+    for r in rows.iter().filter(|r| r.seconds > 0.0) {
         println!(
-            "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+            "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.1} {:>8}",
             r.name,
             r.rps(),
             r.ms(0.5),
             r.ms(0.99),
             r.ms(0.999),
+            r.cpu_us,
             r.errors
         );
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = parse_args();
     println!(
@@ -453,7 +519,8 @@ async fn main() {
     );
     let warden = run_warden(&args).await;
     report(&format!("warden ({})", args.database), &warden);
-    if args.check && warden.iter().any(|o| o.errors > 0 || o.ok == 0) {
+    let ran = |o: &&Outcome| o.seconds > 0.0;
+    if args.check && warden.iter().filter(ran).any(|o| o.errors > 0 || o.ok == 0) {
         eprintln!("load: smoke check failed: an endpoint had errors or no successful request");
         std::process::exit(1);
     }
@@ -462,7 +529,7 @@ async fn main() {
         report("node-oidc-provider", &node);
         println!("\nratios (warden / node-oidc-provider, req/s)");
         for (w, n) in warden.iter().zip(node.iter()) {
-            if n.ok > 0 && w.name.split(' ').next() == n.name.split(' ').next() {
+            if n.ok > 0 && w.ok > 0 && w.name.split(' ').next() == n.name.split(' ').next() {
                 println!("{:<28} {:>6.1}x", w.name, w.rps() / n.rps());
             }
         }

@@ -105,10 +105,13 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
         .unwrap_or_else(|e| panic!("start node: {e}"));
     let _server = Proc(child);
     let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{base}/.well-known/openid-configuration")).await;
+    if !wait_ready(&format!("{base}/.well-known/openid-configuration")).await {
+        panic!("node-oidc-provider never became ready");
+    }
     super::print_rss("node-oidc-provider idle", _server.0.id());
 
     let host = format!("127.0.0.1:{port}");
+    let pid = _server.0.id();
     let client = reqwest::Client::new();
     let n = args.connections;
     let pick = |i: usize| &creds[i % creds.len()];
@@ -129,14 +132,24 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
             Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
         })
         .collect();
-    out.push(drive("token (client_credentials)", &host, args.seconds, token).await);
+    out.push(
+        drive(
+            "token (client_credentials)",
+            &host,
+            pid,
+            args.seconds,
+            token,
+        )
+        .await,
+    );
     // oidc-provider issues no refresh token with client credentials.
     out.push(Outcome {
         name: "token (refresh_token)".into(),
         ok: 0,
         errors: 0,
-        seconds: 1.0,
+        seconds: 0.0,
         hist: new_hist(),
+        cpu_us: 0.0,
     });
     let mut intro: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {
@@ -164,7 +177,7 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
         );
         intro.push(Box::new(Fixed { req, ok: active }));
     }
-    out.push(drive("introspect (opaque token)", &host, args.seconds, intro).await);
+    out.push(drive("introspect (opaque token)", &host, pid, args.seconds, intro).await);
     let jwks: Vec<Box<dyn Worker>> = (0..n)
         .map(|_| {
             Box::new(Fixed {
@@ -173,6 +186,6 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
             }) as Box<dyn Worker>
         })
         .collect();
-    out.push(drive("jwks", &host, args.seconds, jwks).await);
+    out.push(drive("jwks", &host, pid, args.seconds, jwks).await);
     out
 }

@@ -246,8 +246,11 @@ fn init_logging(config: &Config, serving: bool) {
     } else {
         "warn".to_owned()
     };
+    // Colour only on a terminal: escape codes in a log file or journal are
+    // noise, and formatting them is work on every request span.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),

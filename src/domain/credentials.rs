@@ -32,7 +32,10 @@ const SECRET_BODY_LEN: usize = 52;
 /// Total length of an `arm_sk_` secret.
 pub const CLIENT_SECRET_LEN: usize = CLIENT_SECRET_PREFIX.len() + SECRET_BODY_LEN + CHECKSUM_LEN;
 
-const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// Slice-by-16 tables: a refresh token is several hundred bytes and its
+/// checksum is computed on every issue and every use.
+const CRC32: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
 
 /// The checksum of `payload`, as it is appended.
 /// Encoded into a stack buffer: it runs on every token request.

@@ -4,9 +4,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -52,15 +51,86 @@ pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// Counts every request and times it, by route template and status.
-pub async fn track(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = method_label(req.method());
-    let start = Instant::now();
-    let res = next.run(req).await;
-    let elapsed = start.elapsed().as_secs_f64();
-    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
-    let status = res.status().as_u16();
+/// Counts every request and times it, by route template, method and
+/// status. A route layer, so the route template (`MatchedPath`) is known;
+/// written by hand rather than with `from_fn`, which boxes the inner
+/// service and future on every request.
+#[derive(Clone, Copy, Default)]
+pub struct TrackLayer;
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+    fn layer(&self, inner: S) -> Track<S> {
+        Track { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<axum::http::Request<B>> for Track<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = axum::http::Response<R>>,
+{
+    type Response = axum::http::Response<R>;
+    type Error = S::Error;
+    type Future = TrackFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        TrackFuture {
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            method: method_label(req.method()),
+            start: Instant::now(),
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct TrackFuture<F> {
+        #[pin]
+        inner: F,
+        route: Option<MatchedPath>,
+        method: &'static str,
+        start: Instant,
+    }
+}
+
+impl<F, R, E> std::future::Future for TrackFuture<F>
+where
+    F: std::future::Future<Output = Result<axum::http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let res = std::task::ready!(this.inner.poll(cx));
+        if let Ok(r) = &res {
+            let route = this.route.as_ref().map_or("unmatched", |p| p.as_str());
+            record(
+                route,
+                this.method,
+                r.status().as_u16(),
+                this.start.elapsed().as_secs_f64(),
+            );
+        }
+        std::task::Poll::Ready(res)
+    }
+}
+
+fn record(route: &str, method: &'static str, status: u16, elapsed: f64) {
     HANDLES.with_borrow_mut(|h| {
         let h = match h.get_mut(route) {
             Some(h) => h,
@@ -69,7 +139,6 @@ pub async fn track(req: Request, next: Next) -> Response {
         h.counter(route, method, status).increment(1);
         h.histogram(route, status).record(elapsed);
     });
-    res
 }
 
 /// The method as a label: the standard ones by name, anything else as

@@ -205,7 +205,43 @@ async fn metrics_in_prometheus_format(b: Backend) {
     }
 }
 
+/// Every response carries `x-request-id`: the caller's own when it is
+/// short printable ASCII, otherwise a fresh UUID.
+async fn request_ids_are_returned(b: Backend) {
+    let s = TestServer::start(b).await;
+    let get = |id: Option<&'static str>| {
+        let mut r = s.http.get(s.url("/.well-known/jwks.json"));
+        if let Some(id) = id {
+            r = r.header("x-request-id", id);
+        }
+        r.send()
+    };
+    let r = get(Some("trace-abc.123")).await.expect("get");
+    assert_eq!(r.headers()["x-request-id"], "trace-abc.123");
+    let mut seen = std::collections::HashSet::new();
+    for bad in [None, Some("has space"), Some("")] {
+        let r = get(bad).await.expect("get");
+        let id = r.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let parsed = uuid::Uuid::parse_str(&id).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert!(seen.insert(id), "ids repeat");
+    }
+    // Errors carry one too.
+    let r = s
+        .http
+        .get(s.url("/no/such/thing"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    assert!(r.headers().contains_key("x-request-id"));
+}
+
 both_backends!(
+    request_ids_are_returned,
     metadata_describes_the_server,
     metrics_in_prometheus_format,
     jwks_publishes_the_signing_key,
