@@ -94,6 +94,8 @@ pub struct Outcome {
     /// The server's CPU time (user + system, all threads) per successful
     /// request, in microseconds: steadier than req/s on a shared machine.
     cpu_us: f64,
+    /// The same for this load generator, which shares the machine.
+    client_cpu_us: f64,
 }
 
 impl Outcome {
@@ -197,6 +199,7 @@ pub async fn drive(
             seconds: 0.0,
             hist: new_hist(),
             cpu_us: 0.0,
+            client_cpu_us: 0.0,
         };
     }
     let cpu_before = cpu_seconds(pid);
@@ -236,6 +239,7 @@ pub async fn drive(
         seconds: 0.0,
         hist: new_hist(),
         cpu_us: 0.0,
+        client_cpu_us: 0.0,
     };
     for t in tasks {
         if let Ok((ok, errors, hist)) = t.await {
@@ -246,10 +250,8 @@ pub async fn drive(
     }
     total.seconds = start.elapsed().as_secs_f64();
     total.cpu_us = (cpu_seconds(pid) - cpu_before) * 1e6 / total.ok.max(1) as f64;
-    eprintln!(
-        "load generator: {:.1} cpu µs/req",
-        (cpu_seconds(std::process::id()) - own_before) * 1e6 / total.ok.max(1) as f64
-    );
+    total.client_cpu_us =
+        (cpu_seconds(std::process::id()) - own_before) * 1e6 / total.ok.max(1) as f64;
     total
 }
 
@@ -487,19 +489,20 @@ fn print_rss(label: &str, pid: u32) {
 fn report(title: &str, rows: &[Outcome]) {
     println!("\n{title}");
     println!(
-        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>11} {:>8}",
-        "endpoint", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "cpu µs/req", "errors"
+        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>11} {:>11} {:>8}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "cpu µs/req", "client µs", "errors"
     );
     // Endpoints skipped by --only (or not offered) ran for no time.
     for r in rows.iter().filter(|r| r.seconds > 0.0) {
         println!(
-            "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.1} {:>8}",
+            "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.1} {:>11.1} {:>8}",
             r.name,
             r.rps(),
             r.ms(0.5),
             r.ms(0.99),
             r.ms(0.999),
             r.cpu_us,
+            r.client_cpu_us,
             r.errors
         );
     }

@@ -150,6 +150,7 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
         seconds: 0.0,
         hist: new_hist(),
         cpu_us: 0.0,
+        client_cpu_us: 0.0,
     });
     let mut intro: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {

@@ -830,6 +830,33 @@ mod tests {
                 assert_eq!(got, want);
             }
         }
+        // Refresh-token families: the revocation check reads inline.
+        for (d, fam) in [(&db, "fam-a"), (&broken, "fam-b")] {
+            use crate::db::refresh::{Spend, SpendRequest};
+            let spend = |jti: &'static str| SpendRequest {
+                jti,
+                family: fam,
+                account_id: &plain.id,
+                expires_at: 9_999,
+                family_expires_at: 9_999,
+                now: 7,
+            };
+            let ev = AuditEvent::by_operator("acme", "refresh.reused", "family", fam, 7, json!({}));
+            let jti1 = if fam == "fam-a" { "a1" } else { "b1" };
+            let jti2 = if fam == "fam-a" { "a2" } else { "b2" };
+            assert_eq!(
+                d.spend_refresh_token(&spend(jti1), &ev).await.unwrap(),
+                Spend::Won
+            );
+            assert_eq!(
+                d.spend_refresh_token(&spend(jti1), &ev).await.unwrap(),
+                Spend::Reused
+            );
+            assert_eq!(
+                d.spend_refresh_token(&spend(jti2), &ev).await.unwrap(),
+                Spend::FamilyRevoked
+            );
+        }
         // The inline reads really ran inline, and the broken ones did not.
         let idle = |d: &Db| match d {
             Db::Sqlite(p) => p.inline.as_ref().map(|r| r.idle()),
