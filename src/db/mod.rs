@@ -42,6 +42,8 @@ pub struct SqlitePools {
     /// The token and introspection reads, run without a thread hop
     /// (`inline.rs`); `None` for an in-memory database.
     inline: Option<std::sync::Arc<inline::InlineReader>>,
+    /// Refresh-token spends, written in batches on the writer.
+    spends: std::sync::Arc<refresh::SpendBatcher>,
 }
 
 /// Runs `$body` with `$pool` bound to the pool for reads.
@@ -149,10 +151,12 @@ impl Db {
                 .await?;
             let inline = (!is_in_memory(url))
                 .then(|| std::sync::Arc::new(inline::InlineReader::new(opts.get_filename())));
+            let spends = std::sync::Arc::new(refresh::SpendBatcher::start(write.clone()));
             Ok(Self::Sqlite(SqlitePools {
                 read,
                 write,
                 inline,
+                spends,
             }))
         } else {
             let opts = PgConnectOptions::from_str(url)?;
