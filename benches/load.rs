@@ -99,6 +99,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Nothing run yet; `seconds` 0 marks an endpoint that was not driven.
+    pub fn empty(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            ok: 0,
+            errors: 0,
+            seconds: 0.0,
+            hist: new_hist(),
+            cpu_us: 0.0,
+            client_cpu_us: 0.0,
+        }
+    }
     fn rps(&self) -> f64 {
         self.ok as f64 / self.seconds
     }
@@ -192,15 +204,7 @@ pub async fn drive(
     workers: Vec<Box<dyn Worker>>,
 ) -> Outcome {
     if ONLY.get().is_some_and(|o| !name.contains(o.as_str())) {
-        return Outcome {
-            name: name.into(),
-            ok: 0,
-            errors: 0,
-            seconds: 0.0,
-            hist: new_hist(),
-            cpu_us: 0.0,
-            client_cpu_us: 0.0,
-        };
+        return Outcome::empty(name);
     }
     let cpu_before = cpu_seconds(pid);
     let own_before = cpu_seconds(std::process::id());
@@ -216,10 +220,7 @@ pub async fn drive(
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let good = match conn.send(w.request()).await {
-                    Some((status, body)) => {
-                        let body = body.to_vec();
-                        w.check(status, &body)
-                    }
+                    Some((status, body)) => w.check(status, body),
                     None => false,
                 };
                 if good {
@@ -232,15 +233,7 @@ pub async fn drive(
             (ok, errors, hist)
         }));
     }
-    let mut total = Outcome {
-        name: name.into(),
-        ok: 0,
-        errors: 0,
-        seconds: 0.0,
-        hist: new_hist(),
-        cpu_us: 0.0,
-        client_cpu_us: 0.0,
-    };
+    let mut total = Outcome::empty(name);
     for t in tasks {
         if let Ok((ok, errors, hist)) = t.await {
             total.ok += ok;

@@ -8,8 +8,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use super::{
-    Args, Cred, Fixed, Outcome, Proc, Worker, active, any, drive, free_port, http1, new_hist,
-    wait_ready,
+    Args, Cred, Fixed, Outcome, Proc, Worker, active, any, drive, free_port, http1, wait_ready,
 };
 
 const SERVER_JS: &str = r#"
@@ -143,15 +142,7 @@ pub async fn run(args: &Args) -> Vec<Outcome> {
         .await,
     );
     // oidc-provider issues no refresh token with client credentials.
-    out.push(Outcome {
-        name: "token (refresh_token)".into(),
-        ok: 0,
-        errors: 0,
-        seconds: 0.0,
-        hist: new_hist(),
-        cpu_us: 0.0,
-        client_cpu_us: 0.0,
-    });
+    out.push(Outcome::empty("token (refresh_token)"));
     let mut intro: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {
         let c = pick(i);

@@ -750,10 +750,7 @@ mod tests {
     /// reader falls back to the pool with the same answers.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inline_reads_match_the_pool() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/w.db", dir.path().display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = Db::temp_sqlite().await;
         let ev = AuditEvent::by_operator("acme", "org.created", "org", "acme", 1, json!({}));
         db.create_org("acme", "Acme", 1, &ev).await.unwrap();
         let actor = Actor::operator();

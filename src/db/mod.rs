@@ -202,6 +202,19 @@ impl Db {
         }
     }
 
+    /// A migrated SQLite database in a fresh temporary directory, for unit
+    /// tests (the directory lives as long as the returned guard).
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub(crate) async fn temp_sqlite() -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Self::connect(&format!("sqlite://{}/w.db", dir.path().display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        (dir, db)
+    }
+
     /// The same database with the inline reader off, so tests can compare
     /// both read paths.
     #[cfg(test)]

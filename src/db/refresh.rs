@@ -245,10 +245,7 @@ mod tests {
     /// tokens all win.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batched_spends_have_one_winner_per_token() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/w.db", dir.path().display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = Db::temp_sqlite().await;
         let Db::Sqlite(pools) = &db else {
             unreachable!("a SQLite URL")
         };
