@@ -39,7 +39,7 @@ pub enum Db {
 pub struct SqlitePools {
     pub read: SqlitePool,
     pub write: SqlitePool,
-    /// The token and introspection reads, run without a thread hop
+    /// The token, introspection and refresh-family reads, run without a thread hop
     /// (`inline.rs`); `None` for an in-memory database.
     inline: Option<std::sync::Arc<inline::InlineReader>>,
     /// Refresh-token spends, written in batches on the writer.
