@@ -4,9 +4,9 @@
 //! message to that thread and a reply back: two thread hops per query. Under
 //! load those hops (futex wake-ups, context switches) cost more than the
 //! query itself; a `perf` profile of the token endpoint put about 40 % of the
-//! server's CPU in them. The reads on the token, introspection and refresh paths are
-//! point selects by unique key on a few pages that stay cached, a few
-//! microseconds of work, short enough to run on the async worker itself.
+//! server's CPU in them. The reads on the token, introspection and refresh
+//! paths are point selects by unique key on a few pages that stay cached, a
+//! few microseconds of work, short enough to run on the async worker itself.
 //!
 //! `InlineReader` keeps plain SQLite connections (rusqlite, on the same
 //! libsqlite3 that sqlx links) for exactly those reads. A read takes one
