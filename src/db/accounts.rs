@@ -854,13 +854,25 @@ mod tests {
                 Spend::FamilyRevoked
             );
         }
-        // The inline reads really ran inline, and the broken ones did not.
+        // The inline reads really ran inline, every one of them, and the
+        // broken ones did not.
         let idle = |d: &Db| match d {
             Db::Sqlite(p) => p.inline.as_ref().map(|r| r.idle()),
             Db::Postgres(_) => None,
         };
+        let failures = |d: &Db| match d {
+            Db::Sqlite(p) => p.inline.as_ref().map(|r| r.failures()),
+            Db::Postgres(_) => None,
+        };
         assert_eq!(idle(&db), Some(1));
+        assert_eq!(
+            failures(&db),
+            Some(0),
+            "an inline read fell back to the pool"
+        );
         assert_eq!(idle(&broken), Some(0));
+        // 6 token reads, 6 introspection reads, 3 family checks.
+        assert_eq!(failures(&broken), Some(15));
         assert!(
             db.account_for_token("arm_sa_missing", None)
                 .await

@@ -21,7 +21,7 @@
 //! mode, so a read sees every write committed before it began, on any
 //! connection or process: the live checks lose nothing.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -33,9 +33,10 @@ const MAX_IDLE: usize = 16;
 pub struct InlineReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    /// Set after the first failure was logged, so a persistent problem
-    /// gives one warning rather than one per request.
-    warned: AtomicBool,
+    /// Reads that failed and went to the pool. The first is logged as a
+    /// warning, later ones at debug, so a persistent problem gives one
+    /// warning rather than one per request.
+    failures: AtomicU64,
 }
 
 impl std::fmt::Debug for InlineReader {
@@ -51,7 +52,7 @@ impl InlineReader {
         Self {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
-            warned: AtomicBool::new(false),
+            failures: AtomicU64::new(0),
         }
     }
 
@@ -78,7 +79,7 @@ impl InlineReader {
             }
             // A connection that failed is closed, not reused.
             Err(e) => {
-                if !self.warned.swap(true, Ordering::Relaxed) {
+                if self.failures.fetch_add(1, Ordering::Relaxed) == 0 {
                     tracing::warn!(error = %e, "inline SQLite read failed; using the connection pool (logged once)");
                 } else {
                     tracing::debug!(error = %e, "inline SQLite read failed; using the connection pool");
@@ -98,6 +99,11 @@ impl InlineReader {
         conn.busy_timeout(Duration::ZERO)?;
         conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
+    }
+
+    /// Reads that failed and fell back to the pool so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Connections currently idle, for metrics.

@@ -243,6 +243,17 @@ impl Db {
         }
     }
 
+    /// Hot-path reads that fell back from the inline SQLite reader to the
+    /// pool since start-up (always 0 on PostgreSQL), for metrics.
+    pub fn inline_fallbacks(&self) -> u64 {
+        match self {
+            Self::Sqlite(SqlitePools {
+                inline: Some(r), ..
+            }) => r.failures(),
+            _ => 0,
+        }
+    }
+
     /// Open and idle connections across the pools, for metrics.
     pub fn pool_usage(&self) -> (u32, usize) {
         match self {

@@ -216,6 +216,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     let (size, idle) = state.db.pool_usage();
     metrics::gauge!("warden_db_pool_connections", "state" => "open").set(size as f64);
     metrics::gauge!("warden_db_pool_connections", "state" => "idle").set(idle as f64);
+    metrics::counter!("warden_db_inline_fallbacks_total").absolute(state.db.inline_fallbacks());
     let keys = state.keys.current();
     let now = crate::now_unix();
     for k in &keys.keys {

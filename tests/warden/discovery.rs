@@ -175,6 +175,7 @@ async fn metrics_in_prometheus_format(b: Backend) {
         "warden_tokens_total{grant=\"client_credentials\",result=\"issued\"}",
         "warden_client_auth_failures_total{endpoint=\"token\"}",
         "warden_db_pool_connections{state=\"open\"}",
+        "warden_db_inline_fallbacks_total 0",
         "warden_signing_key_age_seconds{",
     ] {
         assert!(
