@@ -46,6 +46,9 @@ pub struct Config {
     /// A connection must deliver a complete request head within this time
     /// (slow or idle clients are disconnected).
     pub header_timeout: Duration,
+    /// Deadline for a request that waits on the database or Argon2; past
+    /// it the request is dropped and answered 503.
+    pub request_timeout: Duration,
     /// On shutdown, how long in-flight requests may take to finish.
     pub drain_timeout: Duration,
     /// On shutdown, how long to keep accepting connections (with readiness
@@ -84,6 +87,7 @@ const KEYS: &[&str] = &[
     "auth_failures_per_client",
     "auth_failures_per_ip",
     "header_timeout",
+    "request_timeout",
     "drain_timeout",
     "shutdown_delay",
     "key_algorithm",
@@ -233,6 +237,13 @@ impl Config {
         let auth_failures_per_client = quota("auth_failures_per_client", "10/1m")?;
         let auth_failures_per_ip = quota("auth_failures_per_ip", "100/1m")?;
         let header_timeout = duration(get("header_timeout"), "30s", 1, 300)?;
+        let request_timeout = duration(get("request_timeout"), "30s", 0, 300)?;
+        if request_timeout < Duration::from_millis(100) {
+            return Err(bad(
+                get("request_timeout").map(|(_, s)| s).unwrap_or("default"),
+                "must be at least 100ms",
+            ));
+        }
         let drain_timeout = duration(get("drain_timeout"), "30s", 1, 600)?;
         let shutdown_delay = duration(get("shutdown_delay"), "0s", 0, 300)?;
         let key_algorithm = match get("key_algorithm") {
@@ -262,6 +273,7 @@ impl Config {
             key_reload_interval,
             key_rotation_interval,
             header_timeout,
+            request_timeout,
             drain_timeout,
             shutdown_delay,
             auth_failures_per_client,

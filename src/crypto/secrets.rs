@@ -11,8 +11,8 @@
 //! still the account's live one, so a reset, rotation or delete written by
 //! any replica invalidates it on the next request. No secret is kept.
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -37,7 +37,9 @@ pub enum SecretError {
 pub struct SecretVerifier {
     argon: Argon2<'static>,
     dummy_hash: String,
-    permits: Semaphore,
+    /// Owned permits move into the blocking task, so the cap holds even
+    /// when the request that started the work is dropped.
+    permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
     cache_key: hmac::Key,
@@ -66,7 +68,7 @@ impl SecretVerifier {
         Ok(Self {
             argon: argon2(),
             dummy_hash,
-            permits: Semaphore::new(concurrency.max(1)),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
             waiting: AtomicUsize::new(0),
             max_waiting: 64 * concurrency.max(1),
             cache_key: hmac::Key::new(hmac::HMAC_SHA256, &random_bytes::<32>()),
@@ -153,20 +155,110 @@ impl SecretVerifier {
         .ok_or(SecretError::Hash)
     }
 
+    /// Runs `f` on the blocking pool once a permit is free. A caller
+    /// dropped while queued (client reset, deadline) leaves the queue by
+    /// the guard's `Drop`; one dropped while the work runs leaves the
+    /// permit with the work, which finishes and only then frees it.
     async fn run_argon<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, SecretError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let queued = QueueSlot::enter(&self.waiting, self.max_waiting)?;
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| SecretError::Overloaded)?;
+        drop(queued);
+        let argon = self.argon.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&argon)
+        })
+        .await
+        .map_err(|_| SecretError::Hash)
+    }
+
+    /// Callers waiting for a permit right now.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+}
+
+/// One place in the bounded queue, given back on drop whatever happens to
+/// the waiting future.
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl<'a> QueueSlot<'a> {
+    fn enter(waiting: &'a AtomicUsize, max: usize) -> Result<Self, SecretError> {
+        if waiting.fetch_add(1, Ordering::AcqRel) >= max {
+            waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(SecretError::Overloaded);
         }
-        let permit = self.permits.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let _permit = permit.map_err(|_| SecretError::Overloaded)?;
-        let argon = self.argon.clone();
-        tokio::task::spawn_blocking(move || f(&argon))
+        Ok(Self(waiting))
+    }
+}
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cancelling callers neither leaks queue places nor frees a permit
+    /// while the work it guards still runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_callers_give_back_queue_places_and_keep_the_cap() {
+        let v = Arc::new(SecretVerifier::new(1).unwrap_or_else(|e| unreachable!("{e}")));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        // One caller holds the only permit inside blocking work that waits
+        // for the gate; then it is cancelled.
+        let g = Arc::clone(&gate);
+        let v1 = Arc::clone(&v);
+        let running = tokio::spawn(async move {
+            v1.run_argon(move |_| {
+                let _ = g.lock().map(|r| r.recv());
+            })
             .await
-            .map_err(|_| SecretError::Hash)
+        });
+        while v.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        running.abort();
+        let _ = running.await;
+        // Many callers queue behind it and are cancelled while waiting.
+        let mut queued = Vec::new();
+        for _ in 0..(v.max_waiting * 3) {
+            let v = Arc::clone(&v);
+            queued.push(tokio::spawn(async move { v.run_argon(|_| ()).await }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(v.queued(), v.max_waiting, "the queue is bounded");
+        for q in &queued {
+            q.abort();
+        }
+        for q in queued {
+            let _ = q.await;
+        }
+        assert_eq!(v.queued(), 0, "cancelled waiters left the queue");
+        assert_eq!(
+            v.permits.available_permits(),
+            0,
+            "the cancelled caller's work still runs and still holds the permit"
+        );
+        let _ = release.send(());
+        let t0 = Instant::now();
+        while v.permits.available_permits() == 0 {
+            assert!(t0.elapsed() < Duration::from_secs(5), "permit never freed");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // And a new verification goes through.
+        let s = ClientSecret::generate();
+        let h = v.hash(&s).await.unwrap_or_default();
+        assert!(v.verify("c", &s, Some(&h)).await.unwrap_or(false));
     }
 }

@@ -217,6 +217,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     metrics::gauge!("warden_db_pool_connections", "state" => "open").set(size as f64);
     metrics::gauge!("warden_db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::counter!("warden_db_inline_fallbacks_total").absolute(state.db.inline_fallbacks());
+    metrics::gauge!("warden_argon2_queued").set(state.verifier.queued() as f64);
     let keys = state.keys.current();
     let now = crate::now_unix();
     for k in &keys.keys {

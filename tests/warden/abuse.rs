@@ -617,3 +617,111 @@ async fn slow_and_idle_connections_are_closed(b: Backend) {
     let a = s.create_account(&["viewer"]).await;
     s.token_ok(&a, &[]).await;
 }
+
+/// Requests dropped while they wait for an Argon2 permit must leave the
+/// bounded queue: those cut off by the request deadline, and those whose
+/// client resets the connection. Before the fix each dropped waiter leaked
+/// a place, and once the queue had leaked full every uncached
+/// authentication answered 503 until restart. Real process, real TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_requests_do_not_leak_argon2_queue_places() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}/w.db", dir.path().display());
+    let mut c = crate::replicas::Cluster::on_database(
+        dir,
+        &db,
+        &[
+            ("WARDEN_ARGON2_CONCURRENCY", "1"),
+            ("WARDEN_REQUEST_TIMEOUT", "100ms"),
+            ("WARDEN_AUTH_FAILURES_PER_CLIENT", "off"),
+            ("WARDEN_AUTH_FAILURES_PER_IP", "off"),
+        ],
+    );
+    let fresh = c.account("fresh", "viewer");
+    c.start(1).await;
+    let addr = c.r(0).base.trim_start_matches("http://").to_owned();
+    // Each request needs an uncached Argon2 run (an unknown client id is
+    // checked against a dummy hash); with one permit most of them queue,
+    // and the 100 ms deadline drops the ones queued too long. Half the
+    // clients also reset their connection while waiting.
+    let mut timed_out = 0;
+    for _wave in 0..5 {
+        let mut conns = Vec::new();
+        for i in 0..60 {
+            let addr = addr.clone();
+            conns.push(tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                let id = warden::domain::credentials::ClientId::generate();
+                let auth = data_encoding::BASE64
+                    .encode(format!("{id}:{}", wrong_secret()).as_bytes());
+                let body = "grant_type=client_credentials";
+                let req = format!(
+                    "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\n\
+                     Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                s.write_all(req.as_bytes()).await.ok()?;
+                if i % 2 == 0 {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    // SO_LINGER 0: close with a reset, as a client giving up.
+                    #[allow(deprecated)]
+                    s.set_linger(Some(Duration::ZERO)).ok()?;
+                    return Some(false);
+                }
+                let mut head = [0u8; 12];
+                use tokio::io::AsyncReadExt;
+                s.read_exact(&mut head).await.ok()?;
+                Some(&head == b"HTTP/1.1 503")
+            }));
+        }
+        for h in conns {
+            if let Ok(Some(true)) = h.await {
+                timed_out += 1;
+            }
+        }
+    }
+    assert!(timed_out > 0, "no request was cut off: nothing was tested");
+    // The queue empties once the flood is over.
+    let http = c.http.clone();
+    let queued = || async {
+        let text = http
+            .get(c.r(0).url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|l| l.strip_prefix("warden_argon2_queued "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("warden_argon2_queued in /metrics")
+    };
+    let t0 = Instant::now();
+    while queued().await > 0.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "Argon2 queue places leaked: {} still counted 15 s after the flood",
+            queued().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Once the work already handed to Argon2 has finished, the fresh
+    // account's correct secret (never verified, so not cached) is checked,
+    // not refused as overloaded.
+    let t0 = Instant::now();
+    loop {
+        let r = crate::replicas::token(&http, c.r(0), &fresh, crate::replicas::ISSUER).await;
+        let st = r.status().as_u16();
+        if st == 200 {
+            break;
+        }
+        assert_eq!(st, 503, "{}", r.text().await.unwrap_or_default());
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "uncached authentication still overloaded 15 s after the flood"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
