@@ -121,7 +121,7 @@ fn decision(c: &mut Criterion) {
         secret_hash: None,
         secret_prefix: None,
         secret_created_at: None,
-        previous_secret: None,
+        previous_secrets: Vec::new(),
         credential_epoch: 0,
         integration: None,
         roles: vec!["risk-editor".into(), "viewer".into()],
@@ -132,6 +132,7 @@ fn decision(c: &mut Criterion) {
         created_by: "x".into(),
         last_used_at: None,
         deleted_at: None,
+        version: 1,
     };
     let token_grant =
         derive_grant(&held(&["risk-editor", "viewer"]), None).unwrap_or_else(|_| Grant {

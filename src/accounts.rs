@@ -4,15 +4,18 @@
 use serde_json::json;
 
 use crate::crypto::secrets::hash_blocking;
-use crate::db::accounts::SecretChange;
+use crate::db::accounts::{AccountChange, ChangeOutcome, OrgGuard, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::{
-    AccountKind, ExpiresIn, InvalidField, ServiceAccount, Status, secret_prefix,
-    validate_description, validate_integration, validate_name,
+    AccountKind, ExpiresIn, InvalidField, MAX_LIVE_SECRETS, PreviousSecret, ServiceAccount, Status,
+    secret_prefix, validate_description, validate_integration, validate_name,
 };
 use crate::domain::credentials::{ClientId, ClientSecret};
 use crate::domain::ip::IpAllowlist;
-use crate::domain::roles::{builtin_permissions, valid_role_id};
+use crate::domain::roles::{ORG_MANAGE, builtin_permissions, permissions_of, valid_role_id};
+
+/// The actor kind of a service account calling the admin API.
+pub const SERVICE_ACCOUNT: &str = "service_account";
 
 /// Who is acting: for the audit log, and for what they may grant.
 #[derive(Debug, Clone)]
@@ -60,6 +63,87 @@ impl Actor {
         Ok(())
     }
 
+    /// The rule for acting on an existing account (change, disable, enable,
+    /// delete, reset, rotate, credentials): the actor must hold every
+    /// permission the account holds, and `admin` to touch an `admin`.
+    /// Otherwise a holder of `org:manage` alone could take over a more
+    /// powerful account, e.g. by rotating its secret and using the new one.
+    pub async fn check_may_act_on(
+        &self,
+        db: &Db,
+        target: &ServiceAccount,
+    ) -> Result<(), ManageError> {
+        let Some(auth) = &self.authority else {
+            return Ok(());
+        };
+        if target.roles.iter().any(|r| r == "admin") && !auth.roles.iter().any(|r| r == "admin") {
+            return Err(ManageError::Forbidden(
+                "only an admin may act on an account holding the admin role".into(),
+            ));
+        }
+        let custom: Vec<String> = target
+            .roles
+            .iter()
+            .filter(|r| builtin_permissions(r).is_none())
+            .cloned()
+            .collect();
+        let custom = db.custom_role_permissions(&target.org_id, &custom).await?;
+        if let Some(p) = permissions_of(&target.roles, &custom)
+            .into_iter()
+            .find(|p| !auth.permissions.contains(p))
+        {
+            return Err(ManageError::Forbidden(format!(
+                "this service account holds `{p}`, which you do not hold"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The account this actor calls with, if it is a service account.
+    fn own_account(&self) -> Option<&str> {
+        (self.authority.is_some() && self.kind == SERVICE_ACCOUNT).then_some(self.id.as_str())
+    }
+
+    /// No lockout through the API: checked on the org as a change to
+    /// account `target` would leave it, inside that change's transaction.
+    /// The caller's own account must stay usable from the caller's address
+    /// with `org:manage`, and the org must keep an active account with
+    /// `org:manage`.
+    fn check_not_locked_out(&self, target: &str, org: &OrgSnapshot) -> Result<(), String> {
+        let manages =
+            |a: &ServiceAccount| permissions_of(&a.roles, &org.custom_roles).contains(ORG_MANAGE);
+        if self.own_account() == Some(target) {
+            let Some(me) = org.usable.iter().find(|a| a.id == target) else {
+                return Err(
+                    "refused: this would lock you out (your own account would be \
+                     disabled, deleted or expired)"
+                        .into(),
+                );
+            };
+            if !manages(me) {
+                return Err(format!(
+                    "refused: this would lock you out (your own account would no longer \
+                     hold `{ORG_MANAGE}`)"
+                ));
+            }
+            let ip = self.source_ip.as_deref().and_then(|i| i.parse().ok());
+            if !me.allowed_ips.permits(ip) {
+                return Err(format!(
+                    "refused: this would lock you out (your address {} would be outside \
+                     your own allowlist)",
+                    self.source_ip.as_deref().unwrap_or("(unknown)")
+                ));
+            }
+        }
+        if !org.usable.iter().any(manages) {
+            return Err(format!(
+                "refused: the organization would have no active service account \
+                 holding `{ORG_MANAGE}`"
+            ));
+        }
+        Ok(())
+    }
+
     fn event(
         &self,
         org: &str,
@@ -96,6 +180,9 @@ pub enum ManageError {
     Db(#[from] DbError),
     #[error("hashing the secret failed")]
     Hash,
+    /// `If-Match` named a version the account is no longer at.
+    #[error("the service account changed since you read it")]
+    PreconditionFailed,
 }
 
 impl From<InvalidField> for ManageError {
@@ -233,7 +320,7 @@ pub async fn create(
         client_id,
         secret_prefix: secret.as_ref().map(|s| secret_prefix(s.expose())),
         secret_created_at: secret.as_ref().map(|_| now),
-        previous_secret: None,
+        previous_secrets: Vec::new(),
         secret_hash,
         credential_epoch: 0,
         integration,
@@ -245,6 +332,7 @@ pub async fn create(
         created_by: format!("{}:{}", actor.kind, actor.id),
         last_used_at: None,
         deleted_at: None,
+        version: 1,
     };
     let details = json!({
         "type": account.kind.as_str(),
@@ -274,6 +362,83 @@ pub struct AccountPatch {
     pub roles: Option<Vec<String>>,
     pub allowed_ips: Option<Vec<String>>,
     pub expires_in: Option<String>,
+    /// `If-Match`: apply only to this version (else 412), never retried.
+    pub if_version: Option<i64>,
+}
+
+/// How often a change whose account moved on between read and write is
+/// re-read, re-checked and re-applied before the caller is told to retry.
+const ATTEMPTS: usize = 5;
+
+/// Reads the live account `key` (in `org` when given) and checks that
+/// `actor` may act on it: the one place that rule lives, for every action
+/// on an existing account, from the API, the CLI or anything else. A
+/// tombstone is not found, except to an edit, which is told why (409).
+async fn target(
+    db: &Db,
+    org: Option<&str>,
+    key: &str,
+    actor: &Actor,
+) -> Result<ServiceAccount, ManageError> {
+    match db.find_account(org, key).await? {
+        Some(a) if !a.is_deleted() => {
+            actor.check_may_act_on(db, &a).await?;
+            Ok(a)
+        }
+        _ => Err(ManageError::NotFound),
+    }
+}
+
+/// `target`, for an edit.
+async fn editable(
+    db: &Db,
+    org: Option<&str>,
+    key: &str,
+    actor: &Actor,
+) -> Result<ServiceAccount, ManageError> {
+    let a = match db.find_account(org, key).await? {
+        Some(a) if a.is_deleted() => {
+            return Err(ManageError::Conflict(
+                "a deleted service account cannot be edited".into(),
+            ));
+        }
+        Some(a) => a,
+        None => return Err(ManageError::NotFound),
+    };
+    actor.check_may_act_on(db, &a).await?;
+    Ok(a)
+}
+
+/// Writes `change` if the account is still at `a.version`, with the
+/// lockout guard for API callers. `Ok(None)` when the account moved on.
+async fn write(
+    db: &Db,
+    a: &ServiceAccount,
+    change: &AccountChange<'_>,
+    ev: &AuditEvent,
+    actor: &Actor,
+    now: i64,
+) -> Result<Option<()>, ManageError> {
+    let check = |s: &OrgSnapshot| actor.check_not_locked_out(&a.id, s);
+    let guard = OrgGuard {
+        org: &a.org_id,
+        now,
+        check: &check,
+    };
+    // The operator (CLI) is the way back from any state: no guard.
+    let guard = actor.authority.is_some().then_some(&guard);
+    match db
+        .change_account(&a.id, a.version, change, ev, guard)
+        .await?
+    {
+        ChangeOutcome::Done => Ok(Some(())),
+        ChangeOutcome::Stale => Ok(None),
+        ChangeOutcome::Refused(why) => Err(ManageError::Conflict(why)),
+    }
+}
+
+fn changed_concurrently() -> ManageError {
+    ManageError::Conflict("the service account changed concurrently; retry".into())
 }
 
 pub async fn update(
@@ -284,79 +449,85 @@ pub async fn update(
     actor: &Actor,
     now: i64,
 ) -> Result<ServiceAccount, ManageError> {
-    let before = match db.find_account(org, key).await? {
-        Some(a) if a.is_deleted() => {
-            return Err(ManageError::Conflict(
-                "a deleted service account cannot be edited".into(),
-            ));
+    for _ in 0..ATTEMPTS {
+        let before = editable(db, org, key, actor).await?;
+        if patch.if_version.is_some_and(|v| v != before.version) {
+            return Err(ManageError::PreconditionFailed);
         }
-        Some(a) => a,
-        None => return Err(ManageError::NotFound),
-    };
-    let mut a = before.clone();
-    let mut changed = serde_json::Map::new();
-    let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
-        if from != to {
-            changed.insert(field.to_owned(), json!({"from": from, "to": to}));
+        let mut a = before.clone();
+        let mut changed = serde_json::Map::new();
+        let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+            if from != to {
+                changed.insert(field.to_owned(), json!({"from": from, "to": to}));
+            }
+        };
+        if let Some(n) = &patch.name {
+            a.name = validate_name(n)?;
+            note("name", json!(before.name), json!(a.name));
         }
-    };
-    if let Some(n) = &patch.name {
-        a.name = validate_name(n)?;
-        note("name", json!(before.name), json!(a.name));
-    }
-    if let Some(d) = &patch.description {
-        a.description = validate_description(d)?;
-        note(
-            "description",
-            json!(before.description),
-            json!(a.description),
+        if let Some(d) = &patch.description {
+            a.description = validate_description(d)?;
+            note(
+                "description",
+                json!(before.description),
+                json!(a.description),
+            );
+        }
+        if let Some(r) = &patch.roles {
+            a.roles = validate_roles(db, &a.org_id, r, actor, &before.roles).await?;
+            note("roles", json!(before.roles), json!(a.roles));
+        }
+        if let Some(ips) = &patch.allowed_ips {
+            a.allowed_ips =
+                IpAllowlist::parse(ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
+            note(
+                "allowed_ips",
+                json!(before.allowed_ips.entries()),
+                json!(a.allowed_ips.entries()),
+            );
+        }
+        if let Some(e) = &patch.expires_in {
+            a.expires_at = ExpiresIn::parse(e)
+                .ok_or_else(|| {
+                    invalid(
+                        "expires_in",
+                        format!("must be one of {}", ExpiresIn::CHOICES),
+                    )
+                })?
+                .expires_at(now);
+            note("expires_at", json!(before.expires_at), json!(a.expires_at));
+        }
+        if changed.is_empty() {
+            return Ok(before);
+        }
+        let ev = actor.event(
+            &a.org_id,
+            "service_account.updated",
+            &a.id,
+            now,
+            serde_json::Value::Object(changed),
         );
+        let change = AccountChange::Fields {
+            name: &a.name,
+            description: &a.description,
+            roles: &a.roles,
+            allowed_ips: &a.allowed_ips,
+            expires_at: a.expires_at,
+        };
+        match write(db, &before, &change, &ev, actor, now).await? {
+            Some(()) => return live(db, &a.id).await,
+            None if patch.if_version.is_some() => return Err(ManageError::PreconditionFailed),
+            None => continue,
+        }
     }
-    if let Some(r) = &patch.roles {
-        a.roles = validate_roles(db, &a.org_id, r, actor, &before.roles).await?;
-        note("roles", json!(before.roles), json!(a.roles));
-    }
-    if let Some(ips) = &patch.allowed_ips {
-        a.allowed_ips =
-            IpAllowlist::parse(ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
-        note(
-            "allowed_ips",
-            json!(before.allowed_ips.entries()),
-            json!(a.allowed_ips.entries()),
-        );
-    }
-    if let Some(e) = &patch.expires_in {
-        a.expires_at = ExpiresIn::parse(e)
-            .ok_or_else(|| {
-                invalid(
-                    "expires_in",
-                    format!("must be one of {}", ExpiresIn::CHOICES),
-                )
-            })?
-            .expires_at(now);
-        note("expires_at", json!(before.expires_at), json!(a.expires_at));
-    }
-    if changed.is_empty() {
-        return Ok(before);
-    }
-    let ev = actor.event(
-        &a.org_id,
-        "service_account.updated",
-        &a.id,
-        now,
-        serde_json::Value::Object(changed),
-    );
-    if !db.update_account(&a, &ev).await? {
-        return Err(ManageError::NotFound);
-    }
-    live(db, None, &a.id).await
+    Err(changed_concurrently())
 }
 
-async fn live(db: &Db, org: Option<&str>, key: &str) -> Result<ServiceAccount, ManageError> {
-    match db.find_account(org, key).await? {
-        Some(a) if !a.is_deleted() => Ok(a),
-        _ => Err(ManageError::NotFound),
-    }
+/// The account as it is now, after a change.
+async fn live(db: &Db, id: &str) -> Result<ServiceAccount, ManageError> {
+    db.find_account(None, id)
+        .await?
+        .ok_or(ManageError::NotFound)
 }
 
 pub async fn set_status(
@@ -367,29 +538,62 @@ pub async fn set_status(
     actor: &Actor,
     now: i64,
 ) -> Result<ServiceAccount, ManageError> {
-    let a = live(db, org, key).await?;
-    if a.status == status {
-        return Ok(a);
+    for _ in 0..ATTEMPTS {
+        let a = target(db, org, key, actor).await?;
+        if a.status == status {
+            return Ok(a);
+        }
+        let action = match status {
+            Status::Active => "service_account.enabled",
+            Status::Disabled => "service_account.disabled",
+        };
+        let ev = actor.event(
+            &a.org_id,
+            action,
+            &a.id,
+            now,
+            json!({"status": {"from": a.status.as_str(), "to": status.as_str()}}),
+        );
+        if write(db, &a, &AccountChange::Status(status), &ev, actor, now)
+            .await?
+            .is_some()
+        {
+            return live(db, &a.id).await;
+        }
     }
-    let action = match status {
-        Status::Active => "service_account.enabled",
-        Status::Disabled => "service_account.disabled",
-    };
-    let ev = actor.event(
-        &a.org_id,
-        action,
-        &a.id,
-        now,
-        json!({"status": {"from": a.status.as_str(), "to": status.as_str()}}),
-    );
-    if !db.set_account_status(&a.id, status, &ev).await? {
-        return Err(ManageError::NotFound);
-    }
-    live(db, None, &a.id).await
+    Err(changed_concurrently())
 }
 
-/// Issues a new secret; the old one stops working at once and refresh
-/// tokens issued before are refused. Refused while disabled.
+/// A credential account that may get a new secret now.
+fn secret_holder(a: &ServiceAccount, verb: &str) -> Result<(), ManageError> {
+    if a.kind != AccountKind::Credential {
+        return Err(ManageError::Conflict(
+            "integration accounts have no secret".into(),
+        ));
+    }
+    if a.status == Status::Disabled {
+        return Err(ManageError::Conflict(format!(
+            "the service account is disabled; enable it before {verb} its secret"
+        )));
+    }
+    Ok(())
+}
+
+/// A fresh secret whose public prefix names none of the account's live
+/// secrets (the prefix is how a presented secret finds its hash).
+fn fresh_secret(a: &ServiceAccount, now: i64) -> ClientSecret {
+    loop {
+        let s = ClientSecret::generate();
+        if !a.has_live_secret_prefix(&secret_prefix(s.expose()), now) {
+            return s;
+        }
+    }
+}
+
+/// Issues a new secret; every other secret stops working at once and
+/// refresh tokens issued before are refused. Refused while disabled. Not
+/// retried: of two concurrent resets exactly one succeeds, so no caller is
+/// told of a secret that does not work.
 pub async fn reset_secret(
     db: &Db,
     org: Option<&str>,
@@ -397,23 +601,10 @@ pub async fn reset_secret(
     actor: &Actor,
     now: i64,
 ) -> Result<(ServiceAccount, ClientSecret), ManageError> {
-    let a = live(db, org, key).await?;
-    if a.kind != AccountKind::Credential {
-        return Err(ManageError::Conflict(
-            "integration accounts have no secret".into(),
-        ));
-    }
-    if a.status == Status::Disabled {
-        return Err(ManageError::Conflict(
-            "the service account is disabled; enable it before resetting its secret".into(),
-        ));
-    }
-    let secret = ClientSecret::generate();
-    let s = secret.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_blocking(&s))
-        .await
-        .map_err(|_| ManageError::Hash)?
-        .map_err(|_| ManageError::Hash)?;
+    let a = target(db, org, key, actor).await?;
+    secret_holder(&a, "resetting")?;
+    let secret = fresh_secret(&a, now);
+    let hash = hash_off_runtime(&secret).await?;
     let prefix = secret_prefix(secret.expose());
     let ev = actor.event(
         &a.org_id,
@@ -422,20 +613,17 @@ pub async fn reset_secret(
         now,
         json!({"secret_prefix": prefix}),
     );
-    let change = SecretChange {
-        id: &a.id,
+    let change = AccountChange::Secrets {
         hash: &hash,
         prefix: &prefix,
-        now,
-        expected_hash: a.secret_hash.as_deref().unwrap_or(""),
+        created_at: Some(now),
+        previous: &[],
+        new_epoch: true,
     };
-    if !db.reset_account_secret(&change, &ev).await? {
-        // Disabled, deleted, reset or rotated between the read and the write.
-        return Err(ManageError::Conflict(
-            "the service account changed concurrently; retry".into(),
-        ));
-    }
-    Ok((live(db, None, &a.id).await?, secret))
+    write(db, &a, &change, &ev, actor, now)
+        .await?
+        .ok_or_else(changed_concurrently)?;
+    Ok((live(db, &a.id).await?, secret))
 }
 
 /// The longest grace period a rotation may have.
@@ -443,7 +631,9 @@ pub const MAX_GRACE_SECS: i64 = 7 * 86_400;
 pub const DEFAULT_GRACE_SECS: i64 = 86_400;
 
 /// Issues a new secret while the current one keeps working for `grace`
-/// seconds. Refresh tokens stay valid. Refused while disabled.
+/// seconds; secrets rotated out earlier keep their own grace. Refresh
+/// tokens stay valid. Refused while disabled, and when the account already
+/// has `MAX_LIVE_SECRETS` working secrets.
 pub async fn rotate_secret(
     db: &Db,
     org: Option<&str>,
@@ -458,18 +648,29 @@ pub async fn rotate_secret(
             "must be between 0 seconds and 7 days",
         ));
     }
-    let a = live(db, org, key).await?;
-    if a.kind != AccountKind::Credential {
-        return Err(ManageError::Conflict(
-            "integration accounts have no secret".into(),
-        ));
+    let a = target(db, org, key, actor).await?;
+    secret_holder(&a, "rotating")?;
+    let mut previous: Vec<PreviousSecret> = a.live_previous_secrets(now).cloned().collect();
+    if grace > 0
+        && let (Some(hash), Some(prefix)) = (&a.secret_hash, &a.secret_prefix)
+    {
+        previous.insert(
+            0,
+            PreviousSecret {
+                prefix: prefix.clone(),
+                hash: hash.clone(),
+                created_at: a.secret_created_at,
+                expires_at: now + grace,
+            },
+        );
     }
-    if a.status == Status::Disabled {
-        return Err(ManageError::Conflict(
-            "the service account is disabled; enable it before rotating its secret".into(),
-        ));
+    if previous.len() + 1 > MAX_LIVE_SECRETS {
+        return Err(ManageError::Conflict(format!(
+            "the service account already has {MAX_LIVE_SECRETS} working secrets; \
+             revoke one (or wait for a grace period to end) before rotating again"
+        )));
     }
-    let secret = ClientSecret::generate();
+    let secret = fresh_secret(&a, now);
     let hash = hash_off_runtime(&secret).await?;
     let prefix = secret_prefix(secret.expose());
     let ev = actor.event(
@@ -479,19 +680,64 @@ pub async fn rotate_secret(
         now,
         json!({"secret_prefix": prefix, "previous_prefix": a.secret_prefix, "grace_until": now + grace}),
     );
-    let change = SecretChange {
-        id: &a.id,
+    let change = AccountChange::Secrets {
         hash: &hash,
         prefix: &prefix,
-        now,
-        expected_hash: a.secret_hash.as_deref().unwrap_or(""),
+        created_at: Some(now),
+        previous: &previous,
+        new_epoch: false,
     };
-    if !db.rotate_account_secret(&change, now + grace, &ev).await? {
-        return Err(ManageError::Conflict(
-            "the service account changed concurrently; retry".into(),
-        ));
+    write(db, &a, &change, &ev, actor, now)
+        .await?
+        .ok_or_else(changed_concurrently)?;
+    Ok((live(db, &a.id).await?, secret))
+}
+
+/// Ends a rotated-out secret's grace period now. The current secret cannot
+/// be revoked this way (reset replaces it). Refresh tokens stay valid.
+pub async fn revoke_secret(
+    db: &Db,
+    org: Option<&str>,
+    key: &str,
+    prefix: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<ServiceAccount, ManageError> {
+    for _ in 0..ATTEMPTS {
+        let a = target(db, org, key, actor).await?;
+        if a.secret_prefix.as_deref() == Some(prefix) {
+            return Err(ManageError::Conflict(
+                "that is the current secret; reset or rotate the secret to replace it".into(),
+            ));
+        }
+        let previous: Vec<PreviousSecret> = a.live_previous_secrets(now).cloned().collect();
+        let Some(ended) = previous.iter().position(|p| p.prefix == prefix) else {
+            return Err(ManageError::NotFound);
+        };
+        let mut kept = previous.clone();
+        kept.remove(ended);
+        let (Some(hash), Some(current)) = (&a.secret_hash, &a.secret_prefix) else {
+            return Err(ManageError::NotFound);
+        };
+        let ev = actor.event(
+            &a.org_id,
+            "service_account.secret_revoked",
+            &a.id,
+            now,
+            json!({"secret_prefix": prefix}),
+        );
+        let change = AccountChange::Secrets {
+            hash,
+            prefix: current,
+            created_at: a.secret_created_at,
+            previous: &kept,
+            new_epoch: false,
+        };
+        if write(db, &a, &change, &ev, actor, now).await?.is_some() {
+            return live(db, &a.id).await;
+        }
     }
-    Ok((live(db, None, &a.id).await?, secret))
+    Err(changed_concurrently())
 }
 
 async fn hash_off_runtime(secret: &ClientSecret) -> Result<String, ManageError> {
@@ -509,14 +755,17 @@ pub async fn delete(
     actor: &Actor,
     now: i64,
 ) -> Result<ServiceAccount, ManageError> {
-    let a = live(db, org, key).await?;
-    let ev = actor.event(&a.org_id, "service_account.deleted", &a.id, now, json!({}));
-    if !db.delete_account(&a.id, now, &ev).await? {
-        return Err(ManageError::NotFound);
+    for _ in 0..ATTEMPTS {
+        let a = target(db, org, key, actor).await?;
+        let ev = actor.event(&a.org_id, "service_account.deleted", &a.id, now, json!({}));
+        if write(db, &a, &AccountChange::Delete { at: now }, &ev, actor, now)
+            .await?
+            .is_some()
+        {
+            return live(db, &a.id).await;
+        }
     }
-    db.find_account(None, &a.id)
-        .await?
-        .ok_or(ManageError::NotFound)
+    Err(changed_concurrently())
 }
 
 /// RFC 3339 for a Unix time (`null` for none).
@@ -581,7 +830,7 @@ impl AccountView {
                 created_at: ts(a.secret_created_at),
                 expires_at: None,
             });
-            if let Some(p) = a.previous_secret.as_ref().filter(|p| p.expires_at > now) {
+            for p in a.live_previous_secrets(now) {
                 secrets.push(SecretView {
                     prefix: Some(p.prefix.clone()),
                     created_at: ts(p.created_at),

@@ -12,8 +12,7 @@ macro_rules! columns {
     () => {
         "id, org_id, kind, name, description, client_id, secret_hash, credential_epoch, \
          integration, roles, allowed_ips, expires_at, status, created_at, created_by, last_used_at, deleted_at, \
-         secret_prefix, secret_created_at, previous_secret_hash, previous_secret_prefix, \
-         previous_secret_created_at, previous_secret_expires_at"
+         secret_prefix, secret_created_at, previous_secrets, version"
     };
 }
 
@@ -24,14 +23,69 @@ pub struct IntrospectionContext {
     pub account: Option<(ServiceAccount, bool)>,
 }
 
-/// A new secret for one account, conditional on the hash the caller read:
-/// of two concurrent resets or rotations, exactly one wins.
-pub struct SecretChange<'a> {
-    pub id: &'a str,
-    pub hash: &'a str,
-    pub prefix: &'a str,
+/// One change to an account (`Db::change_account`).
+pub enum AccountChange<'a> {
+    /// The editable fields, all written (computed from the version read).
+    Fields {
+        name: &'a str,
+        description: &'a str,
+        roles: &'a [String],
+        allowed_ips: &'a IpAllowlist,
+        expires_at: Option<i64>,
+    },
+    Status(Status),
+    Delete {
+        at: i64,
+    },
+    /// The current secret and the rotated-out ones still in grace. A new
+    /// epoch kills every refresh token issued before (reset).
+    Secrets {
+        hash: &'a str,
+        prefix: &'a str,
+        created_at: Option<i64>,
+        previous: &'a [PreviousSecret],
+        new_epoch: bool,
+    },
+}
+
+/// What `change_account` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Done,
+    /// The account is gone or changed since it was read (or, for a secret
+    /// change, is not an active credential account): nothing written.
+    Stale,
+    /// The guard refused, saying why: nothing written.
+    Refused(String),
+}
+
+/// An org's accounts that can act right now (live, active, unexpired), as
+/// a change would leave them, and its custom roles' permissions.
+pub struct OrgSnapshot {
+    pub usable: Vec<ServiceAccount>,
+    pub custom_roles: HashMap<String, Vec<String>>,
+}
+
+/// A rule checked inside the write's transaction (`change_account`).
+pub struct OrgGuard<'a> {
+    pub org: &'a str,
     pub now: i64,
-    pub expected_hash: &'a str,
+    pub check: &'a (dyn Fn(&OrgSnapshot) -> Result<(), String> + Send + Sync),
+}
+
+fn encode_previous(p: &[PreviousSecret]) -> String {
+    if p.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(p).unwrap_or_default()
+    }
+}
+
+fn split_permissions(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[derive(sqlx::FromRow)]
@@ -55,14 +109,12 @@ struct AccountRow {
     deleted_at: Option<i64>,
     secret_prefix: Option<String>,
     secret_created_at: Option<i64>,
-    previous_secret_hash: Option<String>,
-    previous_secret_prefix: Option<String>,
-    previous_secret_created_at: Option<i64>,
-    previous_secret_expires_at: Option<i64>,
+    previous_secrets: String,
+    version: i64,
 }
 
 /// The number of columns in `columns!()`.
-const ACCOUNT_COLUMNS: usize = 23;
+const ACCOUNT_COLUMNS: usize = 21;
 
 impl AccountRow {
     /// Decodes `columns!()` starting at column `at` of a row read by the
@@ -88,10 +140,8 @@ impl AccountRow {
             deleted_at: r.get(at + 16)?,
             secret_prefix: r.get(at + 17)?,
             secret_created_at: r.get(at + 18)?,
-            previous_secret_hash: r.get(at + 19)?,
-            previous_secret_prefix: r.get(at + 20)?,
-            previous_secret_created_at: r.get(at + 21)?,
-            previous_secret_expires_at: r.get(at + 22)?,
+            previous_secrets: r.get(at + 19)?,
+            version: r.get(at + 20)?,
         })
     }
 }
@@ -147,19 +197,13 @@ impl TryFrom<AccountRow> for ServiceAccount {
                 .map(str::to_owned)
                 .collect(),
             allowed_ips: IpAllowlist::parse_stored(&r.allowed_ips),
-            previous_secret: match (
-                r.previous_secret_hash,
-                r.previous_secret_prefix,
-                r.previous_secret_expires_at,
-            ) {
-                (Some(hash), Some(prefix), Some(expires_at)) => Some(PreviousSecret {
-                    hash,
-                    prefix,
-                    created_at: r.previous_secret_created_at,
-                    expires_at,
-                }),
-                _ => None,
+            previous_secrets: if r.previous_secrets.is_empty() {
+                Vec::new()
+            } else {
+                serde_json::from_str(&r.previous_secrets)
+                    .map_err(|_| corrupt("previous_secrets"))?
             },
+            version: r.version,
             secret_prefix: r.secret_prefix,
             secret_created_at: r.secret_created_at,
             id: r.id,
@@ -231,8 +275,8 @@ impl Db {
              COALESCE(a.roles, '') AS roles, COALESCE(a.allowed_ips, '') AS allowed_ips, a.expires_at, \
              COALESCE(a.status, '') AS status, COALESCE(a.created_at, 0) AS created_at, \
              COALESCE(a.created_by, '') AS created_by, a.last_used_at, a.deleted_at, a.secret_prefix, \
-             a.secret_created_at, a.previous_secret_hash, a.previous_secret_prefix, \
-             a.previous_secret_created_at, a.previous_secret_expires_at, \
+             a.secret_created_at, COALESCE(a.previous_secrets, '') AS previous_secrets, \
+             COALESCE(a.version, 0) AS version, \
              (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
              FROM resource_servers rs LEFT JOIN service_accounts a ON a.client_id = $2 \
              WHERE rs.client_id = $1";
@@ -406,7 +450,7 @@ impl Db {
             "INSERT INTO service_accounts (",
             columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23)"
+             $18, $19, $20, $21)"
         );
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
@@ -430,10 +474,8 @@ impl Db {
                 .bind(a.deleted_at)
                 .bind(&a.secret_prefix)
                 .bind(a.secret_created_at)
-                .bind(a.previous_secret.as_ref().map(|p| p.hash.clone()))
-                .bind(a.previous_secret.as_ref().map(|p| p.prefix.clone()))
-                .bind(a.previous_secret.as_ref().and_then(|p| p.created_at))
-                .bind(a.previous_secret.as_ref().map(|p| p.expires_at))
+                .bind(encode_previous(&a.previous_secrets))
+                .bind(a.version)
                 .execute(&mut *tx)
                 .await?;
             insert_audit!(&mut *tx, audit)?;
@@ -442,124 +484,108 @@ impl Db {
         Ok(())
     }
 
-    /// Sets the status of a live account. `Ok(false)` when there is no such
-    /// live account.
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "set_account_status")
-    )]
-    pub async fn set_account_status(
+    /// Applies one change to a live account, with its audit record, in one
+    /// transaction, if the account is still at `version` (what the caller
+    /// read and checked its rules against); the version moves on.
+    ///
+    /// With a `guard`, the org's row is locked first (so guarded changes in
+    /// one org run one at a time, on every replica), and the guard sees the
+    /// org's usable accounts as they would be after the change; if it
+    /// refuses, nothing is written.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "change_account"))]
+    pub async fn change_account(
         &self,
         id: &str,
-        status: Status,
+        version: i64,
+        change: &AccountChange<'_>,
         audit: &AuditEvent,
-    ) -> DbResult<bool> {
-        let sql = "UPDATE service_accounts SET status = $2 WHERE id = $1 AND deleted_at IS NULL";
-        self.update_with_audit(sql, id, status.as_str().to_owned(), audit)
-            .await
-    }
-
-    /// Replaces the secret hash and moves the credential epoch on, killing
-    /// refresh tokens issued before. Only for an active, live credential
-    /// account; `Ok(false)` otherwise (the caller re-reads to say why).
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "reset_account_secret")
-    )]
-    pub async fn reset_account_secret(
-        &self,
-        change: &SecretChange<'_>,
-        audit: &AuditEvent,
-    ) -> DbResult<bool> {
-        let sql = "UPDATE service_accounts SET secret_hash = $2, secret_prefix = $3, secret_created_at = $4, \
-                   previous_secret_hash = NULL, previous_secret_prefix = NULL, previous_secret_created_at = NULL, \
-                   previous_secret_expires_at = NULL, credential_epoch = credential_epoch + 1 \
-                   WHERE id = $1 AND deleted_at IS NULL AND status = 'active' AND kind = 'credential' \
-                   AND secret_hash = $5";
-        self.change_secret(sql, change, None, audit).await
-    }
-
-    /// Makes a new secret current and keeps the current one working until
-    /// `grace_until`. Refresh tokens stay valid (the epoch does not move).
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "rotate_account_secret")
-    )]
-    pub async fn rotate_account_secret(
-        &self,
-        change: &SecretChange<'_>,
-        grace_until: i64,
-        audit: &AuditEvent,
-    ) -> DbResult<bool> {
-        let sql = "UPDATE service_accounts SET previous_secret_hash = secret_hash, \
-                   previous_secret_prefix = secret_prefix, previous_secret_created_at = secret_created_at, \
-                   previous_secret_expires_at = $6, secret_hash = $2, secret_prefix = $3, secret_created_at = $4 \
-                   WHERE id = $1 AND deleted_at IS NULL AND status = 'active' AND kind = 'credential' \
-                   AND secret_hash = $5";
-        self.change_secret(sql, change, Some(grace_until), audit)
-            .await
-    }
-
-    async fn change_secret(
-        &self,
-        sql: &'static str,
-        c: &SecretChange<'_>,
-        grace: Option<i64>,
-        audit: &AuditEvent,
-    ) -> DbResult<bool> {
+        guard: Option<&OrgGuard<'_>>,
+    ) -> DbResult<ChangeOutcome> {
+        let sql = match change {
+            AccountChange::Fields { .. } => {
+                "UPDATE service_accounts SET name = $3, description = $4, roles = $5, \
+                 allowed_ips = $6, expires_at = $7, version = version + 1 \
+                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
+            }
+            AccountChange::Status(_) => {
+                "UPDATE service_accounts SET status = $3, version = version + 1 \
+                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
+            }
+            AccountChange::Delete { .. } => {
+                "UPDATE service_accounts SET deleted_at = $3, version = version + 1 \
+                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
+            }
+            AccountChange::Secrets { .. } => {
+                "UPDATE service_accounts SET secret_hash = $3, secret_prefix = $4, \
+                 secret_created_at = $5, previous_secrets = $6, \
+                 credential_epoch = credential_epoch + $7, version = version + 1 \
+                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL AND status = 'active' \
+                 AND kind = 'credential'"
+            }
+        };
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            let mut q = sqlx::query(sql).bind(c.id).bind(c.hash).bind(c.prefix).bind(c.now).bind(c.expected_hash);
-            if let Some(g) = grace {
-                q = q.bind(g);
+            if let Some(g) = guard {
+                // A write to the org's row: PostgreSQL's row lock, SQLite's
+                // write lock, taken before anything is read.
+                sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
+                    .bind(g.org)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            let n = q.execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
+            let q = sqlx::query(sql).bind(id).bind(version);
+            let q = match change {
+                AccountChange::Fields { name, description, roles, allowed_ips, expires_at } => q
+                    .bind(*name)
+                    .bind(*description)
+                    .bind(roles.join(" "))
+                    .bind(allowed_ips.to_stored())
+                    .bind(*expires_at),
+                AccountChange::Status(s) => q.bind(s.as_str()),
+                AccountChange::Delete { at } => q.bind(*at),
+                AccountChange::Secrets { hash, prefix, created_at, previous, new_epoch } => q
+                    .bind(*hash)
+                    .bind(*prefix)
+                    .bind(*created_at)
+                    .bind(encode_previous(previous))
+                    .bind(i64::from(*new_epoch)),
+            };
+            if q.execute(&mut *tx).await?.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(ChangeOutcome::Stale);
             }
+            if let Some(g) = guard {
+                let rows: Vec<AccountRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM service_accounts WHERE org_id = $1 AND deleted_at IS NULL \
+                     AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)"
+                ))
+                .bind(g.org)
+                .bind(g.now)
+                .fetch_all(&mut *tx)
+                .await?;
+                let custom: Vec<(String, String)> =
+                    sqlx::query_as("SELECT id, permissions FROM roles WHERE org_id = $1")
+                        .bind(g.org)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let snapshot = OrgSnapshot {
+                    usable: convert(rows)?,
+                    custom_roles: custom
+                        .into_iter()
+                        .map(|(id, perms)| (id, split_permissions(&perms)))
+                        .collect(),
+                };
+                if let Err(why) = (g.check)(&snapshot) {
+                    tx.rollback().await?;
+                    return Ok(ChangeOutcome::Refused(why));
+                }
+            }
+            insert_audit!(&mut *tx, audit)?;
             tx.commit().await?;
-            Ok(n == 1)
-        })
-    }
-
-    /// Tombstones an account: it stays readable, never authenticates again.
-    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "delete_account"))]
-    pub async fn delete_account(&self, id: &str, now: i64, audit: &AuditEvent) -> DbResult<bool> {
-        let sql =
-            "UPDATE service_accounts SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query(sql).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
-    }
-
-    async fn update_with_audit(
-        &self,
-        sql: &'static str,
-        id: &str,
-        value: String,
-        audit: &AuditEvent,
-    ) -> DbResult<bool> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query(sql).bind(id).bind(&value).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+        });
+        Ok(ChangeOutcome::Done)
     }
 
     /// Permissions of the named custom roles of `org` (built-ins are in code).
@@ -659,32 +685,6 @@ impl Db {
             .fetch_all(p)
             .await?);
         convert(rows)
-    }
-
-    /// Writes the editable fields of a live account (name, description,
-    /// roles, allowed IPs, expiry) with its audit record.
-    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "update_account"))]
-    pub async fn update_account(&self, a: &ServiceAccount, audit: &AuditEvent) -> DbResult<bool> {
-        let sql = "UPDATE service_accounts SET name = $2, description = $3, roles = $4, allowed_ips = $5, \
-                   expires_at = $6 WHERE id = $1 AND deleted_at IS NULL";
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query(sql)
-                .bind(&a.id)
-                .bind(&a.name)
-                .bind(&a.description)
-                .bind(a.roles.join(" "))
-                .bind(a.allowed_ips.to_stored())
-                .bind(a.expires_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
     }
 
     #[tracing::instrument(

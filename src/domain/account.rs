@@ -61,8 +61,9 @@ pub struct ServiceAccount {
     /// The public first characters of the current secret (`arm_sk_abcde`).
     pub secret_prefix: Option<String>,
     pub secret_created_at: Option<i64>,
-    /// A rotated-out secret still accepted until its grace period ends.
-    pub previous_secret: Option<PreviousSecret>,
+    /// Rotated-out secrets, each accepted until its own grace period ends
+    /// (expired ones may linger until the next change drops them).
+    pub previous_secrets: Vec<PreviousSecret>,
     /// Bumped on every secret reset; refresh tokens carry the epoch they
     /// were issued under and die when it moves on.
     pub credential_epoch: i64,
@@ -75,15 +76,23 @@ pub struct ServiceAccount {
     pub created_by: String,
     pub last_used_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// Moves on with every change made by an admin or the operator; writes
+    /// are conditional on it, and it is the account's ETag.
+    pub version: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PreviousSecret {
-    pub hash: String,
     pub prefix: String,
+    pub hash: String,
     pub created_at: Option<i64>,
     pub expires_at: i64,
 }
+
+/// How many secrets may work at once: the current one and those still in
+/// their grace period. A rotation beyond it is refused (409) until one
+/// ends or is revoked.
+pub const MAX_LIVE_SECRETS: usize = 5;
 
 /// Characters of a secret shown as its prefix: `arm_sk_` plus five.
 pub const SECRET_PREFIX_LEN: usize = 12;
@@ -97,15 +106,31 @@ impl ServiceAccount {
     /// secret's while its grace period runs and the prefix names it, else
     /// the current one. One Argon2 verification either way.
     pub fn hash_for(&self, presented: &str, now: i64) -> Option<&str> {
-        let prefix = secret_prefix(presented);
-        if let Some(prev) = &self.previous_secret
-            && prev.expires_at > now
-            && prev.prefix == prefix
-            && self.secret_prefix.as_deref() != Some(prefix.as_str())
-        {
-            return Some(&prev.hash);
+        if !self.previous_secrets.is_empty() {
+            let prefix = secret_prefix(presented);
+            if self.secret_prefix.as_deref() != Some(prefix.as_str())
+                && let Some(prev) = self
+                    .previous_secrets
+                    .iter()
+                    .find(|p| p.expires_at > now && p.prefix == prefix)
+            {
+                return Some(&prev.hash);
+            }
         }
         self.secret_hash.as_deref()
+    }
+
+    /// The rotated-out secrets still in their grace period.
+    pub fn live_previous_secrets(&self, now: i64) -> impl Iterator<Item = &PreviousSecret> {
+        self.previous_secrets
+            .iter()
+            .filter(move |p| p.expires_at > now)
+    }
+
+    /// Whether `prefix` names a secret that works now.
+    pub fn has_live_secret_prefix(&self, prefix: &str, now: i64) -> bool {
+        self.secret_prefix.as_deref() == Some(prefix)
+            || self.live_previous_secrets(now).any(|p| p.prefix == prefix)
     }
 
     pub fn is_deleted(&self) -> bool {

@@ -57,6 +57,26 @@ pub fn builtin_permissions(role: &str) -> Option<&'static [&'static str]> {
         .map(|(_, _, p)| *p)
 }
 
+/// The admin API's permission to change an org's accounts and roles.
+pub const ORG_MANAGE: &str = "org:manage";
+/// Reads an org's accounts and roles.
+pub const ORG_READ: &str = "org:read";
+/// Reads an org's audit log.
+pub const AUDIT_READ: &str = "audit:read";
+
+/// Every permission the roles grant: built-in roles from code, custom ones
+/// from `custom`; unknown roles grant nothing.
+pub fn permissions_of(roles: &[String], custom: &HashMap<String, Vec<String>>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for r in roles {
+        match builtin_permissions(r) {
+            Some(p) => out.extend(p.iter().map(|s| (*s).to_owned())),
+            None => out.extend(custom.get(r).into_iter().flatten().cloned()),
+        }
+    }
+    out
+}
+
 pub fn is_permission(s: &str) -> bool {
     PERMISSIONS.contains(&s)
 }

@@ -29,6 +29,7 @@ use super::{health, introspect, metrics, token, wellknown};
         accounts::enable_account,
         accounts::reset_secret,
         accounts::rotate_secret,
+        accounts::revoke_secret,
         accounts::delete_oauth_client,
         other::list_roles,
         other::create_role,

@@ -37,10 +37,10 @@ async fn authentication_and_authorization(b: Backend) {
         .unwrap_or_default()
         .to_owned();
     assert_eq!(s.api("GET", SA, &default_aud, None).await.0, 401);
-    // Without org:manage: 403.
-    let viewer = s.create_account(&["viewer"]).await;
-    let vt = s.admin_token(&viewer).await;
-    assert_eq!(s.api("GET", SA, &vt, None).await.0, 403);
+    // Without any admin-API permission: 403.
+    let outsider = s.create_account(&["risk-editor"]).await;
+    let rt = s.admin_token(&outsider).await;
+    assert_eq!(s.api("GET", SA, &rt, None).await.0, 403);
     // A token narrowed by scope away from org:manage: 403.
     let narrow = s
         .token_ok(
@@ -104,8 +104,9 @@ async fn authentication_and_authorization(b: Backend) {
         .0,
         409
     );
-    // IP allowlist of the caller, against the TCP peer: restricting the
-    // admin's own account to another network locks its token out at once.
+    // IP allowlist of the caller, against the TCP peer: the operator
+    // restricting the admin's account to another network locks its token
+    // out at once (the API itself refuses to let it lock itself out).
     let (st, _) = s
         .api(
             "PATCH",
@@ -114,7 +115,22 @@ async fn authentication_and_authorization(b: Backend) {
             Some(json!({"allowed_ips": ["10.0.0.0/8"]})),
         )
         .await;
-    assert_eq!(st, 200);
+    assert_eq!(st, 409);
+    assert_eq!(s.api("GET", SA, &token, None).await.0, 200);
+    let patch = warden::accounts::AccountPatch {
+        allowed_ips: Some(vec!["10.0.0.0/8".into()]),
+        ..Default::default()
+    };
+    warden::accounts::update(
+        &s.db,
+        None,
+        &adm.id,
+        patch,
+        &warden::accounts::Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("the operator may");
     assert_eq!(s.api("GET", SA, &token, None).await.0, 401);
 }
 
@@ -551,7 +567,8 @@ async fn grant_rules(b: Backend) {
         .0,
         403
     );
-    // Editing an account that already holds more is fine when not adding.
+    // Acting on an account that holds more than the caller is refused,
+    // even an edit that only takes something away.
     let (_, big) = s
         .api(
             "POST",
@@ -562,10 +579,10 @@ async fn grant_rules(b: Backend) {
         .await;
     let bp = format!("{SA}/{}", big["id"].as_str().unwrap_or(""));
     assert_eq!(
-        s.api("PATCH", &bp, &mt, Some(json!({"roles": ["admin"]})))
+        s.api("PATCH", &bp, &mt, Some(json!({"roles": ["risk-viewer"]})))
             .await
             .0,
-        200
+        403
     );
     // Custom roles: listed with built-ins, usable in tokens; duplicates refused.
     let (_, roles) = s.api("GET", "/api/v1/roles", &root, None).await;
@@ -727,10 +744,26 @@ async fn concurrent_resets_leave_one_secret(b: Backend) {
         "exactly one secret survives ({} winners)",
         winners.len()
     );
+    // Resets that overlap: one wins, the others get 409. A reset that
+    // starts after another finished legitimately succeeds too; each
+    // success is a real, audited reset, and only the last one's secret
+    // works.
+    let (_, audit) = s
+        .api(
+            "GET",
+            &format!(
+                "/api/v1/audit-events?action=service_account.secret_reset&target={}",
+                created["id"].as_str().unwrap_or("")
+            ),
+            &token,
+            None,
+        )
+        .await;
     assert_eq!(
-        winners.len(),
-        1,
-        "and only its caller was told it succeeded"
+        audit["items"].as_array().map(Vec::len),
+        Some(winners.len()),
+        "every caller told it succeeded made a reset ({} winners)",
+        winners.len()
     );
 }
 

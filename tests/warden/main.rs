@@ -6,6 +6,7 @@ mod jwt;
 
 mod abuse;
 mod admin;
+mod admin_plane;
 mod cli;
 mod discovery;
 mod faults;

@@ -309,7 +309,15 @@ async fn changes_on_one_replica_hold_on_the_others() {
     assert_eq!(st, 200);
     let v = introspect(http, b, &rs, &t, None).await;
     assert_eq!(v["roles"], json!(["viewer"]), "{v}");
-    let (st, _) = api(http, b, "GET", "/api/v1/service-accounts", &x_admin, None).await;
+    let (st, _) = api(
+        http,
+        b,
+        "POST",
+        "/api/v1/service-accounts",
+        &x_admin,
+        Some(json!({"name": "n", "roles": ["viewer"]})),
+    )
+    .await;
     assert_eq!(st, 403, "the admin role is gone on B too");
 
     // Disable on A: inactive on B, tokens refused on B; enable restores.

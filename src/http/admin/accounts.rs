@@ -3,11 +3,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{AdminCaller, ApiError, ApiJson, MaybeJson, Problem, query_pairs, unknown_param};
+use super::{
+    AdminCaller, ApiError, ApiJson, MaybeJson, OrgManage, OrgRead, Problem, query_pairs,
+    unknown_param,
+};
 use crate::accounts::{self, AccountPatch, AccountView, NewAccount};
 use crate::app::AppState;
 use crate::db::accounts::AccountQuery;
@@ -64,20 +67,33 @@ fn view(a: &crate::domain::account::ServiceAccount, now: i64) -> Json<AccountVie
     Json(AccountView::new(a, None, now))
 }
 
-/// An account may not disable or delete itself: that would lock its caller
-/// out mid-operation (and, for the last admin, out for good).
-async fn refuse_self(
-    state: &AppState,
-    caller: &AdminCaller,
-    key: &str,
-    what: &str,
-) -> Result<(), ApiError> {
-    match state.db.find_account(Some(caller.org()), key).await? {
-        Some(a) if a.id == caller.account.id => Err(ApiError::Conflict(format!(
-            "you cannot {what} the service account you are calling with"
-        ))),
-        _ => Ok(()),
+/// An account with its `ETag`: the version of what an admin can change
+/// (bookkeeping such as last use does not move it). Send it back in
+/// `If-Match` to change the account only if nobody else has meanwhile.
+type Tagged = ([(HeaderName, HeaderValue); 1], Json<AccountView>);
+
+fn tagged(a: &crate::domain::account::ServiceAccount, now: i64) -> Tagged {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", a.version))
+        .unwrap_or(HeaderValue::from_static("\"0\""));
+    ([(header::ETAG, etag)], view(a, now))
+}
+
+/// The version an `If-Match` header names: `None` without the header (or
+/// with `*`: any version). A list, a weak tag or anything this API did not
+/// issue can match no version, so it answers 412.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
+    if v == "*" {
+        return Ok(None);
     }
+    v.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<i64>().ok())
+        .map(Some)
+        .ok_or(ApiError::PreconditionFailed)
 }
 
 fn bad_param(field: &str, detail: &str) -> ApiError {
@@ -150,7 +166,7 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
     security(("bearer" = [])))]
 pub async fn list_accounts(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AccountPage>, ApiError> {
     let q = parse_list_query(raw.as_deref(), caller.org())?;
@@ -186,7 +202,7 @@ pub async fn list_accounts(
     security(("bearer" = [])))]
 pub async fn create_account(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     ApiJson(body): ApiJson<CreateAccount>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
     let kind = AccountKind::parse(body.kind.as_deref().unwrap_or("credential"))
@@ -212,7 +228,8 @@ pub async fn create_account(
 #[utoipa::path(get, path = "/api/v1/service-accounts/{id}", tag = "service accounts",
     params(("id" = String, Path, description = "id or client id")),
     responses(
-        (status = 200, description = "OK", body = AccountView),
+        (status = 200, description = "OK", body = AccountView,
+            headers(("ETag" = String, description = "the account's version, for If-Match"))),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
@@ -221,27 +238,34 @@ pub async fn create_account(
     security(("bearer" = [])))]
 pub async fn get_account(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgRead>,
     Path(id): Path<String>,
-) -> Result<Json<AccountView>, ApiError> {
+) -> Result<Tagged, ApiError> {
     let a = state
         .db
         .find_account(Some(caller.org()), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(view(&a, caller.now))
+    Ok(tagged(&a, caller.now))
 }
 
-/// Change name, description, roles, allowed IPs or expiry.
+/// Change name, description, roles, allowed IPs or expiry. Only the
+/// fields sent change; with `If-Match` (an ETag from GET), only if the
+/// account is still at that version (else 412).
 #[utoipa::path(patch, path = "/api/v1/service-accounts/{id}", tag = "service accounts", request_body = PatchAccount,
-    params(("id" = String, Path, description = "id or client id")),
+    params(
+        ("id" = String, Path, description = "id or client id"),
+        ("If-Match" = Option<String>, Header, description = "an ETag from GET: change only that version"),
+    ),
     responses(
-        (status = 200, description = "OK", body = AccountView),
+        (status = 200, description = "OK", body = AccountView,
+            headers(("ETag" = String, description = "the account's new version"))),
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names an older version", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
@@ -250,16 +274,18 @@ pub async fn get_account(
     security(("bearer" = [])))]
 pub async fn patch_account(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<PatchAccount>,
-) -> Result<Json<AccountView>, ApiError> {
+) -> Result<Tagged, ApiError> {
     let patch = AccountPatch {
         name: body.name,
         description: body.description,
         roles: body.roles,
         allowed_ips: body.allowed_ips,
         expires_in: body.expires_in,
+        if_version: if_match(&headers)?,
     };
     let a = accounts::update(
         &state.db,
@@ -270,7 +296,7 @@ pub async fn patch_account(
         caller.now,
     )
     .await?;
-    Ok(view(&a, caller.now))
+    Ok(tagged(&a, caller.now))
 }
 
 /// Delete (tombstone) a service account: it can never authenticate again
@@ -288,10 +314,9 @@ pub async fn patch_account(
     security(("bearer" = [])))]
 pub async fn delete_account(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    refuse_self(&state, &caller, &id, "delete").await?;
     let a = accounts::delete(
         &state.db,
         Some(caller.org()),
@@ -318,14 +343,13 @@ pub async fn delete_account(
     security(("bearer" = [])))]
 pub async fn delete_oauth_client(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     match state.db.find_account(Some(caller.org()), &id).await? {
         Some(a) if a.kind == AccountKind::Credential => {}
         _ => return Err(ApiError::NotFound),
     }
-    refuse_self(&state, &caller, &id, "delete").await?;
     let a = accounts::delete(
         &state.db,
         Some(caller.org()),
@@ -351,10 +375,9 @@ pub async fn delete_oauth_client(
     security(("bearer" = [])))]
 pub async fn disable_account(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    refuse_self(&state, &caller, &id, "disable").await?;
     let a = accounts::set_status(
         &state.db,
         Some(caller.org()),
@@ -379,7 +402,7 @@ pub async fn disable_account(
     security(("bearer" = [])))]
 pub async fn enable_account(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let a = accounts::set_status(
@@ -409,7 +432,7 @@ pub async fn enable_account(
     security(("bearer" = [])))]
 pub async fn reset_secret(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let (a, s) = accounts::reset_secret(
@@ -443,7 +466,7 @@ pub async fn reset_secret(
     security(("bearer" = [])))]
 pub async fn rotate_secret(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
     MaybeJson(body): MaybeJson<RotateSecret>,
 ) -> Result<Json<AccountView>, ApiError> {
@@ -463,4 +486,37 @@ pub async fn rotate_secret(
     )
     .await?;
     Ok(Json(AccountView::new(&a, Some(&s), caller.now)))
+}
+
+/// End a rotated-out secret's grace period now (by its prefix, as listed
+/// in `secrets`). The current secret cannot be revoked this way.
+#[utoipa::path(delete, path = "/api/v1/service-accounts/{id}/secrets/{prefix}", tag = "service accounts",
+    params(
+        ("id" = String, Path, description = "id or client id"),
+        ("prefix" = String, Path, description = "the secret's prefix, e.g. arm_sk_abcde"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = AccountView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account, or no such secret still in its grace period", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_secret(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller<OrgManage>,
+    Path((id, prefix)): Path<(String, String)>,
+) -> Result<Json<AccountView>, ApiError> {
+    let a = accounts::revoke_secret(
+        &state.db,
+        Some(caller.org()),
+        &id,
+        &prefix,
+        &caller.actor,
+        caller.now,
+    )
+    .await?;
+    Ok(view(&a, caller.now))
 }

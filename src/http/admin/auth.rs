@@ -2,7 +2,10 @@
 //! the token must verify, name the issuer in `aud`, not be revoked, and
 //! belong to an account that is live right now from this source address.
 //! The caller's permissions are the token's roles intersected with the
-//! account's current roles; `org:manage` is required.
+//! account's current roles. Each handler names what it needs through the
+//! extractor's type (`AdminCaller<OrgRead>`, `<OrgManage>`, `<AuditRead>`),
+//! so no endpoint can be reached without a permission check.
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -11,31 +14,53 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::ApiError;
-use crate::accounts::{Actor, Authority};
+use crate::accounts::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::app::AppState;
 use crate::domain::account::ServiceAccount;
 use crate::domain::ip::client_ip;
-use crate::domain::roles::{Grant, narrow_to_live};
+use crate::domain::roles::{AUDIT_READ, Grant, ORG_MANAGE, ORG_READ, narrow_to_live};
 use crate::now_unix;
 use crate::oauth::introspect::{account_usable, claims_match};
 use crate::oauth::live_roles;
 
-pub const REQUIRED_PERMISSION: &str = "org:manage";
+/// What an endpoint needs: any one of these permissions.
+pub trait Need: Send + Sync + 'static {
+    const ANY_OF: &'static [&'static str];
+}
 
-/// The authenticated caller of an admin endpoint.
-pub struct AdminCaller {
+/// Reading the org's service accounts and roles.
+pub struct OrgRead;
+impl Need for OrgRead {
+    const ANY_OF: &'static [&'static str] = &[ORG_READ, ORG_MANAGE];
+}
+
+/// Changing the org's service accounts and roles.
+pub struct OrgManage;
+impl Need for OrgManage {
+    const ANY_OF: &'static [&'static str] = &[ORG_MANAGE];
+}
+
+/// Reading the org's audit log.
+pub struct AuditRead;
+impl Need for AuditRead {
+    const ANY_OF: &'static [&'static str] = &[AUDIT_READ];
+}
+
+/// The authenticated caller of an admin endpoint, holding what `N` needs.
+pub struct AdminCaller<N: Need> {
     pub account: ServiceAccount,
     pub actor: Actor,
     pub now: i64,
+    need: PhantomData<N>,
 }
 
-impl AdminCaller {
+impl<N: Need> AdminCaller<N> {
     pub fn org(&self) -> &str {
         &self.account.org_id
     }
 }
 
-impl FromRequestParts<Arc<AppState>> for AdminCaller {
+impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -91,13 +116,14 @@ impl FromRequestParts<Arc<AppState>> for AdminCaller {
                 .collect(),
         };
         let live = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
-        if !live.scope.iter().any(|p| p == REQUIRED_PERMISSION) {
+        if !live.scope.iter().any(|p| N::ANY_OF.contains(&p.as_str())) {
             return Err(ApiError::Forbidden(format!(
-                "the `{REQUIRED_PERMISSION}` permission is required"
+                "this needs the `{}` permission",
+                N::ANY_OF.join("` or `")
             )));
         }
         let actor = Actor {
-            kind: "service_account".into(),
+            kind: SERVICE_ACCOUNT.into(),
             id: account.id.clone(),
             source_ip: source_ip.map(|i| i.to_string()),
             authority: Some(Authority {
@@ -109,6 +135,7 @@ impl FromRequestParts<Arc<AppState>> for AdminCaller {
             account,
             actor,
             now,
+            need: PhantomData,
         })
     }
 }

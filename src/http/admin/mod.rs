@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-pub use auth::AdminCaller;
+pub use auth::{AdminCaller, AuditRead, OrgManage, OrgRead};
 
 use crate::accounts::ManageError;
 use crate::app::AppState;
@@ -51,6 +51,10 @@ pub fn router() -> Router<Arc<AppState>> {
             post(accounts::rotate_secret),
         )
         .route(
+            "/api/v1/service-accounts/{id}/secrets/{prefix}",
+            axum::routing::delete(accounts::revoke_secret),
+        )
+        .route(
             "/api/v1/oauth/clients/{id}",
             axum::routing::delete(accounts::delete_oauth_client),
         )
@@ -69,6 +73,8 @@ pub enum ApiError {
     Forbidden(String),
     NotFound,
     Conflict(String),
+    /// `If-Match` did not match the resource's current ETag.
+    PreconditionFailed,
     /// A field failed validation; names it.
     Invalid {
         field: String,
@@ -110,6 +116,13 @@ impl IntoResponse for ApiError {
                 None,
             ),
             Self::Conflict(d) => (StatusCode::CONFLICT, "Conflict", d, None),
+            Self::PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                "Precondition Failed",
+                "the resource changed since you read it: GET it again and retry with its new ETag"
+                    .into(),
+                None,
+            ),
             Self::Invalid { field, detail } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Invalid field",
@@ -183,6 +196,7 @@ impl From<ManageError> for ApiError {
             ManageError::Forbidden(m) => Self::Forbidden(m),
             ManageError::Db(d) => d.into(),
             ManageError::Hash => Self::Internal,
+            ManageError::PreconditionFailed => Self::PreconditionFailed,
         }
     }
 }

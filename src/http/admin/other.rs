@@ -7,7 +7,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AdminCaller, ApiError, ApiJson, Problem, query_pairs, unknown_param};
+use super::{
+    AdminCaller, ApiError, ApiJson, AuditRead, OrgManage, OrgRead, Problem, query_pairs,
+    unknown_param,
+};
 use crate::accounts::rfc3339;
 use crate::app::AppState;
 use crate::db::audit::{AuditQuery, AuditRow};
@@ -47,7 +50,7 @@ pub struct RoleList {
     security(("bearer" = [])))]
 pub async fn list_roles(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgRead>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let items = crate::roles::list(&state.db, caller.org()).await?;
     Ok(Json(serde_json::json!({"items": items})))
@@ -69,7 +72,7 @@ pub async fn list_roles(
     security(("bearer" = [])))]
 pub async fn create_role(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<OrgManage>,
     ApiJson(body): ApiJson<CreateRole>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let role = crate::roles::create(
@@ -164,7 +167,7 @@ fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
     security(("bearer" = [])))]
 pub async fn list_audit_events(
     State(state): State<Arc<AppState>>,
-    caller: AdminCaller,
+    caller: AdminCaller<AuditRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AuditPage>, ApiError> {
     // Credential events are batched; make this replica's queue visible.

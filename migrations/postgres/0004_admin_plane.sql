@@ -1,0 +1,25 @@
+-- Admin-plane safety (the SQLite twin is migrations/sqlite/0004_admin_plane.sql).
+--
+-- `version` moves on with every change an admin or the operator makes to
+-- an account (not with bookkeeping such as last use). Writes are
+-- conditional on the version they read, so no change is lost between a
+-- read and a write, and it is the account's ETag.
+ALTER TABLE service_accounts ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+
+-- Rotated-out secrets, each with its own grace period: a JSON array of
+-- {"prefix", "hash", "created_at", "expires_at"}, '' for none. Replaces the
+-- single previous_secret_* slot, which a second rotation overwrote.
+ALTER TABLE service_accounts ADD COLUMN previous_secrets TEXT NOT NULL DEFAULT '';
+UPDATE service_accounts
+   SET previous_secrets = json_build_array(json_build_object(
+         'prefix', previous_secret_prefix,
+         'hash', previous_secret_hash,
+         'created_at', previous_secret_created_at,
+         'expires_at', previous_secret_expires_at))::text
+ WHERE previous_secret_hash IS NOT NULL
+   AND previous_secret_prefix IS NOT NULL
+   AND previous_secret_expires_at IS NOT NULL;
+ALTER TABLE service_accounts DROP COLUMN previous_secret_hash;
+ALTER TABLE service_accounts DROP COLUMN previous_secret_prefix;
+ALTER TABLE service_accounts DROP COLUMN previous_secret_created_at;
+ALTER TABLE service_accounts DROP COLUMN previous_secret_expires_at;

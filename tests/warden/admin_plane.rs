@@ -1,0 +1,514 @@
+//! The admin plane's safety rules: who may act on whom, which permission
+//! guards which endpoint, no lockout, no lost update, and secret rotation
+//! that never cuts a deployed secret short.
+use serde_json::{Value, json};
+
+use crate::harness::{Account, Backend, TestServer, both_backends};
+
+const SA: &str = "/api/v1/service-accounts";
+
+fn account_from(v: &Value) -> Account {
+    Account {
+        id: v["id"].as_str().unwrap_or_default().into(),
+        client_id: v["client_id"].as_str().unwrap_or_default().into(),
+        secret: v["client_secret"].as_str().unwrap_or_default().into(),
+    }
+}
+
+/// A custom role in the default org, created by the operator.
+async fn role(s: &TestServer, id: &str, permissions: &[&str]) {
+    let perms: Vec<String> = permissions.iter().map(|p| p.to_string()).collect();
+    warden::roles::create(
+        &s.db,
+        "default",
+        id,
+        "",
+        &perms,
+        &warden::accounts::Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("role");
+}
+
+/// An account with `roles` and an admin-API token for it.
+async fn caller(s: &TestServer, roles: &[&str]) -> (Account, String) {
+    let a = s.create_account(roles).await;
+    let t = s.admin_token(&a).await;
+    (a, t)
+}
+
+/// Every action on an existing account, as (method, path, body).
+fn actions(a: &Account) -> Vec<(&'static str, String, Option<Value>)> {
+    let p = format!("{SA}/{}", a.id);
+    vec![
+        ("PATCH", p.clone(), Some(json!({"description": "mine now"}))),
+        ("POST", format!("{p}/disable"), None),
+        ("POST", format!("{p}/enable"), None),
+        ("POST", format!("{p}/reset-secret"), None),
+        ("POST", format!("{p}/rotate-secret"), None),
+        ("DELETE", format!("{p}/secrets/arm_sk_aaaaa"), None),
+        (
+            "DELETE",
+            format!("/api/v1/oauth/clients/{}", a.client_id),
+            None,
+        ),
+        ("DELETE", p, None),
+    ]
+}
+
+/// Item: an `org:manage` holder cannot take over an account that holds
+/// more than it does (the review rotated an admin's secret and used it).
+async fn acting_on_a_more_powerful_account_is_forbidden(b: Backend) {
+    let s = TestServer::start(b).await;
+    role(&s, "sa-manager", &["org:manage"]).await;
+    role(
+        &s,
+        "ops",
+        &["org:manage", "org:read", "risks:read", "incidents:read"],
+    )
+    .await;
+    let (_, mgr) = caller(&s, &["sa-manager"]).await;
+    let (_, ops) = caller(&s, &["ops"]).await;
+    let admin = s.create_account(&["admin"]).await;
+    let viewer = s.create_account(&["risk-viewer", "viewer"]).await;
+    for target in [&admin, &viewer] {
+        for (m, p, body) in actions(target) {
+            let (st, res) = s.api(m, &p, &mgr, body).await;
+            assert_eq!(st, 403, "{m} {p}: {res}");
+            assert!(res.get("client_secret").is_none());
+        }
+    }
+    // `ops` holds everything the viewer holds but not the admin's.
+    for (m, p, body) in actions(&admin) {
+        assert_eq!(s.api(m, &p, &ops, body).await.0, 403, "{m} {p}");
+    }
+    let (st, rotated) = s
+        .api(
+            "POST",
+            &format!("{SA}/{}/rotate-secret", viewer.id),
+            &ops,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{rotated}");
+    // The admin is untouched: same secret, same state, nothing audited.
+    s.token_ok(&admin, &[]).await;
+    let (_, root) = caller(&s, &["admin"]).await;
+    let (_, a) = s
+        .api("GET", &format!("{SA}/{}", admin.id), &root, None)
+        .await;
+    assert_eq!(a["status"], "active");
+    assert_eq!(a["description"], "");
+    assert_eq!(a["secrets"].as_array().map(Vec::len), Some(1));
+    let (_, audit) = s
+        .api(
+            "GET",
+            &format!("/api/v1/audit-events?target={}", admin.id),
+            &root,
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        actions
+            .iter()
+            .all(|a| *a == "service_account.created" || a.starts_with("token.")),
+        "{actions:?}"
+    );
+    // An admin may act on an admin.
+    let (st, _) = s
+        .api(
+            "POST",
+            &format!("{SA}/{}/rotate-secret", admin.id),
+            &root,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+}
+
+/// Item: reads need `org:read` (or `org:manage`), changes `org:manage`,
+/// the audit log `audit:read`.
+async fn every_permission_guards_something(b: Backend) {
+    let s = TestServer::start(b).await;
+    role(&s, "auditor", &["audit:read"]).await;
+    role(&s, "sa-manager", &["org:manage"]).await;
+    let (some, _) = caller(&s, &["risk-viewer"]).await;
+    let one = format!("{SA}/{}", some.id);
+    let callers = [
+        ("viewer", caller(&s, &["viewer"]).await.1),
+        ("auditor", caller(&s, &["auditor"]).await.1),
+        ("manager", caller(&s, &["sa-manager"]).await.1),
+        ("none", caller(&s, &["risk-editor"]).await.1),
+        ("admin", caller(&s, &["admin"]).await.1),
+    ];
+    let create = || Some(json!({"name": "n", "roles": ["sa-manager"]}));
+    let new_role = |i: usize| Some(json!({"id": format!("r{i}"), "permissions": ["risks:read"]}));
+    for (i, (who, t)) in callers.iter().enumerate() {
+        let reads = matches!(*who, "viewer" | "manager" | "admin");
+        let manages = matches!(*who, "manager" | "admin");
+        let audits = matches!(*who, "auditor" | "admin");
+        let want = |ok: bool, yes: u16| if ok { yes } else { 403 };
+        for p in [SA, one.as_str(), "/api/v1/roles"] {
+            assert_eq!(
+                s.api("GET", p, t, None).await.0,
+                want(reads, 200),
+                "{who} GET {p}"
+            );
+        }
+        assert_eq!(
+            s.api("GET", "/api/v1/audit-events", t, None).await.0,
+            want(audits, 200),
+            "{who} reads the audit log"
+        );
+        let (st, body) = s.api("POST", SA, t, create()).await;
+        assert_eq!(st, want(manages, 201), "{who} creates: {body}");
+        // The sa-manager holds no risks:read, so it may not define a role
+        // with it: grant rules still apply once the endpoint is allowed.
+        assert_eq!(
+            s.api("POST", "/api/v1/roles", t, new_role(i)).await.0,
+            want(*who == "admin", 201),
+            "{who} creates a role"
+        );
+    }
+}
+
+/// Item: through the API no account can lock itself out, and no change
+/// leaves the org without an active account holding `org:manage`.
+async fn no_lockout_through_the_api(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (me, t) = caller(&s, &["admin"]).await;
+    let mine = format!("{SA}/{}", me.id);
+    for (body, why) in [
+        (json!({"roles": ["viewer"]}), "org:manage"),
+        (json!({"allowed_ips": ["10.0.0.0/8"]}), "allowlist"),
+        (json!({"allowed_ips": ["::1"]}), "allowlist"),
+    ] {
+        let (st, res) = s.api("PATCH", &mine, &t, Some(body.clone())).await;
+        assert_eq!(st, 409, "{body}: {res}");
+        assert!(res["detail"].as_str().unwrap_or("").contains(why), "{res}");
+    }
+    for (m, p) in [
+        ("POST", format!("{mine}/disable")),
+        ("DELETE", mine.clone()),
+        ("DELETE", format!("/api/v1/oauth/clients/{}", me.client_id)),
+    ] {
+        assert_eq!(s.api(m, &p, &t, None).await.0, 409, "{m} {p}");
+    }
+    // Changes that keep the caller able to manage from here are fine.
+    for body in [
+        json!({"roles": ["admin", "viewer"]}),
+        json!({"allowed_ips": ["127.0.0.0/8", "10.0.0.0/8"]}),
+        json!({"expires_in": "30d"}),
+    ] {
+        let (st, res) = s.api("PATCH", &mine, &t, Some(body)).await;
+        assert_eq!(st, 200, "{res}");
+    }
+    assert_eq!(s.api("GET", SA, &t, None).await.0, 200, "still works");
+    // Nothing of the refused changes was written.
+    let (_, now) = s.api("GET", &mine, &t, None).await;
+    assert_eq!(now["roles"], json!(["admin", "viewer"]));
+    assert_eq!(now["status"], "active");
+
+    // Two admins removing each other at the same moment: one wins, the
+    // org keeps an admin. Each round on a fresh pair.
+    for round in 0..8 {
+        let (a, at) = caller(&s, &["admin"]).await;
+        let (b2, bt) = caller(&s, &["admin"]).await;
+        // Leave the pair as the org's only managers.
+        let others: Vec<String> = {
+            let (_, list) = s.api("GET", &format!("{SA}?limit=200"), &at, None).await;
+            list["items"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter(|x| x["status"] == "active")
+                        .filter_map(|x| x["id"].as_str().map(str::to_owned))
+                        .filter(|id| *id != a.id && *id != b2.id)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for id in others {
+            warden::accounts::set_status(
+                &s.db,
+                None,
+                &id,
+                warden::domain::account::Status::Disabled,
+                &warden::accounts::Actor::operator(),
+                warden::now_unix(),
+            )
+            .await
+            .expect("operator disables");
+        }
+        let (verb_a, verb_b) = if round % 2 == 0 {
+            ("DELETE", "DELETE")
+        } else {
+            ("POST", "POST")
+        };
+        let path = |x: &Account| {
+            if verb_a == "DELETE" {
+                format!("{SA}/{}", x.id)
+            } else {
+                format!("{SA}/{}/disable", x.id)
+            }
+        };
+        let (pa, pb) = (path(&b2), path(&a));
+        let ((sa, ra), (sb, rb)) =
+            tokio::join!(s.api(verb_a, &pa, &at, None), s.api(verb_b, &pb, &bt, None));
+        assert!(
+            (sa == 200) ^ (sb == 200),
+            "round {round}: exactly one wins: {sa} {ra} / {sb} {rb}"
+        );
+        // The loser is refused by the guard, or, if it arrived after the
+        // winner's change, no longer authenticates at all.
+        let loser = if sa == 200 { sb } else { sa };
+        assert!(loser == 409 || loser == 401, "{ra} {rb}");
+        let survivor = if sa == 200 { &a } else { &b2 };
+        s.token_ok(survivor, &[]).await;
+        let (st, _) = s
+            .api("GET", SA, if sa == 200 { &at } else { &bt }, None)
+            .await;
+        assert_eq!(st, 200, "round {round}: the survivor still manages");
+    }
+}
+
+/// GET with its ETag.
+async fn get_tagged(s: &TestServer, path: &str, t: &str) -> (Value, String) {
+    let r = s
+        .http
+        .get(s.url(path))
+        .bearer_auth(t)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().expect("etag").to_owned();
+    (r.json().await.expect("json"), etag)
+}
+
+async fn patch_if(
+    s: &TestServer,
+    path: &str,
+    t: &str,
+    if_match: &str,
+    body: Value,
+) -> (u16, String) {
+    let r = s
+        .http
+        .patch(s.url(path))
+        .bearer_auth(t)
+        .header("if-match", if_match)
+        .json(&body)
+        .send()
+        .await
+        .expect("patch");
+    let etag = r
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (r.status().as_u16(), etag)
+}
+
+/// Item: concurrent PATCHes of different fields both land, and the audit
+/// log says what really changed; `If-Match` refuses a stale edit.
+async fn concurrent_edits_lose_nothing(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, t) = caller(&s, &["admin"]).await;
+    for round in 0..20 {
+        let (_, created) = s
+            .api(
+                "POST",
+                SA,
+                &t,
+                Some(json!({"name": "racy", "roles": ["viewer", "risk-viewer"],
+                            "allowed_ips": ["10.0.0.0/8"]})),
+            )
+            .await;
+        let p = format!("{SA}/{}", created["id"].as_str().unwrap_or(""));
+        let desc = format!("round {round}");
+        let (r1, r2, r3) = tokio::join!(
+            s.api("PATCH", &p, &t, Some(json!({"roles": ["viewer"]}))),
+            s.api("PATCH", &p, &t, Some(json!({"description": desc}))),
+            s.api("PATCH", &p, &t, Some(json!({"allowed_ips": []}))),
+        );
+        assert_eq!((r1.0, r2.0, r3.0), (200, 200, 200), "{r1:?} {r2:?} {r3:?}");
+        let (_, now) = s.api("GET", &p, &t, None).await;
+        assert_eq!(now["roles"], json!(["viewer"]), "round {round}: {now}");
+        assert_eq!(now["description"], desc, "round {round}");
+        assert_eq!(now["allowed_ips"], json!([]), "round {round}");
+        // Each audit record's `from` is the value really replaced.
+        let (_, audit) = s
+            .api(
+                "GET",
+                &format!(
+                    "/api/v1/audit-events?action=service_account.updated&target={}",
+                    now["id"].as_str().unwrap_or("")
+                ),
+                &t,
+                None,
+            )
+            .await;
+        let items = audit["items"].as_array().cloned().unwrap_or_default();
+        assert_eq!(items.len(), 3, "{audit}");
+        for e in &items {
+            let d = &e["details"];
+            if let Some(r) = d.get("roles") {
+                assert_eq!(r["from"], json!(["risk-viewer", "viewer"]));
+            }
+            if let Some(r) = d.get("allowed_ips") {
+                assert_eq!(r["from"], json!(["10.0.0.0/8"]));
+            }
+        }
+    }
+    // ETag and If-Match.
+    let (_, created) = s
+        .api(
+            "POST",
+            SA,
+            &t,
+            Some(json!({"name": "tagged", "roles": ["viewer"]})),
+        )
+        .await;
+    let p = format!("{SA}/{}", created["id"].as_str().unwrap_or(""));
+    let (_, e1) = get_tagged(&s, &p, &t).await;
+    assert!(e1.starts_with('"') && e1.ends_with('"'), "{e1}");
+    let (st, e2) = patch_if(&s, &p, &t, &e1, json!({"name": "first"})).await;
+    assert_eq!(st, 200);
+    assert_ne!(e2, e1, "the version moved on");
+    let (st, _) = patch_if(&s, &p, &t, &e1, json!({"name": "stale"})).await;
+    assert_eq!(st, 412, "a stale ETag is refused");
+    let (st, _) = patch_if(&s, &p, &t, &format!("W/{e2}"), json!({"name": "weak"})).await;
+    assert_eq!(
+        st, 412,
+        "weak tags never match (RFC 9110 strong comparison)"
+    );
+    let (now, e3) = get_tagged(&s, &p, &t).await;
+    assert_eq!(now["name"], "first", "nothing written by refused edits");
+    assert_eq!(e3, e2);
+    let (st, _) = patch_if(&s, &p, &t, "*", json!({"name": "any"})).await;
+    assert_eq!(st, 200);
+    // Operator changes move the version too.
+    let (_, e4) = get_tagged(&s, &p, &t).await;
+    warden::accounts::set_status(
+        &s.db,
+        None,
+        created["id"].as_str().unwrap_or(""),
+        warden::domain::account::Status::Disabled,
+        &warden::accounts::Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("disable");
+    let (st, _) = patch_if(&s, &p, &t, &e4, json!({"name": "late"})).await;
+    assert_eq!(st, 412);
+}
+
+/// Item: each rotated-out secret keeps its own grace; live secrets are
+/// capped; one can be ended early; reset ends all.
+async fn rotation_keeps_every_grace(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, t) = caller(&s, &["admin"]).await;
+    let first = s.create_account(&["viewer"]).await;
+    let rotate = |grace: &'static str| {
+        let p = format!("{SA}/{}/rotate-secret", first.id);
+        let t = t.clone();
+        let s = &s;
+        async move {
+            s.api("POST", &p, &t, Some(json!({"grace_period": grace})))
+                .await
+        }
+    };
+    let (st, r2) = rotate("1h").await;
+    assert_eq!(st, 200);
+    // The retry of a rotation whose answer was lost: the first secret,
+    // still deployed somewhere, keeps working.
+    let (st, r3) = rotate("1h").await;
+    assert_eq!(st, 200);
+    let second = Account {
+        secret: r2["client_secret"].as_str().unwrap_or("").into(),
+        ..first.clone()
+    };
+    let third = Account {
+        secret: r3["client_secret"].as_str().unwrap_or("").into(),
+        ..first.clone()
+    };
+    for a in [&first, &second, &third] {
+        s.token_ok(a, &[]).await;
+    }
+    assert_eq!(r3["secrets"].as_array().map(Vec::len), Some(3), "{r3}");
+    // End the first one early, by its prefix.
+    let prefix = &first.secret[..12];
+    let (st, v) = s
+        .api(
+            "DELETE",
+            &format!("{SA}/{}/secrets/{prefix}", first.id),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(s.token(&first, &[]).await.status(), 401);
+    s.token_ok(&second, &[]).await;
+    s.token_ok(&third, &[]).await;
+    let current = &third.secret[..12];
+    assert_eq!(
+        s.api(
+            "DELETE",
+            &format!("{SA}/{}/secrets/{current}", first.id),
+            &t,
+            None
+        )
+        .await
+        .0,
+        409,
+        "the current secret is replaced by reset, not revoked"
+    );
+    assert_eq!(
+        s.api(
+            "DELETE",
+            &format!("{SA}/{}/secrets/{prefix}", first.id),
+            &t,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    // Two live now; three more rotations reach the cap of five.
+    for _ in 0..3 {
+        assert_eq!(rotate("1h").await.0, 200);
+    }
+    let (st, full) = rotate("1h").await;
+    assert_eq!(st, 409, "{full}");
+    // A rotation without grace replaces the current secret only, so it
+    // fits under the cap.
+    let (st, v) = rotate("0s").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["secrets"].as_array().map(Vec::len), Some(5));
+    s.token_ok(&second, &[]).await;
+    // Reset ends every other secret at once.
+    let (st, reset) = s
+        .api("POST", &format!("{SA}/{}/reset-secret", first.id), &t, None)
+        .await;
+    assert_eq!(st, 200);
+    for a in [&second, &third] {
+        assert_eq!(s.token(a, &[]).await.status(), 401);
+    }
+    s.token_ok(&account_from(&reset), &[]).await;
+    assert_eq!(reset["secrets"].as_array().map(Vec::len), Some(1));
+}
+
+both_backends!(
+    acting_on_a_more_powerful_account_is_forbidden,
+    every_permission_guards_something,
+    no_lockout_through_the_api,
+    concurrent_edits_lose_nothing,
+    rotation_keeps_every_grace,
+);
