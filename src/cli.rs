@@ -284,7 +284,10 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
             Ok(())
         }
         Command::Accounts(cmd) => accounts_cmd(cmd, &connect(&config).await?).await,
-        Command::ResourceServers(cmd) => rs_cmd(cmd, &connect(&config).await?).await,
+        Command::ResourceServers(cmd) => {
+            let issuer = config.issuer_for(config.listen);
+            rs_cmd(cmd, &connect(&config).await?, &issuer).await
+        }
         Command::Keys(cmd) => keys_cmd(cmd, &config),
     }
 }
@@ -429,7 +432,7 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn rs_cmd(cmd: RsCmd, db: &Db) -> Result<(), CliError> {
+async fn rs_cmd(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliError> {
     use crate::resource_servers as rs;
     let actor = Actor::operator();
     let now = now_unix();
@@ -439,7 +442,7 @@ async fn rs_cmd(cmd: RsCmd, db: &Db) -> Result<(), CliError> {
             audience,
             json,
         } => {
-            let (r, s) = rs::create(db, &name, &audience, &actor, now).await?;
+            let (r, s) = rs::create(db, &name, &audience, issuer, &actor, now).await?;
             (r, Some(s), json)
         }
         RsCmd::List { json } => {

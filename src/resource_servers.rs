@@ -4,9 +4,11 @@ use serde_json::json;
 use crate::accounts::{Actor, ManageError, rfc3339};
 use crate::crypto::secrets::hash_blocking;
 use crate::db::{AuditEvent, Db};
-use crate::domain::account::{Status, validate_name};
+use crate::domain::account::{InvalidField, Status, validate_name};
 use crate::domain::credentials::ClientSecret;
-use crate::domain::resource_server::{ResourceServer, generate_client_id, validate_audience};
+use crate::domain::resource_server::{
+    ResourceServer, generate_client_id, is_issuer, validate_audience,
+};
 
 fn event(
     actor: &Actor,
@@ -28,15 +30,27 @@ fn event(
     }
 }
 
+/// Registers a resource server. `issuer` is warden's own: no resource
+/// server may take it as its audience.
 pub async fn create(
     db: &Db,
     name: &str,
     audience: &str,
+    issuer: &str,
     actor: &Actor,
     now: i64,
 ) -> Result<(ResourceServer, ClientSecret), ManageError> {
     let name = validate_name(name)?;
     let audience = validate_audience(audience)?;
+    if is_issuer(&audience, issuer) {
+        return Err(ManageError::Invalid(InvalidField {
+            field: "audience",
+            reason: format!(
+                "`{audience}` is warden's own issuer URL (the admin API's audience); \
+                 a resource server with it could introspect and revoke every org's admin tokens"
+            ),
+        }));
+    }
     let secret = ClientSecret::generate();
     let s = secret.clone();
     let secret_hash = tokio::task::spawn_blocking(move || hash_blocking(&s))

@@ -754,9 +754,16 @@ mod tests {
         let ev = AuditEvent::by_operator("acme", "org.created", "org", "acme", 1, json!({}));
         db.create_org("acme", "Acme", 1, &ev).await.unwrap();
         let actor = Actor::operator();
-        let (rs, _) = crate::resource_servers::create(&db, "api", "https://api.test", &actor, 2)
-            .await
-            .unwrap();
+        let (rs, _) = crate::resource_servers::create(
+            &db,
+            "api",
+            "https://api.test",
+            "https://warden.test",
+            &actor,
+            2,
+        )
+        .await
+        .unwrap();
         let new = |name: &str, ips: Vec<String>, expires: Option<&str>| NewAccount {
             org: "acme".into(),
             kind: AccountKind::Credential,

@@ -148,23 +148,6 @@ impl Db {
         rows.into_iter().map(ResourceServer::try_from).collect()
     }
 
-    /// Is `audience` a live resource server's? (token endpoint, `resource`)
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "audience_registered")
-    )]
-    pub async fn audience_registered(&self, audience: &str) -> DbResult<bool> {
-        let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
-            "SELECT id FROM resource_servers WHERE audience = $1 AND status = 'active' AND deleted_at IS NULL",
-        )
-        .bind(audience)
-        .fetch_optional(p)
-        .await?);
-        Ok(row.is_some())
-    }
-
     #[tracing::instrument(
         name = "db",
         level = "debug",

@@ -191,14 +191,52 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
     }
 }
 
+/// Unicode format characters (general category Cf): bidi overrides and
+/// isolates, zero-width spaces and joiners, the BOM, invisible operators,
+/// tags. They render as nothing, or reorder what follows, so a name that
+/// holds one can pass for another (`admin\u{202E}txt.exe`).
+pub fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{061C}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}')
+}
+
 pub fn validate_name(name: &str) -> Result<String, InvalidField> {
     let n = name.trim();
     let len = n.chars().count();
     if len == 0 || len > 100 {
-        return Err(invalid("name", "must be 1 to 100 characters"));
+        return Err(invalid(
+            "name",
+            "must be 1 to 100 characters, not only spaces",
+        ));
     }
     if n.chars().any(char::is_control) {
         return Err(invalid("name", "must not contain control characters"));
+    }
+    if n.chars().any(is_format_char) {
+        return Err(invalid(
+            "name",
+            "must not contain invisible formatting characters (bidi controls, zero-width characters, BOM)",
+        ));
     }
     Ok(n.to_owned())
 }
@@ -211,6 +249,12 @@ pub fn validate_description(d: &str) -> Result<String, InvalidField> {
         return Err(invalid(
             "description",
             "must not contain control characters",
+        ));
+    }
+    if d.chars().any(is_format_char) {
+        return Err(invalid(
+            "description",
+            "must not contain invisible formatting characters (bidi controls, zero-width characters, BOM)",
         ));
     }
     Ok(d.to_owned())
@@ -272,6 +316,19 @@ mod tests {
         assert!(validate_name("  ").is_err());
         assert!(validate_name(&"x".repeat(101)).is_err());
         assert!(validate_name(&"é".repeat(100)).is_ok());
+        assert!(validate_name("日本語 ci").is_ok());
+        for spoof in [
+            "admin\u{202E}gpj.exe",
+            "ad\u{200B}min",
+            "\u{FEFF}admin",
+            "\u{2066}x\u{2069}",
+            "\u{200D}",
+            "\u{3000}\u{3000}",
+        ] {
+            assert!(validate_name(spoof).is_err(), "{spoof:?}");
+        }
+        assert!(validate_description("line\nbreak").is_ok());
+        assert!(validate_description("a\u{202E}b").is_err());
         assert!(validate_org_slug("acme-1").is_ok());
         assert!(validate_org_slug("Acme").is_err());
     }

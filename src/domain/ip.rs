@@ -45,11 +45,16 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, BadCidr> {
     };
     let net = IpNet::new(addr, prefix).map_err(|_| bad())?;
     Ok(match net {
+        // `::ffff:a.b.c.d/N` is an IPv4 block written the IPv6 way: exact
+        // as IPv4 `/N-96` for N ≥ 96. Below /96 it would be a block of
+        // plain IPv6 space (`::ffff:10.0.0.0/8` is `::/8`, which holds
+        // `::1` and never 10/8), surely not what was meant: refused.
         IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
             Some(v4) if v6.prefix_len() >= 96 => IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96)
                 .map_err(|_| bad())?
                 .trunc(),
-            _ => net.trunc(),
+            Some(_) => return Err(bad()),
+            None => net.trunc(),
         },
         IpNet::V4(_) => net.trunc(),
     })
@@ -178,12 +183,23 @@ mod tests {
             "::ffff:010.0.0.1",
             "2001:db8::/129",
             "2001:db8::/0x20",
+            "::ffff:10.0.0.0/8",
+            "::ffff:10.0.0.0/95",
+            "::ffff:0.0.0.0/0",
         ] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }
         assert_eq!(
             parse_cidr("10.1.2.3/24").map(|n| n.to_string()),
             Ok("10.1.2.0/24".to_owned())
+        );
+        assert_eq!(
+            parse_cidr("::ffff:10.0.0.0/104").map(|n| n.to_string()),
+            Ok("10.0.0.0/8".to_owned())
+        );
+        assert_eq!(
+            parse_cidr("::ffff:10.1.2.3/96").map(|n| n.to_string()),
+            Ok("0.0.0.0/0".to_owned())
         );
     }
 

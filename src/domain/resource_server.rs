@@ -34,6 +34,13 @@ pub fn generate_client_id() -> String {
 
 /// An audience is an absolute URI (RFC 8707 §2): a scheme, no fragment,
 /// no whitespace, at most 512 characters.
+/// Whether `audience` names warden's own issuer (the admin API), with or
+/// without a trailing slash. A resource server with that audience could
+/// introspect and revoke every org's admin tokens, so none may have it.
+pub fn is_issuer(audience: &str, issuer: &str) -> bool {
+    audience.trim_end_matches('/') == issuer.trim_end_matches('/')
+}
+
 pub fn validate_audience(s: &str) -> Result<String, InvalidField> {
     let scheme_ok = s.split_once(':').is_some_and(|(scheme, rest)| {
         !rest.is_empty()

@@ -12,6 +12,7 @@ use crate::db::AuditEvent;
 use crate::domain::account::{ServiceAccount, Status};
 use crate::domain::credentials::{ClientId, ClientSecret};
 use crate::domain::resource_server::ResourceServer;
+use crate::domain::resource_server::is_issuer;
 use crate::ratelimit::{AuthLimiter, Tripped};
 
 /// What a client presented, from the Basic header or the form body.
@@ -279,7 +280,7 @@ pub async fn rs_verify(
     let ip = limiter_ip(source_ip);
     let ok = secret_matches(state, creds, rs.as_ref().map(|r| r.secret_hash.as_str())).await?;
     match rs {
-        Some(r) if ok && r.is_live() => Ok(r),
+        Some(r) if ok && r.is_live() && !is_issuer(&r.audience, &state.issuer) => Ok(r),
         other => {
             // Resource servers belong to the deployment, not an org.
             count_failure(

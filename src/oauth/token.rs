@@ -62,27 +62,31 @@ struct AccessClaims<'a> {
 }
 
 pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
-    // A registered `resource` is looked up with the account, in one query.
-    let probe = match &req.grant {
-        GrantRequest::ClientCredentials {
-            resource: Some(r), ..
-        } if needs_lookup(state, r) => Some(r.clone()),
-        _ => None,
+    // A refresh token is opened (local crypto, no database) before the
+    // client is authenticated, so its audience can be checked in the same
+    // query as the account; it is judged only after authentication.
+    let (requested, opened) = match &req.grant {
+        GrantRequest::ClientCredentials { resource, .. } => (resource.clone(), None),
+        GrantRequest::RefreshToken {
+            refresh_token,
+            resource,
+            ..
+        } => {
+            let opened = state.refresh.open(refresh_token);
+            let aud = resource
+                .clone()
+                .or_else(|| opened.as_ref().map(|g| g.aud.clone()));
+            (aud, opened)
+        }
     };
+    // A registered resource's liveness is read with the account, in one query.
+    let probe = requested.as_deref().filter(|r| needs_lookup(state, r));
     let (account, audience_known) =
-        authenticate_probing(state, &req.client, req.source_ip, req.now, probe.as_deref()).await?;
+        authenticate_probing(state, &req.client, req.source_ip, req.now, probe).await?;
     check_state(&account, req.source_ip, req.now)?;
     match req.grant {
-        GrantRequest::ClientCredentials { scope, resource } => {
-            let aud = match resource.as_deref() {
-                Some(r) if probe.is_some() => {
-                    if !audience_known {
-                        return Err(OAuthError::InvalidTarget(UNKNOWN_RESOURCE));
-                    }
-                    r.to_owned()
-                }
-                other => audience(state, other).await?,
-            };
+        GrantRequest::ClientCredentials { scope, .. } => {
+            let aud = checked_audience(state, requested.as_deref(), audience_known)?;
             let held = live_roles(state, &account).await?;
             let grant = derive_grant(&held, scope.as_deref()).map_err(scope_error)?;
             let family = random_token_id();
@@ -98,16 +102,28 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
             Ok(out)
         }
         GrantRequest::RefreshToken {
-            refresh_token,
-            scope,
-            resource,
+            scope, resource, ..
         } => {
+            const INVALID: &str = "the refresh token is invalid, expired or revoked";
+            let old = opened
+                .filter(|g| g.account_id == account.id && g.exp > req.now)
+                .ok_or(OAuthError::InvalidGrant(INVALID))?;
+            // The audience is checked again on every refresh: a refresh
+            // token for a resource server deleted since stops working.
+            let aud = match checked_audience(state, requested.as_deref(), audience_known) {
+                Err(OAuthError::InvalidTarget(_)) if resource.is_none() => {
+                    return Err(OAuthError::InvalidGrant(
+                        "the resource server this refresh token was issued for no longer exists",
+                    ));
+                }
+                other => other?,
+            };
             refresh(
                 state,
                 &account,
-                &refresh_token,
+                old,
+                aud,
                 scope.as_deref(),
-                resource.as_deref(),
                 req.source_ip,
                 req.now,
             )
@@ -119,29 +135,18 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
 async fn refresh(
     state: &AppState,
     account: &ServiceAccount,
-    presented: &str,
+    old: RefreshGrant,
+    aud: String,
     scope: Option<&str>,
-    resource: Option<&str>,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     const INVALID: &str = "the refresh token is invalid, expired or revoked";
-    let old = state
-        .refresh
-        .open(presented)
-        .ok_or(OAuthError::InvalidGrant(INVALID))?;
-    if old.account_id != account.id || old.exp <= now {
-        return Err(OAuthError::InvalidGrant(INVALID));
-    }
     if old.epoch != account.credential_epoch {
         return Err(OAuthError::InvalidGrant(
             "the refresh token was issued before the secret was reset",
         ));
     }
-    let aud = match resource {
-        Some(r) => audience(state, Some(r)).await?,
-        None => old.aud.clone(),
-    };
     let live = live_roles(state, account).await?;
     let previous = Grant {
         roles: old.roles.clone(),
@@ -275,14 +280,21 @@ fn needs_lookup(state: &AppState, resource: &str) -> bool {
         && validate_audience(resource).is_ok()
 }
 
-async fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OAuthError> {
+/// The token's audience: the requested resource when it is the issuer,
+/// the default audience, or a live resource server (`known`, read with the
+/// account); the default audience when none is requested.
+fn checked_audience(
+    state: &AppState,
+    resource: Option<&str>,
+    known: bool,
+) -> Result<String, OAuthError> {
     match resource {
         None => Ok(state.default_audience.clone()),
         Some(r) if r == state.issuer || r == state.default_audience => Ok(r.to_owned()),
         Some(r) if validate_audience(r).is_err() => Err(OAuthError::InvalidTarget(
             "resource must be an absolute URI without a fragment",
         )),
-        Some(r) if state.db.audience_registered(r).await? => Ok(r.to_owned()),
+        Some(r) if known => Ok(r.to_owned()),
         Some(_) => Err(OAuthError::InvalidTarget(UNKNOWN_RESOURCE)),
     }
 }

@@ -505,10 +505,155 @@ async fn rotation_keeps_every_grace(b: Backend) {
     assert_eq!(reset["secrets"].as_array().map(Vec::len), Some(1));
 }
 
+/// Item: IPv4-mapped blocks below /96 and names that hide or reorder
+/// characters are refused (422, naming the field) and change nothing.
+async fn spoofing_input_is_refused(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, t) = caller(&s, &["admin"]).await;
+    let (st, ok) = s
+        .api(
+            "POST",
+            SA,
+            &t,
+            Some(json!({"name": "mapped", "roles": ["viewer"],
+                        "allowed_ips": ["::ffff:10.0.0.0/104", "::ffff:192.0.2.7"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{ok}");
+    assert_eq!(ok["allowed_ips"], json!(["10.0.0.0/8", "192.0.2.7/32"]));
+    let p = format!("{SA}/{}", ok["id"].as_str().unwrap_or(""));
+    for cidr in ["::ffff:10.0.0.0/8", "::ffff:10.0.0.0/95"] {
+        for (m, path) in [("POST", SA), ("PATCH", p.as_str())] {
+            let (st, res) = s
+                .api(
+                    m,
+                    path,
+                    &t,
+                    Some(json!({"name": "x", "roles": ["viewer"], "allowed_ips": [cidr]})),
+                )
+                .await;
+            assert_eq!(st, 422, "{m} {cidr}: {res}");
+            assert_eq!(res["field"], "allowed_ips");
+        }
+    }
+    for name in [
+        "deploy\u{202E}nimda",
+        "ad\u{200B}min",
+        "\u{FEFF}ci",
+        "\u{2067}ci\u{2069}",
+        "\u{200D}",
+        " \u{3000} ",
+    ] {
+        for (m, path) in [("POST", SA), ("PATCH", p.as_str())] {
+            let (st, res) = s
+                .api(
+                    m,
+                    path,
+                    &t,
+                    Some(json!({"name": name, "roles": ["viewer"]})),
+                )
+                .await;
+            assert_eq!(st, 422, "{m} {name:?}: {res}");
+            assert_eq!(res["field"], "name");
+        }
+    }
+    let (_, now) = s.api("GET", &p, &t, None).await;
+    assert_eq!(now["name"], "mapped");
+    assert_eq!(now["allowed_ips"], json!(["10.0.0.0/8", "192.0.2.7/32"]));
+}
+
+/// Item: no resource server may have the issuer as audience (it could
+/// introspect and revoke every admin token), and a refresh token stops
+/// working when its resource server is deleted.
+async fn resource_servers_never_hold_the_issuer(b: Backend) {
+    let s = TestServer::start(b).await;
+    for aud in [s.issuer.clone(), format!("{}/", s.issuer)] {
+        let r = warden::resource_servers::create(
+            &s.db,
+            "sneaky",
+            &aud,
+            &s.issuer,
+            &warden::accounts::Actor::operator(),
+            warden::now_unix(),
+        )
+        .await;
+        assert!(
+            matches!(r, Err(warden::accounts::ManageError::Invalid(ref f)) if f.field == "audience"),
+            "{aud}: {:?}",
+            r.map(|x| x.0.audience)
+        );
+    }
+    // One registered that way before this rule (an older database) cannot
+    // use its credentials at all.
+    let rs = s.create_resource_server("https://sneaky.example").await;
+    s.sql(
+        &format!(
+            "UPDATE resource_servers SET audience = '{}' WHERE id = $1",
+            s.issuer
+        ),
+        &rs.id,
+    )
+    .await;
+    let (adm, admin_token) = caller(&s, &["admin"]).await;
+    for path in ["/oauth/introspect", "/oauth/revoke"] {
+        let r = s
+            .post_form(
+                path,
+                &[("token", &admin_token)],
+                Some((&rs.client_id, &rs.secret)),
+            )
+            .await;
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    assert_eq!(
+        s.api("GET", SA, &admin_token, None).await.0,
+        200,
+        "not revoked"
+    );
+
+    // Refresh re-checks the audience.
+    let api = s.create_resource_server("https://billing.example").await;
+    let first = s.token_ok(&adm, &[("resource", &api.audience)]).await;
+    let rt = first["refresh_token"].as_str().unwrap_or("").to_owned();
+    let r = s.refresh(&adm, &rt).await;
+    assert_eq!(r.status(), 200);
+    let second: Value = r.json().await.expect("json");
+    let rt2 = second["refresh_token"].as_str().unwrap_or("").to_owned();
+    warden::resource_servers::delete(
+        &s.db,
+        &api.id,
+        &warden::accounts::Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("delete");
+    crate::harness::expect_error(s.refresh(&adm, &rt2).await, 400, "invalid_grant").await;
+    let r = s
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt2),
+                ("resource", &api.audience),
+            ],
+            Some((&adm.client_id, &adm.secret)),
+        )
+        .await;
+    crate::harness::expect_error(r, 400, "invalid_target").await;
+    crate::harness::expect_error(
+        s.token(&adm, &[("resource", &api.audience)]).await,
+        400,
+        "invalid_target",
+    )
+    .await;
+}
+
 both_backends!(
     acting_on_a_more_powerful_account_is_forbidden,
     every_permission_guards_something,
     no_lockout_through_the_api,
     concurrent_edits_lose_nothing,
     rotation_keeps_every_grace,
+    spoofing_input_is_refused,
+    resource_servers_never_hold_the_issuer,
 );

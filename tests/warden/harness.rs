@@ -265,6 +265,7 @@ impl TestServer {
             &self.db,
             "api",
             audience,
+            &self.issuer,
             &Actor::operator(),
             warden::now_unix(),
         )
