@@ -58,6 +58,7 @@ impl AppState {
 
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
 }
 
@@ -76,6 +77,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics)"))?,
+            ),
+            None => None,
+        };
+        warn_if_exposed(&config);
         let bound = listener.local_addr()?;
         let issuer = config.issuer_for(bound);
         let default_audience = config
@@ -104,11 +114,22 @@ impl Application {
             draining: Default::default(),
             config,
         });
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The separate metrics listener's address, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -134,9 +155,23 @@ impl Application {
             })
         };
         let upkeep = tokio::spawn(crate::http::metrics::upkeep(stop_rx.clone()));
-        let maintenance = tokio::spawn(maintenance(state.clone(), stop_rx));
+        let maintenance = tokio::spawn(maintenance(state.clone(), stop_rx.clone()));
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %state.issuer, "warden listening");
         let app = crate::http::router(state.clone());
+        let metrics = self.metrics_listener.map(|l| {
+            let router = crate::http::metrics_router(state.clone());
+            let config = state.config.clone();
+            let mut stop = stop_rx.clone();
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!(%addr, "metrics listening");
+            }
+            tokio::spawn(async move {
+                serve(l, router, &config, async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+            })
+        });
         // On the signal, readiness drops at once; connections are still
         // accepted for `shutdown_delay` (so a load balancer notices), then
         // refused while in-flight requests drain.
@@ -155,10 +190,39 @@ impl Application {
         serve(self.listener, app, &state.config, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = book.await;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         maintenance.abort();
         upkeep.abort();
         state.db.close().await;
         Ok(())
+    }
+}
+
+/// Warns at start about secrets others can read: private key files and
+/// the refresh-token key readable by group or others, a keys directory
+/// others can enter, a SQLite database file readable by group or others.
+fn warn_if_exposed(config: &Config) {
+    for (path, mode, what) in crate::crypto::keys::exposed_files(&config.keys_dir) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{mode:04o}"),
+            "{what}; run chmod 600 on key files and chmod 700 on the keys directory"
+        );
+    }
+    if let Some(path) = crate::db::sqlite_path(&config.database_url) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(&path) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format_args!("{mode:04o}"),
+                    "the database file is readable by other users (it holds secret hashes and the audit log); run chmod 600 on it and its -wal and -shm files"
+                );
+            }
+        }
     }
 }
 

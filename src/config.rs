@@ -22,6 +22,9 @@ pub enum LogFormat {
 pub struct Config {
     pub database_url: String,
     pub listen: SocketAddr,
+    /// A separate address for `/metrics`; when set, the public listener no
+    /// longer serves it.
+    pub metrics_listen: Option<SocketAddr>,
     /// `None` until the listener is bound when not configured: the default
     /// issuer is derived from the actual address (which matters for port 0).
     pub issuer: Option<String>,
@@ -74,6 +77,7 @@ pub struct ConfigError(pub String);
 const KEYS: &[&str] = &[
     "database_url",
     "listen",
+    "metrics_listen",
     "issuer",
     "keys_dir",
     "default_audience",
@@ -180,6 +184,13 @@ impl Config {
                 .map_err(|_| bad(src, "expected HOST:PORT, e.g. 127.0.0.1:8080"))?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
+        let metrics_listen = match get("metrics_listen") {
+            Some((v, src)) => Some(
+                v.parse()
+                    .map_err(|_| bad(src, "expected HOST:PORT, e.g. 127.0.0.1:9090"))?,
+            ),
+            None => None,
+        };
         let issuer = match get("issuer") {
             Some((v, src)) => Some(validate_url(v).map_err(|why| bad(src, why))?),
             None => None,
@@ -280,6 +291,7 @@ impl Config {
             auth_failures_per_ip,
             database_url,
             listen,
+            metrics_listen,
             issuer,
             keys_dir,
             default_audience,

@@ -408,6 +408,38 @@ fn with_dir_lock<T>(
     out.map(Some)
 }
 
+/// Key material others could read: private key files (`*.key`) and the
+/// refresh-token secret readable by group or others, and the directory
+/// when others may enter it. (path, mode, what is wrong)
+pub fn exposed_files(dir: &Path) -> Vec<(std::path::PathBuf, u32, &'static str)> {
+    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+    let mut out = Vec::new();
+    if let Ok(m) = mode(dir)
+        && m & 0o007 != 0
+    {
+        out.push((
+            dir.to_owned(),
+            m,
+            "the keys directory is open to other users",
+        ));
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let secret = p.extension().is_some_and(|x| x == "key")
+            || p.file_name()
+                .is_some_and(|n| n == crate::app::REFRESH_KEY_FILE);
+        if let (true, Ok(m)) = (secret, mode(&p))
+            && m & 0o077 != 0
+        {
+            out.push((p, m, "a private key file is readable by other users"));
+        }
+    }
+    out
+}
+
 fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;

@@ -126,6 +126,9 @@ impl Db {
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "connect"))]
     pub async fn connect(url: &str) -> DbResult<Self> {
         if url.starts_with("sqlite:") {
+            if let Some(path) = sqlite_path(url) {
+                create_private(&path)?;
+            }
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -277,6 +280,34 @@ impl Db {
             }
             Self::Postgres(p) => p.close().await,
         }
+    }
+}
+
+/// The file of a SQLite URL (`None` for PostgreSQL or in-memory).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") || is_in_memory(url) {
+        return None;
+    }
+    SqliteConnectOptions::from_str(url)
+        .ok()
+        .map(|o| o.get_filename().to_owned())
+}
+
+/// Creates a missing database file readable by its owner only (0600).
+/// SQLite gives the `-wal` and `-shm` files the database file's mode, so
+/// they are private too. An existing file is left as it is (`serve` warns
+/// when it is readable by others).
+fn create_private(path: &std::path::Path) -> DbResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(DbError::Sqlx(sqlx::Error::Io(e))),
     }
 }
 

@@ -51,13 +51,29 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(wellknown::json_doc).with_state(openapi),
         )
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::render))
+        .merge(public_metrics(&state))
         .merge(waiting)
         // A route layer, so the route template (MatchedPath) is known.
         .route_layer(metrics::TrackLayer)
         .fallback(not_found)
         .with_state(state)
         .layer(observe::ObserveLayer)
+}
+
+/// `/metrics` on the public listener, unless `metrics_listen` moves it.
+fn public_metrics(state: &AppState) -> Router<Arc<AppState>> {
+    match state.config.metrics_listen {
+        Some(_) => Router::new(),
+        None => Router::new().route("/metrics", get(metrics::render)),
+    }
+}
+
+/// The router of the separate metrics listener (`metrics_listen`).
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -308,3 +308,94 @@ async fn no_secret_in_logs_or_tables() {
         );
     }
 }
+
+/// The SQLite database and its `-wal`/`-shm` files are created 0600; a
+/// world-readable key file or keys directory, or database file, is
+/// warned about at start; `/metrics` moves to `WARDEN_METRICS_LISTEN`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_private_and_metrics_can_move() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}/w.db", dir.path().display());
+    let metrics_port = crate::replicas::free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let mut c = crate::replicas::Cluster::on_database(
+        dir,
+        &db,
+        &[("WARDEN_METRICS_LISTEN", metrics_addr.as_str())],
+    );
+    let a = c.account("a", "viewer");
+    c.start(1).await;
+    crate::replicas::token_ok(&c.http, c.r(0), &a, crate::replicas::ISSUER).await;
+    for f in ["w.db", "w.db-wal", "w.db-shm"] {
+        assert_eq!(mode(&c.dir.path().join(f)), 0o600, "{f}");
+    }
+    let log = std::fs::read_to_string(&c.r(0).log).expect("log");
+    assert!(!log.contains("readable by other users"), "{log}");
+    assert!(!log.contains("open to other users"), "{log}");
+    // /metrics is no longer on the public listener, but on its own.
+    let public = c
+        .http
+        .get(c.r(0).url("/metrics"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(public.status(), 404);
+    let private = c
+        .http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("get metrics");
+    assert_eq!(private.status(), 200);
+    let text = private.text().await.expect("text");
+    assert!(text.contains("warden_http_requests_total"), "{text}");
+    let other = c
+        .http
+        .get(format!("http://{metrics_addr}/oauth/token"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        other.status(),
+        404,
+        "the metrics listener serves nothing else"
+    );
+
+    // Loosen the files; a restart names each of them.
+    c.replicas.clear();
+    let keys = c.dir.path().join("keys");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let key = std::fs::read_dir(&keys)
+        .expect("keys")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "key"))
+        .expect("a private key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::set_permissions(
+        c.dir.path().join("w.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    c.start(1).await;
+    let log = std::fs::read_to_string(&c.r(0).log).expect("log");
+    assert!(
+        log.contains("the keys directory is open to other users"),
+        "{log}"
+    );
+    assert!(
+        log.contains("a private key file is readable by other users")
+            && log.contains(&key.display().to_string()),
+        "{log}"
+    );
+    assert!(
+        log.contains("the database file is readable by other users"),
+        "{log}"
+    );
+}
