@@ -79,7 +79,9 @@ pub async fn revoke(
             .revoke_refresh_family(
                 &g.family,
                 &g.account_id,
-                now + state.refresh_ttl_secs(),
+                // The presented token may be the family's newest, issued
+                // under a longer TTL than today's.
+                g.exp.max(now + state.refresh_ttl_secs()),
                 now,
                 &ev,
             )

@@ -648,6 +648,48 @@ async fn resource_servers_never_hold_the_issuer(b: Backend) {
     .await;
 }
 
+/// Item: a revoked refresh family stays revoked as long as any of its
+/// tokens can be presented, even after the refresh TTL is lowered.
+async fn lowering_the_refresh_ttl_never_resurrects_a_family(b: Backend) {
+    let s = TestServer::start_with(b, &[("refresh_token_ttl", "30d")]).await;
+    let a = s.create_account(&["viewer"]).await;
+    let first = s.token_ok(&a, &[]).await;
+    let t1 = first["refresh_token"].as_str().unwrap_or("").to_owned();
+    let r = s.refresh(&a, &t1).await;
+    assert_eq!(r.status(), 200);
+    let t2 = r.json::<Value>().await.expect("json")["refresh_token"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let long = s.token_ok(&a, &[]).await["refresh_token"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    // The operator lowers the refresh TTL to 5 minutes.
+    let url = s.db_url.clone();
+    let dir = s.stop().await;
+    let s = TestServer::start_on(b, dir, &url, &[("refresh_token_ttl", "5m")]).await;
+    // Reuse of the spent first token revokes the family, t2 included.
+    crate::harness::expect_error(s.refresh(&a, &t1).await, 400, "invalid_grant").await;
+    // Hourly pruning a day later: t2 still lives (30 days), so its
+    // family's revocation must still be there.
+    let now = warden::now_unix();
+    s.db.prune_refresh_state(now + 86_400).await.expect("prune");
+    crate::harness::expect_error(s.refresh(&a, &t2).await, 400, "invalid_grant").await;
+    // And the same through revocation: a family issued under the long
+    // TTL, revoked after it was lowered, pruned a day later.
+    let r = s
+        .post_form(
+            "/oauth/revoke",
+            &[("token", &long), ("token_type_hint", "refresh_token")],
+            Some((&a.client_id, &a.secret)),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    s.db.prune_refresh_state(now + 86_400).await.expect("prune");
+    crate::harness::expect_error(s.refresh(&a, &long).await, 400, "invalid_grant").await;
+}
+
 both_backends!(
     acting_on_a_more_powerful_account_is_forbidden,
     every_permission_guards_something,
@@ -656,4 +698,5 @@ both_backends!(
     rotation_keeps_every_grace,
     spoofing_input_is_refused,
     resource_servers_never_hold_the_issuer,
+    lowering_the_refresh_ttl_never_resurrects_a_family,
 );
