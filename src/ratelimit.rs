@@ -16,7 +16,7 @@
 //! Written by hand rather than with `governor`: that crate has no way to
 //! ask whether a key is limited without spending a cell, and here only a
 //! failure may spend one.
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -59,15 +59,23 @@ impl Quota {
     }
 }
 
-/// Most tracked keys per grain; beyond it, expired entries are swept and,
-/// if the table is still full, new keys go untracked (fail open: the
-/// Argon2 pool still bounds the cost of what gets through).
+/// Most tracked keys per grain. A full table makes room for a new key by
+/// evicting one that is not throttled right now (`Buckets::evict_one`), so
+/// new keys are always tracked and throttled keys stay throttled.
 const MAX_KEYS: usize = 200_000;
+
+/// Keys looked at, at most, for one that is not throttled before the
+/// oldest looked at is evicted anyway (a table full of throttled keys).
+const EVICTION_PROBES: usize = 16;
 
 /// GCRA state per key: the theoretical arrival time of the next failure.
 struct Buckets<K> {
     quota: Quota,
     tat: HashMap<K, Instant>,
+    /// Keys in the order they were first tracked (with stale entries for
+    /// keys swept since; compacted by `sweep`).
+    order: VecDeque<K>,
+    max_keys: usize,
 }
 
 impl<K: std::hash::Hash + Eq + Copy> Buckets<K> {
@@ -80,21 +88,56 @@ impl<K: std::hash::Hash + Eq + Copy> Buckets<K> {
             .filter(|d| !d.is_zero())
     }
 
+    fn new(quota: Quota, max_keys: usize) -> Self {
+        Self {
+            quota,
+            tat: HashMap::new(),
+            order: VecDeque::new(),
+            max_keys,
+        }
+    }
+
     /// Spends one failure; true if this failure used up the budget.
     fn spend(&mut self, key: K, now: Instant) -> bool {
-        if !self.tat.contains_key(&key) && self.tat.len() >= MAX_KEYS {
-            self.tat.retain(|_, t| *t > now);
-            if self.tat.len() >= MAX_KEYS {
-                return false;
+        if !self.tat.contains_key(&key) {
+            if self.tat.len() >= self.max_keys {
+                self.evict_one(now);
             }
+            self.order.push_back(key);
         }
         let tat = self.tat.entry(key).or_insert(now);
         *tat = (*tat).max(now) + self.quota.interval();
         tat.saturating_duration_since(now) > self.quota.tolerance()
     }
 
+    /// Makes room for one key, in O(1) amortised: the oldest tracked key
+    /// that is not throttled right now is forgotten (at worst a partly
+    /// spent budget starts afresh). Throttled keys met on the way go to
+    /// the back of the queue and stay; if the first `EVICTION_PROBES` live
+    /// keys are all throttled, the last of them goes. Each stale queue
+    /// entry is dropped once, and each probe either evicts or re-queues,
+    /// so no call scans the table.
+    fn evict_one(&mut self, now: Instant) {
+        let tolerance = self.quota.tolerance();
+        let mut probes = 0;
+        while let Some(k) = self.order.pop_front() {
+            let Some(t) = self.tat.get(&k) else {
+                continue;
+            };
+            probes += 1;
+            let throttled = t.saturating_duration_since(now) > tolerance;
+            if !throttled || probes >= EVICTION_PROBES {
+                self.tat.remove(&k);
+                return;
+            }
+            self.order.push_back(k);
+        }
+    }
+
     fn sweep(&mut self, now: Instant) {
         self.tat.retain(|_, t| *t > now);
+        let tat = &self.tat;
+        self.order.retain(|k| tat.contains_key(k));
     }
 }
 
@@ -132,16 +175,14 @@ pub enum Tripped {
 
 impl AuthLimiter {
     pub fn new(per_client: Option<Quota>, per_ip: Option<Quota>) -> Self {
-        fn buckets<K>(quota: Quota) -> Mutex<Buckets<K>> {
-            Mutex::new(Buckets {
-                quota,
-                tat: HashMap::new(),
-            })
-        }
+        Self::with_capacity(per_client, per_ip, MAX_KEYS)
+    }
+
+    fn with_capacity(per_client: Option<Quota>, per_ip: Option<Quota>, max_keys: usize) -> Self {
         Self {
             hasher: std::collections::hash_map::RandomState::new(),
-            per_client: per_client.map(buckets),
-            per_ip: per_ip.map(buckets),
+            per_client: per_client.map(|q| Mutex::new(Buckets::new(q, max_keys))),
+            per_ip: per_ip.map(|q| Mutex::new(Buckets::new(q, max_keys))),
         }
     }
 
@@ -294,6 +335,45 @@ mod tests {
             .parse()
             .unwrap_or_else(|_| unreachable!());
         assert_eq!(ip_key(v4), "192.0.2.9".parse::<IpAddr>().unwrap_or(v4));
+    }
+
+    /// A full table keeps throttling: new keys are tracked (and get
+    /// throttled) however many distinct keys came before, keys that are
+    /// throttled stay throttled through a flood of new ones, and the table
+    /// never grows past its bound. Before, a full table left every new key
+    /// untracked and swept the whole table on each new failure.
+    #[test]
+    fn a_full_table_evicts_the_unthrottled_and_keeps_throttling() {
+        let max = 1000;
+        let l = AuthLimiter::with_capacity(q("5/1m"), None, max);
+        let t0 = Instant::now();
+        let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0A00_0000 + i));
+        // A victim pair throttled first.
+        for _ in 0..5 {
+            l.failed_at("victim", ip(0), t0);
+        }
+        assert!(l.check_at("victim", ip(0), t0).is_err());
+        // Ten times the table's size in fresh keys, one failure each.
+        for i in 1..=(10 * max as u32) {
+            l.failed_at("spray", ip(i), t0);
+            assert!(l.tracked() <= max, "bounded");
+        }
+        assert!(
+            l.check_at("victim", ip(0), t0).is_err(),
+            "a throttled key survives the flood"
+        );
+        // A brand-new key on the full table is tracked and throttled.
+        for _ in 0..5 {
+            l.failed_at("late", ip(999_999), t0);
+        }
+        assert!(l.check_at("late", ip(999_999), t0).is_err());
+        // A table of nothing but throttled keys still admits new keys.
+        let l = AuthLimiter::with_capacity(q("1/1m"), None, 10);
+        for i in 0..100 {
+            l.failed_at("x", ip(i), t0);
+            assert!(l.check_at("x", ip(i), t0).is_err(), "{i}");
+            assert!(l.tracked() <= 10);
+        }
     }
 
     #[test]
