@@ -131,6 +131,7 @@ fn decision(c: &mut Criterion) {
         created_at: now,
         created_by: "x".into(),
         last_used_at: None,
+        last_used_ip: None,
         deleted_at: None,
         version: 1,
     };

@@ -331,6 +331,7 @@ pub async fn create(
         created_at: now,
         created_by: format!("{}:{}", actor.kind, actor.id),
         last_used_at: None,
+        last_used_ip: None,
         deleted_at: None,
         version: 1,
     };
@@ -801,6 +802,8 @@ pub struct AccountView {
     pub created_at: String,
     pub created_by: String,
     pub last_used_at: Option<String>,
+    /// The address the account last exchanged credentials from.
+    pub last_used_ip: Option<String>,
     pub deleted_at: Option<String>,
     /// The secrets that currently work, by prefix.
     pub secrets: Vec<SecretView>,
@@ -853,6 +856,7 @@ impl AccountView {
             created_at: ts(Some(a.created_at)).unwrap_or_default(),
             created_by: a.created_by.clone(),
             last_used_at: ts(a.last_used_at),
+            last_used_ip: a.last_used_ip.clone(),
             deleted_at: ts(a.deleted_at),
             secrets,
             client_secret: secret.map(|s| s.expose().to_owned()),

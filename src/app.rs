@@ -100,7 +100,7 @@ impl Application {
             keys,
             verifier,
             refresh: RefreshCodec::new(&refresh_key)?,
-            bookkeeper: Bookkeeper::default(),
+            bookkeeper: Bookkeeper::new(config.audit_token_events),
             verified: Default::default(),
             client_limiter: AuthLimiter::new(
                 config.auth_failures_per_client,
@@ -156,6 +156,10 @@ impl Application {
         };
         let upkeep = tokio::spawn(crate::http::metrics::upkeep(stop_rx.clone()));
         let maintenance = tokio::spawn(maintenance(state.clone(), stop_rx.clone()));
+        let retention = state
+            .config
+            .audit_retention
+            .map(|keep| tokio::spawn(audit_retention(state.clone(), keep, stop_rx.clone())));
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %state.issuer, "warden listening");
         let app = crate::http::router(state.clone());
         let metrics = self.metrics_listener.map(|l| {
@@ -194,6 +198,9 @@ impl Application {
             let _ = m.await;
         }
         maintenance.abort();
+        if let Some(r) = retention {
+            r.abort();
+        }
         upkeep.abort();
         state.db.close().await;
         Ok(())
@@ -290,6 +297,35 @@ async fn serve(
             timeout = ?config.drain_timeout,
             "connections still open after the drain timeout; closing them"
         );
+    }
+}
+
+/// Prunes audit events and usage counts older than `keep`: hourly, the
+/// first time a minute after start, in its own task so neither requests
+/// nor key reloads wait on it (`Db::prune_audit` deletes in small batches).
+async fn audit_retention(state: Arc<AppState>, keep: Duration, mut stop: watch::Receiver<bool>) {
+    let start = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(start, Duration::from_secs(3600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let cutoff = now_unix() - keep.as_secs() as i64;
+        match state
+            .db
+            .prune_audit(cutoff, Duration::from_millis(20))
+            .await
+        {
+            Ok(n) if n > 0 => {
+                tracing::info!(rows = n, "pruned audit events and usage past the retention")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning the audit log failed; retrying in an hour")
+            }
+        }
     }
 }
 

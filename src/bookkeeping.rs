@@ -1,8 +1,14 @@
-//! Batched bookkeeping: `last used` times and credential audit events
-//! (token issued, refreshed, failed authentication) are queued in memory and
-//! written in one transaction per interval, so the token endpoint performs
-//! no synchronous write. A failed flush keeps the batch for the next try.
+//! Batched bookkeeping: `last used` times and addresses, per-account hourly
+//! usage counters, and credential audit events (token issued, refreshed,
+//! failed authentication) are queued in memory and written in one
+//! transaction per interval, so the token endpoint performs no synchronous
+//! write. A failed flush keeps the batch for the next try.
+//!
+//! The counters are always kept; which per-token events reach the audit
+//! log is a setting (`audit_token_events`), since at full speed one event
+//! per token is most of what the database stores.
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,9 +20,48 @@ use crate::db::{AuditEvent, Db};
 /// than letting an unreachable database exhaust memory.
 const MAX_QUEUED_EVENTS: usize = 100_000;
 
+/// Which per-token events are written to the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenEvents {
+    /// `token.issued`, `token.refreshed` and `client.auth_failed`.
+    #[default]
+    All,
+    /// Only `client.auth_failed`.
+    Failures,
+    /// None of them (the hourly counters still count everything).
+    None,
+}
+
+impl TokenEvents {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "all" => Some(Self::All),
+            "failures" => Some(Self::Failures),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// What one use of an account's credentials was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    Issued,
+    Refreshed,
+    Failed,
+}
+
+/// Counts for one account and hour: issued, refreshed, failed.
+pub type Counts = [i64; 3];
+
 #[derive(Default)]
 struct Pending {
-    last_used: HashMap<String, i64>,
+    last_used: HashMap<String, (i64, Option<IpAddr>)>,
+    /// Account id → (hour, counts) for the hour being counted; an hour
+    /// that ends before a flush moves to `past_hours`. Keyed by account
+    /// alone so a request finds its entry without allocating.
+    usage: HashMap<String, (i64, Counts)>,
+    past_hours: Vec<(String, i64, Counts)>,
     events: Vec<AuditEvent>,
     dropped: u64,
 }
@@ -24,6 +69,16 @@ struct Pending {
 #[derive(Default)]
 pub struct Bookkeeper {
     pending: Mutex<Pending>,
+    token_events: TokenEvents,
+}
+
+/// What one flush writes.
+pub struct Batch {
+    /// Account id → (last use, its address).
+    pub last_used: Vec<(String, i64, Option<String>)>,
+    /// (account id, hour start) → counts.
+    pub usage: Vec<(String, i64, Counts)>,
+    pub events: Vec<AuditEvent>,
 }
 
 impl Bookkeeper {
@@ -34,48 +89,108 @@ impl Bookkeeper {
         }
     }
 
-    /// Notes that an account exchanged credentials at `at`.
-    pub fn touch(&self, account_id: &str, at: i64) {
-        self.with(|p| {
-            let e = p.last_used.entry(account_id.to_owned()).or_insert(at);
-            *e = (*e).max(at);
-        });
+    pub fn new(token_events: TokenEvents) -> Self {
+        Self {
+            pending: Mutex::default(),
+            token_events,
+        }
     }
 
-    pub fn record(&self, ev: AuditEvent) {
+    /// One use of an account's credentials at `at` from `ip`: counted in
+    /// its hour, a success moves `last used` on, and the audit event
+    /// (built only if the setting keeps it) is queued.
+    pub fn used(
+        &self,
+        account_id: &str,
+        at: i64,
+        ip: Option<IpAddr>,
+        usage: Usage,
+        event: impl FnOnce() -> AuditEvent,
+    ) {
+        let keep = match self.token_events {
+            TokenEvents::All => true,
+            TokenEvents::Failures => usage == Usage::Failed,
+            TokenEvents::None => false,
+        };
+        let event = keep.then(event);
+        let hour = at - at.rem_euclid(3600);
         self.with(|p| {
-            if p.events.len() < MAX_QUEUED_EVENTS {
-                p.events.push(ev);
-            } else {
-                p.dropped += 1;
+            match p.usage.get_mut(account_id) {
+                Some((h, c)) if *h == hour => c[usage as usize] += 1,
+                Some((h, c)) => {
+                    let done = std::mem::take(c);
+                    p.past_hours.push((account_id.to_owned(), *h, done));
+                    *h = hour;
+                    c[usage as usize] += 1;
+                }
+                None => {
+                    let mut c = Counts::default();
+                    c[usage as usize] += 1;
+                    p.usage.insert(account_id.to_owned(), (hour, c));
+                }
+            }
+            if usage != Usage::Failed {
+                match p.last_used.get_mut(account_id) {
+                    Some(e) if at >= e.0 => *e = (at, ip),
+                    Some(_) => {}
+                    None => {
+                        p.last_used.insert(account_id.to_owned(), (at, ip));
+                    }
+                }
+            }
+            if let Some(ev) = event {
+                push_event(p, ev);
             }
         });
     }
 
+    /// Queues an audit event that is always kept (throttle trips).
+    pub fn record(&self, ev: AuditEvent) {
+        self.with(|p| push_event(p, ev));
+    }
+
     /// Writes everything queued so far.
     pub async fn flush(&self, db: &Db) {
-        let (last_used, events, dropped) = self.with(|p| {
+        let (batch, dropped) = self.with(|p| {
             (
-                p.last_used.drain().collect::<Vec<_>>(),
-                std::mem::take(&mut p.events),
+                Batch {
+                    last_used: p
+                        .last_used
+                        .drain()
+                        .map(|(id, (at, ip))| (id, at, ip.map(|i| i.to_string())))
+                        .collect(),
+                    usage: merge_hours(
+                        p.usage
+                            .drain()
+                            .map(|(id, (hour, c))| (id, hour, c))
+                            .chain(p.past_hours.drain(..)),
+                    ),
+                    events: std::mem::take(&mut p.events),
+                },
                 std::mem::take(&mut p.dropped),
             )
         });
         if dropped > 0 {
             tracing::error!(dropped, "audit queue full; credential events were dropped");
         }
-        if last_used.is_empty() && events.is_empty() {
+        if batch.last_used.is_empty() && batch.usage.is_empty() && batch.events.is_empty() {
             return;
         }
-        if let Err(e) = db.flush_bookkeeping(&last_used, &events).await {
+        if let Err(e) = db.flush_bookkeeping(&batch).await {
             tracing::warn!(error = %e, "bookkeeping flush failed; will retry");
             self.with(|p| {
-                for (id, at) in last_used {
-                    let e = p.last_used.entry(id).or_insert(at);
-                    *e = (*e).max(at);
+                for (id, at, ip) in batch.last_used {
+                    let ip = ip.and_then(|i| i.parse().ok());
+                    let e = p.last_used.entry(id).or_insert((at, ip));
+                    if at >= e.0 {
+                        *e = (at, ip);
+                    }
                 }
+                // Counts are added up on write, so a retried hour may be
+                // queued beside a newer entry for the same account.
+                p.past_hours.extend(batch.usage);
                 let room = MAX_QUEUED_EVENTS.saturating_sub(p.events.len());
-                let mut events = events;
+                let mut events = batch.events;
                 events.truncate(room);
                 events.append(&mut p.events);
                 p.events = events;
@@ -95,4 +210,25 @@ impl Bookkeeper {
         }
         self.flush(&db).await;
     }
+}
+
+fn push_event(p: &mut Pending, ev: AuditEvent) {
+    if p.events.len() < MAX_QUEUED_EVENTS {
+        p.events.push(ev);
+    } else {
+        p.dropped += 1;
+    }
+}
+
+/// One entry per (account, hour): a multi-row upsert may not name a row
+/// twice.
+fn merge_hours(rows: impl Iterator<Item = (String, i64, Counts)>) -> Vec<(String, i64, Counts)> {
+    let mut out: HashMap<(String, i64), Counts> = HashMap::new();
+    for (id, hour, c) in rows {
+        let e = out.entry((id, hour)).or_default();
+        for (a, b) in e.iter_mut().zip(c) {
+            *a += b;
+        }
+    }
+    out.into_iter().map(|((id, h), c)| (id, h, c)).collect()
 }

@@ -49,6 +49,11 @@ pub struct Config {
     /// A connection must deliver a complete request head within this time
     /// (slow or idle clients are disconnected).
     pub header_timeout: Duration,
+    /// Which per-token events reach the audit log.
+    pub audit_token_events: crate::bookkeeping::TokenEvents,
+    /// Audit events and usage counts older than this are pruned; `None`
+    /// keeps them forever.
+    pub audit_retention: Option<Duration>,
     /// Deadline for a request that waits on the database or Argon2; past
     /// it the request is dropped and answered 503.
     pub request_timeout: Duration,
@@ -92,6 +97,8 @@ const KEYS: &[&str] = &[
     "auth_failures_per_ip",
     "header_timeout",
     "request_timeout",
+    "audit_token_events",
+    "audit_retention",
     "drain_timeout",
     "shutdown_delay",
     "key_algorithm",
@@ -255,6 +262,20 @@ impl Config {
                 "must be at least 100ms",
             ));
         }
+        let audit_token_events = match get("audit_token_events") {
+            None => crate::bookkeeping::TokenEvents::All,
+            Some((v, src)) => crate::bookkeeping::TokenEvents::parse(v)
+                .ok_or_else(|| bad(src, "expected all, failures or none"))?,
+        };
+        let audit_retention = match get("audit_retention") {
+            Some(("off", _)) => None,
+            v => Some(duration(
+                v.or(Some(("180d", "default"))),
+                "180d",
+                86_400,
+                100 * 365 * 86_400,
+            )?),
+        };
         let drain_timeout = duration(get("drain_timeout"), "30s", 1, 600)?;
         let shutdown_delay = duration(get("shutdown_delay"), "0s", 0, 300)?;
         let key_algorithm = match get("key_algorithm") {
@@ -285,6 +306,8 @@ impl Config {
             key_rotation_interval,
             header_timeout,
             request_timeout,
+            audit_token_events,
+            audit_retention,
             drain_timeout,
             shutdown_delay,
             auth_failures_per_client,

@@ -35,3 +35,20 @@ UPDATE refresh_tokens_spent SET successor_expires_at = spent_at + 7776000;
 UPDATE refresh_families_revoked SET expires_at = revoked_at + 7776000
  WHERE expires_at < revoked_at + 7776000;
 CREATE INDEX refresh_tokens_spent_family ON refresh_tokens_spent (family_id);
+
+-- Per-account usage, kept whatever the audit setting: tokens issued,
+-- refreshed and failed authentications per hour, and the address of the
+-- last use. `hour` is the Unix time of the hour's start.
+CREATE TABLE account_usage (
+    account_id  TEXT NOT NULL,
+    hour        INTEGER NOT NULL,
+    issued      INTEGER NOT NULL DEFAULT 0,
+    refreshed   INTEGER NOT NULL DEFAULT 0,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, hour)
+);
+CREATE INDEX account_usage_hour ON account_usage (hour);
+ALTER TABLE service_accounts ADD COLUMN last_used_ip TEXT;
+
+-- Audit retention prunes by time.
+CREATE INDEX audit_events_at ON audit_events (at);

@@ -12,7 +12,7 @@ macro_rules! columns {
     () => {
         "id, org_id, kind, name, description, client_id, secret_hash, credential_epoch, \
          integration, roles, allowed_ips, expires_at, status, created_at, created_by, last_used_at, deleted_at, \
-         secret_prefix, secret_created_at, previous_secrets, version"
+         secret_prefix, secret_created_at, previous_secrets, version, last_used_ip"
     };
 }
 
@@ -111,10 +111,11 @@ struct AccountRow {
     secret_created_at: Option<i64>,
     previous_secrets: String,
     version: i64,
+    last_used_ip: Option<String>,
 }
 
 /// The number of columns in `columns!()`.
-const ACCOUNT_COLUMNS: usize = 21;
+const ACCOUNT_COLUMNS: usize = 22;
 
 impl AccountRow {
     /// Decodes `columns!()` starting at column `at` of a row read by the
@@ -142,6 +143,7 @@ impl AccountRow {
             secret_created_at: r.get(at + 18)?,
             previous_secrets: r.get(at + 19)?,
             version: r.get(at + 20)?,
+            last_used_ip: r.get(at + 21)?,
         })
     }
 }
@@ -204,6 +206,7 @@ impl TryFrom<AccountRow> for ServiceAccount {
                     .map_err(|_| corrupt("previous_secrets"))?
             },
             version: r.version,
+            last_used_ip: r.last_used_ip,
             secret_prefix: r.secret_prefix,
             secret_created_at: r.secret_created_at,
             id: r.id,
@@ -276,7 +279,7 @@ impl Db {
              COALESCE(a.status, '') AS status, COALESCE(a.created_at, 0) AS created_at, \
              COALESCE(a.created_by, '') AS created_by, a.last_used_at, a.deleted_at, a.secret_prefix, \
              a.secret_created_at, COALESCE(a.previous_secrets, '') AS previous_secrets, \
-             COALESCE(a.version, 0) AS version, \
+             COALESCE(a.version, 0) AS version, a.last_used_ip, \
              (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
              FROM resource_servers rs LEFT JOIN service_accounts a ON a.client_id = $2 \
              WHERE rs.client_id = $1";
@@ -450,7 +453,7 @@ impl Db {
             "INSERT INTO service_accounts (",
             columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21)"
+             $18, $19, $20, $21, $22)"
         );
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
@@ -476,6 +479,7 @@ impl Db {
                 .bind(a.secret_created_at)
                 .bind(encode_previous(&a.previous_secrets))
                 .bind(a.version)
+                .bind(&a.last_used_ip)
                 .execute(&mut *tx)
                 .await?;
             insert_audit!(&mut *tx, audit)?;

@@ -85,34 +85,51 @@ pub struct AuditRow {
 }
 
 impl Db {
-    /// Writes bookkeeping in one transaction: `last used` times (only ever
-    /// moved forward) and queued credential events.
+    /// Writes bookkeeping in one transaction: `last used` times and
+    /// addresses (only ever moved forward), hourly usage counts (added to
+    /// what other replicas wrote) and queued credential events.
     #[tracing::instrument(
         name = "db",
         level = "debug",
         skip_all,
         fields(op = "flush_bookkeeping")
     )]
-    pub async fn flush_bookkeeping(
-        &self,
-        last_used: &[(String, i64)],
-        events: &[AuditEvent],
-    ) -> DbResult<()> {
+    pub async fn flush_bookkeeping(&self, batch: &crate::bookkeeping::Batch) -> DbResult<()> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            for (id, at) in last_used {
+            for (id, at, ip) in &batch.last_used {
                 sqlx::query(
-                    "UPDATE service_accounts SET last_used_at = $2 \
-                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                    "UPDATE service_accounts SET last_used_at = $2, last_used_ip = $3 \
+                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)",
                 )
                 .bind(id)
                 .bind(at)
+                .bind(ip)
                 .execute(&mut *tx)
                 .await?;
             }
+            for chunk in batch.usage.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO account_usage (account_id, hour, issued, refreshed, failed) ",
+                );
+                qb.push_values(chunk, |mut b, (id, hour, c)| {
+                    b.push_bind(id)
+                        .push_bind(*hour)
+                        .push_bind(c[0])
+                        .push_bind(c[1])
+                        .push_bind(c[2]);
+                });
+                qb.push(
+                    " ON CONFLICT (account_id, hour) DO UPDATE SET \
+                     issued = account_usage.issued + excluded.issued, \
+                     refreshed = account_usage.refreshed + excluded.refreshed, \
+                     failed = account_usage.failed + excluded.failed",
+                );
+                qb.build().execute(&mut *tx).await?;
+            }
             // Multi-row inserts: one statement per 500 events rather than
             // one per event keeps the (single) writer free for token use.
-            for chunk in events.chunks(500) {
+            for chunk in batch.events.chunks(500) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO audit_events \
                      (org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details) ",
@@ -133,6 +150,54 @@ impl Db {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Deletes audit events and usage counts older than `cutoff`, a batch
+    /// at a time with a pause between batches, so the writer (SQLite's
+    /// only one) is never held for long and requests go on meanwhile.
+    /// Returns the rows deleted.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "prune_audit"))]
+    pub async fn prune_audit(&self, cutoff: i64, pause: std::time::Duration) -> DbResult<u64> {
+        const BATCH: i64 = 2_000;
+        let mut total = 0;
+        for sql in [
+            "DELETE FROM audit_events WHERE id IN \
+             (SELECT id FROM audit_events WHERE at < $1 ORDER BY at LIMIT $2)",
+            "DELETE FROM account_usage WHERE (account_id, hour) IN \
+             (SELECT account_id, hour FROM account_usage WHERE hour < $1 ORDER BY hour LIMIT $2)",
+        ] {
+            loop {
+                let n = on_db_write!(self, p => sqlx::query(sql)
+                    .bind(cutoff)
+                    .bind(BATCH)
+                    .execute(p)
+                    .await?
+                    .rows_affected());
+                total += n;
+                if n < BATCH as u64 {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }
+        Ok(total)
+    }
+
+    /// An account's hourly usage since `since` (hour starts), oldest first.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "account_usage"))]
+    pub async fn account_usage(
+        &self,
+        account_id: &str,
+        since: i64,
+    ) -> DbResult<Vec<(i64, i64, i64, i64)>> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT hour, issued, refreshed, failed FROM account_usage \
+             WHERE account_id = $1 AND hour >= $2 ORDER BY hour",
+        )
+        .bind(account_id)
+        .bind(since)
+        .fetch_all(p)
+        .await?))
     }
 
     /// Events about one target, oldest first (used by the CLI and tests).

@@ -75,6 +75,8 @@ pub struct ServiceAccount {
     pub created_at: i64,
     pub created_by: String,
     pub last_used_at: Option<i64>,
+    /// The address of that last use, when known.
+    pub last_used_ip: Option<String>,
     pub deleted_at: Option<i64>,
     /// Moves on with every change made by an admin or the operator; writes
     /// are conditional on it, and it is the account's ETag.

@@ -30,6 +30,7 @@ use super::{health, introspect, metrics, token, wellknown};
         accounts::reset_secret,
         accounts::rotate_secret,
         accounts::revoke_secret,
+        accounts::account_usage,
         accounts::delete_oauth_client,
         other::list_roles,
         other::create_role,

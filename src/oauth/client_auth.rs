@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::OAuthError;
 use crate::app::AppState;
+use crate::bookkeeping::Usage;
 use crate::crypto::secrets::SecretError;
 use crate::db::AuditEvent;
 use crate::domain::account::{ServiceAccount, Status};
@@ -69,13 +70,11 @@ pub async fn authenticate_probing(
         Some(a) if ok => Ok((a, audience_known)),
         other => {
             if let Some(a) = &other {
-                state.bookkeeper.record(credential_event(
-                    a,
-                    "client.auth_failed",
-                    source_ip,
-                    now,
-                    json!({}),
-                ));
+                state
+                    .bookkeeper
+                    .used(&a.id, now, source_ip, Usage::Failed, || {
+                        credential_event(a, "client.auth_failed", source_ip, now, json!({}))
+                    });
             }
             count_failure(
                 state,

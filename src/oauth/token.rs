@@ -8,6 +8,7 @@ use serde_json::json;
 use super::client_auth::{ClientCredentials, authenticate_probing, check_state, credential_event};
 use super::{OAuthError, live_roles};
 use crate::app::AppState;
+use crate::bookkeeping::Usage;
 use crate::crypto::refresh::RefreshGrant;
 use crate::db::refresh::{Spend, SpendRequest};
 use crate::domain::account::ServiceAccount;
@@ -91,14 +92,17 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
             let grant = derive_grant(&held, scope.as_deref()).map_err(scope_error)?;
             let family = random_token_id();
             let out = issue(state, &account, &grant, &aud, family, req.now)?;
-            state.bookkeeper.touch(&account.id, req.now);
-            state.bookkeeper.record(credential_event(
-                &account,
-                "token.issued",
-                req.source_ip,
-                req.now,
-                json!({"grant_type": "client_credentials", "scope": out.scope, "aud": aud}),
-            ));
+            state
+                .bookkeeper
+                .used(&account.id, req.now, req.source_ip, Usage::Issued, || {
+                    credential_event(
+                        &account,
+                        "token.issued",
+                        req.source_ip,
+                        req.now,
+                        json!({"grant_type": "client_credentials", "scope": out.scope, "aud": aud}),
+                    )
+                });
             Ok(out)
         }
         GrantRequest::RefreshToken {
@@ -197,14 +201,17 @@ async fn refresh(
         Spend::FamilyRevoked => return Err(OAuthError::InvalidGrant(INVALID)),
     }
     let out = issue(state, account, &grant, &aud, old.family.clone(), now)?;
-    state.bookkeeper.touch(&account.id, now);
-    state.bookkeeper.record(credential_event(
-        account,
-        "token.refreshed",
-        source_ip,
-        now,
-        json!({"grant_type": "refresh_token", "scope": out.scope, "aud": aud, "family": old.family}),
-    ));
+    state
+        .bookkeeper
+        .used(&account.id, now, source_ip, Usage::Refreshed, || {
+            credential_event(
+                account,
+                "token.refreshed",
+                source_ip,
+                now,
+                json!({"grant_type": "refresh_token", "scope": out.scope, "aud": aud, "family": old.family}),
+            )
+        });
     Ok(out)
 }
 

@@ -690,6 +690,141 @@ async fn lowering_the_refresh_ttl_never_resurrects_a_family(b: Backend) {
     crate::harness::expect_error(s.refresh(&a, &long).await, 400, "invalid_grant").await;
 }
 
+/// Usage of `a` as the admin API reports it.
+async fn usage(s: &TestServer, t: &str, a: &Account) -> Value {
+    let (st, u) = s.api("GET", &format!("{SA}/{}/usage", a.id), t, None).await;
+    assert_eq!(st, 200, "{u}");
+    u
+}
+
+fn total(u: &Value, field: &str) -> i64 {
+    u["hours"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|x| x[field].as_i64()).sum())
+        .unwrap_or(0)
+}
+
+async fn actions_for(s: &TestServer, t: &str, a: &Account) -> Vec<String> {
+    s.state.bookkeeper.flush(&s.db).await;
+    let (_, audit) = s
+        .api(
+            "GET",
+            &format!("/api/v1/audit-events?target={}&limit=500", a.id),
+            t,
+            None,
+        )
+        .await;
+    audit["items"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|e| e["action"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Item: per-account hourly counters and the last address are kept
+/// always; which per-token events reach the audit log is a setting.
+async fn token_events_are_a_setting_and_counters_always_count(b: Backend) {
+    for (setting, issued_events, failed_events) in
+        [("all", 4, 2), ("failures", 0, 2), ("none", 0, 0)]
+    {
+        let s = TestServer::start_with(b, &[("audit_token_events", setting)]).await;
+        let (_, t) = caller(&s, &["admin"]).await;
+        let a = s.create_account(&["viewer"]).await;
+        let mut rt = String::new();
+        for _ in 0..3 {
+            rt = s.token_ok(&a, &[]).await["refresh_token"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+        }
+        assert_eq!(s.refresh(&a, &rt).await.status(), 200);
+        let wrong = Account {
+            secret: warden::domain::credentials::ClientSecret::generate()
+                .expose()
+                .to_owned(),
+            ..a.clone()
+        };
+        for _ in 0..2 {
+            assert_eq!(s.token(&wrong, &[]).await.status(), 401);
+        }
+        let actions = actions_for(&s, &t, &a).await;
+        let n = |p: &str| actions.iter().filter(|x| x.starts_with(p)).count();
+        assert_eq!(n("token."), issued_events, "{setting}: {actions:?}");
+        assert_eq!(n("client.auth_failed"), failed_events, "{setting}");
+        assert_eq!(n("service_account.created"), 1, "admin changes always");
+        let u = usage(&s, &t, &a).await;
+        assert_eq!(total(&u, "issued"), 3, "{setting}: {u}");
+        assert_eq!(total(&u, "refreshed"), 1, "{setting}: {u}");
+        assert_eq!(total(&u, "failed"), 2, "{setting}: {u}");
+        assert_eq!(u["last_used_ip"], "127.0.0.1", "{u}");
+        assert!(u["last_used_at"].is_string());
+        let (_, view) = s.api("GET", &format!("{SA}/{}", a.id), &t, None).await;
+        assert_eq!(view["last_used_ip"], "127.0.0.1");
+    }
+}
+
+/// Item: retention prunes old audit events and counts in small batches
+/// while requests go on, and keeps what is recent.
+async fn audit_retention_prunes_without_blocking(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, t) = caller(&s, &["admin"]).await;
+    let a = s.create_account(&["viewer"]).await;
+    let now = warden::now_unix();
+    let old = now - 200 * 86_400;
+    let ev = |at: i64, n: usize| warden::db::AuditEvent {
+        org_id: Some("default".into()),
+        at,
+        actor_type: "service_account".into(),
+        actor_id: a.id.clone(),
+        action: format!("test.event{n}"),
+        target_type: Some("service_account".into()),
+        target_id: Some(a.id.clone()),
+        source_ip: None,
+        details: json!({}),
+    };
+    let batch = warden::bookkeeping::Batch {
+        last_used: vec![],
+        usage: vec![(a.id.clone(), old - old.rem_euclid(3600), [5, 0, 0])],
+        events: (0..9_000).map(|n| ev(old + (n as i64 % 100), n)).collect(),
+    };
+    s.db.flush_bookkeeping(&batch).await.expect("old rows");
+    let recent = warden::bookkeeping::Batch {
+        last_used: vec![],
+        usage: vec![],
+        events: vec![ev(now - 86_400, 0)],
+    };
+    s.db.flush_bookkeeping(&recent).await.expect("recent row");
+    let cutoff = now - 180 * 86_400;
+    let prune =
+        s.db.prune_audit(cutoff, std::time::Duration::from_millis(5));
+    let traffic = async {
+        let mut ok = 0;
+        for _ in 0..20 {
+            if s.token(&a, &[]).await.status() == 200 {
+                ok += 1;
+            }
+        }
+        ok
+    };
+    let (pruned, ok) = tokio::join!(prune, traffic);
+    assert!(pruned.expect("prune") >= 9_001);
+    assert_eq!(ok, 20, "tokens kept flowing while pruning");
+    let actions = actions_for(&s, &t, &a).await;
+    assert_eq!(
+        actions.iter().filter(|x| x.starts_with("test.")).count(),
+        1,
+        "only the recent event is left"
+    );
+    let (st, u) = s
+        .api("GET", &format!("{SA}/{}/usage?hours=2232", a.id), &t, None)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(total(&u, "issued"), 20, "the old hour is gone: {u}");
+}
+
 both_backends!(
     acting_on_a_more_powerful_account_is_forbidden,
     every_permission_guards_something,
@@ -699,4 +834,6 @@ both_backends!(
     spoofing_input_is_refused,
     resource_servers_never_hold_the_issuer,
     lowering_the_refresh_ttl_never_resurrects_a_family,
+    token_events_are_a_setting_and_counters_always_count,
+    audit_retention_prunes_without_blocking,
 );

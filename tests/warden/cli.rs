@@ -250,6 +250,10 @@ fn invalid_configuration_names_the_variable() {
         ("WARDEN_TRUSTED_PROXIES", "10.0.0.0/8,nope"),
         ("WARDEN_LOG_FORMAT", "yaml"),
         ("WARDEN_ISSUER", "not a url"),
+        ("WARDEN_AUDIT_TOKEN_EVENTS", "some"),
+        ("WARDEN_AUDIT_RETENTION", "1h"),
+        ("WARDEN_REQUEST_TIMEOUT", "10ms"),
+        ("WARDEN_METRICS_LISTEN", "metrics"),
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args(["serve"])

@@ -51,6 +51,10 @@ pub fn router() -> Router<Arc<AppState>> {
             post(accounts::rotate_secret),
         )
         .route(
+            "/api/v1/service-accounts/{id}/usage",
+            get(accounts::account_usage),
+        )
+        .route(
             "/api/v1/service-accounts/{id}/secrets/{prefix}",
             axum::routing::delete(accounts::revoke_secret),
         )
