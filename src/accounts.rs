@@ -426,8 +426,10 @@ async fn write(
         now,
         check: &check,
     };
-    // The operator (CLI) is the way back from any state: no guard.
-    let guard = actor.authority.is_some().then_some(&guard);
+    // The operator (CLI) is the way back from any state: no guard. A
+    // secret change cannot lock anyone out: no guard either.
+    let lockable = !matches!(change, AccountChange::Secrets { .. });
+    let guard = (actor.authority.is_some() && lockable).then_some(&guard);
     match db
         .change_account(&a.id, a.version, change, ev, guard)
         .await?

@@ -73,6 +73,10 @@ pub struct Config {
     pub key_rotation_interval: Option<Duration>,
 }
 
+/// The longest refresh-token lifetime warden accepts (90 days). No refresh
+/// token, issued under any setting, outlives its issue by more.
+pub const MAX_REFRESH_TOKEN_TTL_SECS: i64 = 90 * 86_400;
+
 /// A bad setting: the message names it and is one line.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -219,7 +223,12 @@ impl Config {
             None => Vec::new(),
         };
         let access_token_ttl = duration(get("access_token_ttl"), "15m", 60, 86_400)?;
-        let refresh_token_ttl = duration(get("refresh_token_ttl"), "7d", 300, 90 * 86_400)?;
+        let refresh_token_ttl = duration(
+            get("refresh_token_ttl"),
+            "7d",
+            300,
+            MAX_REFRESH_TOKEN_TTL_SECS as u64,
+        )?;
         let log = get("log")
             .map(|(v, _)| v.to_owned())
             .unwrap_or_else(|| "info".to_owned());

@@ -25,16 +25,11 @@ ALTER TABLE service_accounts DROP COLUMN previous_secret_created_at;
 ALTER TABLE service_accounts DROP COLUMN previous_secret_expires_at;
 
 -- A revoked refresh-token family must stay revoked while any of its tokens
--- can still be presented. Each spend records when the token issued in its
--- place expires, and a spent row is kept until then too, so a family's
--- revocation can be kept exactly as long as its last token (lowering the
--- refresh TTL later no longer resurrects a revoked family). Rows written
--- before this migration assume the longest TTL warden accepts (90 days).
-ALTER TABLE refresh_tokens_spent ADD COLUMN successor_expires_at INTEGER NOT NULL DEFAULT 0;
-UPDATE refresh_tokens_spent SET successor_expires_at = spent_at + 7776000;
+-- can still be presented, whatever the refresh TTL was when they were
+-- issued: revocations are now kept for the longest TTL warden accepts (90
+-- days). Rows written before were kept only for the TTL of the day.
 UPDATE refresh_families_revoked SET expires_at = revoked_at + 7776000
  WHERE expires_at < revoked_at + 7776000;
-CREATE INDEX refresh_tokens_spent_family ON refresh_tokens_spent (family_id);
 
 -- Per-account usage, kept whatever the audit setting: tokens issued,
 -- refreshed and failed authentications per hour, and the address of the
@@ -49,6 +44,3 @@ CREATE TABLE account_usage (
 );
 CREATE INDEX account_usage_hour ON account_usage (hour);
 ALTER TABLE service_accounts ADD COLUMN last_used_ip TEXT;
-
--- Audit retention prunes by time.
-CREATE INDEX audit_events_at ON audit_events (at);

@@ -38,7 +38,9 @@ pub enum AccountChange<'a> {
         at: i64,
     },
     /// The current secret and the rotated-out ones still in grace. A new
-    /// epoch kills every refresh token issued before (reset).
+    /// epoch kills every refresh token issued before (reset). Whether the
+    /// account's status allows it is the caller's rule, checked on the
+    /// version the write is conditional on.
     Secrets {
         hash: &'a str,
         prefix: &'a str,
@@ -523,8 +525,7 @@ impl Db {
                 "UPDATE service_accounts SET secret_hash = $3, secret_prefix = $4, \
                  secret_created_at = $5, previous_secrets = $6, \
                  credential_epoch = credential_epoch + $7, version = version + 1 \
-                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL AND status = 'active' \
-                 AND kind = 'credential'"
+                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL AND kind = 'credential'"
             }
         };
         on_db_write!(self, p => {
@@ -846,7 +847,6 @@ mod tests {
                 family: fam,
                 account_id: &plain.id,
                 expires_at: 9_999,
-                family_expires_at: 9_999,
                 now: 7,
             };
             let ev = AuditEvent::by_operator("acme", "refresh.reused", "family", fam, 7, json!({}));

@@ -7,8 +7,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
 
 const INSERT_SPENT: &str = "INSERT INTO refresh_tokens_spent \
-    (jti, family_id, account_id, expires_at, spent_at, successor_expires_at) \
-    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (jti) DO NOTHING";
+    (jti, family_id, account_id, expires_at, spent_at) \
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING";
 
 /// One spend on `$pool`: `Ok(true)` when this insert created the row (the
 /// token was unspent). `$r` is a `SpendRequest` or a `SpentRow`.
@@ -20,29 +20,22 @@ macro_rules! insert_spent {
             .bind(&$r.account_id)
             .bind($r.expires_at)
             .bind($r.now)
-            .bind($r.family_expires_at)
             .execute($pool)
             .await
             .map(|d| d.rows_affected() == 1)
     };
 }
 
-/// When the last token of a refresh family expires, read in the revoking
-/// transaction: no earlier than `$floor`, nor than any token issued when
-/// one of the family's tokens was spent. A revocation row is kept until
-/// then, whatever the refresh TTL is by the time it is pruned.
-macro_rules! family_expiry {
-    ($exec:expr, $family:expr, $floor:expr) => {{
-        let latest: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(successor_expires_at) FROM refresh_tokens_spent WHERE family_id = $1",
-        )
-        .bind($family)
-        .fetch_one($exec)
-        .await?;
-        latest.unwrap_or(0).max($floor)
-    }};
+/// Until when a family revoked at `now` stays revoked: as long as any of
+/// its tokens could still be presented. A token of the family may have
+/// been issued a moment ago under the longest refresh TTL warden accepts
+/// (the TTL in force then is not known now, and may have been longer than
+/// today's), so the row is kept that long after the revocation. Lowering
+/// the TTL therefore never lets a revoked family come back. Revocations
+/// are rare (reuse, explicit revoke), so the rows stay few.
+pub(crate) fn revoked_until(now: i64) -> i64 {
+    now + crate::config::MAX_REFRESH_TOKEN_TTL_SECS
 }
-pub(crate) use family_expiry;
 
 /// How an attempt to spend a refresh token ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -61,10 +54,6 @@ pub struct SpendRequest<'a> {
     pub account_id: &'a str,
     /// When the presented token expires; its spent row is prunable after.
     pub expires_at: i64,
-    /// When the token issued in this one's place expires (now + refresh
-    /// TTL): recorded with the spend, so a revocation of the family is kept
-    /// until its last token expires.
-    pub family_expires_at: i64,
     pub now: i64,
 }
 
@@ -113,14 +102,13 @@ impl Db {
         }
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            let until = family_expiry!(&mut *tx, r.family, r.family_expires_at);
             sqlx::query(
                 "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
                  VALUES ($1, $2, 'reuse', $3, $4) ON CONFLICT (family_id) DO NOTHING",
             )
             .bind(r.family)
             .bind(r.account_id)
-            .bind(until)
+            .bind(revoked_until(r.now))
             .bind(r.now)
             .execute(&mut *tx)
             .await?;
@@ -140,11 +128,7 @@ impl Db {
     )]
     pub async fn prune_refresh_state(&self, now: i64) -> DbResult<u64> {
         on_db_write!(self, p => {
-            // A spent row is also kept while its successor lives (see
-            // `family_expiry!`).
-            let a = sqlx::query(
-                "DELETE FROM refresh_tokens_spent WHERE expires_at < $1 AND successor_expires_at < $1",
-            )
+            let a = sqlx::query("DELETE FROM refresh_tokens_spent WHERE expires_at < $1")
                 .bind(now).execute(p).await?.rows_affected();
             let b = sqlx::query("DELETE FROM refresh_families_revoked WHERE expires_at < $1")
                 .bind(now).execute(p).await?.rows_affected();
@@ -164,7 +148,6 @@ pub(crate) struct SpentRow {
     account_id: String,
     expires_at: i64,
     now: i64,
-    family_expires_at: i64,
 }
 
 impl From<&SpendRequest<'_>> for SpentRow {
@@ -175,7 +158,6 @@ impl From<&SpendRequest<'_>> for SpentRow {
             account_id: r.account_id.to_owned(),
             expires_at: r.expires_at,
             now: r.now,
-            family_expires_at: r.family_expires_at,
         }
     }
 }
@@ -247,16 +229,14 @@ async fn run_batches(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Queued>) 
 
 async fn insert_batch(pool: &SqlitePool, batch: &[Queued]) -> Result<HashSet<String>, sqlx::Error> {
     let mut q = QueryBuilder::new(
-        "INSERT INTO refresh_tokens_spent \
-         (jti, family_id, account_id, expires_at, spent_at, successor_expires_at) ",
+        "INSERT INTO refresh_tokens_spent (jti, family_id, account_id, expires_at, spent_at) ",
     );
     q.push_values(batch, |mut b, (r, _)| {
         b.push_bind(&r.jti)
             .push_bind(&r.family)
             .push_bind(&r.account_id)
             .push_bind(r.expires_at)
-            .push_bind(r.now)
-            .push_bind(r.family_expires_at);
+            .push_bind(r.now);
     });
     q.push(" ON CONFLICT (jti) DO NOTHING RETURNING jti");
     let rows: Vec<(String,)> = q.build_query_as().fetch_all(pool).await?;
@@ -283,7 +263,6 @@ mod tests {
             account_id: "a".into(),
             expires_at: 100,
             now: 1,
-            family_expires_at: 200,
         };
         for round in 0..5 {
             let mut tasks = Vec::new();

@@ -269,18 +269,16 @@ impl Db {
         &self,
         family: &str,
         account_id: &str,
-        expires_at: i64,
         now: i64,
         audit: &AuditEvent,
     ) -> DbResult<()> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            let until = super::refresh::family_expiry!(&mut *tx, family, expires_at);
             let n = sqlx::query(
                 "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
                  VALUES ($1, $2, 'revoked', $3, $4) ON CONFLICT (family_id) DO NOTHING",
             )
-            .bind(family).bind(account_id).bind(until).bind(now).execute(&mut *tx).await?.rows_affected();
+            .bind(family).bind(account_id).bind(super::refresh::revoked_until(now)).bind(now).execute(&mut *tx).await?.rows_affected();
             if n == 1 {
                 insert_audit!(&mut *tx, audit)?;
             }

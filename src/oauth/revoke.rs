@@ -76,15 +76,7 @@ pub async fn revoke(
         );
         state
             .db
-            .revoke_refresh_family(
-                &g.family,
-                &g.account_id,
-                // The presented token may be the family's newest, issued
-                // under a longer TTL than today's.
-                g.exp.max(now + state.refresh_ttl_secs()),
-                now,
-                &ev,
-            )
+            .revoke_refresh_family(&g.family, &g.account_id, now, &ev)
             .await?;
         return Ok(());
     }

@@ -182,7 +182,6 @@ async fn refresh(
         family: &old.family,
         account_id: &account.id,
         expires_at: old.exp,
-        family_expires_at: now + state.refresh_ttl_secs(),
         now,
     };
     let reuse = credential_event(

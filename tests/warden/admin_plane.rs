@@ -503,6 +503,29 @@ async fn rotation_keeps_every_grace(b: Backend) {
     }
     s.token_ok(&account_from(&reset), &[]).await;
     assert_eq!(reset["secrets"].as_array().map(Vec::len), Some(1));
+    // Ending a secret only takes access away: allowed while disabled.
+    let (_, again) = rotate("1h").await;
+    let base = format!("{SA}/{}", first.id);
+    assert_eq!(
+        s.api("POST", &format!("{base}/disable"), &t, None).await.0,
+        200
+    );
+    let old = account_from(&reset);
+    let (st, v) = s
+        .api(
+            "DELETE",
+            &format!("{base}/secrets/{}", &old.secret[..12]),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        s.api("POST", &format!("{base}/enable"), &t, None).await.0,
+        200
+    );
+    assert_eq!(s.token(&old, &[]).await.status(), 401);
+    s.token_ok(&account_from(&again), &[]).await;
 }
 
 /// Item: IPv4-mapped blocks below /96 and names that hide or reorder
