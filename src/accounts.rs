@@ -374,40 +374,42 @@ const ATTEMPTS: usize = 5;
 /// Reads the live account `key` (in `org` when given) and checks that
 /// `actor` may act on it: the one place that rule lives, for every action
 /// on an existing account, from the API, the CLI or anything else. A
-/// tombstone is not found, except to an edit, which is told why (409).
+/// tombstone is not found.
 async fn target(
     db: &Db,
     org: Option<&str>,
     key: &str,
     actor: &Actor,
 ) -> Result<ServiceAccount, ManageError> {
-    match db.find_account(org, key).await? {
-        Some(a) if !a.is_deleted() => {
-            actor.check_may_act_on(db, &a).await?;
-            Ok(a)
-        }
-        _ => Err(ManageError::NotFound),
-    }
+    checked(db, org, key, actor, ManageError::NotFound).await
 }
 
-/// `target`, for an edit.
+/// `target`, for an edit: a tombstone is a conflict, with the reason.
 async fn editable(
     db: &Db,
     org: Option<&str>,
     key: &str,
     actor: &Actor,
 ) -> Result<ServiceAccount, ManageError> {
-    let a = match db.find_account(org, key).await? {
-        Some(a) if a.is_deleted() => {
-            return Err(ManageError::Conflict(
-                "a deleted service account cannot be edited".into(),
-            ));
+    let deleted = ManageError::Conflict("a deleted service account cannot be edited".into());
+    checked(db, org, key, actor, deleted).await
+}
+
+async fn checked(
+    db: &Db,
+    org: Option<&str>,
+    key: &str,
+    actor: &Actor,
+    if_deleted: ManageError,
+) -> Result<ServiceAccount, ManageError> {
+    match db.find_account(org, key).await? {
+        Some(a) if a.is_deleted() => Err(if_deleted),
+        Some(a) => {
+            actor.check_may_act_on(db, &a).await?;
+            Ok(a)
         }
-        Some(a) => a,
-        None => return Err(ManageError::NotFound),
-    };
-    actor.check_may_act_on(db, &a).await?;
-    Ok(a)
+        None => Err(ManageError::NotFound),
+    }
 }
 
 /// Writes `change` if the account is still at `a.version`, with the

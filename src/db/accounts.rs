@@ -55,7 +55,7 @@ pub enum AccountChange<'a> {
 pub enum ChangeOutcome {
     Done,
     /// The account is gone or changed since it was read (or, for a secret
-    /// change, is not an active credential account): nothing written.
+    /// change, is not a credential account): nothing written.
     Stale,
     /// The guard refused, saying why: nothing written.
     Refused(String),
