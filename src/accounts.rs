@@ -104,44 +104,79 @@ impl Actor {
         (self.authority.is_some() && self.kind == SERVICE_ACCOUNT).then_some(self.id.as_str())
     }
 
-    /// No lockout through the API: checked on the org as a change to
-    /// account `target` would leave it, inside that change's transaction.
-    /// The caller's own account must stay usable from the caller's address
-    /// with `org:manage`, and the org must keep an active account with
-    /// `org:manage`.
-    fn check_not_locked_out(&self, target: &str, org: &OrgSnapshot) -> Result<(), String> {
-        let manages =
-            |a: &ServiceAccount| permissions_of(&a.roles, &org.custom_roles).contains(ORG_MANAGE);
-        if self.own_account() == Some(target) {
-            let Some(me) = org.usable.iter().find(|a| a.id == target) else {
-                return Err(
-                    "refused: this would lock you out (your own account would be \
-                     disabled, deleted or expired)"
-                        .into(),
-                );
+    /// The check every write by a service account runs inside its own
+    /// transaction, on the org as the write leaves it (`OrgGuard`):
+    ///
+    /// - The caller is still allowed to write: its account is live, active,
+    ///   unexpired, permits the caller's address, and still holds every
+    ///   permission the request was authorised with. Without this a caller
+    ///   disabled or deleted while its request was in flight (a slow body)
+    ///   could still finish it.
+    /// - No lockout: when the caller changes its own account, the same
+    ///   holds afterwards (refused as "would lock you out").
+    /// - With `org_wide`, the org keeps an active credential account that
+    ///   holds `org:manage`.
+    pub(crate) fn check_in_write(
+        &self,
+        target: Option<&str>,
+        org_wide: bool,
+        org: &OrgSnapshot,
+    ) -> Result<(), String> {
+        let perms = |a: &ServiceAccount| permissions_of(&a.roles, &org.custom_roles);
+        if let (Some(me), Some(auth)) = (self.own_account(), &self.authority) {
+            let why = if target == Some(me) {
+                "refused: this would lock you out"
+            } else {
+                "refused: your own account changed while this request was in flight"
             };
-            if !manages(me) {
+            let Some(mine) = org.usable.iter().find(|a| a.id == me) else {
                 return Err(format!(
-                    "refused: this would lock you out (your own account would no longer \
-                     hold `{ORG_MANAGE}`)"
+                    "{why} (your account would be disabled, deleted or expired)"
                 ));
+            };
+            let held = perms(mine);
+            if let Some(p) = std::iter::once(ORG_MANAGE)
+                .chain(auth.permissions.iter().map(String::as_str))
+                .find(|p| !held.contains(*p))
+            {
+                return Err(format!("{why} (your account would no longer hold `{p}`)"));
             }
             let ip = self.source_ip.as_deref().and_then(|i| i.parse().ok());
-            if !me.allowed_ips.permits(ip) {
+            if !mine.allowed_ips.permits(ip) {
                 return Err(format!(
-                    "refused: this would lock you out (your address {} would be outside \
-                     your own allowlist)",
+                    "{why} (your address {} would be outside your own allowlist)",
                     self.source_ip.as_deref().unwrap_or("(unknown)")
                 ));
             }
         }
-        if !org.usable.iter().any(manages) {
+        let manages = |a: &&ServiceAccount| {
+            a.kind == AccountKind::Credential && perms(a).contains(ORG_MANAGE)
+        };
+        if org_wide && !org.usable.iter().any(|a| manages(&a)) {
             return Err(format!(
                 "refused: the organization would have no active service account \
                  holding `{ORG_MANAGE}`"
             ));
         }
         Ok(())
+    }
+
+    /// The in-transaction guard for a write by this actor in `org`, or
+    /// `None` for the operator (the CLI is the way back from any state).
+    /// `org_wide` when the write could take `org:manage` from someone.
+    pub(crate) fn guard<'a>(
+        &'a self,
+        org: &'a str,
+        now: i64,
+        org_wide: bool,
+        check: &'a (dyn Fn(&OrgSnapshot) -> Result<(), String> + Send + Sync),
+    ) -> Option<OrgGuard<'a>> {
+        self.own_account().map(|me| OrgGuard {
+            org,
+            now,
+            only: (!org_wide).then_some(me),
+            check,
+        })
     }
 
     fn event(
@@ -211,6 +246,9 @@ pub struct NewAccount {
     pub expires_in: Option<String>,
 }
 
+/// The most roles one account may hold (each custom one costs a lookup).
+pub const MAX_ROLES: usize = 32;
+
 /// Checks that every role exists (built-in, or custom in `org`) and that
 /// `actor` may grant each one not in `already_held`.
 pub async fn validate_roles(
@@ -222,6 +260,12 @@ pub async fn validate_roles(
 ) -> Result<Vec<String>, ManageError> {
     if roles.is_empty() {
         return Err(invalid("roles", "at least one role is required"));
+    }
+    if roles.len() > MAX_ROLES {
+        return Err(invalid(
+            "roles",
+            format!("at most {MAX_ROLES} roles per service account"),
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     let mut custom = Vec::new();
@@ -350,7 +394,11 @@ pub async fn create(
         now,
         details,
     );
-    db.insert_account(&account, &ev).await?;
+    let check = |s: &OrgSnapshot| actor.check_in_write(None, false, s);
+    let guard = actor.guard(&account.org_id, now, false, &check);
+    if let ChangeOutcome::Refused(why) = db.insert_account(&account, &ev, guard.as_ref()).await? {
+        return Err(ManageError::Conflict(why));
+    }
     Ok((account, secret))
 }
 
@@ -412,8 +460,9 @@ async fn checked(
     }
 }
 
-/// Writes `change` if the account is still at `a.version`, with the
-/// lockout guard for API callers. `Ok(None)` when the account moved on.
+/// Writes `change` if the account is still at `a.version`, guarded for
+/// API callers (`Actor::check_in_write`). `Ok(None)` when the account
+/// moved on.
 async fn write(
     db: &Db,
     a: &ServiceAccount,
@@ -422,18 +471,17 @@ async fn write(
     actor: &Actor,
     now: i64,
 ) -> Result<Option<()>, ManageError> {
-    let check = |s: &OrgSnapshot| actor.check_not_locked_out(&a.id, s);
-    let guard = OrgGuard {
-        org: &a.org_id,
-        now,
-        check: &check,
-    };
-    // The operator (CLI) is the way back from any state: no guard. A
-    // secret change cannot lock anyone out: no guard either.
-    let lockable = !matches!(change, AccountChange::Secrets { .. });
-    let guard = (actor.authority.is_some() && lockable).then_some(&guard);
+    // Only edits, disabling and deleting can take `org:manage` away.
+    let org_wide = matches!(
+        change,
+        AccountChange::Fields { .. }
+            | AccountChange::Status(Status::Disabled)
+            | AccountChange::Delete { .. }
+    );
+    let check = |s: &OrgSnapshot| actor.check_in_write(Some(&a.id), org_wide, s);
+    let guard = actor.guard(&a.org_id, now, org_wide, &check);
     match db
-        .change_account(&a.id, a.version, change, ev, guard)
+        .change_account(&a.id, a.version, change, ev, guard.as_ref())
         .await?
     {
         ChangeOutcome::Done => Ok(Some(())),

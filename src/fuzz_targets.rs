@@ -20,7 +20,7 @@ use crate::crypto::keys::KeyStore;
 use crate::crypto::refresh::RefreshCodec;
 use crate::crypto::verify::{LEEWAY_SECS, verify_access_token};
 use crate::domain::account::{
-    AccountKind, ExpiresIn, is_format_char, validate_description, validate_name,
+    AccountKind, ExpiresIn, is_hidden_char, validate_description, validate_name,
 };
 use crate::domain::credentials::{ClientSecret, MAX_CREDENTIAL_LEN};
 use crate::domain::ip::{IpAllowlist, canonical, client_ip, parse_cidr};
@@ -245,7 +245,7 @@ pub fn admin_json(data: &[u8]) {
         Ok(b) => {
             let _ = AccountKind::parse(b.kind.as_deref().unwrap_or("credential"));
             if let Ok(n) = validate_name(&b.name) {
-                assert!(!n.is_empty() && !n.chars().any(|c| c.is_control() || is_format_char(c)));
+                assert!(!n.is_empty() && !n.chars().any(|c| c.is_control() || is_hidden_char(c)));
             }
             let _ = validate_description(&b.description);
             let _ = IpAllowlist::parse(&b.allowed_ips);

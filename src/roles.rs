@@ -2,7 +2,7 @@
 use serde_json::json;
 
 use crate::accounts::{Actor, ManageError, rfc3339};
-use crate::db::accounts::CustomRole;
+use crate::db::accounts::{ChangeOutcome, CustomRole, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::{InvalidField, validate_description};
 use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};
@@ -76,12 +76,18 @@ pub async fn create(
         source_ip: actor.source_ip.clone(),
         details: json!({"permissions": perms}),
     };
-    db.insert_custom_role(&role, &ev)
+    let check = |s: &OrgSnapshot| actor.check_in_write(None, false, s);
+    let guard = actor.guard(org, now, false, &check);
+    let outcome = db
+        .insert_custom_role(&role, &ev, guard.as_ref())
         .await
         .map_err(|e| match e {
             DbError::Conflict(m) => ManageError::Conflict(m),
             other => ManageError::Db(other),
         })?;
+    if let ChangeOutcome::Refused(why) = outcome {
+        return Err(ManageError::Conflict(why));
+    }
     Ok(role)
 }
 

@@ -68,11 +68,69 @@ pub struct OrgSnapshot {
     pub custom_roles: HashMap<String, Vec<String>>,
 }
 
-/// A rule checked inside the write's transaction (`change_account`).
+/// A rule checked inside a write's transaction (`change_account`,
+/// `insert_account`, `insert_custom_role`): the org's row is locked before
+/// the write, so guarded writes in one org run one at a time on every
+/// replica, and `check` sees the org as the write leaves it.
 pub struct OrgGuard<'a> {
     pub org: &'a str,
     pub now: i64,
+    /// Read only this account into the snapshot (the caller's, when the
+    /// write cannot take `org:manage` from anyone); `None` reads every
+    /// usable account of the org.
+    pub only: Option<&'a str>,
     pub check: &'a (dyn Fn(&OrgSnapshot) -> Result<(), String> + Send + Sync),
+}
+
+/// Takes the guard's lock on the org's row, first thing in the
+/// transaction: a write to it, which is PostgreSQL's row lock and SQLite's
+/// write lock.
+macro_rules! lock_org {
+    ($tx:expr, $guard:expr) => {
+        if let Some(g) = $guard {
+            sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
+                .bind(g.org)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
+/// Runs the guard on the org as the transaction now sees it; evaluates to
+/// the refusal, if any (the caller then rolls back).
+macro_rules! guard_refusal {
+    ($tx:expr, $guard:expr) => {
+        match $guard {
+            None => None,
+            Some(g) => {
+                let rows: Vec<AccountRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM service_accounts WHERE org_id = $1 AND deleted_at IS NULL \
+                     AND status = 'active' AND (expires_at IS NULL OR expires_at > $2) \
+                     AND ($3 IS NULL OR id = $3)"
+                ))
+                .bind(g.org)
+                .bind(g.now)
+                .bind(g.only)
+                .fetch_all(&mut *$tx)
+                .await?;
+                let custom: Vec<(String, String)> =
+                    sqlx::query_as("SELECT id, permissions FROM roles WHERE org_id = $1")
+                        .bind(g.org)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                let snapshot = OrgSnapshot {
+                    usable: convert(rows)?,
+                    custom_roles: custom
+                        .into_iter()
+                        .map(|(id, perms)| (id, split_permissions(&perms)))
+                        .collect(),
+                };
+                (g.check)(&snapshot).err()
+            }
+        }
+    };
 }
 
 fn encode_previous(p: &[PreviousSecret]) -> String {
@@ -450,7 +508,12 @@ impl Db {
     }
 
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "insert_account"))]
-    pub async fn insert_account(&self, a: &ServiceAccount, audit: &AuditEvent) -> DbResult<()> {
+    pub async fn insert_account(
+        &self,
+        a: &ServiceAccount,
+        audit: &AuditEvent,
+        guard: Option<&OrgGuard<'_>>,
+    ) -> DbResult<ChangeOutcome> {
         let sql = concat!(
             "INSERT INTO service_accounts (",
             columns!(),
@@ -459,6 +522,7 @@ impl Db {
         );
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
+            lock_org!(tx, guard);
             sqlx::query(sql)
                 .bind(&a.id)
                 .bind(&a.org_id)
@@ -484,10 +548,14 @@ impl Db {
                 .bind(&a.last_used_ip)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(why) = guard_refusal!(tx, guard) {
+                tx.rollback().await?;
+                return Ok(ChangeOutcome::Refused(why));
+            }
             insert_audit!(&mut *tx, audit)?;
             tx.commit().await?;
         });
-        Ok(())
+        Ok(ChangeOutcome::Done)
     }
 
     /// Applies one change to a live account, with its audit record, in one
@@ -530,14 +598,7 @@ impl Db {
         };
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            if let Some(g) = guard {
-                // A write to the org's row: PostgreSQL's row lock, SQLite's
-                // write lock, taken before anything is read.
-                sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
-                    .bind(g.org)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            lock_org!(tx, guard);
             let q = sqlx::query(sql).bind(id).bind(version);
             let q = match change {
                 AccountChange::Fields { name, description, roles, allowed_ips, expires_at } => q
@@ -559,33 +620,9 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(ChangeOutcome::Stale);
             }
-            if let Some(g) = guard {
-                let rows: Vec<AccountRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    columns!(),
-                    " FROM service_accounts WHERE org_id = $1 AND deleted_at IS NULL \
-                     AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)"
-                ))
-                .bind(g.org)
-                .bind(g.now)
-                .fetch_all(&mut *tx)
-                .await?;
-                let custom: Vec<(String, String)> =
-                    sqlx::query_as("SELECT id, permissions FROM roles WHERE org_id = $1")
-                        .bind(g.org)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                let snapshot = OrgSnapshot {
-                    usable: convert(rows)?,
-                    custom_roles: custom
-                        .into_iter()
-                        .map(|(id, perms)| (id, split_permissions(&perms)))
-                        .collect(),
-                };
-                if let Err(why) = (g.check)(&snapshot) {
-                    tx.rollback().await?;
-                    return Ok(ChangeOutcome::Refused(why));
-                }
+            if let Some(why) = guard_refusal!(tx, guard) {
+                tx.rollback().await?;
+                return Ok(ChangeOutcome::Refused(why));
             }
             insert_audit!(&mut *tx, audit)?;
             tx.commit().await?;
@@ -713,9 +750,15 @@ impl Db {
         skip_all,
         fields(op = "insert_custom_role")
     )]
-    pub async fn insert_custom_role(&self, r: &CustomRole, audit: &AuditEvent) -> DbResult<()> {
+    pub async fn insert_custom_role(
+        &self,
+        r: &CustomRole,
+        audit: &AuditEvent,
+        guard: Option<&OrgGuard<'_>>,
+    ) -> DbResult<ChangeOutcome> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
+            lock_org!(tx, guard);
             let res = sqlx::query(
                 "INSERT INTO roles (org_id, id, description, permissions, created_at, created_by) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -734,10 +777,14 @@ impl Db {
                 }
                 other => other?,
             };
+            if let Some(why) = guard_refusal!(tx, guard) {
+                tx.rollback().await?;
+                return Ok(ChangeOutcome::Refused(why));
+            }
             insert_audit!(&mut *tx, audit)?;
             tx.commit().await?;
         });
-        Ok(())
+        Ok(ChangeOutcome::Done)
     }
 }
 

@@ -222,6 +222,29 @@ pub fn is_format_char(c: char) -> bool {
         | '\u{E0020}'..='\u{E007F}')
 }
 
+/// Characters that show nothing and are not format characters: the
+/// combining grapheme joiner, Hangul fillers, Khmer inherent vowels,
+/// Mongolian free variation selectors, line and paragraph separators and
+/// the blank braille pattern. Variation selectors stay allowed (emoji
+/// need them).
+fn is_blank_lookalike(c: char) -> bool {
+    matches!(c,
+        '\u{034F}'
+        | '\u{115F}'..='\u{1160}'
+        | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180D}'
+        | '\u{2028}'..='\u{2029}'
+        | '\u{2800}'
+        | '\u{3164}'
+        | '\u{FFA0}')
+}
+
+/// Characters a name or description may not hold because they hide or
+/// reorder text: format characters and blank lookalikes.
+pub fn is_hidden_char(c: char) -> bool {
+    is_format_char(c) || is_blank_lookalike(c)
+}
+
 pub fn validate_name(name: &str) -> Result<String, InvalidField> {
     let n = name.trim();
     let len = n.chars().count();
@@ -234,10 +257,10 @@ pub fn validate_name(name: &str) -> Result<String, InvalidField> {
     if n.chars().any(char::is_control) {
         return Err(invalid("name", "must not contain control characters"));
     }
-    if n.chars().any(is_format_char) {
+    if n.chars().any(is_hidden_char) {
         return Err(invalid(
             "name",
-            "must not contain invisible formatting characters (bidi controls, zero-width characters, BOM)",
+            "must not contain invisible characters (bidi controls, zero-width characters, BOM, blank fillers, line separators)",
         ));
     }
     Ok(n.to_owned())
@@ -253,10 +276,10 @@ pub fn validate_description(d: &str) -> Result<String, InvalidField> {
             "must not contain control characters",
         ));
     }
-    if d.chars().any(is_format_char) {
+    if d.chars().any(is_hidden_char) {
         return Err(invalid(
             "description",
-            "must not contain invisible formatting characters (bidi controls, zero-width characters, BOM)",
+            "must not contain invisible characters (bidi controls, zero-width characters, BOM, blank fillers, line separators)",
         ));
     }
     Ok(d.to_owned())
@@ -319,6 +342,8 @@ mod tests {
         assert!(validate_name(&"x".repeat(101)).is_err());
         assert!(validate_name(&"é".repeat(100)).is_ok());
         assert!(validate_name("日本語 ci").is_ok());
+        assert!(validate_name("deploy 🚀\u{FE0F}").is_ok());
+        assert!(validate_name("Jean\u{00A0}Dupont").is_ok());
         for spoof in [
             "admin\u{202E}gpj.exe",
             "ad\u{200B}min",
@@ -326,6 +351,14 @@ mod tests {
             "\u{2066}x\u{2069}",
             "\u{200D}",
             "\u{3000}\u{3000}",
+            "\u{3164}",
+            "\u{115F}",
+            "\u{2800}",
+            "a\u{034F}b",
+            "a\u{17B4}b",
+            "a\u{1160}b",
+            "a\u{2028}b",
+            "\u{00A0}",
         ] {
             assert!(validate_name(spoof).is_err(), "{spoof:?}");
         }

@@ -112,6 +112,13 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
             let old = opened
                 .filter(|g| g.account_id == account.id && g.exp > req.now)
                 .ok_or(OAuthError::InvalidGrant(INVALID))?;
+            // RFC 8707 §2.2: a refresh may name a resource only within the
+            // original grant, which here is its one audience.
+            if resource.as_deref().is_some_and(|r| r != old.aud) {
+                return Err(OAuthError::InvalidTarget(
+                    "a refresh token issues tokens only for the resource it was issued for",
+                ));
+            }
             // The audience is checked again on every refresh: a refresh
             // token for a resource server deleted since stops working.
             let aud = match checked_audience(state, requested.as_deref(), audience_known) {

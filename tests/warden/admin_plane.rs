@@ -566,6 +566,8 @@ async fn spoofing_input_is_refused(b: Backend) {
         "\u{2067}ci\u{2069}",
         "\u{200D}",
         " \u{3000} ",
+        "\u{3164}",
+        "a\u{2028}b",
     ] {
         for (m, path) in [("POST", SA), ("PATCH", p.as_str())] {
             let (st, res) = s
@@ -663,6 +665,22 @@ async fn resource_servers_never_hold_the_issuer(b: Backend) {
         )
         .await;
     crate::harness::expect_error(r, 400, "invalid_target").await;
+    // Nor can it be turned into a token for another audience (RFC 8707
+    // §2.2: only resources within the original grant), the issuer least.
+    for other in [s.issuer.clone(), "urn:warden:default".to_owned()] {
+        let r = s
+            .post_form(
+                "/oauth/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt2),
+                    ("resource", &other),
+                ],
+                Some((&adm.client_id, &adm.secret)),
+            )
+            .await;
+        crate::harness::expect_error(r, 400, "invalid_target").await;
+    }
     crate::harness::expect_error(
         s.token(&adm, &[("resource", &api.audience)]).await,
         400,
@@ -848,6 +866,153 @@ async fn audit_retention_prunes_without_blocking(b: Backend) {
     assert_eq!(total(&u, "issued"), 20, "the old hour is gone: {u}");
 }
 
+/// Sends the head of a JSON request and part of its body; the caller
+/// sends the rest later (a slow client, or one holding a request open).
+async fn start_slow(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (tokio::net::TcpStream, String) {
+    use tokio::io::AsyncWriteExt;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut c = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).await.expect("head");
+    c.write_all(&body.as_bytes()[..3])
+        .await
+        .expect("start of body");
+    (c, body[3..].to_owned())
+}
+
+async fn finish_slow(mut c: tokio::net::TcpStream, rest: String) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    c.write_all(rest.as_bytes()).await.expect("rest of body");
+    let mut out = Vec::new();
+    c.read_to_end(&mut out).await.expect("response");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// Review finding: the caller is checked again inside every write, so a
+/// request that started before its account was disabled or deleted (here
+/// one whose body is still arriving) cannot finish: not a rotation of
+/// another admin's secret, not a new admin account, not a new role.
+async fn a_removed_caller_cannot_finish_a_request(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, root) = caller(&s, &["admin"]).await;
+    let victim = s.create_account(&["admin"]).await;
+    for removal in ["disable", "delete", "demote"] {
+        let (mallory, mt) = caller(&s, &["admin"]).await;
+        let slow = [
+            (
+                "POST",
+                format!("{SA}/{}/rotate-secret", victim.id),
+                r#"{"grace_period":"1h"}"#.to_owned(),
+            ),
+            (
+                "POST",
+                SA.to_owned(),
+                format!(r#"{{"name":"backdoor-{removal}","roles":["admin"]}}"#),
+            ),
+            (
+                "POST",
+                "/api/v1/roles".to_owned(),
+                format!(r#"{{"id":"backdoor-{removal}","permissions":["org:manage"]}}"#),
+            ),
+        ];
+        let mut open = Vec::new();
+        for (m, p, body) in &slow {
+            open.push(start_slow(&s, m, p, &mt, body).await);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let p = format!("{SA}/{}", mallory.id);
+        let st = match removal {
+            "disable" => s.api("POST", &format!("{p}/disable"), &root, None).await.0,
+            "delete" => s.api("DELETE", &p, &root, None).await.0,
+            _ => {
+                s.api("PATCH", &p, &root, Some(json!({"roles": ["viewer"]})))
+                    .await
+                    .0
+            }
+        };
+        assert_eq!(st, 200, "{removal}");
+        for (c, rest) in open {
+            let (st, text) = finish_slow(c, rest).await;
+            assert_eq!(st, 409, "{removal}: {text}");
+            assert!(!text.contains("client_secret"), "{text}");
+        }
+    }
+    // Nothing of it landed: the victim's secret still works, no backdoor.
+    s.token_ok(&victim, &[]).await;
+    let (_, list) = s.api("GET", &format!("{SA}?q=backdoor"), &root, None).await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    let (_, roles) = s.api("GET", "/api/v1/roles", &root, None).await;
+    assert!(!roles.to_string().contains("backdoor"), "{roles}");
+}
+
+/// Review finding: two admins fencing each other out by allowlist (or one
+/// disabling while the other fences) at the same moment: the second write
+/// finds its own caller no longer able to manage and is refused, so the
+/// org keeps a working admin.
+async fn admins_fencing_each_other_keep_one_working(b: Backend) {
+    let s = TestServer::start(b).await;
+    for round in 0..6 {
+        // The org's managers: exactly this pair.
+        let (a, at) = caller(&s, &["admin"]).await;
+        let (b2, bt) = caller(&s, &["admin"]).await;
+        let (_, list) = s.api("GET", &format!("{SA}?limit=200"), &at, None).await;
+        for x in list["items"].as_array().cloned().unwrap_or_default() {
+            let id = x["id"].as_str().unwrap_or("").to_owned();
+            if x["status"] == "active" && id != a.id && id != b2.id {
+                warden::accounts::set_status(
+                    &s.db,
+                    None,
+                    &id,
+                    warden::domain::account::Status::Disabled,
+                    &warden::accounts::Actor::operator(),
+                    warden::now_unix(),
+                )
+                .await
+                .expect("operator disables");
+            }
+        }
+        let fence = json!({"allowed_ips": ["192.0.2.1/32"]});
+        let (pa, pb) = (format!("{SA}/{}", b2.id), format!("{SA}/{}", a.id));
+        let disable_b = format!("{pa}/disable");
+        let (ra, rb) = if round % 2 == 0 {
+            tokio::join!(
+                s.api("PATCH", &pa, &at, Some(fence.clone())),
+                s.api("PATCH", &pb, &bt, Some(fence.clone())),
+            )
+        } else {
+            tokio::join!(
+                s.api("POST", &disable_b, &at, None),
+                s.api("PATCH", &pb, &bt, Some(fence.clone())),
+            )
+        };
+        assert!(
+            (ra.0 == 200) ^ (rb.0 == 200),
+            "round {round}: exactly one wins: {ra:?} {rb:?}"
+        );
+        let (winner, wt) = if ra.0 == 200 { (&a, &at) } else { (&b2, &bt) };
+        s.token_ok(winner, &[]).await;
+        assert_eq!(s.api("GET", SA, wt, None).await.0, 200, "round {round}");
+    }
+}
+
 both_backends!(
     acting_on_a_more_powerful_account_is_forbidden,
     every_permission_guards_something,
@@ -859,4 +1024,6 @@ both_backends!(
     lowering_the_refresh_ttl_never_resurrects_a_family,
     token_events_are_a_setting_and_counters_always_count,
     audit_retention_prunes_without_blocking,
+    a_removed_caller_cannot_finish_a_request,
+    admins_fencing_each_other_keep_one_working,
 );

@@ -91,6 +91,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     }
     v.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|t| t.parse::<i64>().ok())
         .map(Some)
         .ok_or(ApiError::PreconditionFailed)
