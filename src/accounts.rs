@@ -244,6 +244,8 @@ pub struct NewAccount {
     pub roles: Vec<String>,
     pub allowed_ips: Vec<String>,
     pub expires_in: Option<String>,
+    /// An RFC 3339 expiry instead of a preset.
+    pub expires_at: Option<String>,
 }
 
 /// The most roles one account may hold (each custom one costs a lookup).
@@ -319,17 +321,8 @@ pub async fn create(
     let roles = validate_roles(db, &req.org, &req.roles, actor, &[]).await?;
     let allowed_ips =
         IpAllowlist::parse(&req.allowed_ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
-    let expires_at = match req.expires_in.as_deref() {
-        None => None,
-        Some(s) => ExpiresIn::parse(s)
-            .ok_or_else(|| {
-                invalid(
-                    "expires_in",
-                    format!("must be one of {}", ExpiresIn::CHOICES),
-                )
-            })?
-            .expires_at(now),
-    };
+    let expires_at =
+        requested_expiry(req.expires_in.as_deref(), req.expires_at.as_deref(), now)?.flatten();
     let (client_id, secret, secret_hash, integration) = match req.kind {
         AccountKind::Credential => {
             if req.integration.is_some() {
@@ -384,7 +377,7 @@ pub async fn create(
         "name": account.name,
         "roles": account.roles,
         "allowed_ips": account.allowed_ips.entries(),
-        "expires_at": account.expires_at,
+        "expires_at": rfc3339(account.expires_at),
         "client_id": account.client_id,
     });
     let ev = actor.event(
@@ -402,6 +395,51 @@ pub async fn create(
     Ok((account, secret))
 }
 
+/// The longest an explicit `expires_at` may reach: ten years.
+pub const MAX_EXPIRY_SECS: i64 = 10 * 366 * 86_400;
+
+/// The expiry a request asks for, from `expires_in` (a preset, `never`
+/// clearing it) or `expires_at` (RFC 3339, in the future, within ten
+/// years), not both: `Some(None)` for no expiry, `None` when not asked.
+fn requested_expiry(
+    expires_in: Option<&str>,
+    expires_at: Option<&str>,
+    now: i64,
+) -> Result<Option<Option<i64>>, ManageError> {
+    match (expires_in, expires_at) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(invalid(
+            "expires_at",
+            "send expires_in or expires_at, not both",
+        )),
+        (Some(p), None) => ExpiresIn::parse(p)
+            .map(|e| Some(e.expires_at(now)))
+            .ok_or_else(|| {
+                invalid(
+                    "expires_in",
+                    format!("must be one of {}", ExpiresIn::CHOICES),
+                )
+            }),
+        (None, Some(t)) => {
+            let at = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    invalid(
+                        "expires_at",
+                        "must be an RFC 3339 time such as 2027-06-30T00:00:00Z",
+                    )
+                })?
+                .unix_timestamp();
+            if at <= now || at > now + MAX_EXPIRY_SECS {
+                return Err(invalid(
+                    "expires_at",
+                    "must be in the future and at most ten years ahead",
+                ));
+            }
+            Ok(Some(Some(at)))
+        }
+    }
+}
+
 /// The editable fields; `None` keeps the current value. `expires_in`
 /// `never` clears the expiry.
 #[derive(Debug, Default, Clone)]
@@ -411,6 +449,8 @@ pub struct AccountPatch {
     pub roles: Option<Vec<String>>,
     pub allowed_ips: Option<Vec<String>>,
     pub expires_in: Option<String>,
+    /// An RFC 3339 expiry instead of a preset.
+    pub expires_at: Option<String>,
     /// `If-Match`: apply only to this version (else 412), never retried.
     pub if_version: Option<i64>,
 }
@@ -422,36 +462,18 @@ const ATTEMPTS: usize = 5;
 /// Reads the live account `key` (in `org` when given) and checks that
 /// `actor` may act on it: the one place that rule lives, for every action
 /// on an existing account, from the API, the CLI or anything else. A
-/// tombstone is not found.
+/// tombstone is found (GET shows it) but refused, saying why (409).
 async fn target(
     db: &Db,
     org: Option<&str>,
     key: &str,
     actor: &Actor,
 ) -> Result<ServiceAccount, ManageError> {
-    checked(db, org, key, actor, ManageError::NotFound).await
-}
-
-/// `target`, for an edit: a tombstone is a conflict, with the reason.
-async fn editable(
-    db: &Db,
-    org: Option<&str>,
-    key: &str,
-    actor: &Actor,
-) -> Result<ServiceAccount, ManageError> {
-    let deleted = ManageError::Conflict("a deleted service account cannot be edited".into());
-    checked(db, org, key, actor, deleted).await
-}
-
-async fn checked(
-    db: &Db,
-    org: Option<&str>,
-    key: &str,
-    actor: &Actor,
-    if_deleted: ManageError,
-) -> Result<ServiceAccount, ManageError> {
     match db.find_account(org, key).await? {
-        Some(a) if a.is_deleted() => Err(if_deleted),
+        Some(a) if a.is_deleted() => Err(ManageError::Conflict(
+            "the service account is deleted; a deleted account cannot be enabled, changed or deleted again"
+                .into(),
+        )),
         Some(a) => {
             actor.check_may_act_on(db, &a).await?;
             Ok(a)
@@ -503,7 +525,7 @@ pub async fn update(
     now: i64,
 ) -> Result<ServiceAccount, ManageError> {
     for _ in 0..ATTEMPTS {
-        let before = editable(db, org, key, actor).await?;
+        let before = target(db, org, key, actor).await?;
         if patch.if_version.is_some_and(|v| v != before.version) {
             return Err(ManageError::PreconditionFailed);
         }
@@ -539,16 +561,17 @@ pub async fn update(
                 json!(a.allowed_ips.entries()),
             );
         }
-        if let Some(e) = &patch.expires_in {
-            a.expires_at = ExpiresIn::parse(e)
-                .ok_or_else(|| {
-                    invalid(
-                        "expires_in",
-                        format!("must be one of {}", ExpiresIn::CHOICES),
-                    )
-                })?
-                .expires_at(now);
-            note("expires_at", json!(before.expires_at), json!(a.expires_at));
+        if let Some(e) = requested_expiry(
+            patch.expires_in.as_deref(),
+            patch.expires_at.as_deref(),
+            now,
+        )? {
+            a.expires_at = e;
+            note(
+                "expires_at",
+                rfc3339(before.expires_at),
+                rfc3339(a.expires_at),
+            );
         }
         if changed.is_empty() {
             return Ok(before);
@@ -731,7 +754,8 @@ pub async fn rotate_secret(
         "service_account.secret_rotated",
         &a.id,
         now,
-        json!({"secret_prefix": prefix, "previous_prefix": a.secret_prefix, "grace_until": now + grace}),
+        json!({"secret_prefix": prefix, "previous_prefix": a.secret_prefix,
+               "grace_until": rfc3339(Some(now + grace))}),
     );
     let change = AccountChange::Secrets {
         hash: &hash,
@@ -849,7 +873,7 @@ pub struct AccountView {
     pub allowed_ips: Vec<String>,
     /// RFC 3339, or null for no expiry.
     pub expires_at: Option<String>,
-    /// `active` or `disabled`.
+    /// `active`, `disabled`, or `deleted` for a tombstone.
     pub status: String,
     pub created_at: String,
     pub created_by: String,
@@ -904,7 +928,11 @@ impl AccountView {
             roles: a.roles.clone(),
             allowed_ips: a.allowed_ips.entries(),
             expires_at: ts(a.expires_at),
-            status: a.status.as_str().into(),
+            status: if a.is_deleted() {
+                "deleted".into()
+            } else {
+                a.status.as_str().into()
+            },
             created_at: ts(Some(a.created_at)).unwrap_or_default(),
             created_by: a.created_by.clone(),
             last_used_at: ts(a.last_used_at),

@@ -364,6 +364,7 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
                     .filter(|s| !s.trim().is_empty())
                     .collect(),
                 expires_in: Some(expires_in),
+                expires_at: None,
             };
             let (a, s) = accounts::create(db, req, &actor, now).await?;
             (a, s, json)
@@ -529,13 +530,7 @@ fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
                 .keys
                 .iter()
                 .map(|k| {
-                    let state = if k.meta.kid == set.signing.meta.kid {
-                        "signing"
-                    } else if k.meta.activate_at > now {
-                        "published"
-                    } else {
-                        "retired"
-                    };
+                    let state = set.state_of(k, now);
                     json!({"kid": k.meta.kid, "alg": k.meta.alg.as_str(), "state": state,
                            "created_at": accounts::rfc3339(Some(k.meta.created_at)),
                            "activate_at": accounts::rfc3339(Some(k.meta.activate_at))})

@@ -221,6 +221,20 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// Where a published key stands, in the words the CLI, the metrics and
+    /// the docs all use: `signing` (signs new tokens), `upcoming`
+    /// (published, signs once its publication delay is over) or `retired`
+    /// (signs no more; published while tokens it signed may live).
+    pub fn state_of(&self, key: &LoadedKey, now: i64) -> &'static str {
+        if key.meta.kid == self.signing.meta.kid {
+            "signing"
+        } else if key.meta.activate_at > now {
+            "upcoming"
+        } else {
+            "retired"
+        }
+    }
+
     fn build(mut keys: Vec<Arc<LoadedKey>>, now: i64, dir: &Path) -> Result<Self, KeyError> {
         keys.sort_by(|a, b| {
             (a.meta.activate_at, &a.meta.kid).cmp(&(b.meta.activate_at, &b.meta.kid))

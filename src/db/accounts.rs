@@ -825,6 +825,7 @@ mod tests {
             roles: vec!["viewer".into(), "risk-editor".into()],
             allowed_ips: ips,
             expires_in: expires.map(Into::into),
+            expires_at: None,
         };
         let (plain, _) = crate::accounts::create(&db, new("plain", vec![], None), &actor, 3)
             .await

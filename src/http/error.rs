@@ -9,7 +9,7 @@ use crate::oauth::OAuthError;
 impl OAuthError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient { .. } | Self::NotAResourceServer => StatusCode::UNAUTHORIZED,
             Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -47,7 +47,7 @@ impl IntoResponse for OAuthError {
         });
         let mut res = (self.status(), no_store(), axum::Json(body)).into_response();
         let h = res.headers_mut();
-        if let Self::InvalidClient { .. } = self {
+        if let Self::InvalidClient { .. } | Self::NotAResourceServer = self {
             // RFC 6749 §5.2 requires it when Basic was attempted; RFC 9110
             // requires a challenge on every 401, so it is always sent.
             h.insert(

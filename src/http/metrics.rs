@@ -221,11 +221,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     let keys = state.keys.current();
     let now = crate::now_unix();
     for k in &keys.keys {
-        let role = if k.meta.kid == keys.signing.meta.kid {
-            "signing"
-        } else {
-            "published"
-        };
+        let role = keys.state_of(k, now);
         metrics::gauge!("warden_signing_key_age_seconds", "kid" => k.meta.kid.clone(), "state" => role)
             .set((now - k.meta.created_at) as f64);
     }

@@ -22,12 +22,11 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "grant_types_supported": ["client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "response_types_supported": ["token"],
+        // Only what is true: there is no authorization endpoint (so no
+        // response type) and no ID token. RFC 8414 requires the field.
+        "response_types_supported": [],
         "scopes_supported": PERMISSIONS,
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
         "access_token_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
-        "authorization_response_iss_parameter_supported": false,
     });
     doc.to_string().into_bytes().into()
 }

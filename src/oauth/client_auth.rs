@@ -263,6 +263,12 @@ pub fn rs_precheck(
         limiter_ip(source_ip),
         "introspect",
     )?;
+    if creds
+        .client_id
+        .starts_with(crate::domain::credentials::CLIENT_ID_PREFIX)
+    {
+        return Err(OAuthError::NotAResourceServer);
+    }
     Ok(creds.secret.is_well_formed() && resource_server_id_shape(&creds.client_id))
 }
 

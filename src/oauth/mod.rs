@@ -22,6 +22,10 @@ pub enum OAuthError {
     InvalidClient {
         basic: bool,
     },
+    /// A service account's client id at an endpoint only resource
+    /// servers may call (introspection). Said without checking the secret:
+    /// the answer depends on the id's shape alone.
+    NotAResourceServer,
     InvalidGrant(&'static str),
     /// Authenticated, but the account may not get tokens now (disabled,
     /// expired, source address not allowed). Answered with 403.
@@ -41,7 +45,7 @@ impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) | Self::PayloadTooLarge => "invalid_request",
-            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidClient { .. } | Self::NotAResourceServer => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::AccessDenied(_) => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
@@ -57,6 +61,11 @@ impl OAuthError {
         match self {
             Self::InvalidRequest(d) | Self::InvalidScope(d) => d.clone(),
             Self::InvalidClient { .. } => "client authentication failed".into(),
+            Self::NotAResourceServer => {
+                "only resource servers (client ids arm_rs_…) may introspect tokens; \
+                 register your API with `warden resource-servers create` and use its credentials"
+                    .into()
+            }
             Self::InvalidGrant(d) | Self::AccessDenied(d) | Self::InvalidTarget(d) => (*d).into(),
             Self::UnsupportedGrantType => {
                 "grant_type must be client_credentials or refresh_token".into()

@@ -282,6 +282,7 @@ async fn whole_life_of_an_account_over_the_api(b: Backend) {
     let (st, del) = s.api("DELETE", &path, &token, None).await;
     assert_eq!(st, 200);
     assert!(del["deleted_at"].is_string());
+    assert_eq!(del["status"], "deleted", "a tombstone says so");
     assert_eq!(s.token(&newest, &[]).await.status(), 401);
     assert_eq!(
         s.api("PATCH", &path, &token, Some(json!({"name": "x"})))
@@ -289,6 +290,20 @@ async fn whole_life_of_an_account_over_the_api(b: Backend) {
             .0,
         409
     );
+    // Every action on a tombstone says why it is refused.
+    for action in ["enable", "disable", "reset-secret", "rotate-secret"] {
+        let (st, why) = s
+            .api("POST", &format!("{path}/{action}"), &token, None)
+            .await;
+        assert_eq!(st, 409, "{action}: {why}");
+        assert!(
+            why["detail"].as_str().unwrap_or("").contains("deleted"),
+            "{why}"
+        );
+    }
+    assert_eq!(s.api("DELETE", &path, &token, None).await.0, 409);
+    let (st, still) = s.api("GET", &path, &token, None).await;
+    assert_eq!((st, still["status"].as_str()), (200, Some("deleted")));
     let (_, list) = s.api("GET", SA, &token, None).await;
     assert!(
         !list["items"]

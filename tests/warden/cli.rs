@@ -134,7 +134,7 @@ async fn account_lifecycle_from_the_cli(b: Backend) {
     );
     assert_usage_error(
         &warden(&url, &keys, &["accounts", "enable", id]),
-        "not found",
+        "deleted account cannot be enabled",
     );
 
     // Every operator action is in the audit log, attributed, without secrets.

@@ -32,6 +32,17 @@ async fn metadata_describes_the_server(b: Backend) {
             m["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post"])
         );
+        // Nothing warden does not do: no authorization endpoint, so no
+        // response types, and no ID tokens.
+        assert_eq!(m["response_types_supported"], serde_json::json!([]));
+        for absent in [
+            "authorization_endpoint",
+            "id_token_signing_alg_values_supported",
+            "subject_types_supported",
+            "userinfo_endpoint",
+        ] {
+            assert!(m.get(absent).is_none(), "{absent}");
+        }
     }
 }
 

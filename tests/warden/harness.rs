@@ -177,6 +177,7 @@ impl TestServer {
             roles: roles.iter().map(|s| s.to_string()).collect(),
             allowed_ips: allowed_ips.iter().map(|s| s.to_string()).collect(),
             expires_in: expires_in.map(str::to_owned),
+            expires_at: None,
         };
         let (a, s) =
             warden::accounts::create(&self.db, req, &Actor::operator(), warden::now_unix())

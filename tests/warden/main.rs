@@ -10,6 +10,7 @@ mod admin_plane;
 mod cli;
 mod discovery;
 mod faults;
+mod first_hour;
 mod fuzz;
 mod hostile;
 mod introspect;

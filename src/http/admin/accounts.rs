@@ -32,6 +32,9 @@ pub struct CreateAccount {
     pub allowed_ips: Vec<String>,
     /// `30d`, `60d`, `90d`, `180d`, `1y` or `never` (default).
     pub expires_in: Option<String>,
+    /// Instead of `expires_in`: an RFC 3339 time, in the future, at most
+    /// ten years ahead.
+    pub expires_at: Option<String>,
     /// For integration accounts: the integration they represent.
     pub integration: Option<String>,
 }
@@ -46,6 +49,9 @@ pub struct PatchAccount {
     pub allowed_ips: Option<Vec<String>>,
     /// `never` clears the expiry; omitted keeps it.
     pub expires_in: Option<String>,
+    /// Instead of `expires_in`: an RFC 3339 time, in the future, at most
+    /// ten years ahead.
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -217,6 +223,7 @@ pub async fn create_account(
         roles: body.roles,
         allowed_ips: body.allowed_ips,
         expires_in: body.expires_in,
+        expires_at: body.expires_at,
     };
     let (a, secret) = accounts::create(&state.db, req, &caller.actor, caller.now).await?;
     Ok((
@@ -286,6 +293,7 @@ pub async fn patch_account(
         roles: body.roles,
         allowed_ips: body.allowed_ips,
         expires_in: body.expires_in,
+        expires_at: body.expires_at,
         if_version: if_match(&headers)?,
     };
     let a = accounts::update(
@@ -398,6 +406,7 @@ pub async fn disable_account(
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the current state (a deleted account)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
