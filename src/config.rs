@@ -49,6 +49,9 @@ pub struct Config {
     /// A connection must deliver a complete request head within this time
     /// (slow or idle clients are disconnected).
     pub header_timeout: Duration,
+    /// One log line per request (`WARDEN_ACCESS_LOG`), not only for the
+    /// refused ones.
+    pub access_log: bool,
     /// Which per-token events reach the audit log.
     pub audit_token_events: crate::bookkeeping::TokenEvents,
     /// Audit events and usage counts older than this are pruned; `None`
@@ -102,6 +105,7 @@ const KEYS: &[&str] = &[
     "header_timeout",
     "request_timeout",
     "audit_token_events",
+    "access_log",
     "audit_retention",
     "drain_timeout",
     "shutdown_delay",
@@ -271,6 +275,11 @@ impl Config {
                 "must be at least 100ms",
             ));
         }
+        let access_log = match get("access_log") {
+            None | Some(("false", _)) => false,
+            Some(("true", _)) => true,
+            Some((_, src)) => return Err(bad(src, "expected true or false")),
+        };
         let audit_token_events = match get("audit_token_events") {
             None => crate::bookkeeping::TokenEvents::All,
             Some((v, src)) => crate::bookkeeping::TokenEvents::parse(v)
@@ -315,6 +324,7 @@ impl Config {
             key_rotation_interval,
             header_timeout,
             request_timeout,
+            access_log,
             audit_token_events,
             audit_retention,
             drain_timeout,

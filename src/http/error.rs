@@ -43,9 +43,13 @@ impl IntoResponse for OAuthError {
             .collect();
         let body = json!(OAuthErrorBody {
             error: self.code().into(),
-            error_description: description
+            error_description: description.clone()
         });
         let mut res = (self.status(), no_store(), axum::Json(body)).into_response();
+        res.extensions_mut().insert(super::observe::Refusal {
+            reason: description,
+            ..Default::default()
+        });
         let h = res.headers_mut();
         if let Self::InvalidClient { .. } | Self::NotAResourceServer = self {
             // RFC 6749 §5.2 requires it when Basic was attempted; RFC 9110

@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::error::no_store;
 use super::form::{client_credentials, read_form};
-use super::token::source_ip;
+use super::observe::Refusal;
+use super::token::{source_ip, with_caller};
 use crate::app::AppState;
 use crate::now_unix;
 use crate::oauth::OAuthError;
@@ -76,9 +77,11 @@ pub async fn introspect(
     uri: Uri,
     body: Body,
 ) -> Response {
+    let mut seen = Refusal::default();
     let result = async {
         let form = read_form(&headers, &uri, body).await?;
         let creds = client_credentials(&headers, &form)?;
+        seen.client_id = creds.shown_id();
         let now = now_unix();
         let token = form
             .get("token")
@@ -92,6 +95,7 @@ pub async fn introspect(
             None => None,
         };
         let peer_ip = source_ip(&state, peer, &headers);
+        seen.ip = peer_ip;
         run_introspect(&state, &creds, token, peer_ip, caller_ip, now).await
     }
     .await;
@@ -108,7 +112,7 @@ pub async fn introspect(
     match result {
         Ok(Some(active)) => (no_store(), Json(active)).into_response(),
         Ok(None) => (no_store(), Json(json!({"active": false}))).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => with_caller(e.into_response(), seen),
     }
 }
 
@@ -125,18 +129,21 @@ pub async fn revoke(
     uri: Uri,
     body: Body,
 ) -> Response {
+    let mut seen = Refusal::default();
     let result = async {
         let form = read_form(&headers, &uri, body).await?;
         let creds = client_credentials(&headers, &form)?;
+        seen.client_id = creds.shown_id();
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         let ip = source_ip(&state, peer, &headers);
+        seen.ip = ip;
         run_revoke(&state, &creds, token, ip, now_unix()).await
     }
     .await;
     match result {
         Ok(()) => (no_store(), Json(json!({}))).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => with_caller(e.into_response(), seen),
     }
 }

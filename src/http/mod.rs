@@ -23,6 +23,7 @@ use crate::app::AppState;
 pub fn router(state: Arc<AppState>) -> Router {
     let metadata = wellknown::metadata_body(&state);
     let openapi = openapi::document(&state.issuer);
+    let access_log = state.config.access_log;
     metrics::handle();
     // Routes that wait on the database or Argon2 get a deadline; the rest
     // answer from memory at once and skip the timer it would cost.
@@ -57,7 +58,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(metrics::TrackLayer)
         .fallback(not_found)
         .with_state(state)
-        .layer(observe::ObserveLayer)
+        .layer(observe::ObserveLayer { access_log })
 }
 
 /// `/metrics` on the public listener, unless `metrics_listen` moves it.

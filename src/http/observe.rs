@@ -21,19 +21,38 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// not printable ASCII is replaced with a fresh one.
 const MAX_INCOMING_ID: usize = 128;
 
+/// `access_log`: one `info` line for every request (else only for the
+/// refused ones, 401 and 403, and failures).
 #[derive(Clone, Copy, Default)]
-pub struct ObserveLayer;
+pub struct ObserveLayer {
+    pub access_log: bool,
+}
 
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
     fn layer(&self, inner: S) -> Observe<S> {
-        Observe { inner }
+        Observe {
+            inner,
+            access_log: self.access_log,
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct Observe<S> {
     inner: S,
+    access_log: bool,
+}
+
+/// Why a request was refused, attached to its response by the code that
+/// refused it, for the one log line the observe layer writes. Never holds
+/// a secret: the reason is the answer's own text, the client id only one
+/// shaped like a client id.
+#[derive(Clone, Debug, Default)]
+pub struct Refusal {
+    pub reason: String,
+    pub client_id: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
 }
 
 impl<S, B, R> Service<Request<B>> for Observe<S>
@@ -49,6 +68,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let req_peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
         let id = match req.headers().get(&REQUEST_ID) {
             Some(v) if acceptable(v) => v.clone(),
             _ => {
@@ -75,6 +98,8 @@ where
             span,
             id: Some(id),
             start: Instant::now(),
+            peer: req_peer,
+            access_log: self.access_log,
         }
     }
 }
@@ -86,6 +111,8 @@ pin_project_lite::pin_project! {
         span: Span,
         id: Option<HeaderValue>,
         start: Instant,
+        peer: Option<std::net::IpAddr>,
+        access_log: bool,
     }
 }
 
@@ -101,8 +128,18 @@ where
         let mut res = ready!(this.inner.poll(cx))?;
         let status = res.status().as_u16();
         let latency_ms = this.start.elapsed().as_secs_f64() * 1000.0;
+        let refusal = res.extensions().get::<Refusal>();
+        let ip = refusal.and_then(|r| r.ip).or(*this.peer);
+        let ip = ip.map(|i| i.to_string());
+        let ip = ip.as_deref().unwrap_or("-");
         if status >= 500 {
-            tracing::error!(status, latency_ms, "response failed");
+            tracing::error!(status, latency_ms, ip, "response failed");
+        } else if status == 401 || status == 403 {
+            let reason = refusal.map(|r| r.reason.as_str()).unwrap_or("-");
+            let client_id = refusal.and_then(|r| r.client_id.as_deref()).unwrap_or("-");
+            tracing::info!(status, reason, client_id, ip, latency_ms, "request refused");
+        } else if *this.access_log {
+            tracing::info!(status, latency_ms, ip, "request");
         } else {
             tracing::debug!(status, latency_ms, "finished processing request");
         }

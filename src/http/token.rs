@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::no_store;
 use super::form::{client_credentials, read_form};
+use super::observe::Refusal;
 use crate::app::AppState;
 use crate::domain::ip::client_ip;
 use crate::now_unix;
@@ -52,7 +53,8 @@ pub async fn token(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let (grant, result) = handle(&state, peer, &headers, &uri, body).await;
+    let mut seen = Refusal::default();
+    let (grant, result) = handle(&state, peer, &headers, &uri, body, &mut seen).await;
     let outcome = match &result {
         Ok(_) => "issued",
         Err(e) => e.code(),
@@ -63,8 +65,17 @@ pub async fn token(
     }
     match result {
         Ok(r) => (no_store(), Json(r)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => with_caller(e.into_response(), seen),
     }
+}
+
+/// Adds who was refused to the refusal an error response carries.
+pub fn with_caller(mut res: Response, seen: Refusal) -> Response {
+    if let Some(r) = res.extensions_mut().get_mut::<Refusal>() {
+        r.client_id = seen.client_id;
+        r.ip = seen.ip;
+    }
+    res
 }
 
 /// The grant type (for metrics) and the outcome.
@@ -74,6 +85,7 @@ async fn handle(
     headers: &HeaderMap,
     uri: &Uri,
     body: Body,
+    seen: &mut Refusal,
 ) -> (
     &'static str,
     Result<crate::oauth::token::TokenResponse, OAuthError>,
@@ -88,7 +100,10 @@ async fn handle(
         Some(_) => "other",
         None => "none",
     };
-    (grant, grant_flow(state, peer, headers, &mut form).await)
+    (
+        grant,
+        grant_flow(state, peer, headers, &mut form, seen).await,
+    )
 }
 
 async fn grant_flow(
@@ -96,6 +111,7 @@ async fn grant_flow(
     peer: SocketAddr,
     headers: &HeaderMap,
     form: &mut std::collections::HashMap<String, String>,
+    seen: &mut Refusal,
 ) -> Result<crate::oauth::token::TokenResponse, OAuthError> {
     let grant_type = form
         .remove("grant_type")
@@ -116,6 +132,8 @@ async fn grant_flow(
     };
     let client = client_credentials(headers, form)?;
     let source_ip = source_ip(state, peer, headers);
+    seen.client_id = client.shown_id();
+    seen.ip = source_ip;
     run_grant(
         state,
         TokenRequest {

@@ -24,6 +24,16 @@ pub struct ClientCredentials {
     pub via_basic: bool,
 }
 
+impl ClientCredentials {
+    /// The client id as it may be logged: only when it has the shape of
+    /// one (a secret pasted in its place never reaches a log line).
+    pub fn shown_id(&self) -> Option<String> {
+        ClientId::parse(&self.client_id)
+            .map(|c| c.as_str().to_owned())
+            .or_else(|| resource_server_id_shape(&self.client_id).then(|| self.client_id.clone()))
+    }
+}
+
 /// Verifies the client's secret. Unknown, deleted and wrong-secret clients
 /// all pay one Argon2 verification and get the same answer; a value that is
 /// not shaped like a warden secret (bad checksum) is refused before any
@@ -151,9 +161,7 @@ fn count_failure(
     if tripped == Tripped::No {
         return;
     }
-    let shown_id = ClientId::parse(&creds.client_id)
-        .map(|c| c.as_str().to_owned())
-        .or_else(|| resource_server_id_shape(&creds.client_id).then(|| creds.client_id.clone()));
+    let shown_id = creds.shown_id();
     let grain = match tripped {
         Tripped::Client => "client_and_address",
         _ => "address",

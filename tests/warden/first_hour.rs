@@ -113,3 +113,68 @@ async fn introspection_explains_who_may_call_it(b: Backend) {
 }
 
 both_backends!(expiry_as_a_time, introspection_explains_who_may_call_it);
+
+/// At the default log level every refused request leaves one line saying
+/// why, for which client, from where (never the secret); with
+/// `WARDEN_ACCESS_LOG=true` every request does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_leave_a_line() {
+    for access_log in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = format!("sqlite://{}/w.db", dir.path().display());
+        let flag = if access_log { "true" } else { "false" };
+        let mut c = crate::replicas::Cluster::on_database(
+            dir,
+            &db,
+            &[("WARDEN_ACCESS_LOG", flag), ("WARDEN_LOG", "info")],
+        );
+        let a = c.account("a", "viewer");
+        c.start(1).await;
+        let wrong = warden::domain::credentials::ClientSecret::generate();
+        let r = c
+            .http
+            .post(c.r(0).url("/oauth/token"))
+            .basic_auth(&a.client_id, Some(wrong.expose()))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(r.status(), 401);
+        let r = c
+            .http
+            .get(c.r(0).url("/api/v1/service-accounts"))
+            .bearer_auth("not-a-token")
+            .send()
+            .await
+            .expect("admin");
+        assert_eq!(r.status(), 401);
+        let r = c
+            .http
+            .get(c.r(0).url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("jwks");
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let log = std::fs::read_to_string(&c.r(0).log).expect("log");
+        let refused: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("request refused"))
+            .collect();
+        assert_eq!(refused.len(), 2, "{log}");
+        assert!(
+            refused[0].contains("client authentication failed")
+                && refused[0].contains(&a.client_id)
+                && refused[0].contains("127.0.0.1"),
+            "{}",
+            refused[0]
+        );
+        assert!(refused[1].contains("bearer token"), "{}", refused[1]);
+        assert!(!log.contains(wrong.expose()), "no secret in the log");
+        let jwks_lines = log
+            .lines()
+            .filter(|l| l.contains("jwks.json") && l.contains("status=200"))
+            .count();
+        assert_eq!(jwks_lines, usize::from(access_log), "{log}");
+    }
+}

@@ -171,7 +171,12 @@ impl IntoResponse for ApiError {
             detail,
             field,
         };
+        let reason = body.detail.clone();
         let mut res = (status, axum::Json(json!(body))).into_response();
+        res.extensions_mut().insert(crate::http::observe::Refusal {
+            reason,
+            ..Default::default()
+        });
         let h = res.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
