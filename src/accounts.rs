@@ -141,6 +141,13 @@ impl Actor {
             {
                 return Err(format!("{why} (your account would no longer hold `{p}`)"));
             }
+            // The rules also lean on the `admin` role itself (only an admin
+            // grants it or acts on an admin): it must still be held too.
+            if auth.roles.iter().any(|r| r == "admin") && !mine.roles.iter().any(|r| r == "admin") {
+                return Err(format!(
+                    "{why} (your account would no longer hold the admin role)"
+                ));
+            }
             let ip = self.source_ip.as_deref().and_then(|i| i.parse().ok());
             if !mine.allowed_ips.permits(ip) {
                 return Err(format!(
@@ -167,13 +174,13 @@ impl Actor {
     pub(crate) fn guard<'a>(
         &'a self,
         org: &'a str,
-        now: i64,
         org_wide: bool,
         check: &'a (dyn Fn(&OrgSnapshot) -> Result<(), String> + Send + Sync),
     ) -> Option<OrgGuard<'a>> {
         self.own_account().map(|me| OrgGuard {
             org,
-            now,
+            // Expiry is judged as of the write, not of the request's start.
+            now: crate::now_unix(),
             only: (!org_wide).then_some(me),
             check,
         })
@@ -388,7 +395,7 @@ pub async fn create(
         details,
     );
     let check = |s: &OrgSnapshot| actor.check_in_write(None, false, s);
-    let guard = actor.guard(&account.org_id, now, false, &check);
+    let guard = actor.guard(&account.org_id, false, &check);
     if let ChangeOutcome::Refused(why) = db.insert_account(&account, &ev, guard.as_ref()).await? {
         return Err(ManageError::Conflict(why));
     }
@@ -491,7 +498,6 @@ async fn write(
     change: &AccountChange<'_>,
     ev: &AuditEvent,
     actor: &Actor,
-    now: i64,
 ) -> Result<Option<()>, ManageError> {
     // Only edits, disabling and deleting can take `org:manage` away.
     let org_wide = matches!(
@@ -501,7 +507,7 @@ async fn write(
             | AccountChange::Delete { .. }
     );
     let check = |s: &OrgSnapshot| actor.check_in_write(Some(&a.id), org_wide, s);
-    let guard = actor.guard(&a.org_id, now, org_wide, &check);
+    let guard = actor.guard(&a.org_id, org_wide, &check);
     match db
         .change_account(&a.id, a.version, change, ev, guard.as_ref())
         .await?
@@ -590,7 +596,7 @@ pub async fn update(
             allowed_ips: &a.allowed_ips,
             expires_at: a.expires_at,
         };
-        match write(db, &before, &change, &ev, actor, now).await? {
+        match write(db, &before, &change, &ev, actor).await? {
             Some(()) => return live(db, &a.id).await,
             None if patch.if_version.is_some() => return Err(ManageError::PreconditionFailed),
             None => continue,
@@ -630,7 +636,7 @@ pub async fn set_status(
             now,
             json!({"status": {"from": a.status.as_str(), "to": status.as_str()}}),
         );
-        if write(db, &a, &AccountChange::Status(status), &ev, actor, now)
+        if write(db, &a, &AccountChange::Status(status), &ev, actor)
             .await?
             .is_some()
         {
@@ -696,7 +702,7 @@ pub async fn reset_secret(
         previous: &[],
         new_epoch: true,
     };
-    write(db, &a, &change, &ev, actor, now)
+    write(db, &a, &change, &ev, actor)
         .await?
         .ok_or_else(changed_concurrently)?;
     Ok((live(db, &a.id).await?, secret))
@@ -764,7 +770,7 @@ pub async fn rotate_secret(
         previous: &previous,
         new_epoch: false,
     };
-    write(db, &a, &change, &ev, actor, now)
+    write(db, &a, &change, &ev, actor)
         .await?
         .ok_or_else(changed_concurrently)?;
     Ok((live(db, &a.id).await?, secret))
@@ -810,7 +816,7 @@ pub async fn revoke_secret(
             previous: &kept,
             new_epoch: false,
         };
-        if write(db, &a, &change, &ev, actor, now).await?.is_some() {
+        if write(db, &a, &change, &ev, actor).await?.is_some() {
             return live(db, &a.id).await;
         }
     }
@@ -835,7 +841,7 @@ pub async fn delete(
     for _ in 0..ATTEMPTS {
         let a = target(db, org, key, actor).await?;
         let ev = actor.event(&a.org_id, "service_account.deleted", &a.id, now, json!({}));
-        if write(db, &a, &AccountChange::Delete { at: now }, &ev, actor, now)
+        if write(db, &a, &AccountChange::Delete { at: now }, &ev, actor)
             .await?
             .is_some()
         {

@@ -77,7 +77,7 @@ pub async fn create(
         details: json!({"permissions": perms}),
     };
     let check = |s: &OrgSnapshot| actor.check_in_write(None, false, s);
-    let guard = actor.guard(org, now, false, &check);
+    let guard = actor.guard(org, false, &check);
     let outcome = db
         .insert_custom_role(&role, &ev, guard.as_ref())
         .await

@@ -481,6 +481,10 @@ impl Db {
         org: Option<&str>,
         key: &str,
     ) -> DbResult<Option<ServiceAccount>> {
+        // PostgreSQL refuses NUL in text; no id holds one anyway.
+        if key.contains('\0') {
+            return Ok(None);
+        }
         let sql = concat!(
             "SELECT ",
             columns!(),

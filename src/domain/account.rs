@@ -232,11 +232,19 @@ fn is_blank_lookalike(c: char) -> bool {
         '\u{034F}'
         | '\u{115F}'..='\u{1160}'
         | '\u{17B4}'..='\u{17B5}'
-        | '\u{180B}'..='\u{180D}'
+        | '\u{180B}'..='\u{180F}'
         | '\u{2028}'..='\u{2029}'
         | '\u{2800}'
         | '\u{3164}'
         | '\u{FFA0}')
+}
+
+/// A variation selector shows nothing by itself; it only picks a glyph
+/// for the symbol before it (emoji). After a letter, a digit, a space or
+/// at the start it hides in plain sight (`ro\u{FE0F}ot` reads `root`).
+fn hidden_variation_selector(prev: Option<char>, c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+        && prev.is_none_or(|p| p.is_alphanumeric() || p.is_whitespace())
 }
 
 /// Characters a name or description may not hold because they hide or
@@ -257,7 +265,13 @@ pub fn validate_name(name: &str) -> Result<String, InvalidField> {
     if n.chars().any(char::is_control) {
         return Err(invalid("name", "must not contain control characters"));
     }
-    if n.chars().any(is_hidden_char) {
+    let mut prev = None;
+    let hides = n.chars().any(|c| {
+        let hidden = is_hidden_char(c) || hidden_variation_selector(prev, c);
+        prev = Some(c);
+        hidden
+    });
+    if hides {
         return Err(invalid(
             "name",
             "must not contain invisible characters (bidi controls, zero-width characters, BOM, blank fillers, line separators)",
@@ -359,6 +373,10 @@ mod tests {
             "a\u{1160}b",
             "a\u{2028}b",
             "\u{00A0}",
+            "ro\u{180F}ot",
+            "ro\u{FE0F}ot",
+            "ro\u{E0100}ot",
+            "\u{FE0F}",
         ] {
             assert!(validate_name(spoof).is_err(), "{spoof:?}");
         }

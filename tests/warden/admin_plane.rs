@@ -582,6 +582,25 @@ async fn spoofing_input_is_refused(b: Backend) {
             assert_eq!(res["field"], "name");
         }
     }
+    // A NUL byte in an id or a filter is a client error, not a database
+    // one (PostgreSQL refuses NUL in text).
+    assert_eq!(s.api("GET", &format!("{SA}/a%00b"), &t, None).await.0, 404);
+    assert_eq!(
+        s.api("POST", &format!("{SA}/a%00b/disable"), &t, None)
+            .await
+            .0,
+        404
+    );
+    for q in ["q=a%00b", "cursor=YQBi"] {
+        let st = s.api("GET", &format!("{SA}?{q}"), &t, None).await.0;
+        assert!(st == 400 || st == 422, "{q}: {st}");
+    }
+    assert_eq!(
+        s.api("GET", "/api/v1/audit-events?actor=a%00b", &t, None)
+            .await
+            .0,
+        400
+    );
     let (_, now) = s.api("GET", &p, &t, None).await;
     assert_eq!(now["name"], "mapped");
     assert_eq!(now["allowed_ips"], json!(["10.0.0.0/8", "192.0.2.7/32"]));
@@ -914,8 +933,19 @@ async fn a_removed_caller_cannot_finish_a_request(b: Backend) {
     let s = TestServer::start(b).await;
     let (_, root) = caller(&s, &["admin"]).await;
     let victim = s.create_account(&["admin"]).await;
-    for removal in ["disable", "delete", "demote"] {
-        let (mallory, mt) = caller(&s, &["admin"]).await;
+    // Every permission there is, without the admin role itself.
+    let all = [
+        "org:manage",
+        "org:read",
+        "audit:read",
+        "risks:read",
+        "risks:write",
+        "incidents:read",
+        "incidents:write",
+    ];
+    role(&s, "all", &all).await;
+    for removal in ["disable", "delete", "demote", "unadmin", "expire"] {
+        let (mallory, mt) = caller(&s, &["admin", "all"]).await;
         let slow = [
             (
                 "POST",
@@ -942,10 +972,28 @@ async fn a_removed_caller_cannot_finish_a_request(b: Backend) {
         let st = match removal {
             "disable" => s.api("POST", &format!("{p}/disable"), &root, None).await.0,
             "delete" => s.api("DELETE", &p, &root, None).await.0,
-            _ => {
+            "demote" => {
                 s.api("PATCH", &p, &root, Some(json!({"roles": ["viewer"]})))
                     .await
                     .0
+            }
+            // Loses the admin role but keeps every permission through
+            // another role: the admin-only rules must still stop it.
+            "unadmin" => {
+                s.api("PATCH", &p, &root, Some(json!({"roles": ["all"]})))
+                    .await
+                    .0
+            }
+            // Expires while the request is in flight.
+            _ => {
+                let at = warden::now_unix() + 1;
+                s.sql(
+                    &format!("UPDATE service_accounts SET expires_at = {at} WHERE id = $1"),
+                    &mallory.id,
+                )
+                .await;
+                tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+                200
             }
         };
         assert_eq!(st, 200, "{removal}");

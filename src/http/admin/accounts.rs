@@ -142,7 +142,7 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
                     .decode(v.as_bytes())
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .filter(|s| s.len() <= 64)
+                    .filter(|s| s.len() <= 64 && !s.contains('\0'))
                     .ok_or_else(|| bad_param("cursor", "is not a cursor this API returned"))?;
                 q.after = Some(id);
             }
@@ -188,7 +188,7 @@ pub async fn list_accounts(
         .flatten();
     let items = items
         .iter()
-        .map(|a| AccountView::new(a, None, caller.now))
+        .map(|a| AccountView::new(a, None, caller.now()))
         .collect();
     Ok(Json(AccountPage { items, next_cursor }))
 }
@@ -225,10 +225,10 @@ pub async fn create_account(
         expires_in: body.expires_in,
         expires_at: body.expires_at,
     };
-    let (a, secret) = accounts::create(&state.db, req, &caller.actor, caller.now).await?;
+    let (a, secret) = accounts::create(&state.db, req, &caller.actor, caller.now()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(AccountView::new(&a, secret.as_ref(), caller.now)),
+        Json(AccountView::new(&a, secret.as_ref(), caller.now())),
     ))
 }
 
@@ -254,7 +254,7 @@ pub async fn get_account(
         .find_account(Some(caller.org()), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(tagged(&a, caller.now))
+    Ok(tagged(&a, caller.now()))
 }
 
 /// Change name, description, roles, allowed IPs or expiry. Only the
@@ -302,10 +302,10 @@ pub async fn patch_account(
         &id,
         patch,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
-    Ok(tagged(&a, caller.now))
+    Ok(tagged(&a, caller.now()))
 }
 
 /// Delete (tombstone) a service account: it can never authenticate again
@@ -331,10 +331,10 @@ pub async fn delete_account(
         Some(caller.org()),
         &id,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
-    Ok(view(&a, caller.now))
+    Ok(view(&a, caller.now()))
 }
 
 /// Tear down a credential service account's OAuth client (same effect as
@@ -364,10 +364,10 @@ pub async fn delete_oauth_client(
         Some(caller.org()),
         &id,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
-    Ok(view(&a, caller.now))
+    Ok(view(&a, caller.now()))
 }
 
 /// Disable: tokens stop working at once; enable brings unexpired ones back.
@@ -393,10 +393,10 @@ pub async fn disable_account(
         &id,
         Status::Disabled,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
-    Ok(view(&a, caller.now))
+    Ok(view(&a, caller.now()))
 }
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{id}/enable", tag = "service accounts",
@@ -421,10 +421,10 @@ pub async fn enable_account(
         &id,
         Status::Active,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
-    Ok(view(&a, caller.now))
+    Ok(view(&a, caller.now()))
 }
 
 /// Replace the secret: the old one (and any rotated-out one) stops working
@@ -450,10 +450,10 @@ pub async fn reset_secret(
         Some(caller.org()),
         &id,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
-    Ok(Json(AccountView::new(&a, Some(&s), caller.now)))
+    Ok(Json(AccountView::new(&a, Some(&s), caller.now())))
 }
 
 /// Issue a new secret while the current one keeps working for a grace
@@ -492,10 +492,10 @@ pub async fn rotate_secret(
         &id,
         grace,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
-    Ok(Json(AccountView::new(&a, Some(&s), caller.now)))
+    Ok(Json(AccountView::new(&a, Some(&s), caller.now())))
 }
 
 /// End a rotated-out secret's grace period now (by its prefix, as listed
@@ -525,10 +525,10 @@ pub async fn revoke_secret(
         &id,
         &prefix,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
-    Ok(view(&a, caller.now))
+    Ok(view(&a, caller.now()))
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -592,7 +592,7 @@ pub async fn account_usage(
         .find_account(Some(caller.org()), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let this_hour = caller.now - caller.now.rem_euclid(3600);
+    let this_hour = caller.now() - caller.now().rem_euclid(3600);
     let rows = state
         .db
         .account_usage(&a.id, this_hour - (hours - 1) * 3600)

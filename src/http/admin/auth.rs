@@ -50,13 +50,19 @@ impl Need for AuditRead {
 pub struct AdminCaller<N: Need> {
     pub account: ServiceAccount,
     pub actor: Actor,
-    pub now: i64,
     need: PhantomData<N>,
 }
 
 impl<N: Need> AdminCaller<N> {
     pub fn org(&self) -> &str {
         &self.account.org_id
+    }
+
+    /// The time now, read when asked: a handler runs after its body has
+    /// arrived, which may be well after authentication, and what it writes
+    /// (expiries, audit times) is as of then.
+    pub fn now(&self) -> i64 {
+        now_unix()
     }
 }
 
@@ -134,7 +140,6 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
         Ok(Self {
             account,
             actor,
-            now,
             need: PhantomData,
         })
     }

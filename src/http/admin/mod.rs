@@ -280,6 +280,12 @@ async fn read_json_body(req: axum::extract::Request) -> Result<Bytes, ApiError> 
 pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if k.chars().chain(v.chars()).any(char::is_control) {
+            return Err(ApiError::BadRequest(format!(
+                "query parameter `{}` holds a control character",
+                printable(&k)
+            )));
+        }
         if out.iter().any(|(seen, _)| *seen == k) {
             return Err(ApiError::BadRequest(format!(
                 "query parameter `{}` is repeated",

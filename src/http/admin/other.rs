@@ -82,7 +82,7 @@ pub async fn create_role(
         &body.description,
         &body.permissions,
         &caller.actor,
-        caller.now,
+        caller.now(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(crate::roles::to_json(&role))))
