@@ -21,6 +21,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
+    /// Where `database_url` came from: the variable, the file's key, or
+    /// `default` (commands say which database they used, and why).
+    pub database_url_source: String,
     pub listen: SocketAddr,
     /// A separate address for `/metrics`; when set, the public listener no
     /// longer serves it.
@@ -167,6 +170,35 @@ impl Config {
         Self::from_raw(&raw)
     }
 
+    /// `WARDEN_*` variables in the environment that are no setting (a
+    /// typo such as `WARDEN_ISUER` would otherwise be ignored in silence),
+    /// each with the setting it most likely meant. The test and benchmark
+    /// harnesses' own `WARDEN_TEST_*` and `WARDEN_BENCH_*` are not settings
+    /// and not reported.
+    pub fn unknown_variables() -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| k.starts_with("WARDEN_"))
+            .filter(|k| !k.starts_with("WARDEN_TEST_") && !k.starts_with("WARDEN_BENCH_"))
+            .filter(|k| {
+                let key = k["WARDEN_".len()..].to_ascii_lowercase();
+                !KEYS.contains(&key.as_str())
+            })
+            .map(|k| {
+                let key = k["WARDEN_".len()..].to_ascii_lowercase();
+                let near = KEYS
+                    .iter()
+                    .map(|c| (edit_distance(&key, c), c))
+                    .filter(|(d, _)| *d <= 2)
+                    .min()
+                    .map(|(_, c)| format!("WARDEN_{}", c.to_ascii_uppercase()));
+                (k, near)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Builds a configuration from `(key, value)` pairs named like the TOML
     /// keys, on top of the defaults; for embedding and tests.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
@@ -193,6 +225,9 @@ impl Config {
             }
             None => "sqlite://warden.db".to_owned(),
         };
+        let database_url_source = get("database_url")
+            .map(|(_, src)| src.to_owned())
+            .unwrap_or_else(|| "the default".to_owned());
         let listen = match get("listen") {
             Some((v, src)) => v
                 .parse()
@@ -332,6 +367,7 @@ impl Config {
             auth_failures_per_client,
             auth_failures_per_ip,
             database_url,
+            database_url_source,
             listen,
             metrics_listen,
             issuer,
@@ -353,6 +389,22 @@ impl Config {
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"))
     }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn duration(

@@ -3,6 +3,7 @@ use serde_json::json;
 
 use crate::accounts::{Actor, ManageError, rfc3339};
 use crate::crypto::secrets::hash_blocking;
+use crate::db::resource_servers::RsChange;
 use crate::db::{AuditEvent, Db};
 use crate::domain::account::{InvalidField, Status, validate_name};
 use crate::domain::credentials::ClientSecret;
@@ -125,6 +126,56 @@ pub async fn delete(
     db.find_resource_server(&r.id)
         .await?
         .ok_or(ManageError::NotFound)
+}
+
+/// Replaces the secret: the old one stops working at once.
+pub async fn reset_secret(
+    db: &Db,
+    key: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<(ResourceServer, ClientSecret), ManageError> {
+    let r = live(db, key).await?;
+    let secret = ClientSecret::generate();
+    let s = secret.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_blocking(&s))
+        .await
+        .map_err(|_| ManageError::Hash)?
+        .map_err(|_| ManageError::Hash)?;
+    let ev = event(actor, "resource_server.secret_reset", &r.id, now, json!({}));
+    if !db
+        .update_resource_server(&r.id, RsChange::SecretHash(&hash), &ev)
+        .await?
+    {
+        return Err(ManageError::NotFound);
+    }
+    Ok((live(db, &r.id).await?, secret))
+}
+
+/// Renames a resource server (its audience never changes: tokens carry it).
+pub async fn rename(
+    db: &Db,
+    key: &str,
+    name: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<ResourceServer, ManageError> {
+    let r = live(db, key).await?;
+    let name = validate_name(name)?;
+    let ev = event(
+        actor,
+        "resource_server.updated",
+        &r.id,
+        now,
+        json!({"name": {"from": r.name, "to": name}}),
+    );
+    if !db
+        .update_resource_server(&r.id, RsChange::Name(&name), &ev)
+        .await?
+    {
+        return Err(ManageError::NotFound);
+    }
+    live(db, &r.id).await
 }
 
 pub fn to_json(r: &ResourceServer) -> serde_json::Value {

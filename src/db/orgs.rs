@@ -30,6 +30,15 @@ impl Db {
         Ok(())
     }
 
+    /// Every organization: (slug, name, created_at), by slug.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "list_orgs"))]
+    pub async fn list_orgs(&self) -> DbResult<Vec<(String, String, i64)>> {
+        Ok(
+            on_db!(self, p => sqlx::query_as("SELECT id, name, created_at FROM orgs ORDER BY id")
+            .fetch_all(p).await?),
+        )
+    }
+
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "org_exists"))]
     pub async fn org_exists(&self, slug: &str) -> DbResult<bool> {
         let n: Option<(String,)> = on_db!(self, p => sqlx::query_as("SELECT id FROM orgs WHERE id = $1")

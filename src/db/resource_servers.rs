@@ -196,6 +196,41 @@ impl Db {
         })
     }
 
+    /// Sets one column of a live resource server (`secret_hash` or `name`),
+    /// with its audit record. `Ok(false)` when there is no such live server.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "update_resource_server")
+    )]
+    pub async fn update_resource_server(
+        &self,
+        id: &str,
+        change: RsChange<'_>,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
+        let (sql, value) = match change {
+            RsChange::SecretHash(h) => (
+                "UPDATE resource_servers SET secret_hash = $2 WHERE id = $1 AND deleted_at IS NULL",
+                h,
+            ),
+            RsChange::Name(n) => (
+                "UPDATE resource_servers SET name = $2 WHERE id = $1 AND deleted_at IS NULL",
+                n,
+            ),
+        };
+        on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(sql).bind(id).bind(value).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
     /// The account behind an access token and whether its `jti` is revoked,
     /// in one round trip.
     #[tracing::instrument(
@@ -286,4 +321,10 @@ impl Db {
         });
         Ok(())
     }
+}
+
+/// One change to a resource server (`Db::update_resource_server`).
+pub enum RsChange<'a> {
+    SecretHash(&'a str),
+    Name(&'a str),
 }

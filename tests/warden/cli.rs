@@ -113,7 +113,16 @@ async fn account_lifecycle_from_the_cli(b: Backend) {
     };
     s.token_ok(&a2, &[]).await;
 
-    let deleted = json_of(&warden(&url, &keys, &["accounts", "delete", id, "--json"]));
+    // Without a terminal to confirm on, delete wants --yes.
+    assert_usage_error(
+        &warden(&url, &keys, &["accounts", "delete", id, "--json"]),
+        "--yes",
+    );
+    let deleted = json_of(&warden(
+        &url,
+        &keys,
+        &["accounts", "delete", id, "--yes", "--json"],
+    ));
     assert!(deleted["deleted_at"].is_string());
     assert_eq!(s.token(&a2, &[]).await.status(), 401);
     let listed = json_of(&warden(&url, &keys, &["accounts", "list", "--json"]));
@@ -321,9 +330,32 @@ fn keys_rotate_list_prune() {
         l.iter()
             .any(|k| k["kid"] == new_kid.as_str() && k["state"] == "signing")
     }));
-    // The old key signed tokens that may still be live: not pruned yet.
-    assert!(warden(&url, &keys, &["keys", "prune"]).status.success());
+    // The rotation said when the key shows and when it signs.
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("JWKS within") && said.contains("signing from"),
+        "{said}"
+    );
+    // The old key signed tokens that may still be live: not pruned yet,
+    // and the command says why nothing went.
+    let o = warden(&url, &keys, &["keys", "prune"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to prune"));
     assert_eq!(list(&keys).as_array().map(Vec::len), Some(2));
+    assert_eq!(after[0]["state"].as_str().is_some(), true);
+    let states: Vec<String> = list(&keys)
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|k| k["state"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        states
+            .iter()
+            .all(|s| ["signing", "upcoming", "retired"].contains(&s.as_str()))
+    );
     assert_usage_error(
         &warden(&url, &keys, &["keys", "rotate", "--alg", "HS256"]),
         "--alg",
@@ -458,7 +490,231 @@ async fn resource_servers_from_the_cli(b: Backend) {
     assert_eq!(resp.status(), 401);
 }
 
+/// The verbs a new user looks for, each reading the same configuration as
+/// `serve`: rotate and update accounts, reset and rename resource servers,
+/// list and show orgs, list and create roles; unknown names are one line,
+/// exit 2; a read never creates a database; each success names the
+/// database used.
+async fn the_whole_command_set(b: Backend) {
+    let s = TestServer::start(b).await;
+    let keys = s.dir.path().join("keys");
+    let url = s.db_url.clone();
+    let w = |args: &[&str]| warden(&url, &keys, args);
+    let a = json_of(&w(&[
+        "accounts", "create", "--name", "ci", "--role", "viewer", "--json",
+    ]));
+    let id = a["id"].as_str().unwrap_or("").to_owned();
+    let ok = w(&["accounts", "show", &id]);
+    assert!(
+        String::from_utf8_lossy(&ok.stderr).contains("database:"),
+        "the database used is said"
+    );
+    // rotate-secret: both secrets work.
+    let rotated = json_of(&w(&[
+        "accounts",
+        "rotate-secret",
+        "--grace",
+        "1h",
+        "--json",
+        &id,
+    ]));
+    assert_eq!(rotated["secrets"].as_array().map(Vec::len), Some(2));
+    let old = Account {
+        id: id.clone(),
+        client_id: a["client_id"].as_str().unwrap_or("").into(),
+        secret: a["client_secret"].as_str().unwrap_or("").into(),
+    };
+    let new = Account {
+        secret: rotated["client_secret"].as_str().unwrap_or("").into(),
+        ..old.clone()
+    };
+    s.token_ok(&old, &[]).await;
+    s.token_ok(&new, &[]).await;
+    // update: only what is passed changes.
+    let updated = json_of(&w(&[
+        "accounts",
+        "update",
+        &id,
+        "--description",
+        "nightly",
+        "--role",
+        "risk-viewer",
+        "--allowed-ips",
+        "10.0.0.0/8,192.0.2.7",
+        "--expires-in",
+        "30d",
+        "--json",
+    ]));
+    assert_eq!(updated["name"], "ci");
+    assert_eq!(updated["description"], "nightly");
+    assert_eq!(updated["roles"], serde_json::json!(["risk-viewer"]));
+    assert_eq!(
+        updated["allowed_ips"],
+        serde_json::json!(["10.0.0.0/8", "192.0.2.7/32"])
+    );
+    assert!(updated["expires_at"].is_string());
+    let cleared = json_of(&w(&[
+        "accounts",
+        "update",
+        &id,
+        "--allowed-ips",
+        "",
+        "--json",
+    ]));
+    assert_eq!(cleared["allowed_ips"], serde_json::json!([]));
+    assert_usage_error(&w(&["accounts", "update", &id, "--role", "nope"]), "nope");
+    // Resource servers: reset-secret and rename.
+    let rs = json_of(&w(&[
+        "resource-servers",
+        "create",
+        "--name",
+        "Billing",
+        "--audience",
+        "https://billing.example",
+        "--json",
+    ]));
+    let rs_id = rs["client_id"].as_str().unwrap_or("").to_owned();
+    let reset = json_of(&w(&["resource-servers", "reset-secret", &rs_id, "--json"]));
+    assert!(
+        reset["client_secret"]
+            .as_str()
+            .is_some_and(|x| x != rs["client_secret"])
+    );
+    let renamed = json_of(&w(&[
+        "resource-servers",
+        "update",
+        "https://billing.example",
+        "--name",
+        "Billing API",
+        "--json",
+    ]));
+    assert_eq!(renamed["name"], "Billing API");
+    let shown = json_of(&w(&["resource-servers", "show", &rs_id, "--json"]));
+    assert_eq!(shown["name"], "Billing API");
+    // Orgs and roles.
+    assert!(
+        w(&["orgs", "create", "acme", "--name", "Acme"])
+            .status
+            .success()
+    );
+    let orgs = json_of(&w(&["orgs", "list", "--json"]));
+    assert!(
+        orgs.as_array()
+            .is_some_and(|l| l.iter().any(|o| o["slug"] == "acme"))
+    );
+    let acme = json_of(&w(&["orgs", "show", "acme", "--json"]));
+    assert_eq!(acme["name"], "Acme");
+    let role = json_of(&w(&[
+        "roles",
+        "create",
+        "auditor",
+        "--permission",
+        "audit:read",
+        "--org",
+        "acme",
+        "--json",
+    ]));
+    assert_eq!(role["id"], "auditor");
+    let roles = json_of(&w(&["roles", "list", "--org", "acme", "--json"]));
+    assert!(
+        roles
+            .as_array()
+            .is_some_and(|l| l.iter().any(|r| r["id"] == "auditor"))
+    );
+    assert!(
+        roles
+            .as_array()
+            .is_some_and(|l| l.iter().any(|r| r["id"] == "admin"))
+    );
+    assert_usage_error(
+        &w(&["roles", "create", "x", "--permission", "audit:read"]),
+        "--org",
+    );
+    // Unknown names: one line, exit 2.
+    for (args, says) in [
+        (vec!["accounts", "list", "--org", "nope"], "nope"),
+        (vec!["roles", "list", "--org", "nope"], "nope"),
+        (vec!["orgs", "show", "nope"], "nope"),
+        (vec!["accounts", "show", "arm_sa_nope"], "not found"),
+        (
+            vec!["resource-servers", "show", "https://nope.example"],
+            "not found",
+        ),
+        (
+            vec!["accounts", "rotate-secret", "arm_sa_nope"],
+            "not found",
+        ),
+    ] {
+        assert_usage_error(&w(&args), says);
+    }
+    // Help reads on its own for every subcommand.
+    for sub in [
+        vec!["accounts", "--help"],
+        vec!["accounts", "update", "--help"],
+        vec!["accounts", "rotate-secret", "--help"],
+        vec!["resource-servers", "--help"],
+        vec!["roles", "create", "--help"],
+        vec!["orgs", "--help"],
+        vec!["keys", "--help"],
+    ] {
+        let o = w(&sub);
+        assert!(o.status.success(), "{sub:?}");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("Usage:"), "{sub:?}: {text}");
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.trim().starts_with('-'))
+        {
+            let l = line.trim();
+            if l.starts_with("help") || l.is_empty() || l.starts_with('<') || l.starts_with('[') {
+                continue;
+            }
+            assert!(
+                l.split_whitespace().count() > 1,
+                "{sub:?}: `{l}` has no help text"
+            );
+        }
+    }
+}
+
+/// A command that only reads never creates a database: beside a server
+/// started with another configuration, `accounts list` without it says
+/// there is no database instead of showing an empty one; an unknown
+/// `WARDEN_*` variable is named, with the setting it most likely meant.
+#[test]
+fn reads_never_create_a_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("elsewhere.db");
+    let url = format!("sqlite://{}", path.display());
+    let keys = dir.path().join("keys");
+    for args in [
+        vec!["accounts", "list"],
+        vec!["accounts", "show", "arm_sa_x"],
+        vec!["orgs", "list"],
+        vec!["roles", "list"],
+        vec!["resource-servers", "list"],
+    ] {
+        assert_usage_error(&warden(&url, &keys, &args), "no database at");
+        assert!(!path.exists(), "{args:?} created the database");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["migrate"])
+        .env("WARDEN_DATABASE_URL", &url)
+        .env("WARDEN_KEYS_DIR", &keys)
+        .env("WARDEN_ISUER", "http://typo.example")
+        .output()
+        .expect("run");
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("WARDEN_ISUER is not a warden setting") && err.contains("WARDEN_ISSUER"),
+        "{err}"
+    );
+    assert!(path.exists(), "a command that writes may create it");
+}
+
 both_backends!(
+    the_whole_command_set,
     account_lifecycle_from_the_cli,
     bad_cli_input_is_exit_2_with_one_line,
     resource_servers_from_the_cli
