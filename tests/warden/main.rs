@@ -9,6 +9,7 @@ mod admin;
 mod admin_plane;
 mod cli;
 mod discovery;
+mod docs;
 mod faults;
 mod first_hour;
 mod fuzz;

@@ -1,0 +1,25 @@
+//! The documentation runs as written: every shell example in README.md and
+//! docs/*.md (but those marked `sh norun`) against a live server, its shown
+//! output compared where it is stable (`tests/docs/run_docs.py`).
+
+#[test]
+fn every_documented_shell_example_runs_as_shown() {
+    let o = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/docs/run_docs.py"
+        ))
+        .arg(env!("CARGO_BIN_EXE_warden"))
+        .output()
+        .expect("run tests/docs/run_docs.py (python3)");
+    let report = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{report}");
+    // It really ran the pages.
+    for page in [
+        "README.md:",
+        "docs/admin-guide.md:",
+        "docs/getting-a-token.md:",
+    ] {
+        assert!(report.contains(page), "{page} not run: {report}");
+    }
+}
