@@ -64,6 +64,9 @@ def blocks(text):
         elif cur is not None and line.startswith("```"):
             if info == "json" and not gap and out and out[-1][0] == "sh":
                 out[-1][1].extend("# " + l for l in cur)
+            elif info == "text" and not gap and out and out[-1][0] == "sh":
+                # Lines the command prints, each checked as it stands.
+                out[-1][1].extend("#= " + l for l in cur if l.strip())
             else:
                 out.append((info, cur))
             cur, gap = None, False
@@ -80,7 +83,7 @@ def runs(lines):
     for line in lines:
         if line.startswith("#"):
             if cmd:
-                shown.append(line[1:].strip())
+                shown.append(line[1:] if line.startswith("#=") else line[1:].strip())
             continue
         if not line.strip():
             continue
@@ -102,8 +105,10 @@ VOLATILE = re.compile(r'^"(arm_(sa|sk|rs|rt)_|eyJ|[0-9a-f]{8}-|\d{4}-\d\d-\d\dT)
 
 
 def stable_pairs(shown):
-    text = " ".join(shown)
-    pairs = []
+    # `=` lines (from a ```text block) are expected verbatim.
+    exact = [l[2:] for l in shown if l.startswith("= ") and "…" not in l]
+    text = " ".join(l for l in shown if not l.startswith("= "))
+    pairs = list(exact)
     for key, value in PAIR.findall(text):
         if "…" in value or value == "null" or VOLATILE.match(value):
             continue
@@ -117,6 +122,8 @@ def run_page(binary, page, base):
     if not todo:
         return True
     work = tempfile.mkdtemp(prefix="warden-docs-")
+    # Pages refer to their example files as docs/examples/…, from a clone.
+    os.symlink(os.path.join(ROOT, "docs"), os.path.join(work, "docs"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     env.update(WARDEN_LISTEN=f"127.0.0.1:{port}", DOCS_WARDEN_BIN=binary, WARDEN_LOG="warn")
@@ -151,7 +158,7 @@ def run_page(binary, page, base):
             out = (open(out_path, encoding="utf-8", errors="replace").read()
                    if os.path.exists(out_path) else "(never ran: the page's script stopped before it)")
             rc = open(f"{work}/run{n}.rc").read().strip() if os.path.exists(f"{work}/run{n}.rc") else "none"
-            missing = [p for p in expected if p not in normalise(out)]
+            missing = [p for p in expected if p not in normalise(out) and p not in out]
             if rc != "0" or missing:
                 ok = False
                 print(f"{page}: this example did not run as shown (exit {rc}):\n{body}\n"
