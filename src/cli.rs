@@ -229,8 +229,21 @@ enum RsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Issue a new secret; the old one stops working at once. Prints it once.
+    /// Issue a new secret; every other one stops working at once. Prints it
+    /// once.
     ResetSecret(OneRs),
+    /// Issue a new secret while the current one keeps working for a grace
+    /// period. Prints it once.
+    RotateSecret {
+        /// The id, client id or audience.
+        resource_server: String,
+        /// How long the current secret keeps working (at most 7d).
+        #[arg(long, default_value = "24h")]
+        grace: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Refuse the server's introspection and revocation calls for now.
     Disable(OneRs),
     /// Let a disabled server call again.
@@ -881,6 +894,17 @@ async fn rs_cmd(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliError> {
         RsCmd::ResetSecret(o) => {
             let (r, s) = rs::reset_secret(db, &o.resource_server, &actor, now).await?;
             (r, Some(s), o.json)
+        }
+        RsCmd::RotateSecret {
+            resource_server,
+            grace,
+            json,
+        } => {
+            let grace = humantime::parse_duration(&grace)
+                .map_err(|_| CliError::Usage("--grace must be a duration such as 24h".into()))?
+                .as_secs() as i64;
+            let (r, s) = rs::rotate_secret(db, &resource_server, grace, &actor, now).await?;
+            (r, Some(s), json)
         }
     };
     print_object(rs::to_json(&server), secret.as_ref(), json_out);

@@ -5,7 +5,9 @@ use crate::accounts::{Actor, ManageError, rfc3339};
 use crate::crypto::secrets::hash_blocking;
 use crate::db::resource_servers::RsChange;
 use crate::db::{AuditEvent, Db};
-use crate::domain::account::{InvalidField, Status, validate_name};
+use crate::domain::account::{
+    InvalidField, MAX_LIVE_SECRETS, PreviousSecret, Status, secret_prefix, validate_name,
+};
 use crate::domain::credentials::ClientSecret;
 use crate::domain::resource_server::{
     ResourceServer, generate_client_id, is_issuer, validate_audience,
@@ -63,6 +65,8 @@ pub async fn create(
         name,
         audience,
         client_id: generate_client_id(),
+        secret_prefix: Some(secret_prefix(secret.expose())),
+        previous_secrets: Vec::new(),
         secret_hash,
         status: Status::Active,
         created_at: now,
@@ -128,26 +132,106 @@ pub async fn delete(
         .ok_or(ManageError::NotFound)
 }
 
-/// Replaces the secret: the old one stops working at once.
+/// Replaces the secret: every other one stops working at once.
 pub async fn reset_secret(
     db: &Db,
     key: &str,
     actor: &Actor,
     now: i64,
 ) -> Result<(ResourceServer, ClientSecret), ManageError> {
+    new_secret(db, key, None, actor, now).await
+}
+
+/// Issues a new secret while the current one keeps working for `grace`
+/// seconds; secrets rotated out before keep their own grace. At most
+/// `MAX_LIVE_SECRETS` work at once.
+pub async fn rotate_secret(
+    db: &Db,
+    key: &str,
+    grace: i64,
+    actor: &Actor,
+    now: i64,
+) -> Result<(ResourceServer, ClientSecret), ManageError> {
+    if !(0..=crate::accounts::MAX_GRACE_SECS).contains(&grace) {
+        return Err(ManageError::Invalid(InvalidField {
+            field: "grace_period",
+            reason: "must be between 0 seconds and 7 days".into(),
+        }));
+    }
+    new_secret(db, key, Some(grace), actor, now).await
+}
+
+/// Reset (`grace` `None`) or rotation. Not retried: of two concurrent
+/// changes exactly one succeeds, so nobody is told of a secret that does
+/// not work.
+async fn new_secret(
+    db: &Db,
+    key: &str,
+    grace: Option<i64>,
+    actor: &Actor,
+    now: i64,
+) -> Result<(ResourceServer, ClientSecret), ManageError> {
     let r = live(db, key).await?;
-    let secret = ClientSecret::generate();
+    let mut previous: Vec<PreviousSecret> = match grace {
+        None => Vec::new(),
+        Some(_) => r
+            .previous_secrets
+            .iter()
+            .filter(|p| p.expires_at > now)
+            .cloned()
+            .collect(),
+    };
+    if let Some(g) = grace.filter(|g| *g > 0) {
+        previous.insert(
+            0,
+            PreviousSecret {
+                prefix: r.secret_prefix.clone().unwrap_or_default(),
+                hash: r.secret_hash.clone(),
+                created_at: None,
+                expires_at: now + g,
+            },
+        );
+    }
+    if previous.len() + 1 > MAX_LIVE_SECRETS {
+        return Err(ManageError::Conflict(format!(
+            "the resource server already has {MAX_LIVE_SECRETS} working secrets; \
+             wait for a grace period to end, or reset the secret"
+        )));
+    }
+    let secret = loop {
+        let s = ClientSecret::generate();
+        let p = secret_prefix(s.expose());
+        if !previous.iter().any(|x| x.prefix == p) {
+            break s;
+        }
+    };
+    let prefix = secret_prefix(secret.expose());
     let s = secret.clone();
     let hash = tokio::task::spawn_blocking(move || hash_blocking(&s))
         .await
         .map_err(|_| ManageError::Hash)?
         .map_err(|_| ManageError::Hash)?;
-    let ev = event(actor, "resource_server.secret_reset", &r.id, now, json!({}));
-    if !db
-        .update_resource_server(&r.id, RsChange::SecretHash(&hash), &ev)
-        .await?
-    {
-        return Err(ManageError::NotFound);
+    let (action, details) = match grace {
+        None => (
+            "resource_server.secret_reset",
+            json!({"secret_prefix": prefix}),
+        ),
+        Some(g) => (
+            "resource_server.secret_rotated",
+            json!({"secret_prefix": prefix, "grace_until": rfc3339(Some(now + g))}),
+        ),
+    };
+    let ev = event(actor, action, &r.id, now, details);
+    let change = RsChange::Secrets {
+        hash: &hash,
+        prefix: &prefix,
+        previous: &previous,
+        expected_hash: &r.secret_hash,
+    };
+    if !db.update_resource_server(&r.id, change, &ev).await? {
+        return Err(ManageError::Conflict(
+            "the resource server changed concurrently; retry".into(),
+        ));
     }
     Ok((live(db, &r.id).await?, secret))
 }
@@ -179,7 +263,17 @@ pub async fn rename(
 }
 
 pub fn to_json(r: &ResourceServer) -> serde_json::Value {
+    let now = crate::now_unix();
+    let mut secrets: Vec<serde_json::Value> =
+        vec![json!({"prefix": r.secret_prefix, "expires_at": null})];
+    secrets.extend(
+        r.previous_secrets
+            .iter()
+            .filter(|p| p.expires_at > now)
+            .map(|p| json!({"prefix": p.prefix, "expires_at": rfc3339(Some(p.expires_at))})),
+    );
     json!({
+        "secrets": if r.deleted_at.is_some() { vec![] } else { secrets },
         "id": r.id,
         "name": r.name,
         "audience": r.audience,

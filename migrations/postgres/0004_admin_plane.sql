@@ -44,3 +44,8 @@ CREATE TABLE account_usage (
 );
 CREATE INDEX account_usage_hour ON account_usage (hour);
 ALTER TABLE service_accounts ADD COLUMN last_used_ip TEXT;
+
+-- Resource servers rotate secrets like accounts: the current secret's
+-- public prefix, and rotated-out secrets each with its own grace period.
+ALTER TABLE resource_servers ADD COLUMN secret_prefix TEXT;
+ALTER TABLE resource_servers ADD COLUMN previous_secrets TEXT NOT NULL DEFAULT '';

@@ -133,7 +133,7 @@ macro_rules! guard_refusal {
     };
 }
 
-fn encode_previous(p: &[PreviousSecret]) -> String {
+pub(super) fn encode_previous(p: &[PreviousSecret]) -> String {
     if p.is_empty() {
         String::new()
     } else {
@@ -228,6 +228,8 @@ struct IntrospectionRow {
     rs_created_at: i64,
     rs_created_by: String,
     rs_deleted_at: Option<i64>,
+    rs_secret_prefix: Option<String>,
+    rs_previous_secrets: String,
     has_account: i64,
     #[sqlx(flatten)]
     account: AccountRow,
@@ -331,6 +333,7 @@ impl Db {
         let sql = "SELECT rs.id AS rs_id, rs.name AS rs_name, rs.audience AS rs_audience, \
              rs.client_id AS rs_client_id, rs.secret_hash AS rs_secret_hash, rs.status AS rs_status, \
              rs.created_at AS rs_created_at, rs.created_by AS rs_created_by, rs.deleted_at AS rs_deleted_at, \
+             rs.secret_prefix AS rs_secret_prefix, rs.previous_secrets AS rs_previous_secrets, \
              CAST(CASE WHEN a.id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_account, \
              COALESCE(a.id, '') AS id, COALESCE(a.org_id, '') AS org_id, COALESCE(a.kind, '') AS kind, \
              COALESCE(a.name, '') AS name, COALESCE(a.description, '') AS description, a.client_id, \
@@ -358,9 +361,11 @@ impl Db {
                             rs_created_at: r.get(6)?,
                             rs_created_by: r.get(7)?,
                             rs_deleted_at: r.get(8)?,
-                            has_account: r.get(9)?,
-                            account: AccountRow::from_inline(r, 10)?,
-                            revoked: r.get(10 + ACCOUNT_COLUMNS)?,
+                            rs_secret_prefix: r.get(9)?,
+                            rs_previous_secrets: r.get(10)?,
+                            has_account: r.get(11)?,
+                            account: AccountRow::from_inline(r, 12)?,
+                            revoked: r.get(12 + ACCOUNT_COLUMNS)?,
                         })
                     },
                 )
@@ -387,6 +392,8 @@ impl Db {
                 created_at: r.rs_created_at,
                 created_by: r.rs_created_by,
                 deleted_at: r.rs_deleted_at,
+                secret_prefix: r.rs_secret_prefix,
+                previous_secrets: r.rs_previous_secrets,
             },
         )?;
         let account = if r.has_account > 0 {

@@ -6,7 +6,8 @@ use crate::domain::resource_server::ResourceServer;
 
 macro_rules! rs_columns {
     () => {
-        "id, name, audience, client_id, secret_hash, status, created_at, created_by, deleted_at"
+        "id, name, audience, client_id, secret_hash, status, created_at, created_by, deleted_at, \
+         secret_prefix, previous_secrets"
     };
 }
 
@@ -21,6 +22,8 @@ pub(super) struct RsRow {
     pub(super) created_at: i64,
     pub(super) created_by: String,
     pub(super) deleted_at: Option<i64>,
+    pub(super) secret_prefix: Option<String>,
+    pub(super) previous_secrets: String,
 }
 
 impl TryFrom<RsRow> for ResourceServer {
@@ -35,6 +38,16 @@ impl TryFrom<RsRow> for ResourceServer {
             audience: r.audience,
             client_id: r.client_id,
             secret_hash: r.secret_hash,
+            secret_prefix: r.secret_prefix,
+            previous_secrets: if r.previous_secrets.is_empty() {
+                Vec::new()
+            } else {
+                serde_json::from_str(&r.previous_secrets).map_err(|_| {
+                    DbError::Sqlx(sqlx::Error::Decode(
+                        "resource_servers.previous_secrets".into(),
+                    ))
+                })?
+            },
             created_at: r.created_at,
             created_by: r.created_by,
             deleted_at: r.deleted_at,
@@ -64,7 +77,7 @@ impl Db {
         let sql = concat!(
             "INSERT INTO resource_servers (",
             rs_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
@@ -78,6 +91,8 @@ impl Db {
                 .bind(rs.created_at)
                 .bind(&rs.created_by)
                 .bind(rs.deleted_at)
+                .bind(&rs.secret_prefix)
+                .bind(super::accounts::encode_previous(&rs.previous_secrets))
                 .execute(&mut *tx)
                 .await;
             match r {
@@ -210,19 +225,25 @@ impl Db {
         change: RsChange<'_>,
         audit: &AuditEvent,
     ) -> DbResult<bool> {
-        let (sql, value) = match change {
-            RsChange::SecretHash(h) => (
-                "UPDATE resource_servers SET secret_hash = $2 WHERE id = $1 AND deleted_at IS NULL",
-                h,
-            ),
-            RsChange::Name(n) => (
-                "UPDATE resource_servers SET name = $2 WHERE id = $1 AND deleted_at IS NULL",
-                n,
-            ),
-        };
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            let n = sqlx::query(sql).bind(id).bind(value).execute(&mut *tx).await?.rows_affected();
+            let q = match &change {
+                RsChange::Secrets { hash, prefix, previous, expected_hash } => sqlx::query(
+                    "UPDATE resource_servers SET secret_hash = $2, secret_prefix = $3, \
+                     previous_secrets = $4 WHERE id = $1 AND deleted_at IS NULL AND secret_hash = $5",
+                )
+                .bind(id)
+                .bind(*hash)
+                .bind(*prefix)
+                .bind(super::accounts::encode_previous(previous))
+                .bind(*expected_hash),
+                RsChange::Name(n) => sqlx::query(
+                    "UPDATE resource_servers SET name = $2 WHERE id = $1 AND deleted_at IS NULL",
+                )
+                .bind(id)
+                .bind(*n),
+            };
+            let n = q.execute(&mut *tx).await?.rows_affected();
             if n == 1 {
                 insert_audit!(&mut *tx, audit)?;
             }
@@ -325,6 +346,13 @@ impl Db {
 
 /// One change to a resource server (`Db::update_resource_server`).
 pub enum RsChange<'a> {
-    SecretHash(&'a str),
+    /// New secrets, if the current hash is still `expected_hash` (of two
+    /// concurrent changes, one wins).
+    Secrets {
+        hash: &'a str,
+        prefix: &'a str,
+        previous: &'a [crate::domain::account::PreviousSecret],
+        expected_hash: &'a str,
+    },
     Name(&'a str),
 }

@@ -1,5 +1,5 @@
 //! Resource servers: the APIs that accept warden's tokens.
-use crate::domain::account::{InvalidField, Status};
+use crate::domain::account::{InvalidField, PreviousSecret, Status, secret_prefix};
 use crate::domain::credentials::random_bytes;
 
 pub const RS_CLIENT_ID_PREFIX: &str = "arm_rs_";
@@ -12,6 +12,11 @@ pub struct ResourceServer {
     pub audience: String,
     pub client_id: String,
     pub secret_hash: String,
+    /// The current secret's public prefix (`None` for one made before
+    /// prefixes were kept).
+    pub secret_prefix: Option<String>,
+    /// Rotated-out secrets, each accepted until its own grace period ends.
+    pub previous_secrets: Vec<PreviousSecret>,
     pub status: Status,
     pub created_at: i64,
     pub created_by: String,
@@ -22,6 +27,27 @@ impl ResourceServer {
     /// May it authenticate and receive tokens now?
     pub fn is_live(&self) -> bool {
         self.deleted_at.is_none() && self.status == Status::Active
+    }
+
+    /// The stored hash to check a presented secret against: a rotated-out
+    /// secret's while its grace runs and the prefix names it, else the
+    /// current one. One Argon2 verification either way.
+    pub fn hash_for(&self, presented: &str, now: i64) -> &str {
+        if !self.previous_secrets.is_empty() {
+            let prefix = secret_prefix(presented);
+            if self.secret_prefix.as_deref() != Some(prefix.as_str())
+                && let Some(p) = self
+                    .previous_secrets
+                    .iter()
+                    // An empty prefix: a secret from before prefixes were
+                    // kept, the only candidate when the prefix is not the
+                    // current one.
+                    .find(|p| p.expires_at > now && (p.prefix == prefix || p.prefix.is_empty()))
+            {
+                return &p.hash;
+            }
+        }
+        &self.secret_hash
     }
 }
 

@@ -291,7 +291,8 @@ pub async fn rs_verify(
     rs: Option<ResourceServer>,
 ) -> Result<ResourceServer, OAuthError> {
     let ip = limiter_ip(source_ip);
-    let ok = secret_matches(state, creds, rs.as_ref().map(|r| r.secret_hash.as_str())).await?;
+    let stored = rs.as_ref().map(|r| r.hash_for(creds.secret.expose(), now));
+    let ok = secret_matches(state, creds, stored).await?;
     match rs {
         Some(r) if ok && r.is_live() && !is_issuer(&r.audience, &state.issuer) => Ok(r),
         other => {

@@ -579,6 +579,56 @@ async fn the_whole_command_set(b: Backend) {
             .as_str()
             .is_some_and(|x| x != rs["client_secret"])
     );
+    // rotate-secret: the reset secret keeps working beside the new one.
+    let rotated = json_of(&w(&[
+        "resource-servers",
+        "rotate-secret",
+        "--grace",
+        "1h",
+        &rs_id,
+        "--json",
+    ]));
+    assert_eq!(
+        rotated["secrets"].as_array().map(Vec::len),
+        Some(2),
+        "{rotated}"
+    );
+    let introspects = |secret: &str| {
+        let secret = secret.to_owned();
+        let rs_id = rs_id.clone();
+        let s = &s;
+        async move {
+            s.post_form(
+                "/oauth/introspect",
+                &[("token", "x")],
+                Some((&rs_id, &secret)),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    for v in [&reset, &rotated] {
+        assert_eq!(
+            introspects(v["client_secret"].as_str().unwrap_or("")).await,
+            200
+        );
+    }
+    assert_eq!(
+        introspects(rs["client_secret"].as_str().unwrap_or("")).await,
+        401
+    );
+    let again = json_of(&w(&["resource-servers", "reset-secret", &rs_id, "--json"]));
+    for v in [&reset, &rotated] {
+        assert_eq!(
+            introspects(v["client_secret"].as_str().unwrap_or("")).await,
+            401
+        );
+    }
+    assert_eq!(
+        introspects(again["client_secret"].as_str().unwrap_or("")).await,
+        200
+    );
     let renamed = json_of(&w(&[
         "resource-servers",
         "update",
