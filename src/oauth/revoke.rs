@@ -16,7 +16,7 @@ use crate::domain::resource_server::{RS_CLIENT_ID_PREFIX, ResourceServer};
 
 enum Caller {
     Account(Box<crate::domain::account::ServiceAccount>),
-    Resource(ResourceServer),
+    Resource(Box<ResourceServer>),
 }
 
 const NOT_YOURS: &str = "the token was not issued to this client";
@@ -31,7 +31,9 @@ pub async fn revoke(
     // Revoking only takes privileges away, so a disabled or expired account
     // may still revoke its own tokens; it must still prove its secret.
     let caller = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) {
-        Caller::Resource(authenticate_resource_server(state, creds, source_ip, now).await?)
+        Caller::Resource(Box::new(
+            authenticate_resource_server(state, creds, source_ip, now).await?,
+        ))
     } else {
         Caller::Account(Box::new(authenticate(state, creds, source_ip, now).await?))
     };
