@@ -16,7 +16,11 @@ use crate::now_unix;
 #[command(
     name = "warden",
     version,
-    about = "OAuth 2.1 authorization server for service accounts"
+    about = "OAuth 2.1 authorization server for service accounts",
+    after_help = "Start with `warden serve`; create the first admin with \
+                  `warden accounts create --name admin --role admin --json`.\n\
+                  Every command reads the configuration `warden serve` reads: \
+                  --config FILE and the WARDEN_* variables (docs/configuration.md)."
 )]
 pub struct Cli {
     /// A TOML file with the same keys as the WARDEN_* variables (lowercase,
@@ -142,8 +146,10 @@ enum AccountsCmd {
     Update {
         /// The account's id or client id.
         account: String,
+        /// A new name (1 to 100 characters).
         #[arg(long)]
         name: Option<String>,
+        /// A new description.
         #[arg(long)]
         description: Option<String>,
         /// The new set of roles (repeat for several); replaces the old set.
@@ -223,6 +229,7 @@ enum RsCmd {
     Update {
         /// The id, client id or audience.
         resource_server: String,
+        /// The new name (1 to 100 characters).
         #[arg(long)]
         name: String,
         /// Print JSON.

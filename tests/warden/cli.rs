@@ -700,6 +700,12 @@ async fn the_whole_command_set(b: Backend) {
     for sub in [
         vec!["accounts", "--help"],
         vec!["accounts", "update", "--help"],
+        vec!["accounts", "create", "--help"],
+        vec!["resource-servers", "update", "--help"],
+        vec!["resource-servers", "rotate-secret", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["orgs", "create", "--help"],
+        vec!["--help"],
         vec!["accounts", "rotate-secret", "--help"],
         vec!["resource-servers", "--help"],
         vec!["roles", "create", "--help"],
@@ -710,6 +716,20 @@ async fn the_whole_command_set(b: Backend) {
         assert!(o.status.success(), "{sub:?}");
         let text = String::from_utf8_lossy(&o.stdout);
         assert!(text.contains("Usage:"), "{sub:?}: {text}");
+        // Every option has a description: something after the flag and its
+        // value placeholder.
+        for line in text.lines().filter(|l| l.trim().starts_with('-')) {
+            let rest: Vec<&str> = line
+                .split_whitespace()
+                .skip_while(|w| w.starts_with('-'))
+                .skip_while(|w| w.starts_with('<'))
+                .collect();
+            assert!(
+                !rest.is_empty(),
+                "{sub:?}: `{}` has no help text",
+                line.trim()
+            );
+        }
         for line in text
             .lines()
             .filter(|l| l.starts_with("  ") && !l.trim().starts_with('-'))
