@@ -764,9 +764,7 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
             grace,
             json,
         } => {
-            let grace = humantime::parse_duration(&grace)
-                .map_err(|_| CliError::Usage("--grace must be a duration such as 24h".into()))?
-                .as_secs() as i64;
+            let grace = parse_grace(&grace)?;
             let (a, s) = accounts::rotate_secret(db, None, &account, grace, &actor, now).await?;
             (a, Some(s), json)
         }
@@ -907,15 +905,20 @@ async fn rs_cmd(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliError> {
             grace,
             json,
         } => {
-            let grace = humantime::parse_duration(&grace)
-                .map_err(|_| CliError::Usage("--grace must be a duration such as 24h".into()))?
-                .as_secs() as i64;
+            let grace = parse_grace(&grace)?;
             let (r, s) = rs::rotate_secret(db, &resource_server, grace, &actor, now).await?;
             (r, Some(s), json)
         }
     };
     print_object(rs::to_json(&server), secret.as_ref(), json_out);
     Ok(())
+}
+
+/// `--grace`: a duration such as `24h`, in seconds.
+fn parse_grace(text: &str) -> Result<i64, CliError> {
+    humantime::parse_duration(text)
+        .map(|d| d.as_secs() as i64)
+        .map_err(|_| CliError::Usage("--grace must be a duration such as 24h".into()))
 }
 
 /// Asks on a terminal; anything but `y`/`yes` is no. `None` without a

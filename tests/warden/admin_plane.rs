@@ -38,6 +38,27 @@ async fn caller(s: &TestServer, roles: &[&str]) -> (Account, String) {
     (a, t)
 }
 
+/// Disables (as the operator) every active account of the default org but
+/// `keep`, so they are its only possible managers.
+async fn only_active(s: &TestServer, token: &str, keep: &[&str]) {
+    let (_, list) = s.api("GET", &format!("{SA}?limit=200"), token, None).await;
+    for x in list["items"].as_array().cloned().unwrap_or_default() {
+        let id = x["id"].as_str().unwrap_or("").to_owned();
+        if x["status"] == "active" && !keep.contains(&id.as_str()) {
+            warden::accounts::set_status(
+                &s.db,
+                None,
+                &id,
+                warden::domain::account::Status::Disabled,
+                &warden::accounts::Actor::operator(),
+                warden::now_unix(),
+            )
+            .await
+            .expect("operator disables");
+        }
+    }
+}
+
 /// Every action on an existing account, as (method, path, body).
 fn actions(a: &Account) -> Vec<(&'static str, String, Option<Value>)> {
     let p = format!("{SA}/{}", a.id);
@@ -219,32 +240,7 @@ async fn no_lockout_through_the_api(b: Backend) {
     for round in 0..8 {
         let (a, at) = caller(&s, &["admin"]).await;
         let (b2, bt) = caller(&s, &["admin"]).await;
-        // Leave the pair as the org's only managers.
-        let others: Vec<String> = {
-            let (_, list) = s.api("GET", &format!("{SA}?limit=200"), &at, None).await;
-            list["items"]
-                .as_array()
-                .map(|l| {
-                    l.iter()
-                        .filter(|x| x["status"] == "active")
-                        .filter_map(|x| x["id"].as_str().map(str::to_owned))
-                        .filter(|id| *id != a.id && *id != b2.id)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        for id in others {
-            warden::accounts::set_status(
-                &s.db,
-                None,
-                &id,
-                warden::domain::account::Status::Disabled,
-                &warden::accounts::Actor::operator(),
-                warden::now_unix(),
-            )
-            .await
-            .expect("operator disables");
-        }
+        only_active(&s, &at, &[&a.id, &b2.id]).await;
         let (verb_a, verb_b) = if round % 2 == 0 {
             ("DELETE", "DELETE")
         } else {
@@ -1021,22 +1017,7 @@ async fn admins_fencing_each_other_keep_one_working(b: Backend) {
         // The org's managers: exactly this pair.
         let (a, at) = caller(&s, &["admin"]).await;
         let (b2, bt) = caller(&s, &["admin"]).await;
-        let (_, list) = s.api("GET", &format!("{SA}?limit=200"), &at, None).await;
-        for x in list["items"].as_array().cloned().unwrap_or_default() {
-            let id = x["id"].as_str().unwrap_or("").to_owned();
-            if x["status"] == "active" && id != a.id && id != b2.id {
-                warden::accounts::set_status(
-                    &s.db,
-                    None,
-                    &id,
-                    warden::domain::account::Status::Disabled,
-                    &warden::accounts::Actor::operator(),
-                    warden::now_unix(),
-                )
-                .await
-                .expect("operator disables");
-            }
-        }
+        only_active(&s, &at, &[&a.id, &b2.id]).await;
         let fence = json!({"allowed_ips": ["192.0.2.1/32"]});
         let (pa, pb) = (format!("{SA}/{}", b2.id), format!("{SA}/{}", a.id));
         let disable_b = format!("{pa}/disable");
