@@ -128,18 +128,22 @@ where
         let mut res = ready!(this.inner.poll(cx))?;
         let status = res.status().as_u16();
         let latency_ms = this.start.elapsed().as_secs_f64() * 1000.0;
-        let refusal = res.extensions().get::<Refusal>();
-        let ip = refusal.and_then(|r| r.ip).or(*this.peer);
-        let ip = ip.map(|i| i.to_string());
-        let ip = ip.as_deref().unwrap_or("-");
-        if status >= 500 {
-            tracing::error!(status, latency_ms, ip, "response failed");
-        } else if status == 401 || status == 403 {
-            let reason = refusal.map(|r| r.reason.as_str()).unwrap_or("-");
-            let client_id = refusal.and_then(|r| r.client_id.as_deref()).unwrap_or("-");
-            tracing::info!(status, reason, client_id, ip, latency_ms, "request refused");
-        } else if *this.access_log {
-            tracing::info!(status, latency_ms, ip, "request");
+        let refused = status == 401 || status == 403;
+        if status >= 500 || refused || *this.access_log {
+            // Only a request that is logged pays for formatting its address.
+            let refusal = res.extensions().get::<Refusal>();
+            let ip = refusal.and_then(|r| r.ip).or(*this.peer);
+            let ip = ip.map(|i| i.to_string());
+            let ip = ip.as_deref().unwrap_or("-");
+            if status >= 500 {
+                tracing::error!(status, latency_ms, ip, "response failed");
+            } else if refused {
+                let reason = refusal.map(|r| r.reason.as_str()).unwrap_or("-");
+                let client_id = refusal.and_then(|r| r.client_id.as_deref()).unwrap_or("-");
+                tracing::info!(status, reason, client_id, ip, latency_ms, "request refused");
+            } else {
+                tracing::info!(status, latency_ms, ip, "request");
+            }
         } else {
             tracing::debug!(status, latency_ms, "finished processing request");
         }
