@@ -930,16 +930,7 @@ async fn a_removed_caller_cannot_finish_a_request(b: Backend) {
     let (_, root) = caller(&s, &["admin"]).await;
     let victim = s.create_account(&["admin"]).await;
     // Every permission there is, without the admin role itself.
-    let all = [
-        "org:manage",
-        "org:read",
-        "audit:read",
-        "risks:read",
-        "risks:write",
-        "incidents:read",
-        "incidents:write",
-    ];
-    role(&s, "all", &all).await;
+    role(&s, "all", warden::domain::roles::PERMISSIONS).await;
     for removal in ["disable", "delete", "demote", "unadmin", "expire"] {
         let (mallory, mt) = caller(&s, &["admin", "all"]).await;
         let slow = [

@@ -179,6 +179,7 @@ pub async fn list_accounts(
     let q = parse_list_query(raw.as_deref(), caller.org())?;
     let limit = q.limit;
     let items = state.db.query_accounts(&q).await?;
+    let now = caller.now();
     let next_cursor = (items.len() as i64 == limit)
         .then(|| {
             items
@@ -188,7 +189,7 @@ pub async fn list_accounts(
         .flatten();
     let items = items
         .iter()
-        .map(|a| AccountView::new(a, None, caller.now()))
+        .map(|a| AccountView::new(a, None, now))
         .collect();
     Ok(Json(AccountPage { items, next_cursor }))
 }
@@ -592,7 +593,8 @@ pub async fn account_usage(
         .find_account(Some(caller.org()), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let this_hour = caller.now() - caller.now().rem_euclid(3600);
+    let now = caller.now();
+    let this_hour = now - now.rem_euclid(3600);
     let rows = state
         .db
         .account_usage(&a.id, this_hour - (hours - 1) * 3600)
