@@ -3,6 +3,7 @@
 //! output compared where it is stable (`tests/docs/run_docs.py`).
 
 #[test]
+#[ignore = "needs curl, jq and Python's requests; ./scripts/test installs them and runs this"]
 fn every_documented_shell_example_runs_as_shown() {
     let o = std::process::Command::new("python3")
         .arg(concat!(

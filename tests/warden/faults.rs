@@ -117,6 +117,9 @@ async fn expect_unavailable(r: reqwest::Response) {
 /// recovers by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_answers_503_and_recovers() {
+    if crate::harness::without_postgres() {
+        return;
+    }
     let pg = OwnPostgres::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut c = Cluster::on_database(dir, &pg.url, &[]);
@@ -383,6 +386,9 @@ async fn kill_9_under_load_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_postgres() {
+    if crate::harness::without_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let db = crate::harness::fresh_database(crate::harness::Backend::Postgres, &dir).await;
     kill_9_loses_no_acknowledged_change(db, dir).await;

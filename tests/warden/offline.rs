@@ -118,6 +118,7 @@ async fn rust_jsonwebtoken_accepts_only_genuine_tokens() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PyJWT; ./scripts/test installs it and runs this"]
 async fn python_pyjwt_accepts_only_genuine_tokens() {
     let s = TestServer::start(Backend::Sqlite).await;
     s.create_resource_server(API).await;

@@ -268,6 +268,9 @@ fn at(v: &Value) -> String {
 /// A hold on replica B at the next request; `last used` is batched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_on_one_replica_hold_on_the_others() {
+    if crate::harness::without_postgres() {
+        return;
+    }
     let mut c = Cluster::new(&[("WARDEN_FLUSH_INTERVAL", "1s")]).await;
     let root = c.account("root", "admin");
     let rs = c.resource_server(API);
@@ -458,6 +461,9 @@ async fn changes_on_one_replica_hold_on_the_others() {
 /// A refresh token presented to both replicas at once has one winner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_race_across_replicas_has_one_winner() {
+    if crate::harness::without_postgres() {
+        return;
+    }
     let mut c = Cluster::new(&[]).await;
     let x = c.account("x", "viewer");
     c.cli(&[
@@ -499,6 +505,9 @@ async fn refresh_race_across_replicas_has_one_winner() {
 /// exactly once and all come up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_startups_migrate_once() {
+    if crate::harness::without_postgres() {
+        return;
+    }
     let mut c = Cluster::new(&[]).await;
     let env = c.env.clone();
     let migrators: Vec<Child> = (0..4)
@@ -614,6 +623,9 @@ fn kids(jwks: &Value) -> Vec<String> {
 /// replica, by introspection and offline. Pruning then retires the old key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_across_replicas() {
+    if crate::harness::without_postgres() {
+        return;
+    }
     let mut c = Cluster::new(&[]).await;
     let x = c.account("x", "viewer");
     let rs = c.resource_server(API);
@@ -717,6 +729,9 @@ async fn key_rotation_across_replicas() {
 /// one key per period (not one per replica), each published before use.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_rotation_makes_one_key_per_period() {
+    if crate::harness::without_postgres() {
+        return;
+    }
     let mut c = Cluster::new(&[
         ("WARDEN_KEY_ROTATION_INTERVAL", "3s"),
         ("WARDEN_KEY_PUBLICATION_DELAY", "1s"),
