@@ -14,7 +14,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzz_targets;
 pub mod http;
 pub mod oauth;
