@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
-use crate::accounts::{self, Actor, ManageError, NewAccount, to_json};
 use crate::config::{Config, LogFormat};
 use crate::crypto::keys::{self, Alg, KeyStore};
-use crate::db::{AuditEvent, Db, DbError};
+use crate::db::{Db, DbError};
 use crate::domain::account::{AccountKind, Status, validate_org_slug};
+use crate::manage::accounts::{self, NewAccount, to_json};
+use crate::manage::{Actor, ManageError, rfc3339};
 use crate::now_unix;
 
 #[derive(Parser, Debug)]
@@ -463,7 +464,7 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
             let rows: Vec<Value> = orgs
                 .iter()
                 .map(|(slug, name, at)| {
-                    json!({"slug": slug, "name": name, "created_at": accounts::rfc3339(Some(*at))})
+                    json!({"slug": slug, "name": name, "created_at": rfc3339(Some(*at))})
                 })
                 .collect();
             if json {
@@ -489,26 +490,24 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
             };
             let all = db.list_accounts(Some(&slug), false).await?;
             let active = all.iter().filter(|a| a.status == Status::Active).count();
-            let out = json!({"slug": slug, "name": name, "created_at": accounts::rfc3339(Some(at)),
+            let out = json!({"slug": slug, "name": name, "created_at": rfc3339(Some(at)),
                              "service_accounts": all.len(), "active_service_accounts": active});
             print_object(out, None, json);
             Ok(())
         }
         Command::Roles(cmd) => roles_cmd(cmd, &config).await,
         Command::Orgs(OrgsCmd::Create { slug, name }) => {
-            let slug = validate_org_slug(&slug).map_err(|e| CliError::Usage(e.to_string()))?;
+            // Bad input is refused before a database is opened (or made).
+            validate_org_slug(&slug).map_err(|e| CliError::Usage(e.to_string()))?;
             let db = connect(&config, Write).await?;
-            let now = now_unix();
-            let name = name.unwrap_or_else(|| slug.clone());
-            let ev = AuditEvent::by_operator(
+            let slug = crate::manage::orgs::create(
+                &db,
                 &slug,
-                "org.created",
-                "org",
-                &slug,
-                now,
-                json!({"name": name}),
-            );
-            db.create_org(&slug, &name, now, &ev).await?;
+                name.as_deref(),
+                &Actor::operator(),
+                now_unix(),
+            )
+            .await?;
             println!("{slug}");
             Ok(())
         }
@@ -604,7 +603,7 @@ async fn roles_cmd(cmd: RolesCmd, config: &Config) -> Result<(), CliError> {
             if !db.org_exists(&org).await? {
                 return Err(no_org(&org));
             }
-            let roles = crate::roles::list(&db, &org).await?;
+            let roles = crate::manage::roles::list(&db, &org).await?;
             if json {
                 println!("{}", Value::Array(roles));
             } else {
@@ -646,7 +645,7 @@ async fn roles_cmd(cmd: RolesCmd, config: &Config) -> Result<(), CliError> {
             if !db.org_exists(&org).await? {
                 return Err(no_org(&org));
             }
-            let role = crate::roles::create(
+            let role = crate::manage::roles::create(
                 &db,
                 &org,
                 &id,
@@ -656,7 +655,7 @@ async fn roles_cmd(cmd: RolesCmd, config: &Config) -> Result<(), CliError> {
                 now_unix(),
             )
             .await?;
-            print_object(crate::roles::to_json(&role), None, json);
+            print_object(crate::manage::roles::to_json(&role), None, json);
             Ok(())
         }
     }
@@ -722,7 +721,7 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
                     } else {
                         a.status.as_str()
                     };
-                    let last = accounts::rfc3339(a.last_used_at);
+                    let last = rfc3339(a.last_used_at);
                     println!(
                         "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  {} [{}]",
                         a.id,
@@ -834,7 +833,7 @@ async fn accounts_cmd(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
 }
 
 async fn rs_cmd(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliError> {
-    use crate::resource_servers as rs;
+    use crate::manage::resource_servers as rs;
     let actor = Actor::operator();
     let now = now_unix();
     let (server, secret, json_out) = match cmd {
@@ -978,8 +977,8 @@ fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
                 .map(|k| {
                     let state = set.state_of(k, now);
                     json!({"kid": k.meta.kid, "alg": k.meta.alg.as_str(), "state": state,
-                           "created_at": accounts::rfc3339(Some(k.meta.created_at)),
-                           "activate_at": accounts::rfc3339(Some(k.meta.activate_at))})
+                           "created_at": rfc3339(Some(k.meta.created_at)),
+                           "activate_at": rfc3339(Some(k.meta.activate_at))})
                 })
                 .collect();
             if json {
@@ -1020,9 +1019,7 @@ fn keys_cmd(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
                 meta.kid,
                 meta.alg.as_str(),
                 humantime::format_duration(config.key_reload_interval),
-                accounts::rfc3339(Some(meta.activate_at))
-                    .as_str()
-                    .unwrap_or("-"),
+                rfc3339(Some(meta.activate_at)).as_str().unwrap_or("-"),
                 humantime::format_duration(delay)
             );
             Ok(())

@@ -6,7 +6,6 @@
 //! place SQL lives). `crypto` owns signing keys and secret verification.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod accounts;
 pub mod app;
 pub mod bookkeeping;
 pub mod cli;
@@ -17,10 +16,9 @@ pub mod domain;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_targets;
 pub mod http;
+pub mod manage;
 pub mod oauth;
 pub mod ratelimit;
-pub mod resource_servers;
-pub mod roles;
 
 /// Seconds since the Unix epoch; every stored time uses this unit.
 pub fn now_unix() -> i64 {

@@ -804,9 +804,10 @@ impl Db {
 mod tests {
     use serde_json::json;
 
-    use crate::accounts::{Actor, NewAccount};
     use crate::db::{AuditEvent, Db};
     use crate::domain::account::AccountKind;
+    use crate::manage::Actor;
+    use crate::manage::accounts::NewAccount;
 
     /// The inline SQLite reader and the sqlx pool decode the hot-path rows
     /// identically (every column, NULLs included), and a broken inline
@@ -817,7 +818,7 @@ mod tests {
         let ev = AuditEvent::by_operator("acme", "org.created", "org", "acme", 1, json!({}));
         db.create_org("acme", "Acme", 1, &ev).await.unwrap();
         let actor = Actor::operator();
-        let (rs, _) = crate::resource_servers::create(
+        let (rs, _) = crate::manage::resource_servers::create(
             &db,
             "api",
             "https://api.test",
@@ -838,10 +839,11 @@ mod tests {
             expires_in: expires.map(Into::into),
             expires_at: None,
         };
-        let (plain, _) = crate::accounts::create(&db, new("plain", vec![], None), &actor, 3)
-            .await
-            .unwrap();
-        let (fenced, _) = crate::accounts::create(
+        let (plain, _) =
+            crate::manage::accounts::create(&db, new("plain", vec![], None), &actor, 3)
+                .await
+                .unwrap();
+        let (fenced, _) = crate::manage::accounts::create(
             &db,
             new(
                 "fenced",
@@ -853,7 +855,7 @@ mod tests {
         )
         .await
         .unwrap();
-        crate::accounts::rotate_secret(&db, None, &fenced.id, 3600, &actor, 5)
+        crate::manage::accounts::rotate_secret(&db, None, &fenced.id, 3600, &actor, 5)
             .await
             .unwrap();
         let ev = AuditEvent::by_operator("acme", "token.revoked", "token", "jti-1", 6, json!({}));

@@ -510,11 +510,11 @@ async fn failures_are_indistinguishable_in_latency() {
     .await;
     let live = s.create_account(&["viewer"]).await;
     let deleted = s.create_account(&["viewer"]).await;
-    warden::accounts::delete(
+    warden::manage::accounts::delete(
         &s.db,
         None,
         &deleted.id,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await

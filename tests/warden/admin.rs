@@ -117,16 +117,16 @@ async fn authentication_and_authorization(b: Backend) {
         .await;
     assert_eq!(st, 409);
     assert_eq!(s.api("GET", SA, &token, None).await.0, 200);
-    let patch = warden::accounts::AccountPatch {
+    let patch = warden::manage::accounts::AccountPatch {
         allowed_ips: Some(vec!["10.0.0.0/8".into()]),
         ..Default::default()
     };
-    warden::accounts::update(
+    warden::manage::accounts::update(
         &s.db,
         None,
         &adm.id,
         patch,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await

@@ -18,13 +18,13 @@ fn account_from(v: &Value) -> Account {
 /// A custom role in the default org, created by the operator.
 async fn role(s: &TestServer, id: &str, permissions: &[&str]) {
     let perms: Vec<String> = permissions.iter().map(|p| p.to_string()).collect();
-    warden::roles::create(
+    warden::manage::roles::create(
         &s.db,
         "default",
         id,
         "",
         &perms,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await
@@ -45,12 +45,12 @@ async fn only_active(s: &TestServer, token: &str, keep: &[&str]) {
     for x in list["items"].as_array().cloned().unwrap_or_default() {
         let id = x["id"].as_str().unwrap_or("").to_owned();
         if x["status"] == "active" && !keep.contains(&id.as_str()) {
-            warden::accounts::set_status(
+            warden::manage::accounts::set_status(
                 &s.db,
                 None,
                 &id,
                 warden::domain::account::Status::Disabled,
-                &warden::accounts::Actor::operator(),
+                &warden::manage::Actor::operator(),
                 warden::now_unix(),
             )
             .await
@@ -392,12 +392,12 @@ async fn concurrent_edits_lose_nothing(b: Backend) {
     assert_eq!(st, 200);
     // Operator changes move the version too.
     let (_, e4) = get_tagged(&s, &p, &t).await;
-    warden::accounts::set_status(
+    warden::manage::accounts::set_status(
         &s.db,
         None,
         created["id"].as_str().unwrap_or(""),
         warden::domain::account::Status::Disabled,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await
@@ -608,17 +608,17 @@ async fn spoofing_input_is_refused(b: Backend) {
 async fn resource_servers_never_hold_the_issuer(b: Backend) {
     let s = TestServer::start(b).await;
     for aud in [s.issuer.clone(), format!("{}/", s.issuer)] {
-        let r = warden::resource_servers::create(
+        let r = warden::manage::resource_servers::create(
             &s.db,
             "sneaky",
             &aud,
             &s.issuer,
-            &warden::accounts::Actor::operator(),
+            &warden::manage::Actor::operator(),
             warden::now_unix(),
         )
         .await;
         assert!(
-            matches!(r, Err(warden::accounts::ManageError::Invalid(ref f)) if f.field == "audience"),
+            matches!(r, Err(warden::manage::ManageError::Invalid(ref f)) if f.field == "audience"),
             "{aud}: {:?}",
             r.map(|x| x.0.audience)
         );
@@ -659,10 +659,10 @@ async fn resource_servers_never_hold_the_issuer(b: Backend) {
     assert_eq!(r.status(), 200);
     let second: Value = r.json().await.expect("json");
     let rt2 = second["refresh_token"].as_str().unwrap_or("").to_owned();
-    warden::resource_servers::delete(
+    warden::manage::resource_servers::delete(
         &s.db,
         &api.id,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await

@@ -8,11 +8,12 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use warden::accounts::{Actor, NewAccount};
 use warden::app::{AppState, Application};
 use warden::config::Config;
 use warden::db::Db;
 use warden::domain::account::AccountKind;
+use warden::manage::Actor;
+use warden::manage::accounts::NewAccount;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -203,7 +204,7 @@ impl TestServer {
             expires_at: None,
         };
         let (a, s) =
-            warden::accounts::create(&self.db, req, &Actor::operator(), warden::now_unix())
+            warden::manage::accounts::create(&self.db, req, &Actor::operator(), warden::now_unix())
                 .await
                 .expect("create account");
         Account {
@@ -285,7 +286,7 @@ pub struct Rs {
 
 impl TestServer {
     pub async fn create_resource_server(&self, audience: &str) -> Rs {
-        let (r, s) = warden::resource_servers::create(
+        let (r, s) = warden::manage::resource_servers::create(
             &self.db,
             "api",
             audience,

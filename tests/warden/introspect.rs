@@ -1,8 +1,8 @@
 //! Introspection and revocation: every state transition is visible to a
 //! resource server at its very next call.
 use serde_json::{Value, json};
-use warden::accounts::Actor;
 use warden::domain::account::Status;
+use warden::manage::Actor;
 
 use crate::harness::{Account, Backend, TestServer, both_backends, expect_error};
 
@@ -21,9 +21,16 @@ fn rt(v: &Value) -> &str {
 }
 
 async fn set_status(s: &TestServer, id: &str, st: Status) {
-    warden::accounts::set_status(&s.db, None, id, st, &Actor::operator(), warden::now_unix())
-        .await
-        .expect("status");
+    warden::manage::accounts::set_status(
+        &s.db,
+        None,
+        id,
+        st,
+        &Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("status");
 }
 
 async fn active_token_carries_live_claims(b: Backend) {
@@ -70,7 +77,7 @@ async fn audience_must_include_the_caller(b: Backend) {
     let default_aud = s.token_ok(&a, &[]).await;
     assert!(!s.is_active(&rs, at(&default_aud), None).await);
     // A disabled resource server is no longer a valid `resource`.
-    warden::resource_servers::set_status(
+    warden::manage::resource_servers::set_status(
         &s.db,
         &other.id,
         Status::Disabled,
@@ -128,9 +135,15 @@ async fn state_table_through_introspection(b: Backend) {
     assert_eq!(body["roles"], json!(["risk-editor", "viewer"]));
 
     // Secret reset: access tokens live on, refresh tokens die.
-    warden::accounts::reset_secret(&s.db, None, &a.id, &Actor::operator(), warden::now_unix())
-        .await
-        .expect("reset");
+    warden::manage::accounts::reset_secret(
+        &s.db,
+        None,
+        &a.id,
+        &Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("reset");
     assert!(s.is_active(&rs, at(&t), None).await);
     assert!(!s.is_active(&rs, rt(&t), None).await);
 
@@ -149,14 +162,21 @@ async fn state_table_through_introspection(b: Backend) {
     assert!(s.is_active(&rs, at(&t), None).await);
 
     // Deleted: inactive forever.
-    warden::accounts::delete(&s.db, None, &a.id, &Actor::operator(), warden::now_unix())
+    warden::manage::accounts::delete(&s.db, None, &a.id, &Actor::operator(), warden::now_unix())
         .await
         .expect("delete");
     assert!(!s.is_active(&rs, at(&t), None).await);
     assert!(
-        warden::accounts::set_status(&s.db, None, &a.id, Status::Active, &Actor::operator(), 0)
-            .await
-            .is_err()
+        warden::manage::accounts::set_status(
+            &s.db,
+            None,
+            &a.id,
+            Status::Active,
+            &Actor::operator(),
+            0
+        )
+        .await
+        .is_err()
     );
     assert!(!s.is_active(&rs, at(&t), None).await);
 }

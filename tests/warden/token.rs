@@ -196,11 +196,11 @@ async fn deleted_account_is_unknown(b: Backend) {
     let s = TestServer::start(b).await;
     let a = s.create_account(&["viewer"]).await;
     let first = s.token_ok(&a, &[]).await;
-    warden::accounts::delete(
+    warden::manage::accounts::delete(
         &s.db,
         None,
         &a.id,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await
@@ -222,11 +222,11 @@ async fn secret_reset_kills_old_secret_and_refresh_tokens(b: Backend) {
     let mut a = s.create_account(&["viewer"]).await;
     let before = s.token_ok(&a, &[]).await;
     let old = a.clone();
-    let (_, secret) = warden::accounts::reset_secret(
+    let (_, secret) = warden::manage::accounts::reset_secret(
         &s.db,
         None,
         &a.id,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await
@@ -246,15 +246,15 @@ async fn secret_reset_kills_old_secret_and_refresh_tokens(b: Backend) {
 
     // Resetting a disabled account's secret is refused.
     disable(&s, &a.id).await;
-    let r = warden::accounts::reset_secret(
+    let r = warden::manage::accounts::reset_secret(
         &s.db,
         None,
         &a.id,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await;
-    assert!(matches!(r, Err(warden::accounts::ManageError::Conflict(_))));
+    assert!(matches!(r, Err(warden::manage::ManageError::Conflict(_))));
 }
 
 async fn removed_role_is_missing_from_new_tokens(b: Backend) {
@@ -527,12 +527,12 @@ async fn last_used_is_batched(b: Backend) {
 
 async fn disable(s: &TestServer, id: &str) {
     use warden::domain::account::Status;
-    warden::accounts::set_status(
+    warden::manage::accounts::set_status(
         &s.db,
         None,
         id,
         Status::Disabled,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await
@@ -541,12 +541,12 @@ async fn disable(s: &TestServer, id: &str) {
 
 async fn enable(s: &TestServer, id: &str) {
     use warden::domain::account::Status;
-    warden::accounts::set_status(
+    warden::manage::accounts::set_status(
         &s.db,
         None,
         id,
         Status::Active,
-        &warden::accounts::Actor::operator(),
+        &warden::manage::Actor::operator(),
         warden::now_unix(),
     )
     .await

@@ -11,10 +11,10 @@ use super::{
     AdminCaller, ApiError, ApiJson, MaybeJson, OrgManage, OrgRead, Problem, query_pairs,
     unknown_param,
 };
-use crate::accounts::{self, AccountPatch, AccountView, NewAccount};
 use crate::app::AppState;
 use crate::db::accounts::AccountQuery;
 use crate::domain::account::{AccountKind, Status};
+use crate::manage::accounts::{self, AccountPatch, AccountView, NewAccount};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -600,7 +600,7 @@ pub async fn account_usage(
         .account_usage(&a.id, this_hour - (hours - 1) * 3600)
         .await?;
     let ts = |t: i64| {
-        accounts::rfc3339(Some(t))
+        crate::manage::rfc3339(Some(t))
             .as_str()
             .unwrap_or_default()
             .to_owned()

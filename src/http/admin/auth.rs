@@ -14,11 +14,11 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::ApiError;
-use crate::accounts::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::app::AppState;
 use crate::domain::account::ServiceAccount;
 use crate::domain::ip::client_ip;
 use crate::domain::roles::{AUDIT_READ, Grant, ORG_MANAGE, ORG_READ, narrow_to_live};
+use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::now_unix;
 use crate::oauth::introspect::{account_usable, claims_match};
 use crate::oauth::live_roles;

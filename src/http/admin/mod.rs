@@ -19,8 +19,8 @@ use serde_json::json;
 
 pub use auth::{AdminCaller, AuditRead, OrgManage, OrgRead};
 
-use crate::accounts::ManageError;
 use crate::app::AppState;
+use crate::manage::ManageError;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()

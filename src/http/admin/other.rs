@@ -11,9 +11,9 @@ use super::{
     AdminCaller, ApiError, ApiJson, AuditRead, OrgManage, OrgRead, Problem, query_pairs,
     unknown_param,
 };
-use crate::accounts::rfc3339;
 use crate::app::AppState;
 use crate::db::audit::{AuditQuery, AuditRow};
+use crate::manage::rfc3339;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +52,7 @@ pub async fn list_roles(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgRead>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let items = crate::roles::list(&state.db, caller.org()).await?;
+    let items = crate::manage::roles::list(&state.db, caller.org()).await?;
     Ok(Json(serde_json::json!({"items": items})))
 }
 
@@ -75,7 +75,7 @@ pub async fn create_role(
     caller: AdminCaller<OrgManage>,
     ApiJson(body): ApiJson<CreateRole>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let role = crate::roles::create(
+    let role = crate::manage::roles::create(
         &state.db,
         caller.org(),
         &body.id,
@@ -85,7 +85,10 @@ pub async fn create_role(
         caller.now(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(crate::roles::to_json(&role))))
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::manage::roles::to_json(&role)),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,18 +1,11 @@
 //! Custom roles: created per org, usable like the built-in ones.
 use serde_json::json;
 
-use crate::accounts::{Actor, ManageError, rfc3339};
+use super::{Actor, ManageError, invalid, rfc3339};
 use crate::db::accounts::{ChangeOutcome, CustomRole, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
-use crate::domain::account::{InvalidField, validate_description};
+use crate::domain::account::validate_description;
 use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};
-
-fn invalid(field: &'static str, reason: impl Into<String>) -> ManageError {
-    ManageError::Invalid(InvalidField {
-        field,
-        reason: reason.into(),
-    })
-}
 
 pub async fn create(
     db: &Db,

@@ -1,8 +1,8 @@
-//! Registering resource servers (operator only, from the CLI).
+//! Resource servers (operator only, from the CLI): register, rename,
+//! secrets, status, delete.
 use serde_json::json;
 
-use crate::accounts::{Actor, ManageError, rfc3339};
-use crate::crypto::secrets::hash_blocking;
+use super::{Actor, ManageError, hash_off_runtime, rfc3339};
 use crate::db::resource_servers::RsChange;
 use crate::db::{AuditEvent, Db};
 use crate::domain::account::{
@@ -55,11 +55,7 @@ pub async fn create(
         }));
     }
     let secret = ClientSecret::generate();
-    let s = secret.clone();
-    let secret_hash = tokio::task::spawn_blocking(move || hash_blocking(&s))
-        .await
-        .map_err(|_| ManageError::Hash)?
-        .map_err(|_| ManageError::Hash)?;
+    let secret_hash = hash_off_runtime(&secret).await?;
     let rs = ResourceServer {
         id: uuid::Uuid::now_v7().to_string(),
         name,
@@ -152,7 +148,7 @@ pub async fn rotate_secret(
     actor: &Actor,
     now: i64,
 ) -> Result<(ResourceServer, ClientSecret), ManageError> {
-    if !(0..=crate::accounts::MAX_GRACE_SECS).contains(&grace) {
+    if !(0..=crate::manage::accounts::MAX_GRACE_SECS).contains(&grace) {
         return Err(ManageError::Invalid(InvalidField {
             field: "grace_period",
             reason: "must be between 0 seconds and 7 days".into(),
@@ -206,11 +202,7 @@ async fn new_secret(
         }
     };
     let prefix = secret_prefix(secret.expose());
-    let s = secret.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_blocking(&s))
-        .await
-        .map_err(|_| ManageError::Hash)?
-        .map_err(|_| ManageError::Hash)?;
+    let hash = hash_off_runtime(&secret).await?;
     let (action, details) = match grace {
         None => (
             "resource_server.secret_reset",

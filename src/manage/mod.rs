@@ -1,0 +1,268 @@
+//! Management: the operations the CLI (the operator's break-glass path)
+//! and the admin API share, each with its rules, its change and its audit
+//! record in one transaction. The CLI acts as the operator (`Actor::operator`,
+//! bound by no rule); the API as a service account with the authority its
+//! token holds right now.
+//!
+//! - `accounts`: service accounts, their secrets, and how they are shown.
+//! - `roles`: custom roles.
+//! - `resource_servers`: the APIs that accept warden's tokens.
+//! - `orgs`: organizations.
+pub mod accounts;
+pub mod orgs;
+pub mod resource_servers;
+pub mod roles;
+
+use crate::crypto::secrets::hash_blocking;
+use crate::db::accounts::{OrgGuard, OrgSnapshot};
+use crate::db::{AuditEvent, Db, DbError};
+use crate::domain::account::{AccountKind, InvalidField, ServiceAccount};
+use crate::domain::credentials::ClientSecret;
+use crate::domain::roles::{ORG_MANAGE, builtin_permissions, permissions_of};
+
+/// The actor kind of a service account calling the admin API.
+pub const SERVICE_ACCOUNT: &str = "service_account";
+
+/// Who is acting: for the audit log, and for what they may grant.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub kind: String,
+    pub id: String,
+    pub source_ip: Option<String>,
+    /// `None` for the local operator (may grant anything); for a service
+    /// account, the roles and permissions its token holds right now.
+    pub authority: Option<Authority>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+}
+
+impl Actor {
+    pub fn operator() -> Self {
+        Self {
+            kind: crate::db::audit::OPERATOR_TYPE.into(),
+            id: crate::db::audit::OPERATOR_ID.into(),
+            source_ip: None,
+            authority: None,
+        }
+    }
+
+    /// Grant rules: a caller cannot hand out a permission it does not hold,
+    /// and only an `admin` may grant `admin`.
+    pub fn check_may_grant(&self, role: &str, permissions: &[String]) -> Result<(), ManageError> {
+        let Some(auth) = &self.authority else {
+            return Ok(());
+        };
+        if role == "admin" && !auth.roles.iter().any(|r| r == "admin") {
+            return Err(ManageError::Forbidden(
+                "only an admin may grant the admin role".into(),
+            ));
+        }
+        if let Some(p) = permissions.iter().find(|p| !auth.permissions.contains(p)) {
+            return Err(ManageError::Forbidden(format!(
+                "cannot grant `{role}`: you do not hold `{p}`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The rule for acting on an existing account (change, disable, enable,
+    /// delete, reset, rotate, credentials): the actor must hold every
+    /// permission the account holds, and `admin` to touch an `admin`.
+    /// Otherwise a holder of `org:manage` alone could take over a more
+    /// powerful account, e.g. by rotating its secret and using the new one.
+    pub async fn check_may_act_on(
+        &self,
+        db: &Db,
+        target: &ServiceAccount,
+    ) -> Result<(), ManageError> {
+        let Some(auth) = &self.authority else {
+            return Ok(());
+        };
+        if target.roles.iter().any(|r| r == "admin") && !auth.roles.iter().any(|r| r == "admin") {
+            return Err(ManageError::Forbidden(
+                "only an admin may act on an account holding the admin role".into(),
+            ));
+        }
+        let custom: Vec<String> = target
+            .roles
+            .iter()
+            .filter(|r| builtin_permissions(r).is_none())
+            .cloned()
+            .collect();
+        let custom = db.custom_role_permissions(&target.org_id, &custom).await?;
+        if let Some(p) = permissions_of(&target.roles, &custom)
+            .into_iter()
+            .find(|p| !auth.permissions.contains(p))
+        {
+            return Err(ManageError::Forbidden(format!(
+                "this service account holds `{p}`, which you do not hold"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The account this actor calls with, if it is a service account.
+    fn own_account(&self) -> Option<&str> {
+        (self.authority.is_some() && self.kind == SERVICE_ACCOUNT).then_some(self.id.as_str())
+    }
+
+    /// The check every write by a service account runs inside its own
+    /// transaction, on the org as the write leaves it (`OrgGuard`):
+    ///
+    /// - The caller is still allowed to write: its account is live, active,
+    ///   unexpired, permits the caller's address, and still holds every
+    ///   permission the request was authorised with. Without this a caller
+    ///   disabled or deleted while its request was in flight (a slow body)
+    ///   could still finish it.
+    /// - No lockout: when the caller changes its own account, the same
+    ///   holds afterwards (refused as "would lock you out").
+    /// - With `org_wide`, the org keeps an active credential account that
+    ///   holds `org:manage`.
+    pub(crate) fn check_in_write(
+        &self,
+        target: Option<&str>,
+        org_wide: bool,
+        org: &OrgSnapshot,
+    ) -> Result<(), String> {
+        let perms = |a: &ServiceAccount| permissions_of(&a.roles, &org.custom_roles);
+        if let (Some(me), Some(auth)) = (self.own_account(), &self.authority) {
+            let why = if target == Some(me) {
+                "refused: this would lock you out"
+            } else {
+                "refused: your own account changed while this request was in flight"
+            };
+            let Some(mine) = org.usable.iter().find(|a| a.id == me) else {
+                return Err(format!(
+                    "{why} (your account would be disabled, deleted or expired)"
+                ));
+            };
+            let held = perms(mine);
+            if let Some(p) = std::iter::once(ORG_MANAGE)
+                .chain(auth.permissions.iter().map(String::as_str))
+                .find(|p| !held.contains(*p))
+            {
+                return Err(format!("{why} (your account would no longer hold `{p}`)"));
+            }
+            // The rules also lean on the `admin` role itself (only an admin
+            // grants it or acts on an admin): it must still be held too.
+            if auth.roles.iter().any(|r| r == "admin") && !mine.roles.iter().any(|r| r == "admin") {
+                return Err(format!(
+                    "{why} (your account would no longer hold the admin role)"
+                ));
+            }
+            let ip = self.source_ip.as_deref().and_then(|i| i.parse().ok());
+            if !mine.allowed_ips.permits(ip) {
+                return Err(format!(
+                    "{why} (your address {} would be outside your own allowlist)",
+                    self.source_ip.as_deref().unwrap_or("(unknown)")
+                ));
+            }
+        }
+        let manages = |a: &&ServiceAccount| {
+            a.kind == AccountKind::Credential && perms(a).contains(ORG_MANAGE)
+        };
+        if org_wide && !org.usable.iter().any(|a| manages(&a)) {
+            return Err(format!(
+                "refused: the organization would have no active service account \
+                 holding `{ORG_MANAGE}`"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The in-transaction guard for a write by this actor in `org`, or
+    /// `None` for the operator (the CLI is the way back from any state).
+    /// `org_wide` when the write could take `org:manage` from someone.
+    pub(crate) fn guard<'a>(
+        &'a self,
+        org: &'a str,
+        org_wide: bool,
+        check: &'a (dyn Fn(&OrgSnapshot) -> Result<(), String> + Send + Sync),
+    ) -> Option<OrgGuard<'a>> {
+        self.own_account().map(|me| OrgGuard {
+            org,
+            // Expiry is judged as of the write, not of the request's start.
+            now: crate::now_unix(),
+            only: (!org_wide).then_some(me),
+            check,
+        })
+    }
+
+    fn event(
+        &self,
+        org: &str,
+        action: &str,
+        target: &str,
+        at: i64,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            org_id: Some(org.to_owned()),
+            at,
+            actor_type: self.kind.clone(),
+            actor_id: self.id.clone(),
+            action: action.to_owned(),
+            target_type: Some("service_account".into()),
+            target_id: Some(target.to_owned()),
+            source_ip: self.source_ip.clone(),
+            details,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("{0}")]
+    Invalid(InvalidField),
+    #[error("service account not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("hashing the secret failed")]
+    Hash,
+    /// `If-Match` named a version the account is no longer at.
+    #[error("the service account changed since you read it")]
+    PreconditionFailed,
+}
+
+impl From<InvalidField> for ManageError {
+    fn from(e: InvalidField) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> ManageError {
+    ManageError::Invalid(InvalidField {
+        field,
+        reason: reason.into(),
+    })
+}
+
+/// Hashes a new secret on the blocking pool (Argon2 is never run on the
+/// async runtime).
+pub(crate) async fn hash_off_runtime(secret: &ClientSecret) -> Result<String, ManageError> {
+    let s = secret.clone();
+    tokio::task::spawn_blocking(move || hash_blocking(&s))
+        .await
+        .map_err(|_| ManageError::Hash)?
+        .map_err(|_| ManageError::Hash)
+}
+
+/// RFC 3339 for a Unix time (`null` for none).
+pub fn rfc3339(t: Option<i64>) -> serde_json::Value {
+    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map(serde_json::Value::String)
+        .unwrap_or(serde_json::Value::Null)
+}

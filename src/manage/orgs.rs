@@ -1,0 +1,39 @@
+//! Organizations.
+use serde_json::json;
+
+use super::{Actor, ManageError, invalid};
+use crate::db::{AuditEvent, Db, DbError};
+use crate::domain::account::{validate_name, validate_org_slug};
+
+/// Creates an organization; its name defaults to the slug.
+pub async fn create(
+    db: &Db,
+    slug: &str,
+    name: Option<&str>,
+    actor: &Actor,
+    now: i64,
+) -> Result<String, ManageError> {
+    let slug = validate_org_slug(slug)?;
+    let name = match name {
+        Some(n) => validate_name(n).map_err(|e| invalid("name", e.reason))?,
+        None => slug.clone(),
+    };
+    let ev = AuditEvent {
+        org_id: Some(slug.clone()),
+        at: now,
+        actor_type: actor.kind.clone(),
+        actor_id: actor.id.clone(),
+        action: "org.created".into(),
+        target_type: Some("org".into()),
+        target_id: Some(slug.clone()),
+        source_ip: actor.source_ip.clone(),
+        details: json!({"name": name}),
+    };
+    db.create_org(&slug, &name, now, &ev)
+        .await
+        .map_err(|e| match e {
+            DbError::Conflict(m) => ManageError::Conflict(m),
+            other => ManageError::Db(other),
+        })?;
+    Ok(slug)
+}
