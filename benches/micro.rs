@@ -18,7 +18,6 @@ use warden::domain::ip::IpAllowlist;
 use warden::domain::roles::{
     Grant, RolePermissions, builtin_permissions, derive_grant, narrow_to_live,
 };
-use warden::oauth::introspect::account_usable;
 
 const ISSUER: &str = "https://warden.example.com";
 
@@ -146,7 +145,7 @@ fn decision(c: &mut Criterion) {
         "introspection decision (live checks + role intersection)",
         |b| {
             b.iter(|| {
-                let usable = account_usable(black_box(&account), Some(ip), now);
+                let usable = black_box(&account).check_usable(now, Some(ip)).is_ok();
                 (usable, narrow_to_live(black_box(&token_grant), &live))
             })
         },

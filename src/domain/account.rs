@@ -138,8 +138,45 @@ impl ServiceAccount {
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
     }
+
+    /// The live checks, in one place, for every path that lets an account
+    /// act (token endpoint, introspection, the admin API): not deleted,
+    /// active, unexpired at `now`, allowed from `ip`.
+    pub fn check_usable(&self, now: i64, ip: Option<std::net::IpAddr>) -> Result<(), Unusable> {
+        if self.is_deleted() {
+            Err(Unusable::Deleted)
+        } else if self.status == Status::Disabled {
+            Err(Unusable::Disabled)
+        } else if self.is_expired(now) {
+            Err(Unusable::Expired)
+        } else if !self.allowed_ips.permits(ip) {
+            Err(Unusable::AddressNotAllowed)
+        } else {
+            Ok(())
+        }
+    }
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+/// Why an account may not act right now (`ServiceAccount::check_usable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    Deleted,
+    Disabled,
+    Expired,
+    AddressNotAllowed,
+}
+
+impl Unusable {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Deleted => "the service account is deleted",
+            Self::Disabled => "the service account is disabled",
+            Self::Expired => "the service account has expired",
+            Self::AddressNotAllowed => "the service account may not be used from this address",
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::error::no_store;
 use super::form::{client_credentials, read_form};
 use super::observe::Refusal;
-use super::token::{source_ip, with_caller};
+use super::token::with_caller;
 use crate::app::AppState;
 use crate::now_unix;
 use crate::oauth::OAuthError;
@@ -94,7 +94,7 @@ pub async fn introspect(
             })?),
             None => None,
         };
-        let peer_ip = source_ip(&state, peer, &headers);
+        let peer_ip = super::client_address(&state, peer, &headers);
         seen.ip = peer_ip;
         run_introspect(&state, &creds, token, peer_ip, caller_ip, now).await
     }
@@ -137,7 +137,7 @@ pub async fn revoke(
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
-        let ip = source_ip(&state, peer, &headers);
+        let ip = super::client_address(&state, peer, &headers);
         seen.ip = ip;
         run_revoke(&state, &creds, token, ip, now_unix()).await
     }

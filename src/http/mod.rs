@@ -80,3 +80,19 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
 async fn not_found() -> impl IntoResponse {
     error::problem(StatusCode::NOT_FOUND, "Not Found", "no such endpoint")
 }
+
+/// The caller's address: the TCP peer, or behind a trusted proxy the
+/// right-most untrusted `X-Forwarded-For` hop. The one place every endpoint
+/// (token, introspection, revocation, the admin API) takes it from.
+pub fn client_address(
+    state: &AppState,
+    peer: std::net::SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> Option<std::net::IpAddr> {
+    let xff: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    crate::domain::ip::client_ip(peer.ip(), &xff, &state.config.trusted_proxies)
+}

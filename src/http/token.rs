@@ -12,7 +12,6 @@ use super::error::no_store;
 use super::form::{client_credentials, read_form};
 use super::observe::Refusal;
 use crate::app::AppState;
-use crate::domain::ip::client_ip;
 use crate::now_unix;
 use crate::oauth::OAuthError;
 use crate::oauth::token::{GrantRequest, TokenRequest, token as run_grant};
@@ -131,7 +130,7 @@ async fn grant_flow(
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
     let client = client_credentials(headers, form)?;
-    let source_ip = source_ip(state, peer, headers);
+    let source_ip = super::client_address(state, peer, headers);
     seen.client_id = client.shown_id();
     seen.ip = source_ip;
     run_grant(
@@ -144,18 +143,4 @@ async fn grant_flow(
         },
     )
     .await
-}
-
-/// The caller's address per the trusted-proxy configuration.
-pub fn source_ip(
-    state: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Option<std::net::IpAddr> {
-    let xff: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    client_ip(peer.ip(), &xff, &state.config.trusted_proxies)
 }

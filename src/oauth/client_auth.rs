@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::bookkeeping::Usage;
 use crate::crypto::secrets::SecretError;
 use crate::db::AuditEvent;
-use crate::domain::account::{ServiceAccount, Status};
+use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::{ClientId, ClientSecret};
 use crate::domain::resource_server::ResourceServer;
 use crate::domain::resource_server::is_issuer;
@@ -202,18 +202,9 @@ pub fn check_state(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<(), OAuthError> {
-    if account.status == Status::Disabled {
-        return Err(OAuthError::AccessDenied("the service account is disabled"));
-    }
-    if account.is_expired(now) {
-        return Err(OAuthError::AccessDenied("the service account has expired"));
-    }
-    if !account.allowed_ips.permits(source_ip) {
-        return Err(OAuthError::AccessDenied(
-            "the service account may not be used from this address",
-        ));
-    }
-    Ok(())
+    account
+        .check_usable(now, source_ip)
+        .map_err(|why| OAuthError::AccessDenied(why.reason()))
 }
 
 /// An audit event about a credential, acted by the account itself.

@@ -14,7 +14,7 @@ use super::client_auth::{ClientCredentials, authenticate_resource_server, rs_pre
 use super::{OAuthError, live_roles};
 use crate::app::AppState;
 use crate::crypto::verify::AccessClaims;
-use crate::domain::account::{ServiceAccount, Status};
+use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::ResourceServer;
 use crate::domain::roles::{Grant, narrow_to_live};
@@ -92,7 +92,7 @@ async fn evaluate_access_token(
     let Some((account, revoked)) = account else {
         return Ok(None);
     };
-    if revoked || !claims_match(claims, &account) || !account_usable(&account, source_ip, now) {
+    if revoked || !claims_match(claims, &account) || account.check_usable(now, source_ip).is_err() {
         return Ok(None);
     }
     let token_grant = Grant {
@@ -138,7 +138,7 @@ async fn introspect_refresh(
     let Some(account) = state.db.find_account(None, &g.account_id).await? else {
         return Ok(None);
     };
-    if !account_usable(&account, source_ip, now) || account.credential_epoch != g.epoch {
+    if account.check_usable(now, source_ip).is_err() || account.credential_epoch != g.epoch {
         return Ok(None);
     }
     let chain = state.db.refresh_state(&g.jti, &g.family).await?;
@@ -174,12 +174,4 @@ async fn introspect_refresh(
 /// its word.
 pub fn claims_match(claims: &AccessClaims, a: &ServiceAccount) -> bool {
     claims.sub == claims.client_id && claims.org == a.org_id
-}
-
-/// The live account checks shared by both token kinds.
-pub fn account_usable(a: &ServiceAccount, source_ip: Option<IpAddr>, now: i64) -> bool {
-    !a.is_deleted()
-        && a.status == Status::Active
-        && !a.is_expired(now)
-        && a.allowed_ips.permits(source_ip)
 }

@@ -16,11 +16,10 @@ use axum::http::request::Parts;
 use super::ApiError;
 use crate::app::AppState;
 use crate::domain::account::ServiceAccount;
-use crate::domain::ip::client_ip;
 use crate::domain::roles::{AUDIT_READ, Grant, ORG_MANAGE, ORG_READ, narrow_to_live};
 use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::now_unix;
-use crate::oauth::introspect::{account_usable, claims_match};
+use crate::oauth::introspect::claims_match;
 use crate::oauth::live_roles;
 
 /// What an endpoint needs: any one of these permissions.
@@ -84,15 +83,9 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
+            .map(|c| c.0)
             .ok_or(ApiError::Internal)?;
-        let xff: Vec<&str> = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        let source_ip = client_ip(peer, &xff, &state.config.trusted_proxies);
+        let source_ip = crate::http::client_address(state, peer, &parts.headers);
         let now = now_unix();
 
         let keys = state.keys.current();
@@ -108,7 +101,9 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
             .account_with_revocation(&claims.client_id, &claims.jti)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        if revoked || !claims_match(&claims, &account) || !account_usable(&account, source_ip, now)
+        if revoked
+            || !claims_match(&claims, &account)
+            || account.check_usable(now, source_ip).is_err()
         {
             return Err(ApiError::Unauthorized);
         }
