@@ -102,6 +102,18 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// The grant an access token carries: its `roles` and its `scope`.
+    pub fn from_token(roles: &[String], scope: &str) -> Self {
+        Self {
+            roles: roles.to_vec(),
+            scope: scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
     pub fn scope_string(&self) -> String {
         self.scope.join(" ")
     }

@@ -66,6 +66,7 @@ pub async fn introspect(
     let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else {
         return Ok(None);
     };
+    // Not for this caller: no need to read the account.
     if !claims.aud.contains(&caller.audience) {
         return Ok(None);
     }
@@ -76,17 +77,26 @@ pub async fn introspect(
     evaluate_access_token(state, caller, &claims, account, source_ip, now).await
 }
 
-/// The live checks on a verified access token, given the account behind
-/// it and whether its `jti` is revoked.
-async fn evaluate_access_token(
+/// A verified access token that passed the live checks: the account
+/// behind it, and the token's grant narrowed to what the account holds now.
+pub struct LiveToken {
+    pub account: ServiceAccount,
+    pub grant: Grant,
+}
+
+/// The live checks on a verified access token presented to `audience`,
+/// given the account behind it and whether its `jti` is revoked: the one
+/// place they live, for introspection and the admin API alike. `None`
+/// when the token is not active for that audience, from `source_ip`, now.
+pub async fn check_live(
     state: &AppState,
-    caller: &ResourceServer,
     claims: &AccessClaims,
+    audience: &str,
     account: Option<(ServiceAccount, bool)>,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<Option<Value>, OAuthError> {
-    if !claims.aud.contains(&caller.audience) {
+) -> Result<Option<LiveToken>, OAuthError> {
+    if !claims.aud.contains(audience) {
         return Ok(None);
     }
     let Some((account, revoked)) = account else {
@@ -95,16 +105,25 @@ async fn evaluate_access_token(
     if revoked || !claims_match(claims, &account) || account.check_usable(now, source_ip).is_err() {
         return Ok(None);
     }
-    let token_grant = Grant {
-        roles: claims.roles.clone(),
-        scope: claims
-            .scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+    let token_grant = Grant::from_token(&claims.roles, &claims.scope);
+    let grant = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
+    Ok(Some(LiveToken { account, grant }))
+}
+
+/// Introspection's answer for a verified access token.
+async fn evaluate_access_token(
+    state: &AppState,
+    caller: &ResourceServer,
+    claims: &AccessClaims,
+    account: Option<(ServiceAccount, bool)>,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<Value>, OAuthError> {
+    let Some(LiveToken { grant: live, .. }) =
+        check_live(state, claims, &caller.audience, account, source_ip, now).await?
+    else {
+        return Ok(None);
     };
-    let live = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
     Ok(Some(json!({
         "active": true,
         "token_type": "Bearer",

@@ -16,11 +16,11 @@ use axum::http::request::Parts;
 use super::ApiError;
 use crate::app::AppState;
 use crate::domain::account::ServiceAccount;
-use crate::domain::roles::{AUDIT_READ, Grant, ORG_MANAGE, ORG_READ, narrow_to_live};
+use crate::domain::roles::{AUDIT_READ, ORG_MANAGE, ORG_READ};
 use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::now_unix;
-use crate::oauth::introspect::claims_match;
-use crate::oauth::live_roles;
+use crate::oauth::OAuthError;
+use crate::oauth::introspect::{LiveToken, check_live};
 
 /// What an endpoint needs: any one of these permissions.
 pub trait Need: Send + Sync + 'static {
@@ -96,27 +96,21 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
         if !claims.aud.contains(&state.issuer) {
             return Err(ApiError::Unauthorized);
         }
-        let (account, revoked) = state
+        let found = state
             .db
             .account_with_revocation(&claims.client_id, &claims.jti)
-            .await?
+            .await?;
+        // The same live checks as introspection, for the issuer's audience.
+        let LiveToken {
+            account,
+            grant: live,
+        } = check_live(state, &claims, &state.issuer, found, source_ip, now)
+            .await
+            .map_err(|e| match e {
+                OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
+                _ => ApiError::Internal,
+            })?
             .ok_or(ApiError::Unauthorized)?;
-        if revoked
-            || !claims_match(&claims, &account)
-            || account.check_usable(now, source_ip).is_err()
-        {
-            return Err(ApiError::Unauthorized);
-        }
-        let token_grant = Grant {
-            roles: claims.roles.clone(),
-            scope: claims
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        };
-        let live = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
         if !live.scope.iter().any(|p| N::ANY_OF.contains(&p.as_str())) {
             return Err(ApiError::Forbidden(format!(
                 "this needs the `{}` permission",
