@@ -76,8 +76,6 @@ pub(crate) use on_db_write;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("not found")]
-    NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("database error: {0}")]

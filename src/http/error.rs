@@ -1,9 +1,11 @@
 //! Error responses: RFC 6749 §5.2 JSON for OAuth endpoints, RFC 9457
-//! problem documents elsewhere. Status codes are chosen here and only here.
+//! problem documents elsewhere (the admin API's `ApiError`). Status codes
+//! are chosen here and only here.
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::manage::ManageError;
 use crate::oauth::OAuthError;
 
 impl OAuthError {
@@ -80,14 +82,174 @@ pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// An RFC 9457 problem document.
+/// An RFC 9457 problem document: the one builder, for the admin API's
+/// errors and the router's 404 alike. The detail is cut to 500 printable
+/// characters; the answer carries the `Refusal` the observe layer logs.
 pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body =
-        json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
-    let mut res = (status, axum::Json(body)).into_response();
+    problem_with_field(status, title, detail, None)
+}
+
+fn problem_with_field(
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+    field: Option<String>,
+) -> Response {
+    let detail: String = detail
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(500)
+        .collect();
+    let body = Problem {
+        kind: "about:blank".into(),
+        title: title.into(),
+        status: status.as_u16(),
+        detail: detail.clone(),
+        field,
+    };
+    let mut res = (status, axum::Json(json!(body))).into_response();
+    res.extensions_mut().insert(super::observe::Refusal {
+        reason: detail,
+        ..Default::default()
+    });
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
     res
+}
+
+/// Everything the admin API can answer besides success.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Missing, invalid or inactive bearer token.
+    Unauthorized,
+    Forbidden(String),
+    NotFound,
+    Conflict(String),
+    /// `If-Match` did not match the resource's current ETag.
+    PreconditionFailed,
+    /// A field failed validation; names it.
+    Invalid {
+        field: String,
+        detail: String,
+    },
+    BadRequest(String),
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    Unavailable,
+    Internal,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: the request field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title, detail, field) = match self {
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "a valid bearer token for this API is required".to_owned(),
+                None,
+            ),
+            Self::Forbidden(d) => (StatusCode::FORBIDDEN, "Forbidden", d, None),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                "no such resource in your organization".into(),
+                None,
+            ),
+            Self::Conflict(d) => (StatusCode::CONFLICT, "Conflict", d, None),
+            Self::PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                "Precondition Failed",
+                "the resource changed since you read it: GET it again and retry with its new ETag"
+                    .into(),
+                None,
+            ),
+            Self::Invalid { field, detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid field",
+                format!("{field}: {detail}"),
+                Some(field),
+            ),
+            Self::BadRequest(d) => (StatusCode::BAD_REQUEST, "Bad Request", d, None),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type",
+                "the request body must be application/json".into(),
+                None,
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload Too Large",
+                "request body too large".into(),
+                None,
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "temporarily unavailable; retry".into(),
+                None,
+            ),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "internal error".into(),
+                None,
+            ),
+        };
+        let mut res = problem_with_field(status, title, &detail, field);
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        res
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::Invalid(f) => Self::Invalid {
+                field: f.field.into(),
+                detail: f.reason,
+            },
+            ManageError::NotFound => Self::NotFound,
+            ManageError::Conflict(m) => Self::Conflict(m),
+            ManageError::Forbidden(m) => Self::Forbidden(m),
+            ManageError::Db(d) => d.into(),
+            ManageError::Hash => Self::Internal,
+            ManageError::PreconditionFailed => Self::PreconditionFailed,
+        }
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        if let crate::db::DbError::Conflict(m) = e {
+            return Self::Conflict(m);
+        }
+        if e.is_transient() {
+            tracing::warn!(error = %e, "database unavailable; answering 503");
+            Self::Unavailable
+        } else {
+            tracing::error!(error = %e, "database error");
+            Self::Internal
+        }
+    }
 }
