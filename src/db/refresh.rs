@@ -1,4 +1,6 @@
-//! Refresh-token use: single-use spending and family revocation.
+//! Refresh-token use and revocation: single-use spending, family
+//! revocation (by reuse or RFC 7009), revoked access tokens, and what
+//! introspection asks about a refresh token's chain.
 use std::collections::HashSet;
 
 use sqlx::{QueryBuilder, SqlitePool};
@@ -137,6 +139,90 @@ impl Db {
                 .bind(now - 300).execute(p).await?.rows_affected();
             Ok(a + b + c)
         })
+    }
+}
+
+/// What introspection needs to know about a refresh token's chain.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshState {
+    pub spent: bool,
+    pub family_revoked: bool,
+}
+
+impl Db {
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "refresh_state"))]
+    pub async fn refresh_state(&self, jti: &str, family: &str) -> DbResult<RefreshState> {
+        let row: (i64, i64) = on_db!(self, p => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM refresh_tokens_spent WHERE jti = $1), \
+                    (SELECT COUNT(*) FROM refresh_families_revoked WHERE family_id = $2)",
+        )
+        .bind(jti)
+        .bind(family)
+        .fetch_one(p)
+        .await?);
+        Ok(RefreshState {
+            spent: row.0 > 0,
+            family_revoked: row.1 > 0,
+        })
+    }
+
+    /// Revokes one access token until it would have expired anyway.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "revoke_access_token")
+    )]
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        exp: i64,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
+        on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "INSERT INTO revoked_access_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(jti).bind(client_id).bind(exp).bind(now).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Revokes a refresh-token family (every token of the chain).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "revoke_refresh_family")
+    )]
+    pub async fn revoke_refresh_family(
+        &self,
+        family: &str,
+        account_id: &str,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
+        on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
+                 VALUES ($1, $2, 'revoked', $3, $4) ON CONFLICT (family_id) DO NOTHING",
+            )
+            .bind(family).bind(account_id).bind(revoked_until(now)).bind(now).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_audit!(&mut *tx, audit)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }
 

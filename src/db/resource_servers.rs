@@ -1,7 +1,6 @@
-//! Resource servers, revoked access tokens, and the reads introspection
-//! makes on every call.
+//! Resource servers.
 use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
-use crate::domain::account::{ServiceAccount, Status};
+use crate::domain::account::Status;
 use crate::domain::resource_server::ResourceServer;
 
 macro_rules! rs_columns {
@@ -53,13 +52,6 @@ impl TryFrom<RsRow> for ResourceServer {
             deleted_at: r.deleted_at,
         })
     }
-}
-
-/// What introspection needs to know about a refresh token's chain.
-#[derive(Debug, Clone, Copy)]
-pub struct RefreshState {
-    pub spent: bool,
-    pub family_revoked: bool,
 }
 
 impl Db {
@@ -250,97 +242,6 @@ impl Db {
             tx.commit().await?;
             Ok(n == 1)
         })
-    }
-
-    /// The account behind an access token and whether its `jti` is revoked,
-    /// in one round trip.
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "account_for_access_token")
-    )]
-    pub async fn account_for_access_token(
-        &self,
-        client_id: &str,
-        jti: &str,
-    ) -> DbResult<Option<(ServiceAccount, bool)>> {
-        self.account_with_revocation(client_id, jti).await
-    }
-
-    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "refresh_state"))]
-    pub async fn refresh_state(&self, jti: &str, family: &str) -> DbResult<RefreshState> {
-        let row: (i64, i64) = on_db!(self, p => sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM refresh_tokens_spent WHERE jti = $1), \
-                    (SELECT COUNT(*) FROM refresh_families_revoked WHERE family_id = $2)",
-        )
-        .bind(jti)
-        .bind(family)
-        .fetch_one(p)
-        .await?);
-        Ok(RefreshState {
-            spent: row.0 > 0,
-            family_revoked: row.1 > 0,
-        })
-    }
-
-    /// Revokes one access token until it would have expired anyway.
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "revoke_access_token")
-    )]
-    pub async fn revoke_access_token(
-        &self,
-        jti: &str,
-        client_id: &str,
-        exp: i64,
-        now: i64,
-        audit: &AuditEvent,
-    ) -> DbResult<()> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query(
-                "INSERT INTO revoked_access_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (jti) DO NOTHING",
-            )
-            .bind(jti).bind(client_id).bind(exp).bind(now).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Revokes a refresh-token family (every token of the chain).
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "revoke_refresh_family")
-    )]
-    pub async fn revoke_refresh_family(
-        &self,
-        family: &str,
-        account_id: &str,
-        now: i64,
-        audit: &AuditEvent,
-    ) -> DbResult<()> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query(
-                "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
-                 VALUES ($1, $2, 'revoked', $3, $4) ON CONFLICT (family_id) DO NOTHING",
-            )
-            .bind(family).bind(account_id).bind(super::refresh::revoked_until(now)).bind(now).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
     }
 }
 

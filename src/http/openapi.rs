@@ -5,7 +5,7 @@ use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::{accounts, other};
+use super::admin::{accounts, audit, roles};
 use super::{health, introspect, metrics, token, wellknown};
 
 #[derive(OpenApi)]
@@ -32,9 +32,9 @@ use super::{health, introspect, metrics, token, wellknown};
         accounts::revoke_secret,
         accounts::account_usage,
         accounts::delete_oauth_client,
-        other::list_roles,
-        other::create_role,
-        other::list_audit_events,
+        roles::list_roles,
+        roles::create_role,
+        audit::list_audit_events,
     ),
     modifiers(&SecuritySchemes)
 )]

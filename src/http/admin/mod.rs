@@ -3,8 +3,9 @@
 //! is the issuer URL. Every call is scoped to the caller's org; errors are
 //! RFC 9457 problem documents, shaped here and only here.
 pub(crate) mod accounts;
+pub(crate) mod audit;
 mod auth;
-pub(crate) mod other;
+pub(crate) mod roles;
 
 use std::sync::Arc;
 
@@ -62,9 +63,9 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route(
             "/api/v1/roles",
-            get(other::list_roles).post(other::create_role),
+            get(roles::list_roles).post(roles::create_role),
         )
-        .route("/api/v1/audit-events", get(other::list_audit_events))
+        .route("/api/v1/audit-events", get(audit::list_audit_events))
 }
 
 /// A JSON body: `application/json`, at most 64 KiB, unknown fields and

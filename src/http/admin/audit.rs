@@ -1,95 +1,15 @@
-//! `/api/v1/roles` and `/api/v1/audit-events`.
+//! `/api/v1/audit-events`: the org's audit log.
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{
-    AdminCaller, ApiError, ApiJson, AuditRead, OrgManage, OrgRead, Problem, query_pairs,
-    unknown_param,
-};
+use super::{AdminCaller, ApiError, AuditRead, Problem, query_pairs, unknown_param};
 use crate::app::AppState;
 use crate::db::audit::{AuditQuery, AuditRow};
 use crate::manage::rfc3339;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRole {
-    /// Lowercase letters, digits and `-`; not a built-in role id.
-    pub id: String,
-    #[serde(default)]
-    pub description: String,
-    /// Permissions the role grants; you must hold each.
-    pub permissions: Vec<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoleView {
-    pub id: String,
-    pub description: String,
-    pub permissions: Vec<String>,
-    pub builtin: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleList {
-    pub items: Vec<RoleView>,
-}
-
-/// Built-in roles and the organization's custom roles.
-#[utoipa::path(get, path = "/api/v1/roles", tag = "roles",
-    responses(
-        (status = 200, description = "OK", body = RoleList),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
-pub async fn list_roles(
-    State(state): State<Arc<AppState>>,
-    caller: AdminCaller<OrgRead>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let items = crate::manage::roles::list(&state.db, caller.org()).await?;
-    Ok(Json(serde_json::json!({"items": items})))
-}
-
-/// Create a custom role, usable like the built-in ones.
-#[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = CreateRole,
-    responses(
-        (status = 201, description = "Created", body = RoleView),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
-pub async fn create_role(
-    State(state): State<Arc<AppState>>,
-    caller: AdminCaller<OrgManage>,
-    ApiJson(body): ApiJson<CreateRole>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let role = crate::manage::roles::create(
-        &state.db,
-        caller.org(),
-        &body.id,
-        &body.description,
-        &body.permissions,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(crate::manage::roles::to_json(&role)),
-    ))
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct AuditEventView {
