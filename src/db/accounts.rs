@@ -103,9 +103,9 @@ macro_rules! guard_refusal {
         match $guard {
             None => None,
             Some(g) => {
-                let rows: Vec<AccountRow> = sqlx::query_as(concat!(
+                let rows: Vec<$crate::db::accounts::AccountRow> = sqlx::query_as(concat!(
                     "SELECT ",
-                    columns!(),
+                    $crate::db::accounts::columns!(),
                     " FROM service_accounts WHERE org_id = $1 AND deleted_at IS NULL \
                      AND status = 'active' AND (expires_at IS NULL OR expires_at > $2) \
                      AND ($3 IS NULL OR id = $3)"
@@ -120,11 +120,11 @@ macro_rules! guard_refusal {
                         .bind(g.org)
                         .fetch_all(&mut *$tx)
                         .await?;
-                let snapshot = OrgSnapshot {
-                    usable: convert(rows)?,
+                let snapshot = $crate::db::accounts::OrgSnapshot {
+                    usable: $crate::db::accounts::convert(rows)?,
                     custom_roles: custom
                         .into_iter()
-                        .map(|(id, perms)| (id, split_permissions(&perms)))
+                        .map(|(id, perms)| (id, $crate::db::accounts::split_permissions(&perms)))
                         .collect(),
                 };
                 (g.check)(&snapshot).err()
@@ -132,6 +132,7 @@ macro_rules! guard_refusal {
         }
     };
 }
+pub(super) use {columns, guard_refusal, lock_org};
 
 pub(super) fn encode_previous(p: &[PreviousSecret]) -> String {
     if p.is_empty() {
@@ -141,7 +142,7 @@ pub(super) fn encode_previous(p: &[PreviousSecret]) -> String {
     }
 }
 
-fn split_permissions(s: &str) -> Vec<String> {
+pub(super) fn split_permissions(s: &str) -> Vec<String> {
     s.split(' ')
         .filter(|p| !p.is_empty())
         .map(str::to_owned)
@@ -149,7 +150,7 @@ fn split_permissions(s: &str) -> Vec<String> {
 }
 
 #[derive(sqlx::FromRow)]
-struct AccountRow {
+pub(super) struct AccountRow {
     id: String,
     org_id: String,
     kind: String,
@@ -288,7 +289,7 @@ impl TryFrom<AccountRow> for ServiceAccount {
     }
 }
 
-fn convert(rows: Vec<AccountRow>) -> DbResult<Vec<ServiceAccount>> {
+pub(super) fn convert(rows: Vec<AccountRow>) -> DbResult<Vec<ServiceAccount>> {
     rows.into_iter().map(ServiceAccount::try_from).collect()
 }
 
@@ -640,41 +641,6 @@ impl Db {
         });
         Ok(ChangeOutcome::Done)
     }
-
-    /// Permissions of the named custom roles of `org` (built-ins are in code).
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "custom_role_permissions")
-    )]
-    pub async fn custom_role_permissions(
-        &self,
-        org: &str,
-        roles: &[String],
-    ) -> DbResult<HashMap<String, Vec<String>>> {
-        let mut out = HashMap::new();
-        for role in roles {
-            let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
-                "SELECT permissions FROM roles WHERE org_id = $1 AND id = $2",
-            )
-            .bind(org)
-            .bind(role)
-            .fetch_optional(p)
-            .await?);
-            if let Some((perms,)) = row {
-                out.insert(
-                    role.clone(),
-                    perms
-                        .split(' ')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                );
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// Filters and page of the admin API's account list.
@@ -689,17 +655,6 @@ pub struct AccountQuery {
     /// Return ids strictly after this one (ids are time-ordered UUIDv7).
     pub after: Option<String>,
     pub limit: i64,
-}
-
-/// A custom role as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CustomRole {
-    pub org_id: String,
-    pub id: String,
-    pub description: String,
-    pub permissions: String,
-    pub created_at: i64,
-    pub created_by: String,
 }
 
 fn like_escape(s: &str) -> String {
@@ -738,64 +693,6 @@ impl Db {
             .fetch_all(p)
             .await?);
         convert(rows)
-    }
-
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "list_custom_roles")
-    )]
-    pub async fn list_custom_roles(&self, org: &str) -> DbResult<Vec<CustomRole>> {
-        Ok(on_db!(self, p => sqlx::query_as::<_, CustomRole>(
-            "SELECT org_id, id, description, permissions, created_at, created_by FROM roles WHERE org_id = $1 ORDER BY id",
-        )
-        .bind(org)
-        .fetch_all(p)
-        .await?))
-    }
-
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "insert_custom_role")
-    )]
-    pub async fn insert_custom_role(
-        &self,
-        r: &CustomRole,
-        audit: &AuditEvent,
-        guard: Option<&OrgGuard<'_>>,
-    ) -> DbResult<ChangeOutcome> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            lock_org!(tx, guard);
-            let res = sqlx::query(
-                "INSERT INTO roles (org_id, id, description, permissions, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&r.org_id)
-            .bind(&r.id)
-            .bind(&r.description)
-            .bind(&r.permissions)
-            .bind(r.created_at)
-            .bind(&r.created_by)
-            .execute(&mut *tx)
-            .await;
-            match res {
-                Err(e) if DbError::is_unique_violation(&e) => {
-                    return Err(DbError::Conflict(format!("role `{}` already exists", r.id)))
-                }
-                other => other?,
-            };
-            if let Some(why) = guard_refusal!(tx, guard) {
-                tx.rollback().await?;
-                return Ok(ChangeOutcome::Refused(why));
-            }
-            insert_audit!(&mut *tx, audit)?;
-            tx.commit().await?;
-        });
-        Ok(ChangeOutcome::Done)
     }
 }
 

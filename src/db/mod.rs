@@ -22,6 +22,7 @@ mod inline;
 pub mod orgs;
 pub mod refresh;
 pub mod resource_servers;
+pub mod roles;
 
 pub use audit::AuditEvent;
 

@@ -2,7 +2,8 @@
 use serde_json::json;
 
 use super::{Actor, ManageError, invalid, rfc3339};
-use crate::db::accounts::{ChangeOutcome, CustomRole, OrgSnapshot};
+use crate::db::accounts::{ChangeOutcome, OrgSnapshot};
+use crate::db::roles::CustomRole;
 use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::validate_description;
 use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};

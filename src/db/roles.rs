@@ -1,0 +1,104 @@
+//! Custom roles (built-in ones are in code, `domain::roles`).
+use std::collections::HashMap;
+
+use super::accounts::{ChangeOutcome, OrgGuard, guard_refusal, lock_org, split_permissions};
+use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
+
+/// A custom role as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CustomRole {
+    pub org_id: String,
+    pub id: String,
+    pub description: String,
+    pub permissions: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+impl Db {
+    /// Permissions of the named custom roles of `org` (built-ins are in code).
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "custom_role_permissions")
+    )]
+    pub async fn custom_role_permissions(
+        &self,
+        org: &str,
+        roles: &[String],
+    ) -> DbResult<HashMap<String, Vec<String>>> {
+        let mut out = HashMap::new();
+        for role in roles {
+            let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
+                "SELECT permissions FROM roles WHERE org_id = $1 AND id = $2",
+            )
+            .bind(org)
+            .bind(role)
+            .fetch_optional(p)
+            .await?);
+            if let Some((perms,)) = row {
+                out.insert(role.clone(), split_permissions(&perms));
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "list_custom_roles")
+    )]
+    pub async fn list_custom_roles(&self, org: &str) -> DbResult<Vec<CustomRole>> {
+        Ok(on_db!(self, p => sqlx::query_as::<_, CustomRole>(
+            "SELECT org_id, id, description, permissions, created_at, created_by FROM roles WHERE org_id = $1 ORDER BY id",
+        )
+        .bind(org)
+        .fetch_all(p)
+        .await?))
+    }
+
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "insert_custom_role")
+    )]
+    pub async fn insert_custom_role(
+        &self,
+        r: &CustomRole,
+        audit: &AuditEvent,
+        guard: Option<&OrgGuard<'_>>,
+    ) -> DbResult<ChangeOutcome> {
+        on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            lock_org!(tx, guard);
+            let res = sqlx::query(
+                "INSERT INTO roles (org_id, id, description, permissions, created_at, created_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&r.org_id)
+            .bind(&r.id)
+            .bind(&r.description)
+            .bind(&r.permissions)
+            .bind(r.created_at)
+            .bind(&r.created_by)
+            .execute(&mut *tx)
+            .await;
+            match res {
+                Err(e) if DbError::is_unique_violation(&e) => {
+                    return Err(DbError::Conflict(format!("role `{}` already exists", r.id)))
+                }
+                other => other?,
+            };
+            if let Some(why) = guard_refusal!(tx, guard) {
+                tx.rollback().await?;
+                return Ok(ChangeOutcome::Refused(why));
+            }
+            insert_audit!(&mut *tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(ChangeOutcome::Done)
+    }
+}
