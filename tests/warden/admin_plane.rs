@@ -3,40 +3,9 @@
 //! that never cuts a deployed secret short.
 use serde_json::{Value, json};
 
-use crate::harness::{Account, Backend, TestServer, both_backends};
+use crate::harness::{Account, Backend, TestServer, account_from, both_backends};
 
 const SA: &str = "/api/v1/service-accounts";
-
-fn account_from(v: &Value) -> Account {
-    Account {
-        id: v["id"].as_str().unwrap_or_default().into(),
-        client_id: v["client_id"].as_str().unwrap_or_default().into(),
-        secret: v["client_secret"].as_str().unwrap_or_default().into(),
-    }
-}
-
-/// A custom role in the default org, created by the operator.
-async fn role(s: &TestServer, id: &str, permissions: &[&str]) {
-    let perms: Vec<String> = permissions.iter().map(|p| p.to_string()).collect();
-    warden::manage::roles::create(
-        &s.db,
-        "default",
-        id,
-        "",
-        &perms,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
-    )
-    .await
-    .expect("role");
-}
-
-/// An account with `roles` and an admin-API token for it.
-async fn caller(s: &TestServer, roles: &[&str]) -> (Account, String) {
-    let a = s.create_account(roles).await;
-    let t = s.admin_token(&a).await;
-    (a, t)
-}
 
 /// Disables (as the operator) every active account of the default org but
 /// `keep`, so they are its only possible managers.
@@ -82,15 +51,14 @@ fn actions(a: &Account) -> Vec<(&'static str, String, Option<Value>)> {
 /// more than it does (the review rotated an admin's secret and used it).
 async fn acting_on_a_more_powerful_account_is_forbidden(b: Backend) {
     let s = TestServer::start(b).await;
-    role(&s, "sa-manager", &["org:manage"]).await;
-    role(
-        &s,
+    s.role("sa-manager", &["org:manage"]).await;
+    s.role(
         "ops",
         &["org:manage", "org:read", "risks:read", "incidents:read"],
     )
     .await;
-    let (_, mgr) = caller(&s, &["sa-manager"]).await;
-    let (_, ops) = caller(&s, &["ops"]).await;
+    let (_, mgr) = s.caller(&["sa-manager"]).await;
+    let (_, ops) = s.caller(&["ops"]).await;
     let admin = s.create_account(&["admin"]).await;
     let viewer = s.create_account(&["risk-viewer", "viewer"]).await;
     for target in [&admin, &viewer] {
@@ -115,7 +83,7 @@ async fn acting_on_a_more_powerful_account_is_forbidden(b: Backend) {
     assert_eq!(st, 200, "{rotated}");
     // The admin is untouched: same secret, same state, nothing audited.
     s.token_ok(&admin, &[]).await;
-    let (_, root) = caller(&s, &["admin"]).await;
+    let (_, root) = s.caller(&["admin"]).await;
     let (_, a) = s
         .api("GET", &format!("{SA}/{}", admin.id), &root, None)
         .await;
@@ -156,16 +124,16 @@ async fn acting_on_a_more_powerful_account_is_forbidden(b: Backend) {
 /// the audit log `audit:read`.
 async fn every_permission_guards_something(b: Backend) {
     let s = TestServer::start(b).await;
-    role(&s, "auditor", &["audit:read"]).await;
-    role(&s, "sa-manager", &["org:manage"]).await;
-    let (some, _) = caller(&s, &["risk-viewer"]).await;
+    s.role("auditor", &["audit:read"]).await;
+    s.role("sa-manager", &["org:manage"]).await;
+    let (some, _) = s.caller(&["risk-viewer"]).await;
     let one = format!("{SA}/{}", some.id);
     let callers = [
-        ("viewer", caller(&s, &["viewer"]).await.1),
-        ("auditor", caller(&s, &["auditor"]).await.1),
-        ("manager", caller(&s, &["sa-manager"]).await.1),
-        ("none", caller(&s, &["risk-editor"]).await.1),
-        ("admin", caller(&s, &["admin"]).await.1),
+        ("viewer", s.caller(&["viewer"]).await.1),
+        ("auditor", s.caller(&["auditor"]).await.1),
+        ("manager", s.caller(&["sa-manager"]).await.1),
+        ("none", s.caller(&["risk-editor"]).await.1),
+        ("admin", s.caller(&["admin"]).await.1),
     ];
     let create = || Some(json!({"name": "n", "roles": ["sa-manager"]}));
     let new_role = |i: usize| Some(json!({"id": format!("r{i}"), "permissions": ["risks:read"]}));
@@ -202,7 +170,7 @@ async fn every_permission_guards_something(b: Backend) {
 /// leaves the org without an active account holding `org:manage`.
 async fn no_lockout_through_the_api(b: Backend) {
     let s = TestServer::start(b).await;
-    let (me, t) = caller(&s, &["admin"]).await;
+    let (me, t) = s.caller(&["admin"]).await;
     let mine = format!("{SA}/{}", me.id);
     for (body, why) in [
         (json!({"roles": ["viewer"]}), "org:manage"),
@@ -238,8 +206,8 @@ async fn no_lockout_through_the_api(b: Backend) {
     // Two admins removing each other at the same moment: one wins, the
     // org keeps an admin. Each round on a fresh pair.
     for round in 0..8 {
-        let (a, at) = caller(&s, &["admin"]).await;
-        let (b2, bt) = caller(&s, &["admin"]).await;
+        let (a, at) = s.caller(&["admin"]).await;
+        let (b2, bt) = s.caller(&["admin"]).await;
         only_active(&s, &at, &[&a.id, &b2.id]).await;
         let (verb_a, verb_b) = if round % 2 == 0 {
             ("DELETE", "DELETE")
@@ -316,7 +284,7 @@ async fn patch_if(
 /// log says what really changed; `If-Match` refuses a stale edit.
 async fn concurrent_edits_lose_nothing(b: Backend) {
     let s = TestServer::start(b).await;
-    let (_, t) = caller(&s, &["admin"]).await;
+    let (_, t) = s.caller(&["admin"]).await;
     for round in 0..20 {
         let (_, created) = s
             .api(
@@ -410,7 +378,7 @@ async fn concurrent_edits_lose_nothing(b: Backend) {
 /// capped; one can be ended early; reset ends all.
 async fn rotation_keeps_every_grace(b: Backend) {
     let s = TestServer::start(b).await;
-    let (_, t) = caller(&s, &["admin"]).await;
+    let (_, t) = s.caller(&["admin"]).await;
     let first = s.create_account(&["viewer"]).await;
     let rotate = |grace: &'static str| {
         let p = format!("{SA}/{}/rotate-secret", first.id);
@@ -528,7 +496,7 @@ async fn rotation_keeps_every_grace(b: Backend) {
 /// characters are refused (422, naming the field) and change nothing.
 async fn spoofing_input_is_refused(b: Backend) {
     let s = TestServer::start(b).await;
-    let (_, t) = caller(&s, &["admin"]).await;
+    let (_, t) = s.caller(&["admin"]).await;
     let (st, ok) = s
         .api(
             "POST",
@@ -634,7 +602,7 @@ async fn resource_servers_never_hold_the_issuer(b: Backend) {
         &rs.id,
     )
     .await;
-    let (adm, admin_token) = caller(&s, &["admin"]).await;
+    let (adm, admin_token) = s.caller(&["admin"]).await;
     for path in ["/oauth/introspect", "/oauth/revoke"] {
         let r = s
             .post_form(
@@ -787,7 +755,7 @@ async fn token_events_are_a_setting_and_counters_always_count(b: Backend) {
         [("all", 4, 2), ("failures", 0, 2), ("none", 0, 0)]
     {
         let s = TestServer::start_with(b, &[("audit_token_events", setting)]).await;
-        let (_, t) = caller(&s, &["admin"]).await;
+        let (_, t) = s.caller(&["admin"]).await;
         let a = s.create_account(&["viewer"]).await;
         let mut rt = String::new();
         for _ in 0..3 {
@@ -826,7 +794,7 @@ async fn token_events_are_a_setting_and_counters_always_count(b: Backend) {
 /// while requests go on, and keeps what is recent.
 async fn audit_retention_prunes_without_blocking(b: Backend) {
     let s = TestServer::start(b).await;
-    let (_, t) = caller(&s, &["admin"]).await;
+    let (_, t) = s.caller(&["admin"]).await;
     let a = s.create_account(&["viewer"]).await;
     let now = warden::now_unix();
     let old = now - 200 * 86_400;
@@ -927,12 +895,12 @@ async fn finish_slow(mut c: tokio::net::TcpStream, rest: String) -> (u16, String
 /// another admin's secret, not a new admin account, not a new role.
 async fn a_removed_caller_cannot_finish_a_request(b: Backend) {
     let s = TestServer::start(b).await;
-    let (_, root) = caller(&s, &["admin"]).await;
+    let (_, root) = s.caller(&["admin"]).await;
     let victim = s.create_account(&["admin"]).await;
     // Every permission there is, without the admin role itself.
-    role(&s, "all", warden::domain::roles::PERMISSIONS).await;
+    s.role("all", warden::domain::roles::PERMISSIONS).await;
     for removal in ["disable", "delete", "demote", "unadmin", "expire"] {
-        let (mallory, mt) = caller(&s, &["admin", "all"]).await;
+        let (mallory, mt) = s.caller(&["admin", "all"]).await;
         let slow = [
             (
                 "POST",
@@ -1006,8 +974,8 @@ async fn admins_fencing_each_other_keep_one_working(b: Backend) {
     let s = TestServer::start(b).await;
     for round in 0..6 {
         // The org's managers: exactly this pair.
-        let (a, at) = caller(&s, &["admin"]).await;
-        let (b2, bt) = caller(&s, &["admin"]).await;
+        let (a, at) = s.caller(&["admin"]).await;
+        let (b2, bt) = s.caller(&["admin"]).await;
         only_active(&s, &at, &[&a.id, &b2.id]).await;
         let fence = json!({"allowed_ips": ["192.0.2.1/32"]});
         let (pa, pb) = (format!("{SA}/{}", b2.id), format!("{SA}/{}", a.id));

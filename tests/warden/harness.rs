@@ -406,3 +406,37 @@ pub async fn expect_error(r: Response, status: u16, code: &str) -> Value {
     assert_eq!(cc.as_deref(), Some("no-store"));
     body
 }
+
+/// The credentials in an admin-API or CLI answer that carries a secret.
+pub fn account_from(v: &Value) -> Account {
+    Account {
+        id: v["id"].as_str().unwrap_or_default().into(),
+        client_id: v["client_id"].as_str().unwrap_or_default().into(),
+        secret: v["client_secret"].as_str().unwrap_or_default().into(),
+    }
+}
+
+impl TestServer {
+    /// An account with `roles` and an admin-API token for it.
+    pub async fn caller(&self, roles: &[&str]) -> (Account, String) {
+        let a = self.create_account(roles).await;
+        let t = self.admin_token(&a).await;
+        (a, t)
+    }
+
+    /// A custom role in the default org, created by the operator.
+    pub async fn role(&self, id: &str, permissions: &[&str]) {
+        let perms: Vec<String> = permissions.iter().map(|p| p.to_string()).collect();
+        warden::manage::roles::create(
+            &self.db,
+            "default",
+            id,
+            "",
+            &perms,
+            &warden::manage::Actor::operator(),
+            warden::now_unix(),
+        )
+        .await
+        .expect("role");
+    }
+}
