@@ -1,0 +1,301 @@
+//! `warden accounts …`
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::{CliError, confirm, no_org, parse_grace, print_object};
+use crate::db::Db;
+use crate::domain::account::{AccountKind, Status};
+use crate::manage::accounts::{self, NewAccount, to_json};
+use crate::manage::{Actor, rfc3339};
+use crate::now_unix;
+
+#[derive(Args, Debug)]
+pub(super) struct One {
+    /// The account's id or client id.
+    account: String,
+    /// Print JSON instead of `key value` lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum AccountsCmd {
+    /// Create a service account; prints its secret once.
+    Create {
+        /// 1 to 100 characters.
+        #[arg(long)]
+        name: String,
+        /// A role id (repeat for several): admin, editor, viewer, … or a
+        /// custom role of the org.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The organization's slug.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// Comma-separated addresses or CIDR blocks (empty: any address).
+        #[arg(long, value_delimiter = ',')]
+        allowed_ips: Vec<String>,
+        /// 30d, 60d, 90d, 180d, 1y or never.
+        #[arg(long, default_value = "never", conflicts_with = "expires_at")]
+        expires_in: String,
+        /// Instead of --expires-in: an RFC 3339 time within ten years.
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// credential (default) or integration.
+        #[arg(long = "type", default_value = "credential")]
+        kind: String,
+        /// The integration an integration account represents (e.g. jira).
+        #[arg(long)]
+        integration: Option<String>,
+        /// Print JSON (the secret included, once).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the accounts of every org, or of one.
+    List {
+        /// Only this organization.
+        #[arg(long)]
+        org: Option<String>,
+        /// Include deleted accounts (tombstones).
+        #[arg(long)]
+        include_deleted: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one account.
+    Show(One),
+    /// Change name, description, roles, allowed IPs or expiry; what you do
+    /// not pass is kept.
+    Update {
+        /// The account's id or client id.
+        account: String,
+        /// A new name (1 to 100 characters).
+        #[arg(long)]
+        name: Option<String>,
+        /// A new description.
+        #[arg(long)]
+        description: Option<String>,
+        /// The new set of roles (repeat for several); replaces the old set.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Comma-separated addresses or CIDR blocks; an empty value
+        /// (`--allowed-ips ""`) removes the restriction.
+        #[arg(long)]
+        allowed_ips: Option<String>,
+        /// 30d, 60d, 90d, 180d, 1y or never.
+        #[arg(long, conflicts_with = "expires_at")]
+        expires_in: Option<String>,
+        /// An RFC 3339 time within ten years.
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the account: no new tokens, its tokens inactive at once.
+    Disable(One),
+    /// Let a disabled account work again.
+    Enable(One),
+    /// Issue a new secret; every other secret stops working at once and
+    /// refresh tokens issued before are refused. Prints it once.
+    ResetSecret(One),
+    /// Issue a new secret while the current one keeps working for a grace
+    /// period. Prints it once.
+    RotateSecret {
+        /// The account's id or client id.
+        account: String,
+        /// How long the current secret keeps working (at most 7d).
+        #[arg(long, default_value = "24h")]
+        grace: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tombstone the account: it never authenticates again but stays
+    /// readable. Asks first on a terminal.
+    Delete {
+        /// The account's id or client id.
+        account: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
+    let actor = Actor::operator();
+    let now = now_unix();
+    let (account, secret, json_out) = match cmd {
+        AccountsCmd::Create {
+            name,
+            roles,
+            org,
+            allowed_ips,
+            expires_in,
+            expires_at,
+            description,
+            kind,
+            integration,
+            json,
+        } => {
+            let kind = AccountKind::parse(&kind).ok_or_else(|| {
+                CliError::Usage("--type must be credential or integration".into())
+            })?;
+            let req = NewAccount {
+                org,
+                kind,
+                name,
+                description,
+                integration,
+                roles,
+                allowed_ips: allowed_ips
+                    .into_iter()
+                    .filter(|s| !s.trim().is_empty())
+                    .collect(),
+                expires_in: expires_at.is_none().then_some(expires_in),
+                expires_at,
+            };
+            let (a, s) = accounts::create(db, req, &actor, now).await?;
+            (a, s, json)
+        }
+        AccountsCmd::List {
+            org,
+            include_deleted,
+            json,
+        } => {
+            if let Some(o) = &org
+                && !db.org_exists(o).await?
+            {
+                return Err(no_org(o));
+            }
+            let list = db.list_accounts(org.as_deref(), include_deleted).await?;
+            if json {
+                println!("{}", Value::Array(list.iter().map(to_json).collect()));
+            } else {
+                println!(
+                    "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  NAME / ROLES",
+                    "ID", "ORG", "CLIENT ID", "STATUS", "TYPE", "LAST USED"
+                );
+                for a in &list {
+                    let status = if a.is_deleted() {
+                        "deleted"
+                    } else {
+                        a.status.as_str()
+                    };
+                    let last = rfc3339(a.last_used_at);
+                    println!(
+                        "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  {} [{}]",
+                        a.id,
+                        a.org_id,
+                        a.client_id.as_deref().unwrap_or("-"),
+                        status,
+                        a.kind.as_str(),
+                        last.as_str().unwrap_or("never"),
+                        a.name,
+                        a.roles.join(",")
+                    );
+                }
+            }
+            return Ok(());
+        }
+        AccountsCmd::Show(o) => {
+            let a = db
+                .find_account(None, &o.account)
+                .await?
+                .ok_or_else(|| CliError::Usage("service account not found".into()))?;
+            (a, None, o.json)
+        }
+        AccountsCmd::Disable(o) => (
+            accounts::set_status(db, None, &o.account, Status::Disabled, &actor, now).await?,
+            None,
+            o.json,
+        ),
+        AccountsCmd::Enable(o) => (
+            accounts::set_status(db, None, &o.account, Status::Active, &actor, now).await?,
+            None,
+            o.json,
+        ),
+        AccountsCmd::ResetSecret(o) => {
+            let (a, s) = accounts::reset_secret(db, None, &o.account, &actor, now).await?;
+            (a, Some(s), o.json)
+        }
+        AccountsCmd::RotateSecret {
+            account,
+            grace,
+            json,
+        } => {
+            let grace = parse_grace(&grace)?;
+            let (a, s) = accounts::rotate_secret(db, None, &account, grace, &actor, now).await?;
+            (a, Some(s), json)
+        }
+        AccountsCmd::Update {
+            account,
+            name,
+            description,
+            roles,
+            allowed_ips,
+            expires_in,
+            expires_at,
+            json,
+        } => {
+            let patch = accounts::AccountPatch {
+                name,
+                description,
+                roles: (!roles.is_empty()).then_some(roles),
+                allowed_ips: allowed_ips.map(|l| {
+                    l.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }),
+                expires_in,
+                expires_at,
+                if_version: None,
+            };
+            (
+                accounts::update(db, None, &account, patch, &actor, now).await?,
+                None,
+                json,
+            )
+        }
+        AccountsCmd::Delete { account, yes, json } => {
+            let a = db
+                .find_account(None, &account)
+                .await?
+                .ok_or_else(|| CliError::Usage("service account not found".into()))?;
+            if !yes {
+                let question = format!(
+                    "Delete service account `{}` ({}) in org `{}`? It can never authenticate again. [y/N] ",
+                    a.name,
+                    a.client_id.as_deref().unwrap_or(&a.id),
+                    a.org_id
+                );
+                match confirm(&question) {
+                    Some(true) => {}
+                    Some(false) => return Err(CliError::Usage("not deleted".into())),
+                    None => {
+                        return Err(CliError::Usage(
+                            "not deleted: pass --yes to delete without a terminal to confirm on"
+                                .into(),
+                        ));
+                    }
+                }
+            }
+            (
+                accounts::delete(db, None, &account, &actor, now).await?,
+                None,
+                json,
+            )
+        }
+    };
+    print_object(to_json(&account), secret.as_ref(), json_out);
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! `warden resource-servers …`
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::{CliError, parse_grace, print_object};
+use crate::db::Db;
+use crate::domain::account::Status;
+use crate::manage::Actor;
+use crate::now_unix;
+
+#[derive(Subcommand, Debug)]
+pub(super) enum RsCmd {
+    /// Register a resource server; prints its secret once.
+    Create {
+        /// 1 to 100 characters.
+        #[arg(long)]
+        name: String,
+        /// The absolute URI tokens for this server carry in `aud` (never
+        /// warden's own issuer URL).
+        #[arg(long)]
+        audience: String,
+        /// Print JSON (the secret included, once).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List resource servers.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one resource server.
+    Show(OneRs),
+    /// Rename a resource server (its audience never changes).
+    Update {
+        /// The id, client id or audience.
+        resource_server: String,
+        /// The new name (1 to 100 characters).
+        #[arg(long)]
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new secret; every other one stops working at once. Prints it
+    /// once.
+    ResetSecret(OneRs),
+    /// Issue a new secret while the current one keeps working for a grace
+    /// period. Prints it once.
+    RotateSecret {
+        /// The id, client id or audience.
+        resource_server: String,
+        /// How long the current secret keeps working (at most 7d).
+        #[arg(long, default_value = "24h")]
+        grace: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse the server's introspection and revocation calls for now.
+    Disable(OneRs),
+    /// Let a disabled server call again.
+    Enable(OneRs),
+    /// Remove the server: its credentials stop working and its audience is
+    /// freed; tokens for it stop being refreshed.
+    Delete(OneRs),
+}
+
+#[derive(Args, Debug)]
+pub(super) struct OneRs {
+    /// The id, client id or audience.
+    resource_server: String,
+    /// Print JSON instead of `key value` lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliError> {
+    use crate::manage::resource_servers as rs;
+    let actor = Actor::operator();
+    let now = now_unix();
+    let (server, secret, json_out) = match cmd {
+        RsCmd::Create {
+            name,
+            audience,
+            json,
+        } => {
+            let (r, s) = rs::create(db, &name, &audience, issuer, &actor, now).await?;
+            (r, Some(s), json)
+        }
+        RsCmd::List { json } => {
+            let all = db.list_resource_servers().await?;
+            if json {
+                println!("{}", Value::Array(all.iter().map(rs::to_json).collect()));
+            } else {
+                for r in &all {
+                    let status = if r.deleted_at.is_some() {
+                        "deleted"
+                    } else {
+                        r.status.as_str()
+                    };
+                    println!(
+                        "{}  {}  {:<8}  {}  {}",
+                        r.id, r.client_id, status, r.audience, r.name
+                    );
+                }
+            }
+            return Ok(());
+        }
+        RsCmd::Show(o) => {
+            let r = db
+                .find_resource_server(&o.resource_server)
+                .await?
+                .ok_or_else(|| CliError::Usage("resource server not found".into()))?;
+            (r, None, o.json)
+        }
+        RsCmd::Disable(o) => (
+            rs::set_status(db, &o.resource_server, Status::Disabled, &actor, now).await?,
+            None,
+            o.json,
+        ),
+        RsCmd::Enable(o) => (
+            rs::set_status(db, &o.resource_server, Status::Active, &actor, now).await?,
+            None,
+            o.json,
+        ),
+        RsCmd::Delete(o) => (
+            rs::delete(db, &o.resource_server, &actor, now).await?,
+            None,
+            o.json,
+        ),
+        RsCmd::Update {
+            resource_server,
+            name,
+            json,
+        } => (
+            rs::rename(db, &resource_server, &name, &actor, now).await?,
+            None,
+            json,
+        ),
+        RsCmd::ResetSecret(o) => {
+            let (r, s) = rs::reset_secret(db, &o.resource_server, &actor, now).await?;
+            (r, Some(s), o.json)
+        }
+        RsCmd::RotateSecret {
+            resource_server,
+            grace,
+            json,
+        } => {
+            let grace = parse_grace(&grace)?;
+            let (r, s) = rs::rotate_secret(db, &resource_server, grace, &actor, now).await?;
+            (r, Some(s), json)
+        }
+    };
+    print_object(rs::to_json(&server), secret.as_ref(), json_out);
+    Ok(())
+}
