@@ -317,16 +317,20 @@ impl KeyStore {
     }
 }
 
-/// Creates a signing key that is published at once and signs from
+/// Creates a signing key that is published at once and signs at least
 /// `delay` seconds later (always after the newest existing key, so the
-/// rotation wins even within the same second).
+/// rotation wins even within the same second). Times are whole seconds and
+/// `now` is truncated, so a key made late in a second would start signing
+/// up to a second early; one second more keeps the full publication delay,
+/// which is what lets every replica load the key before any signs with it.
 pub fn rotate(dir: &Path, alg: Alg, delay: i64, now: i64) -> Result<KeyMeta, KeyError> {
     let newest = load_all(dir)?
         .iter()
         .map(|k| k.meta.activate_at)
         .max()
         .unwrap_or(now);
-    create_key(dir, alg, now, (now + delay).max(newest + 1))
+    let after = if delay > 0 { now + delay + 1 } else { now };
+    create_key(dir, alg, now, after.max(newest + 1))
 }
 
 /// Kids of keys no unexpired token can have been signed with. A key stops

@@ -734,7 +734,9 @@ async fn scheduled_rotation_makes_one_key_per_period() {
     }
     let mut c = Cluster::new(&[
         ("WARDEN_KEY_ROTATION_INTERVAL", "3s"),
-        ("WARDEN_KEY_PUBLICATION_DELAY", "1s"),
+        // Twice the reload interval: replicas load a key a full reload
+        // before it signs, even when a reload tick runs late.
+        ("WARDEN_KEY_PUBLICATION_DELAY", "2s"),
         ("WARDEN_KEY_ALGORITHM", "EdDSA"),
     ])
     .await;
