@@ -372,16 +372,24 @@ async fn oversized_tokens_are_refused_cheaply(b: Backend) {
     );
     assert!(!s.is_active(&rs, &big, None).await);
     let mega = "A".repeat(1 << 20);
-    let r = s
-        .post_form(
-            "/oauth/introspect",
-            &[("token", &mega)],
-            Some((&rs.client_id, &rs.secret)),
-        )
+    let sent = s
+        .http
+        .post(s.url("/oauth/introspect"))
+        .basic_auth(&rs.client_id, Some(&rs.secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={mega}"))
+        .send()
         .await;
-    assert_eq!(r.status(), 413);
-    let body: Value = r.json().await.expect("json");
-    assert_eq!(body["error"], "invalid_request");
+    match sent {
+        Ok(r) => {
+            assert_eq!(r.status(), 413);
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(body["error"], "invalid_request");
+        }
+        // The server answers 413 as soon as the body passes its limit and
+        // closes; a client still writing the rest may see only the reset.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
     for t in [&big, &mega] {
         let sent = s
             .http
