@@ -295,7 +295,7 @@ pub(super) fn parse_grace(text: &str) -> Result<i64, CliError> {
 }
 
 /// Asks on a terminal; anything but `y`/`yes` is no. `None` without a
-/// terminal (a script): asking is impossible, the caller must pass `--yes`.
+/// terminal (a script): there is nobody to ask.
 pub(super) fn confirm(question: &str) -> Option<bool> {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {

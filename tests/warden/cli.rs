@@ -113,16 +113,36 @@ async fn account_lifecycle_from_the_cli(b: Backend) {
     };
     s.token_ok(&a2, &[]).await;
 
-    // Without a terminal to confirm on, delete wants --yes.
-    assert_usage_error(
-        &warden(&url, &keys, &["accounts", "delete", id, "--json"]),
-        "--yes",
-    );
-    let deleted = json_of(&warden(
-        &url,
-        &keys,
-        &["accounts", "delete", id, "--yes", "--json"],
-    ));
+    // On a terminal (a pseudo-terminal made by util-linux `script`) the
+    // operator is asked first, and anything but yes keeps the account.
+    {
+        use std::io::Write;
+        let cmd = format!("{} accounts delete {id}", env!("CARGO_BIN_EXE_warden"));
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("WARDEN_DATABASE_URL", &url)
+            .env("WARDEN_KEYS_DIR", &keys)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("script (util-linux)");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"n\n")
+            .expect("answer");
+        let o = child.wait_with_output().expect("wait");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("[y/N]"), "asked: {out}");
+        assert_eq!(o.status.code(), Some(2), "{out}");
+        let still = json_of(&warden(&url, &keys, &["accounts", "show", id, "--json"]));
+        assert_eq!(still["status"], "active", "not deleted");
+    }
+    // A script (no terminal) deletes without being asked, as SPEC's
+    // break-glass command always has.
+    let deleted = json_of(&warden(&url, &keys, &["accounts", "delete", id, "--json"]));
     assert!(deleted["deleted_at"].is_string());
     assert_eq!(s.token(&a2, &[]).await.status(), 401);
     let listed = json_of(&warden(&url, &keys, &["accounts", "list", "--json"]));
