@@ -458,29 +458,7 @@ pub async fn reset_secret(
     actor: &Actor,
     now: i64,
 ) -> Result<(ServiceAccount, ClientSecret), ManageError> {
-    let a = target(db, org, key, actor).await?;
-    secret_holder(&a, "resetting")?;
-    let secret = fresh_secret(&a, now);
-    let hash = hash_off_runtime(&secret).await?;
-    let prefix = secret_prefix(secret.expose());
-    let ev = actor.event(
-        &a.org_id,
-        "service_account.secret_reset",
-        &a.id,
-        now,
-        json!({"secret_prefix": prefix}),
-    );
-    let change = AccountChange::Secrets {
-        hash: &hash,
-        prefix: &prefix,
-        created_at: Some(now),
-        previous: &[],
-        new_epoch: true,
-    };
-    write(db, &a, &change, &ev, actor)
-        .await?
-        .ok_or_else(changed_concurrently)?;
-    Ok((live(db, &a.id).await?, secret))
+    new_secret(db, org, key, None, actor, now).await
 }
 
 /// The longest grace period a rotation may have.
@@ -505,10 +483,35 @@ pub async fn rotate_secret(
             "must be between 0 seconds and 7 days",
         ));
     }
+    new_secret(db, org, key, Some(grace), actor, now).await
+}
+
+/// A reset (`grace` `None`: every other secret ends, refresh tokens issued
+/// before die) or a rotation (the current secret kept for `grace`, earlier
+/// ones keep their own). Not retried: of two concurrent changes exactly
+/// one succeeds, so no caller is told of a secret that does not work.
+async fn new_secret(
+    db: &Db,
+    org: Option<&str>,
+    key: &str,
+    grace: Option<i64>,
+    actor: &Actor,
+    now: i64,
+) -> Result<(ServiceAccount, ClientSecret), ManageError> {
     let a = target(db, org, key, actor).await?;
-    secret_holder(&a, "rotating")?;
-    let mut previous: Vec<PreviousSecret> = a.live_previous_secrets(now).cloned().collect();
-    if grace > 0
+    secret_holder(
+        &a,
+        if grace.is_some() {
+            "rotating"
+        } else {
+            "resetting"
+        },
+    )?;
+    let mut previous: Vec<PreviousSecret> = match grace {
+        None => Vec::new(),
+        Some(_) => a.live_previous_secrets(now).cloned().collect(),
+    };
+    if let Some(g) = grace.filter(|g| *g > 0)
         && let (Some(hash), Some(prefix)) = (&a.secret_hash, &a.secret_prefix)
     {
         previous.insert(
@@ -517,7 +520,7 @@ pub async fn rotate_secret(
                 prefix: prefix.clone(),
                 hash: hash.clone(),
                 created_at: a.secret_created_at,
-                expires_at: now + grace,
+                expires_at: now + g,
             },
         );
     }
@@ -530,20 +533,24 @@ pub async fn rotate_secret(
     let secret = fresh_secret(&a, now);
     let hash = hash_off_runtime(&secret).await?;
     let prefix = secret_prefix(secret.expose());
-    let ev = actor.event(
-        &a.org_id,
-        "service_account.secret_rotated",
-        &a.id,
-        now,
-        json!({"secret_prefix": prefix, "previous_prefix": a.secret_prefix,
-               "grace_until": rfc3339(Some(now + grace))}),
-    );
+    let (action, details) = match grace {
+        None => (
+            "service_account.secret_reset",
+            json!({"secret_prefix": prefix}),
+        ),
+        Some(g) => (
+            "service_account.secret_rotated",
+            json!({"secret_prefix": prefix, "previous_prefix": a.secret_prefix,
+                   "grace_until": rfc3339(Some(now + g))}),
+        ),
+    };
+    let ev = actor.event(&a.org_id, action, &a.id, now, details);
     let change = AccountChange::Secrets {
         hash: &hash,
         prefix: &prefix,
         created_at: Some(now),
         previous: &previous,
-        new_epoch: false,
+        new_epoch: grace.is_none(),
     };
     write(db, &a, &change, &ev, actor)
         .await?
