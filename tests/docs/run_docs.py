@@ -116,7 +116,7 @@ def stable_pairs(shown):
     return pairs
 
 
-def run_page(binary, page, base):
+def run_page(binary, page):
     text = open(os.path.join(ROOT, page), encoding="utf-8").read()
     todo = [b for b in blocks(text) if b[0] == "sh"]
     if not todo:
@@ -178,7 +178,7 @@ def main():
         return 2
     binary = os.path.abspath(sys.argv[1])
     pages = sys.argv[2:] or DEFAULT_PAGES
-    results = [run_page(binary, p, ROOT) for p in pages]
+    results = [run_page(binary, p) for p in pages]
     return 0 if all(results) else 1
 
 
