@@ -222,6 +222,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// A field (or query parameter) failed validation: 422 naming it.
+    pub fn invalid(field: &str, detail: &str) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> Self {
         match e {

@@ -6,7 +6,7 @@ mod health;
 mod introspect;
 pub(crate) mod metrics;
 mod observe;
-mod openapi;
+pub(crate) mod openapi;
 mod token;
 pub mod wellknown;
 

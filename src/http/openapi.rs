@@ -36,6 +36,7 @@ use super::{health, introspect, metrics, token, wellknown};
         roles::create_role,
         audit::list_audit_events,
     ),
+    components(schemas(super::error::Problem)),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
@@ -68,4 +69,58 @@ pub fn document(issuer: &str) -> Arc<[u8]> {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.servers = Some(vec![utoipa::openapi::Server::new(issuer)]);
     doc.to_json().unwrap_or_default().into_bytes().into()
+}
+
+/// The problem answers (RFC 9457) an admin endpoint documents, as a set of
+/// the constants below: `responses((status = 200, …), Problems<{ BODY | NOT_FOUND }>)`.
+/// Each status has one description, so the document cannot say two things
+/// of one answer. Every admin call may also answer 401, 403 and 503.
+pub struct Problems<const S: u32>;
+
+pub const MALFORMED: u32 = 1;
+pub const INVALID: u32 = 1 << 1;
+pub const NOT_FOUND: u32 = 1 << 2;
+pub const CONFLICT: u32 = 1 << 3;
+pub const PRECONDITION: u32 = 1 << 4;
+pub const TOO_LARGE: u32 = 1 << 5;
+pub const NOT_JSON: u32 = 1 << 6;
+/// A JSON request body: malformed, too large, not JSON, a field invalid.
+pub const BODY: u32 = MALFORMED | TOO_LARGE | NOT_JSON | INVALID;
+/// A query string: malformed or a parameter invalid.
+pub const QUERY: u32 = MALFORMED | INVALID;
+
+const PROBLEMS: [(u32, u16, &str); 10] = [
+    (MALFORMED, 400, "Malformed request"),
+    (0, 401, "Not authenticated"),
+    (0, 403, "Not allowed"),
+    (NOT_FOUND, 404, "Not found in your organization"),
+    (CONFLICT, 409, "Conflicts with the current state"),
+    (PRECONDITION, 412, "If-Match names an older version"),
+    (TOO_LARGE, 413, "Body too large"),
+    (NOT_JSON, 415, "Body is not JSON"),
+    (INVALID, 422, "A field is invalid (named in `field`)"),
+    (0, 503, "Temporarily unavailable; retry"),
+];
+
+impl<const S: u32> utoipa::IntoResponses for Problems<S> {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        PROBLEMS
+            .iter()
+            .filter(|(bit, ..)| *bit == 0 || S & bit != 0)
+            .map(|(_, status, description)| {
+                let content = ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build();
+                let response = ResponseBuilder::new()
+                    .description(*description)
+                    .content("application/problem+json", content)
+                    .build();
+                (status.to_string(), response.into())
+            })
+            .collect()
+    }
 }

@@ -7,11 +7,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{
-    AdminCaller, ApiError, ApiJson, MaybeJson, OrgManage, OrgRead, Problem, query_pairs,
-    unknown_param,
-};
+use super::query::{bad_cursor, int_param, list_query, next_cursor, query_pairs, unknown_param};
+use super::{AdminCaller, ApiError, ApiJson, MaybeJson, OrgManage, OrgRead, Problem};
 use crate::app::AppState;
+use crate::http::openapi::{Problems, BODY, CONFLICT, NOT_FOUND, PRECONDITION, QUERY};
 use crate::db::accounts::AccountQuery;
 use crate::domain::account::{AccountKind, Status};
 use crate::manage::accounts::{self, AccountPatch, AccountView, NewAccount};
@@ -103,51 +102,41 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         .ok_or(ApiError::PreconditionFailed)
 }
 
-fn bad_param(field: &str, detail: &str) -> ApiError {
-    ApiError::Invalid {
-        field: field.into(),
-        detail: detail.into(),
-    }
-}
-
 /// Parses the list's query string; unknown parameters are refused.
 fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiError> {
     let mut q = AccountQuery {
         org: org.to_owned(),
-        limit: 50,
         ..Default::default()
     };
-    for (k, v) in query_pairs(raw)? {
-        match k.as_str() {
+    let page = list_query(raw, 50, 200, |name, v| {
+        match name {
             "type" => match AccountKind::parse(&v) {
                 Some(kind) => q.kind = Some(kind.as_str().into()),
-                None => return Err(bad_param("type", "must be credential or integration")),
+                None => return Err(ApiError::invalid("type", "must be credential or integration")),
             },
             "status" => match Status::parse(&v) {
                 Some(s) => q.status = Some(s.as_str().into()),
-                None => return Err(bad_param("status", "must be active or disabled")),
+                None => return Err(ApiError::invalid("status", "must be active or disabled")),
             },
             "include" => match v.as_str() {
                 "deleted" => q.include_deleted = true,
-                _ => return Err(bad_param("include", "the only value is `deleted`")),
+                _ => return Err(ApiError::invalid("include", "the only value is `deleted`")),
             },
             "q" if v.chars().count() <= 100 => q.search = Some(v).filter(|s| !s.is_empty()),
-            "q" => return Err(bad_param("q", "at most 100 characters")),
-            "limit" => match v.parse::<i64>() {
-                Ok(n) if (1..=200).contains(&n) => q.limit = n,
-                _ => return Err(bad_param("limit", "must be an integer from 1 to 200")),
-            },
-            "cursor" => {
-                let id = data_encoding::BASE64URL_NOPAD
-                    .decode(v.as_bytes())
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .filter(|s| s.len() <= 64 && !s.contains('\0'))
-                    .ok_or_else(|| bad_param("cursor", "is not a cursor this API returned"))?;
-                q.after = Some(id);
-            }
-            other => return Err(unknown_param(other)),
+            "q" => return Err(ApiError::invalid("q", "at most 100 characters")),
+            _ => return Ok(false),
         }
+        Ok(true)
+    })?;
+    q.limit = page.limit;
+    if let Some(c) = page.cursor {
+        let id = data_encoding::BASE64URL_NOPAD
+            .decode(c.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|s| s.len() <= 64 && !s.contains('\0'))
+            .ok_or_else(bad_cursor)?;
+        q.after = Some(id);
     }
     Ok(q)
 }
@@ -164,11 +153,7 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
     ),
     responses(
         (status = 200, description = "OK", body = AccountPage),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ QUERY }>,
     ),
     security(("bearer" = [])))]
 pub async fn list_accounts(
@@ -180,13 +165,9 @@ pub async fn list_accounts(
     let limit = q.limit;
     let items = state.db.query_accounts(&q).await?;
     let now = caller.now();
-    let next_cursor = (items.len() as i64 == limit)
-        .then(|| {
-            items
-                .last()
-                .map(|a| data_encoding::BASE64URL_NOPAD.encode(a.id.as_bytes()))
-        })
-        .flatten();
+    let next_cursor = next_cursor(&items, limit, |a| {
+        data_encoding::BASE64URL_NOPAD.encode(a.id.as_bytes())
+    });
     let items = items
         .iter()
         .map(|a| AccountView::new(a, None, now))
@@ -199,13 +180,7 @@ pub async fn list_accounts(
 #[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service accounts", request_body = CreateAccount,
     responses(
         (status = 201, description = "Created", body = AccountView),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ BODY }>,
     ),
     security(("bearer" = [])))]
 pub async fn create_account(
@@ -214,7 +189,7 @@ pub async fn create_account(
     ApiJson(body): ApiJson<CreateAccount>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
     let kind = AccountKind::parse(body.kind.as_deref().unwrap_or("credential"))
-        .ok_or_else(|| bad_param("type", "must be credential or integration"))?;
+        .ok_or_else(|| ApiError::invalid("type", "must be credential or integration"))?;
     let req = NewAccount {
         org: caller.org().to_owned(),
         kind,
@@ -239,10 +214,7 @@ pub async fn create_account(
     responses(
         (status = 200, description = "OK", body = AccountView,
             headers(("ETag" = String, description = "the account's version, for If-Match"))),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND }>,
     ),
     security(("bearer" = [])))]
 pub async fn get_account(
@@ -269,16 +241,7 @@ pub async fn get_account(
     responses(
         (status = 200, description = "OK", body = AccountView,
             headers(("ETag" = String, description = "the account's new version"))),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names an older version", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND | CONFLICT | PRECONDITION | BODY }>,
     ),
     security(("bearer" = [])))]
 pub async fn patch_account(
@@ -315,11 +278,7 @@ pub async fn patch_account(
     params(("id" = String, Path, description = "id or client id")),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND | CONFLICT }>,
     ),
     security(("bearer" = [])))]
 pub async fn delete_account(
@@ -344,11 +303,7 @@ pub async fn delete_account(
     params(("id" = String, Path, description = "id or client id of a credential account")),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND | CONFLICT }>,
     ),
     security(("bearer" = [])))]
 pub async fn delete_oauth_client(
@@ -376,11 +331,7 @@ pub async fn delete_oauth_client(
     params(("id" = String, Path, description = "id or client id")),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND | CONFLICT }>,
     ),
     security(("bearer" = [])))]
 pub async fn disable_account(
@@ -404,11 +355,7 @@ pub async fn disable_account(
     params(("id" = String, Path, description = "id or client id")),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state (a deleted account)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND | CONFLICT }>,
     ),
     security(("bearer" = [])))]
 pub async fn enable_account(
@@ -434,11 +381,7 @@ pub async fn enable_account(
     params(("id" = String, Path, description = "id or client id")),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND | CONFLICT }>,
     ),
     security(("bearer" = [])))]
 pub async fn reset_secret(
@@ -464,15 +407,7 @@ pub async fn reset_secret(
     params(("id" = String, Path, description = "id or client id")),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND | CONFLICT | BODY }>,
     ),
     security(("bearer" = [])))]
 pub async fn rotate_secret(
@@ -485,7 +420,7 @@ pub async fn rotate_secret(
         None => accounts::DEFAULT_GRACE_SECS,
         Some(g) => humantime::parse_duration(g)
             .map(|d| d.as_secs() as i64)
-            .map_err(|_| bad_param("grace_period", "must be a duration such as 24h or 3d"))?,
+            .map_err(|_| ApiError::invalid("grace_period", "must be a duration such as 24h or 3d"))?,
     };
     let (a, s) = accounts::rotate_secret(
         &state.db,
@@ -508,11 +443,8 @@ pub async fn rotate_secret(
     ),
     responses(
         (status = 200, description = "OK", body = AccountView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account, or no such secret still in its grace period", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ CONFLICT }>,
     ),
     security(("bearer" = [])))]
 pub async fn revoke_secret(
@@ -562,12 +494,7 @@ pub struct UsageView {
     ),
     responses(
         (status = 200, description = "OK", body = UsageView),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ NOT_FOUND | QUERY }>,
     ),
     security(("bearer" = [])))]
 pub async fn account_usage(
@@ -579,10 +506,7 @@ pub async fn account_usage(
     let mut hours = 24;
     for (k, v) in query_pairs(raw.as_deref())? {
         match k.as_str() {
-            "hours" => match v.parse::<i64>() {
-                Ok(n) if (1..=2232).contains(&n) => hours = n,
-                _ => return Err(bad_param("hours", "must be an integer from 1 to 2232")),
-            },
+            "hours" => hours = int_param("hours", &v, 1..=2232)?,
             other => return Err(unknown_param(other)),
         }
     }

@@ -6,8 +6,10 @@ use axum::extract::{RawQuery, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{AdminCaller, ApiError, AuditRead, Problem, query_pairs, unknown_param};
+use super::query::{bad_cursor, list_query, next_cursor};
+use super::{AdminCaller, ApiError, AuditRead};
 use crate::app::AppState;
+use crate::http::openapi::{Problems, QUERY};
 use crate::db::audit::{AuditQuery, AuditRow};
 use crate::manage::rfc3339;
 
@@ -50,18 +52,11 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-fn bad(field: &str, detail: &str) -> ApiError {
-    ApiError::Invalid {
-        field: field.into(),
-        detail: detail.into(),
-    }
-}
-
 fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
         .map_err(|_| {
-            bad(
+            ApiError::invalid(
                 field,
                 "must be an RFC 3339 time such as 2026-11-24T10:00:00Z",
             )
@@ -81,11 +76,7 @@ fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
     ),
     responses(
         (status = 200, description = "OK", body = AuditPage),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ QUERY }>,
     ),
     security(("bearer" = [])))]
 pub async fn list_audit_events(
@@ -97,36 +88,28 @@ pub async fn list_audit_events(
     state.bookkeeper.flush(&state.db).await;
     let mut q = AuditQuery {
         org: caller.org().to_owned(),
-        limit: 100,
         ..Default::default()
     };
-    for (k, v) in query_pairs(raw.as_deref())? {
+    let page = list_query(raw.as_deref(), 100, 500, |name, v| {
         if v.len() > 200 {
-            return Err(bad(&k, "too long"));
+            return Err(ApiError::invalid(name, "too long"));
         }
-        match k.as_str() {
+        match name {
             "actor" => q.actor = Some(v),
             "target" => q.target = Some(v),
             "action" => q.action = Some(v),
             "since" => q.since = Some(parse_time("since", &v)?),
             "until" => q.until = Some(parse_time("until", &v)?),
-            "limit" => match v.parse::<i64>() {
-                Ok(n) if (1..=500).contains(&n) => q.limit = n,
-                _ => return Err(bad("limit", "must be an integer from 1 to 500")),
-            },
-            "cursor" => {
-                q.before = Some(
-                    v.parse::<i64>()
-                        .map_err(|_| bad("cursor", "is not a cursor this API returned"))?,
-                )
-            }
-            other => return Err(unknown_param(other)),
+            _ => return Ok(false),
         }
+        Ok(true)
+    })?;
+    q.limit = page.limit;
+    if let Some(c) = page.cursor {
+        q.before = Some(c.parse::<i64>().map_err(|_| bad_cursor())?);
     }
     let rows = state.db.query_audit(&q).await?;
-    let next_cursor = (rows.len() as i64 == q.limit)
-        .then(|| rows.last().map(|r| r.id.to_string()))
-        .flatten();
+    let next_cursor = next_cursor(&rows, q.limit, |r| r.id.to_string());
     Ok(Json(AuditPage {
         items: rows.into_iter().map(AuditEventView::from).collect(),
         next_cursor,

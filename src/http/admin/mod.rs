@@ -5,6 +5,7 @@
 pub(crate) mod accounts;
 pub(crate) mod audit;
 mod auth;
+pub(crate) mod query;
 pub(crate) mod roles;
 
 use std::sync::Arc;
@@ -120,36 +121,6 @@ async fn read_json_body(req: axum::extract::Request) -> Result<Bytes, ApiError> 
     axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES)
         .await
         .map_err(|_| ApiError::PayloadTooLarge)
-}
-
-/// A query string's parameters; a repeated one is refused.
-pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if k.chars().chain(v.chars()).any(char::is_control) {
-            return Err(ApiError::BadRequest(format!(
-                "query parameter `{}` holds a control character",
-                printable(&k)
-            )));
-        }
-        if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(ApiError::BadRequest(format!(
-                "query parameter `{}` is repeated",
-                printable(&k)
-            )));
-        }
-        out.push((k.into_owned(), v.into_owned()));
-    }
-    Ok(out)
-}
-
-/// The answer to a query parameter this endpoint does not know.
-pub fn unknown_param(name: &str) -> ApiError {
-    ApiError::BadRequest(format!("unknown query parameter `{}`", printable(name)))
-}
-
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(40).collect()
 }
 
 /// Decodes a JSON body already read.

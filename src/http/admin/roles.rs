@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AdminCaller, ApiError, ApiJson, OrgManage, OrgRead, Problem};
+use super::{AdminCaller, ApiError, ApiJson, OrgManage, OrgRead};
 use crate::app::AppState;
+use crate::http::openapi::{Problems, BODY, CONFLICT};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,9 +39,7 @@ pub struct RoleList {
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles",
     responses(
         (status = 200, description = "OK", body = RoleList),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<0>,
     ),
     security(("bearer" = [])))]
 pub async fn list_roles(
@@ -55,14 +54,7 @@ pub async fn list_roles(
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = CreateRole,
     responses(
         (status = 201, description = "Created", body = RoleView),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        Problems<{ CONFLICT | BODY }>,
     ),
     security(("bearer" = [])))]
 pub async fn create_role(
