@@ -1,9 +1,8 @@
 //! Service accounts and custom roles.
-use std::collections::HashMap;
-
 use rusqlite::OptionalExtension;
 
-use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
+use super::write::{ChangeOutcome, OrgGuard, audited_write};
+use super::{AuditEvent, Db, DbError, DbResult, on_db};
 use crate::domain::account::{AccountKind, PreviousSecret, ServiceAccount, Status};
 use crate::domain::ip::IpAllowlist;
 
@@ -15,6 +14,8 @@ macro_rules! columns {
          secret_prefix, secret_created_at, previous_secrets, version, last_used_ip"
     };
 }
+
+pub(crate) use columns;
 
 /// What `introspection_context` found.
 pub struct IntrospectionContext {
@@ -49,90 +50,6 @@ pub enum AccountChange<'a> {
         new_epoch: bool,
     },
 }
-
-/// What `change_account` did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ChangeOutcome {
-    Done,
-    /// The account is gone or changed since it was read (or, for a secret
-    /// change, is not a credential account): nothing written.
-    Stale,
-    /// The guard refused, saying why: nothing written.
-    Refused(String),
-}
-
-/// An org's accounts that can act right now (live, active, unexpired), as
-/// a change would leave them, and its custom roles' permissions.
-pub struct OrgSnapshot {
-    pub usable: Vec<ServiceAccount>,
-    pub custom_roles: HashMap<String, Vec<String>>,
-}
-
-/// A rule checked inside a write's transaction (`change_account`,
-/// `insert_account`, `insert_custom_role`): the org's row is locked before
-/// the write, so guarded writes in one org run one at a time on every
-/// replica, and `check` sees the org as the write leaves it.
-pub struct OrgGuard<'a> {
-    pub org: &'a str,
-    pub now: i64,
-    /// Read only this account into the snapshot (the caller's, when the
-    /// write cannot take `org:manage` from anyone); `None` reads every
-    /// usable account of the org.
-    pub only: Option<&'a str>,
-    pub check: &'a (dyn Fn(&OrgSnapshot) -> Result<(), String> + Send + Sync),
-}
-
-/// Takes the guard's lock on the org's row, first thing in the
-/// transaction: a write to it, which is PostgreSQL's row lock and SQLite's
-/// write lock.
-macro_rules! lock_org {
-    ($tx:expr, $guard:expr) => {
-        if let Some(g) = $guard {
-            sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
-                .bind(g.org)
-                .execute(&mut *$tx)
-                .await?;
-        }
-    };
-}
-
-/// Runs the guard on the org as the transaction now sees it; evaluates to
-/// the refusal, if any (the caller then rolls back).
-macro_rules! guard_refusal {
-    ($tx:expr, $guard:expr) => {
-        match $guard {
-            None => None,
-            Some(g) => {
-                let rows: Vec<$crate::db::accounts::AccountRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::db::accounts::columns!(),
-                    " FROM service_accounts WHERE org_id = $1 AND deleted_at IS NULL \
-                     AND status = 'active' AND (expires_at IS NULL OR expires_at > $2) \
-                     AND ($3 IS NULL OR id = $3)"
-                ))
-                .bind(g.org)
-                .bind(g.now)
-                .bind(g.only)
-                .fetch_all(&mut *$tx)
-                .await?;
-                let custom: Vec<(String, String)> =
-                    sqlx::query_as("SELECT id, permissions FROM roles WHERE org_id = $1")
-                        .bind(g.org)
-                        .fetch_all(&mut *$tx)
-                        .await?;
-                let snapshot = $crate::db::accounts::OrgSnapshot {
-                    usable: $crate::db::accounts::convert(rows)?,
-                    custom_roles: custom
-                        .into_iter()
-                        .map(|(id, perms)| (id, $crate::db::accounts::split_permissions(&perms)))
-                        .collect(),
-                };
-                (g.check)(&snapshot).err()
-            }
-        }
-    };
-}
-pub(super) use {columns, guard_refusal, lock_org};
 
 pub(super) fn encode_previous(p: &[PreviousSecret]) -> String {
     if p.is_empty() {
@@ -532,10 +449,7 @@ impl Db {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
              $18, $19, $20, $21, $22)"
         );
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            lock_org!(tx, guard);
-            sqlx::query(sql)
+        Ok(audited_write!(self, audit, guard, |tx| sqlx::query(sql)
                 .bind(&a.id)
                 .bind(&a.org_id)
                 .bind(a.kind.as_str())
@@ -559,15 +473,8 @@ impl Db {
                 .bind(a.version)
                 .bind(&a.last_used_ip)
                 .execute(&mut *tx)
-                .await?;
-            if let Some(why) = guard_refusal!(tx, guard) {
-                tx.rollback().await?;
-                return Ok(ChangeOutcome::Refused(why));
-            }
-            insert_audit!(&mut *tx, audit)?;
-            tx.commit().await?;
-        });
-        Ok(ChangeOutcome::Done)
+                .await?
+                .rows_affected()))
     }
 
     /// Applies one change to a live account, with its audit record, in one
@@ -608,9 +515,7 @@ impl Db {
                  WHERE id = $1 AND version = $2 AND deleted_at IS NULL AND kind = 'credential'"
             }
         };
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            lock_org!(tx, guard);
+        Ok(audited_write!(self, audit, guard, |tx| {
             let q = sqlx::query(sql).bind(id).bind(version);
             let q = match change {
                 AccountChange::Fields { name, description, roles, allowed_ips, expires_at } => q
@@ -628,18 +533,8 @@ impl Db {
                     .bind(encode_previous(previous))
                     .bind(i64::from(*new_epoch)),
             };
-            if q.execute(&mut *tx).await?.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Ok(ChangeOutcome::Stale);
-            }
-            if let Some(why) = guard_refusal!(tx, guard) {
-                tx.rollback().await?;
-                return Ok(ChangeOutcome::Refused(why));
-            }
-            insert_audit!(&mut *tx, audit)?;
-            tx.commit().await?;
-        });
-        Ok(ChangeOutcome::Done)
+            q.execute(&mut *tx).await?.rows_affected()
+        }))
     }
 }
 
@@ -699,7 +594,7 @@ impl Db {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use serde_json::json;
+    use crate::db::audit::{OPERATOR_ID, OPERATOR_TYPE};
 
     use crate::db::{AuditEvent, Db};
     use crate::domain::account::AccountKind;
@@ -712,7 +607,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inline_reads_match_the_pool() {
         let (_dir, db) = Db::temp_sqlite().await;
-        let ev = AuditEvent::by_operator("acme", "org.created", "org", "acme", 1, json!({}));
+        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "org.created", 1).in_org("acme").on("org", "acme");
         db.create_org("acme", "Acme", 1, &ev).await.unwrap();
         let actor = Actor::operator();
         let (rs, _) = crate::manage::resource_servers::create(
@@ -755,7 +650,7 @@ mod tests {
         crate::manage::accounts::rotate_secret(&db, None, &fenced.id, 3600, &actor, 5)
             .await
             .unwrap();
-        let ev = AuditEvent::by_operator("acme", "token.revoked", "token", "jti-1", 6, json!({}));
+        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "token.revoked", 6).in_org("acme").on("token", "jti-1");
         db.revoke_access_token("jti-1", fenced.client_id.as_deref().unwrap(), 9_999, 6, &ev)
             .await
             .unwrap();
@@ -807,7 +702,7 @@ mod tests {
                 expires_at: 9_999,
                 now: 7,
             };
-            let ev = AuditEvent::by_operator("acme", "refresh.reused", "family", fam, 7, json!({}));
+            let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "refresh.reused", 7).in_org("acme").on("family", fam);
             let jti1 = if fam == "fam-a" { "a1" } else { "b1" };
             let jti2 = if fam == "fam-a" { "a2" } else { "b2" };
             assert_eq!(

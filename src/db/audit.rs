@@ -2,6 +2,7 @@
 //! change (`insert!`); credential events arrive batched from bookkeeping.
 use serde_json::Value;
 
+use super::write::insert_audits;
 use super::{Db, DbResult, on_db, on_db_write};
 
 /// One audit record. `details` holds changed fields, never a secret.
@@ -23,51 +24,44 @@ pub const OPERATOR_TYPE: &str = "operator";
 pub const OPERATOR_ID: &str = "local-operator";
 
 impl AuditEvent {
-    pub fn by_operator(
-        org: &str,
-        action: &str,
-        target_type: &str,
-        target_id: &str,
-        at: i64,
-        details: Value,
-    ) -> Self {
+    /// An event by the principal `actor_type`:`actor_id`, at `at`; the
+    /// org, target, address and details are added by the methods below.
+    pub fn new(actor_type: &str, actor_id: &str, action: &str, at: i64) -> Self {
         Self {
-            org_id: Some(org.to_owned()),
+            org_id: None,
             at,
-            actor_type: OPERATOR_TYPE.into(),
-            actor_id: OPERATOR_ID.into(),
-            action: action.into(),
-            target_type: Some(target_type.into()),
-            target_id: Some(target_id.into()),
+            actor_type: actor_type.to_owned(),
+            actor_id: actor_id.to_owned(),
+            action: action.to_owned(),
+            target_type: None,
+            target_id: None,
             source_ip: None,
-            details,
+            details: Value::Object(Default::default()),
         }
     }
-}
 
-pub(crate) const INSERT_SQL: &str = "INSERT INTO audit_events \
-    (org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    pub fn in_org(mut self, org: &str) -> Self {
+        self.org_id = Some(org.to_owned());
+        self
+    }
 
-/// Binds an `AuditEvent` to `INSERT_SQL` and runs it on `$exec`.
-macro_rules! insert_audit {
-    ($exec:expr, $ev:expr) => {{
-        let ev: &$crate::db::AuditEvent = $ev;
-        sqlx::query($crate::db::audit::INSERT_SQL)
-            .bind(&ev.org_id)
-            .bind(ev.at)
-            .bind(&ev.actor_type)
-            .bind(&ev.actor_id)
-            .bind(&ev.action)
-            .bind(&ev.target_type)
-            .bind(&ev.target_id)
-            .bind(&ev.source_ip)
-            .bind(ev.details.to_string())
-            .execute($exec)
-            .await
-    }};
+    pub fn on(mut self, target_type: &str, target_id: &str) -> Self {
+        self.target_type = Some(target_type.to_owned());
+        self.target_id = Some(target_id.to_owned());
+        self
+    }
+
+    pub fn from_address(mut self, ip: Option<String>) -> Self {
+        self.source_ip = ip;
+        self
+    }
+
+    /// Changed fields and context; never a secret or token.
+    pub fn with(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
 }
-pub(crate) use insert_audit;
 
 /// A stored event, as read back.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -130,22 +124,7 @@ impl Db {
             // Multi-row inserts: one statement per 500 events rather than
             // one per event keeps the (single) writer free for token use.
             for chunk in batch.events.chunks(500) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_events \
-                     (org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details) ",
-                );
-                qb.push_values(chunk, |mut b, ev| {
-                    b.push_bind(&ev.org_id)
-                        .push_bind(ev.at)
-                        .push_bind(&ev.actor_type)
-                        .push_bind(&ev.actor_id)
-                        .push_bind(&ev.action)
-                        .push_bind(&ev.target_type)
-                        .push_bind(&ev.target_id)
-                        .push_bind(&ev.source_ip)
-                        .push_bind(ev.details.to_string());
-                });
-                qb.build().execute(&mut *tx).await?;
+                insert_audits!(&mut *tx, chunk)?;
             }
             tx.commit().await?;
         });

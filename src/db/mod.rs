@@ -23,6 +23,7 @@ pub mod orgs;
 pub mod refresh;
 pub mod resource_servers;
 pub mod roles;
+pub mod write;
 
 pub use audit::AuditEvent;
 

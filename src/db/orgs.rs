@@ -1,5 +1,6 @@
 //! Organizations.
-use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
+use super::write::{audited_write, unique_or_conflict};
+use super::{AuditEvent, Db, DbResult, on_db};
 
 impl Db {
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "create_org"))]
@@ -10,22 +11,15 @@ impl Db {
         now: i64,
         audit: &AuditEvent,
     ) -> DbResult<()> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let r = sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
+        audited_write!(self, audit, None, |tx| {
+            let res = sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
                 .bind(slug)
                 .bind(name)
                 .bind(now)
                 .execute(&mut *tx)
-                .await;
-            match r {
-                Err(e) if DbError::is_unique_violation(&e) => {
-                    return Err(DbError::Conflict(format!("org `{slug}` already exists")))
-                }
-                other => other?,
-            };
-            insert_audit!(&mut *tx, audit)?;
-            tx.commit().await?;
+                .await
+                .map(|r| r.rows_affected());
+            unique_or_conflict(res, || format!("org `{slug}` already exists"))?
         });
         Ok(())
     }

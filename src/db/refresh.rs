@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use sqlx::{QueryBuilder, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
+use super::write::{audited_write, insert_audits};
+use super::{AuditEvent, Db, DbError, DbResult, on_db, on_db_write};
 
 const INSERT_SPENT: &str = "INSERT INTO refresh_tokens_spent \
     (jti, family_id, account_id, expires_at, spent_at) \
@@ -114,7 +115,7 @@ impl Db {
             .bind(r.now)
             .execute(&mut *tx)
             .await?;
-            insert_audit!(&mut *tx, reuse_audit)?;
+            insert_audits!(&mut *tx, std::slice::from_ref(reuse_audit))?;
             tx.commit().await?;
         });
         Ok(Spend::Reused)
@@ -181,18 +182,18 @@ impl Db {
         now: i64,
         audit: &AuditEvent,
     ) -> DbResult<()> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query(
-                "INSERT INTO revoked_access_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (jti) DO NOTHING",
-            )
-            .bind(jti).bind(client_id).bind(exp).bind(now).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-        });
+        // Revoked already: nothing changes, nothing is recorded again.
+        audited_write!(self, audit, None, |tx| sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, client_id, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(exp)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
@@ -210,18 +211,17 @@ impl Db {
         now: i64,
         audit: &AuditEvent,
     ) -> DbResult<()> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query(
-                "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
-                 VALUES ($1, $2, 'revoked', $3, $4) ON CONFLICT (family_id) DO NOTHING",
-            )
-            .bind(family).bind(account_id).bind(revoked_until(now)).bind(now).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-        });
+        audited_write!(self, audit, None, |tx| sqlx::query(
+            "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
+             VALUES ($1, $2, 'revoked', $3, $4) ON CONFLICT (family_id) DO NOTHING",
+        )
+        .bind(family)
+        .bind(account_id)
+        .bind(revoked_until(now))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected());
         Ok(())
     }
 }

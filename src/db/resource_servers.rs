@@ -1,5 +1,6 @@
 //! Resource servers.
-use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
+use super::write::{ChangeOutcome, audited_write, unique_or_conflict};
+use super::{AuditEvent, Db, DbError, DbResult, on_db};
 use crate::domain::account::Status;
 use crate::domain::resource_server::ResourceServer;
 
@@ -71,9 +72,8 @@ impl Db {
             rs_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let r = sqlx::query(sql)
+        audited_write!(self, audit, None, |tx| {
+            let res = sqlx::query(sql)
                 .bind(&rs.id)
                 .bind(&rs.name)
                 .bind(&rs.audience)
@@ -86,15 +86,11 @@ impl Db {
                 .bind(&rs.secret_prefix)
                 .bind(super::accounts::encode_previous(&rs.previous_secrets))
                 .execute(&mut *tx)
-                .await;
-            match r {
-                Err(e) if DbError::is_unique_violation(&e) => {
-                    return Err(DbError::Conflict("a resource server with this audience already exists".into()))
-                }
-                other => other?,
-            };
-            insert_audit!(&mut *tx, audit)?;
-            tx.commit().await?;
+                .await
+                .map(|r| r.rows_affected());
+            unique_or_conflict(res, || {
+                "a resource server with this audience already exists".into()
+            })?
         });
         Ok(())
     }
@@ -167,16 +163,15 @@ impl Db {
         status: Status,
         audit: &AuditEvent,
     ) -> DbResult<bool> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query("UPDATE resource_servers SET status = $2 WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id).bind(status.as_str()).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+        let outcome = audited_write!(self, audit, None, |tx| sqlx::query(
+            "UPDATE resource_servers SET status = $2 WHERE id = $1 AND deleted_at IS NULL"
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected());
+        Ok(outcome == ChangeOutcome::Done)
     }
 
     #[tracing::instrument(
@@ -191,16 +186,15 @@ impl Db {
         now: i64,
         audit: &AuditEvent,
     ) -> DbResult<bool> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let n = sqlx::query("UPDATE resource_servers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+        let outcome = audited_write!(self, audit, None, |tx| sqlx::query(
+            "UPDATE resource_servers SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL"
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected());
+        Ok(outcome == ChangeOutcome::Done)
     }
 
     /// Sets one column of a live resource server (`secret_hash` or `name`),
@@ -217,8 +211,7 @@ impl Db {
         change: RsChange<'_>,
         audit: &AuditEvent,
     ) -> DbResult<bool> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
+        let outcome = audited_write!(self, audit, None, |tx| {
             let q = match &change {
                 RsChange::Secrets { hash, prefix, previous, expected_hash } => sqlx::query(
                     "UPDATE resource_servers SET secret_hash = $2, secret_prefix = $3, \
@@ -235,13 +228,9 @@ impl Db {
                 .bind(id)
                 .bind(*n),
             };
-            let n = q.execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_audit!(&mut *tx, audit)?;
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+            q.execute(&mut *tx).await?.rows_affected()
+        });
+        Ok(outcome == ChangeOutcome::Done)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Custom roles (built-in ones are in code, `domain::roles`).
 use std::collections::HashMap;
 
-use super::accounts::{ChangeOutcome, OrgGuard, guard_refusal, lock_org, split_permissions};
-use super::{AuditEvent, Db, DbError, DbResult, audit::insert_audit, on_db, on_db_write};
+use super::accounts::split_permissions;
+use super::write::{ChangeOutcome, OrgGuard, audited_write, unique_or_conflict};
+use super::{AuditEvent, Db, DbResult, on_db};
 
 /// A custom role as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -71,9 +72,7 @@ impl Db {
         audit: &AuditEvent,
         guard: Option<&OrgGuard<'_>>,
     ) -> DbResult<ChangeOutcome> {
-        on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            lock_org!(tx, guard);
+        Ok(audited_write!(self, audit, guard, |tx| {
             let res = sqlx::query(
                 "INSERT INTO roles (org_id, id, description, permissions, created_at, created_by) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -85,20 +84,9 @@ impl Db {
             .bind(r.created_at)
             .bind(&r.created_by)
             .execute(&mut *tx)
-            .await;
-            match res {
-                Err(e) if DbError::is_unique_violation(&e) => {
-                    return Err(DbError::Conflict(format!("role `{}` already exists", r.id)))
-                }
-                other => other?,
-            };
-            if let Some(why) = guard_refusal!(tx, guard) {
-                tx.rollback().await?;
-                return Ok(ChangeOutcome::Refused(why));
-            }
-            insert_audit!(&mut *tx, audit)?;
-            tx.commit().await?;
-        });
-        Ok(ChangeOutcome::Done)
+            .await
+            .map(|r| r.rows_affected());
+            unique_or_conflict(res, || format!("role `{}` already exists", r.id))?
+        }))
     }
 }

@@ -5,7 +5,8 @@
 use serde_json::json;
 
 use super::{Actor, ManageError, hash_off_runtime, invalid, rfc3339};
-use crate::db::accounts::{AccountChange, ChangeOutcome, OrgSnapshot};
+use crate::db::accounts::AccountChange;
+use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::db::{AuditEvent, Db};
 use crate::domain::account::{
     AccountKind, ExpiresIn, MAX_LIVE_SECRETS, PreviousSecret, ServiceAccount, Status,

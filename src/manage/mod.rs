@@ -14,7 +14,7 @@ pub mod resource_servers;
 pub mod roles;
 
 use crate::crypto::secrets::hash_blocking;
-use crate::db::accounts::{OrgGuard, OrgSnapshot};
+use crate::db::write::{OrgGuard, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::{AccountKind, InvalidField, ServiceAccount};
 use crate::domain::credentials::ClientSecret;
@@ -192,6 +192,15 @@ impl Actor {
         })
     }
 
+    /// An audit event by this actor about `target` (type, id), from the
+    /// caller's address.
+    pub(crate) fn record(&self, action: &str, target: (&str, &str), at: i64) -> AuditEvent {
+        AuditEvent::new(&self.kind, &self.id, action, at)
+            .on(target.0, target.1)
+            .from_address(self.source_ip.clone())
+    }
+
+    /// An audit event by this actor about an account of `org`.
     fn event(
         &self,
         org: &str,
@@ -200,17 +209,9 @@ impl Actor {
         at: i64,
         details: serde_json::Value,
     ) -> AuditEvent {
-        AuditEvent {
-            org_id: Some(org.to_owned()),
-            at,
-            actor_type: self.kind.clone(),
-            actor_id: self.id.clone(),
-            action: action.to_owned(),
-            target_type: Some("service_account".into()),
-            target_id: Some(target.to_owned()),
-            source_ip: self.source_ip.clone(),
-            details,
-        }
+        self.record(action, ("service_account", target), at)
+            .in_org(org)
+            .with(details)
     }
 }
 

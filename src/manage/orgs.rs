@@ -2,7 +2,7 @@
 use serde_json::json;
 
 use super::{Actor, ManageError, invalid};
-use crate::db::{AuditEvent, Db, DbError};
+use crate::db::{Db, DbError};
 use crate::domain::account::{validate_name, validate_org_slug};
 
 /// Creates an organization; its name defaults to the slug.
@@ -18,17 +18,10 @@ pub async fn create(
         Some(n) => validate_name(n).map_err(|e| invalid("name", e.reason))?,
         None => slug.clone(),
     };
-    let ev = AuditEvent {
-        org_id: Some(slug.clone()),
-        at: now,
-        actor_type: actor.kind.clone(),
-        actor_id: actor.id.clone(),
-        action: "org.created".into(),
-        target_type: Some("org".into()),
-        target_id: Some(slug.clone()),
-        source_ip: actor.source_ip.clone(),
-        details: json!({"name": name}),
-    };
+    let ev = actor
+        .record("org.created", ("org", &slug), now)
+        .in_org(&slug)
+        .with(json!({"name": name}));
     db.create_org(&slug, &name, now, &ev)
         .await
         .map_err(|e| match e {

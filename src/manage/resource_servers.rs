@@ -13,6 +13,8 @@ use crate::domain::resource_server::{
     ResourceServer, generate_client_id, is_issuer, validate_audience,
 };
 
+/// An audit event by `actor` about resource server `target` (no org: a
+/// resource server serves every org).
 fn event(
     actor: &Actor,
     action: &str,
@@ -20,17 +22,7 @@ fn event(
     at: i64,
     details: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        org_id: None,
-        at,
-        actor_type: actor.kind.clone(),
-        actor_id: actor.id.clone(),
-        action: action.into(),
-        target_type: Some("resource_server".into()),
-        target_id: Some(target.into()),
-        source_ip: actor.source_ip.clone(),
-        details,
-    }
+    actor.record(action, ("resource_server", target), at).with(details)
 }
 
 /// Registers a resource server. `issuer` is warden's own: no resource

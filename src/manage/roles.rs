@@ -2,9 +2,9 @@
 use serde_json::json;
 
 use super::{Actor, ManageError, invalid, rfc3339};
-use crate::db::accounts::{ChangeOutcome, OrgSnapshot};
+use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::db::roles::CustomRole;
-use crate::db::{AuditEvent, Db, DbError};
+use crate::db::{Db, DbError};
 use crate::domain::account::validate_description;
 use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};
 
@@ -59,17 +59,10 @@ pub async fn create(
         created_at: now,
         created_by: format!("{}:{}", actor.kind, actor.id),
     };
-    let ev = AuditEvent {
-        org_id: Some(org.to_owned()),
-        at: now,
-        actor_type: actor.kind.clone(),
-        actor_id: actor.id.clone(),
-        action: "role.created".into(),
-        target_type: Some("role".into()),
-        target_id: Some(id.to_owned()),
-        source_ip: actor.source_ip.clone(),
-        details: json!({"permissions": perms}),
-    };
+    let ev = actor
+        .record("role.created", ("role", id), now)
+        .in_org(org)
+        .with(json!({"permissions": perms}));
     let check = |s: &OrgSnapshot| actor.check_in_write(None, false, s);
     let guard = actor.guard(org, false, &check);
     let outcome = db

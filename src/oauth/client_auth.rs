@@ -172,21 +172,14 @@ fn count_failure(
         grain,
         "too many failed authentications; throttling"
     );
-    let (target_type, target_id, org_id) = match target {
-        Some((t, id, org)) => (Some(t.to_owned()), Some(id), org),
-        None => (None, None, None),
-    };
-    state.bookkeeper.record(AuditEvent {
-        org_id,
-        at: now,
-        actor_type: "anonymous".into(),
-        actor_id: ip.to_string(),
-        action: "client.auth_throttled".into(),
-        target_type,
-        target_id,
-        source_ip: Some(ip.to_string()),
-        details: json!({"client_id": shown_id, "limit": grain}),
-    });
+    let mut ev = AuditEvent::new("anonymous", &ip.to_string(), "client.auth_throttled", now)
+        .from_address(Some(ip.to_string()))
+        .with(json!({"client_id": shown_id, "limit": grain}));
+    if let Some((target_type, target_id, org)) = target {
+        ev = ev.on(target_type, &target_id);
+        ev.org_id = org;
+    }
+    state.bookkeeper.record(ev);
 }
 
 fn resource_server_id_shape(s: &str) -> bool {
@@ -215,17 +208,11 @@ pub fn credential_event(
     now: i64,
     details: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        org_id: Some(a.org_id.clone()),
-        at: now,
-        actor_type: "service_account".into(),
-        actor_id: a.id.clone(),
-        action: action.into(),
-        target_type: Some("service_account".into()),
-        target_id: Some(a.id.clone()),
-        source_ip: source_ip.map(|ip| ip.to_string()),
-        details,
-    }
+    AuditEvent::new("service_account", &a.id, action, now)
+        .in_org(&a.org_id)
+        .on("service_account", &a.id)
+        .from_address(source_ip.map(|ip| ip.to_string()))
+        .with(details)
 }
 
 /// Authenticates a resource server (introspection, revocation). Unknown,

@@ -43,17 +43,11 @@ pub async fn revoke(
             e.target_id = Some(target.to_owned());
             e
         }
-        Caller::Resource(r) => AuditEvent {
-            org_id: Some(org.to_owned()),
-            at: now,
-            actor_type: "resource_server".into(),
-            actor_id: r.id.clone(),
-            action: action.into(),
-            target_type: Some("service_account".into()),
-            target_id: Some(target.to_owned()),
-            source_ip: source_ip.map(|i| i.to_string()),
-            details,
-        },
+        Caller::Resource(r) => AuditEvent::new("resource_server", &r.id, action, now)
+            .in_org(org)
+            .on("service_account", target)
+            .from_address(source_ip.map(|i| i.to_string()))
+            .with(details),
     };
 
     if token.starts_with(REFRESH_TOKEN_PREFIX) {

@@ -144,8 +144,9 @@ async fn grant_rules(b: Backend) {
 
 async fn orgs_cannot_see_each_other(b: Backend) {
     let s = TestServer::start(b).await;
-    let ev =
-        warden::db::AuditEvent::by_operator("acme", "org.created", "org", "acme", 0, json!({}));
+    let ev = warden::db::AuditEvent::new("operator", "local-operator", "org.created", 0)
+        .in_org("acme")
+        .on("org", "acme");
     s.db.create_org("acme", "Acme", 0, &ev).await.expect("org");
     let (_, default_admin) = s.caller(&["admin"]).await;
     let acme_admin = s.create_in_org("acme", &["admin"], &[], None).await;
