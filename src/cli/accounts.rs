@@ -6,7 +6,7 @@ use super::{CliError, confirm, no_org, parse_grace, print_object};
 use crate::db::Db;
 use crate::domain::account::{AccountKind, Status};
 use crate::manage::accounts::{self, NewAccount, to_json};
-use crate::manage::{Actor, rfc3339};
+use crate::manage::{Actor, Scope, rfc3339};
 use crate::now_unix;
 
 #[derive(Args, Debug)]
@@ -132,6 +132,7 @@ pub(super) enum AccountsCmd {
 pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
     let actor = Actor::operator();
     let now = now_unix();
+    let scope = Scope::operator(db);
     let (account, secret, json_out) = match cmd {
         AccountsCmd::Create {
             name,
@@ -213,17 +214,17 @@ pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
             (a, None, o.json)
         }
         AccountsCmd::Disable(o) => (
-            accounts::set_status(db, None, &o.account, Status::Disabled, &actor, now).await?,
+            accounts::set_status(&scope, &o.account, Status::Disabled).await?,
             None,
             o.json,
         ),
         AccountsCmd::Enable(o) => (
-            accounts::set_status(db, None, &o.account, Status::Active, &actor, now).await?,
+            accounts::set_status(&scope, &o.account, Status::Active).await?,
             None,
             o.json,
         ),
         AccountsCmd::ResetSecret(o) => {
-            let (a, s) = accounts::reset_secret(db, None, &o.account, &actor, now).await?;
+            let (a, s) = accounts::reset_secret(&scope, &o.account).await?;
             (a, Some(s), o.json)
         }
         AccountsCmd::RotateSecret {
@@ -232,7 +233,7 @@ pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
             json,
         } => {
             let grace = parse_grace(&grace)?;
-            let (a, s) = accounts::rotate_secret(db, None, &account, grace, &actor, now).await?;
+            let (a, s) = accounts::rotate_secret(&scope, &account, grace).await?;
             (a, Some(s), json)
         }
         AccountsCmd::Update {
@@ -260,11 +261,7 @@ pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
                 expires_at,
                 if_version: None,
             };
-            (
-                accounts::update(db, None, &account, patch, &actor, now).await?,
-                None,
-                json,
-            )
+            (accounts::update(&scope, &account, patch).await?, None, json)
         }
         AccountsCmd::Delete { account, yes, json } => {
             let a = db
@@ -284,11 +281,7 @@ pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
                     return Err(CliError::Usage("not deleted".into()));
                 }
             }
-            (
-                accounts::delete(db, None, &account, &actor, now).await?,
-                None,
-                json,
-            )
+            (accounts::delete(&scope, &account).await?, None, json)
         }
     };
     print_object(to_json(&account), secret.as_ref(), json_out);

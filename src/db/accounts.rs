@@ -450,31 +450,31 @@ impl Db {
              $18, $19, $20, $21, $22)"
         );
         Ok(audited_write!(self, audit, guard, |tx| sqlx::query(sql)
-                .bind(&a.id)
-                .bind(&a.org_id)
-                .bind(a.kind.as_str())
-                .bind(&a.name)
-                .bind(&a.description)
-                .bind(&a.client_id)
-                .bind(&a.secret_hash)
-                .bind(a.credential_epoch)
-                .bind(&a.integration)
-                .bind(a.roles.join(" "))
-                .bind(a.allowed_ips.to_stored())
-                .bind(a.expires_at)
-                .bind(a.status.as_str())
-                .bind(a.created_at)
-                .bind(&a.created_by)
-                .bind(a.last_used_at)
-                .bind(a.deleted_at)
-                .bind(&a.secret_prefix)
-                .bind(a.secret_created_at)
-                .bind(encode_previous(&a.previous_secrets))
-                .bind(a.version)
-                .bind(&a.last_used_ip)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()))
+            .bind(&a.id)
+            .bind(&a.org_id)
+            .bind(a.kind.as_str())
+            .bind(&a.name)
+            .bind(&a.description)
+            .bind(&a.client_id)
+            .bind(&a.secret_hash)
+            .bind(a.credential_epoch)
+            .bind(&a.integration)
+            .bind(a.roles.join(" "))
+            .bind(a.allowed_ips.to_stored())
+            .bind(a.expires_at)
+            .bind(a.status.as_str())
+            .bind(a.created_at)
+            .bind(&a.created_by)
+            .bind(a.last_used_at)
+            .bind(a.deleted_at)
+            .bind(&a.secret_prefix)
+            .bind(a.secret_created_at)
+            .bind(encode_previous(&a.previous_secrets))
+            .bind(a.version)
+            .bind(&a.last_used_ip)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()))
     }
 
     /// Applies one change to a live account, with its audit record, in one
@@ -518,7 +518,13 @@ impl Db {
         Ok(audited_write!(self, audit, guard, |tx| {
             let q = sqlx::query(sql).bind(id).bind(version);
             let q = match change {
-                AccountChange::Fields { name, description, roles, allowed_ips, expires_at } => q
+                AccountChange::Fields {
+                    name,
+                    description,
+                    roles,
+                    allowed_ips,
+                    expires_at,
+                } => q
                     .bind(*name)
                     .bind(*description)
                     .bind(roles.join(" "))
@@ -526,7 +532,13 @@ impl Db {
                     .bind(*expires_at),
                 AccountChange::Status(s) => q.bind(s.as_str()),
                 AccountChange::Delete { at } => q.bind(*at),
-                AccountChange::Secrets { hash, prefix, created_at, previous, new_epoch } => q
+                AccountChange::Secrets {
+                    hash,
+                    prefix,
+                    created_at,
+                    previous,
+                    new_epoch,
+                } => q
                     .bind(*hash)
                     .bind(*prefix)
                     .bind(*created_at)
@@ -607,7 +619,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inline_reads_match_the_pool() {
         let (_dir, db) = Db::temp_sqlite().await;
-        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "org.created", 1).in_org("acme").on("org", "acme");
+        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "org.created", 1)
+            .in_org("acme")
+            .on("org", "acme");
         db.create_org("acme", "Acme", 1, &ev).await.unwrap();
         let actor = Actor::operator();
         let (rs, _) = crate::manage::resource_servers::create(
@@ -647,10 +661,18 @@ mod tests {
         )
         .await
         .unwrap();
-        crate::manage::accounts::rotate_secret(&db, None, &fenced.id, 3600, &actor, 5)
+        let at_5 = crate::manage::Scope {
+            db: &db,
+            org: None,
+            actor: &actor,
+            now: 5,
+        };
+        crate::manage::accounts::rotate_secret(&at_5, &fenced.id, 3600)
             .await
             .unwrap();
-        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "token.revoked", 6).in_org("acme").on("token", "jti-1");
+        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "token.revoked", 6)
+            .in_org("acme")
+            .on("token", "jti-1");
         db.revoke_access_token("jti-1", fenced.client_id.as_deref().unwrap(), 9_999, 6, &ev)
             .await
             .unwrap();
@@ -702,7 +724,9 @@ mod tests {
                 expires_at: 9_999,
                 now: 7,
             };
-            let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "refresh.reused", 7).in_org("acme").on("family", fam);
+            let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "refresh.reused", 7)
+                .in_org("acme")
+                .on("family", fam);
             let jti1 = if fam == "fam-a" { "a1" } else { "b1" };
             let jti2 = if fam == "fam-a" { "a2" } else { "b2" };
             assert_eq!(

@@ -211,7 +211,8 @@ impl Db {
         now: i64,
         audit: &AuditEvent,
     ) -> DbResult<()> {
-        audited_write!(self, audit, None, |tx| sqlx::query(
+        audited_write!(self, audit, None, |tx| {
+            sqlx::query(
             "INSERT INTO refresh_families_revoked (family_id, account_id, reason, expires_at, revoked_at) \
              VALUES ($1, $2, 'revoked', $3, $4) ON CONFLICT (family_id) DO NOTHING",
         )
@@ -221,7 +222,8 @@ impl Db {
         .bind(now)
         .execute(&mut *tx)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! guarded for API callers).
 use serde_json::json;
 
-use super::{Actor, ManageError, hash_off_runtime, invalid, rfc3339};
+use super::{Actor, ManageError, Scope, hash_off_runtime, invalid, rfc3339};
 use crate::db::accounts::AccountChange;
 use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::db::{AuditEvent, Db};
@@ -299,13 +299,16 @@ fn changed_concurrently() -> ManageError {
 }
 
 pub async fn update(
-    db: &Db,
-    org: Option<&str>,
+    scope: &Scope<'_>,
     key: &str,
     patch: AccountPatch,
-    actor: &Actor,
-    now: i64,
 ) -> Result<ServiceAccount, ManageError> {
+    let Scope {
+        db,
+        org,
+        actor,
+        now,
+    } = *scope;
     for _ in 0..ATTEMPTS {
         let before = target(db, org, key, actor).await?;
         if patch.if_version.is_some_and(|v| v != before.version) {
@@ -389,13 +392,16 @@ async fn live(db: &Db, id: &str) -> Result<ServiceAccount, ManageError> {
 }
 
 pub async fn set_status(
-    db: &Db,
-    org: Option<&str>,
+    scope: &Scope<'_>,
     key: &str,
     status: Status,
-    actor: &Actor,
-    now: i64,
 ) -> Result<ServiceAccount, ManageError> {
+    let Scope {
+        db,
+        org,
+        actor,
+        now,
+    } = *scope;
     for _ in 0..ATTEMPTS {
         let a = target(db, org, key, actor).await?;
         if a.status == status {
@@ -453,13 +459,10 @@ fn fresh_secret(a: &ServiceAccount, now: i64) -> ClientSecret {
 /// retried: of two concurrent resets exactly one succeeds, so no caller is
 /// told of a secret that does not work.
 pub async fn reset_secret(
-    db: &Db,
-    org: Option<&str>,
+    scope: &Scope<'_>,
     key: &str,
-    actor: &Actor,
-    now: i64,
 ) -> Result<(ServiceAccount, ClientSecret), ManageError> {
-    new_secret(db, org, key, None, actor, now).await
+    new_secret(scope, key, None).await
 }
 
 /// The longest grace period a rotation may have.
@@ -471,12 +474,9 @@ pub const DEFAULT_GRACE_SECS: i64 = 86_400;
 /// tokens stay valid. Refused while disabled, and when the account already
 /// has `MAX_LIVE_SECRETS` working secrets.
 pub async fn rotate_secret(
-    db: &Db,
-    org: Option<&str>,
+    scope: &Scope<'_>,
     key: &str,
     grace: i64,
-    actor: &Actor,
-    now: i64,
 ) -> Result<(ServiceAccount, ClientSecret), ManageError> {
     if !(0..=MAX_GRACE_SECS).contains(&grace) {
         return Err(invalid(
@@ -484,7 +484,7 @@ pub async fn rotate_secret(
             "must be between 0 seconds and 7 days",
         ));
     }
-    new_secret(db, org, key, Some(grace), actor, now).await
+    new_secret(scope, key, Some(grace)).await
 }
 
 /// A reset (`grace` `None`: every other secret ends, refresh tokens issued
@@ -492,13 +492,16 @@ pub async fn rotate_secret(
 /// ones keep their own). Not retried: of two concurrent changes exactly
 /// one succeeds, so no caller is told of a secret that does not work.
 async fn new_secret(
-    db: &Db,
-    org: Option<&str>,
+    scope: &Scope<'_>,
     key: &str,
     grace: Option<i64>,
-    actor: &Actor,
-    now: i64,
 ) -> Result<(ServiceAccount, ClientSecret), ManageError> {
+    let Scope {
+        db,
+        org,
+        actor,
+        now,
+    } = *scope;
     let a = target(db, org, key, actor).await?;
     secret_holder(
         &a,
@@ -562,13 +565,16 @@ async fn new_secret(
 /// Ends a rotated-out secret's grace period now. The current secret cannot
 /// be revoked this way (reset replaces it). Refresh tokens stay valid.
 pub async fn revoke_secret(
-    db: &Db,
-    org: Option<&str>,
+    scope: &Scope<'_>,
     key: &str,
     prefix: &str,
-    actor: &Actor,
-    now: i64,
 ) -> Result<ServiceAccount, ManageError> {
+    let Scope {
+        db,
+        org,
+        actor,
+        now,
+    } = *scope;
     for _ in 0..ATTEMPTS {
         let a = target(db, org, key, actor).await?;
         if a.secret_prefix.as_deref() == Some(prefix) {
@@ -606,13 +612,13 @@ pub async fn revoke_secret(
     Err(changed_concurrently())
 }
 
-pub async fn delete(
-    db: &Db,
-    org: Option<&str>,
-    key: &str,
-    actor: &Actor,
-    now: i64,
-) -> Result<ServiceAccount, ManageError> {
+pub async fn delete(scope: &Scope<'_>, key: &str) -> Result<ServiceAccount, ManageError> {
+    let Scope {
+        db,
+        org,
+        actor,
+        now,
+    } = *scope;
     for _ in 0..ATTEMPTS {
         let a = target(db, org, key, actor).await?;
         let ev = actor.event(&a.org_id, "service_account.deleted", &a.id, now, json!({}));

@@ -23,6 +23,29 @@ use crate::domain::roles::{ORG_MANAGE, builtin_permissions, permissions_of};
 /// The actor kind of a service account calling the admin API.
 pub const SERVICE_ACCOUNT: &str = "service_account";
 
+/// An operation's setting: the database, the org it is confined to
+/// (`None`: any, for the local operator), who acts and when.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub db: &'a Db,
+    pub org: Option<&'a str>,
+    pub actor: &'a Actor,
+    pub now: i64,
+}
+
+impl Scope<'static> {
+    /// The local operator (the CLI), in every org, now.
+    pub fn operator(db: &Db) -> Scope<'_> {
+        static OPERATOR: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(Actor::operator);
+        Scope {
+            db,
+            org: None,
+            actor: &OPERATOR,
+            now: crate::now_unix(),
+        }
+    }
+}
+
 /// Who is acting: for the audit log, and for what they may grant.
 #[derive(Debug, Clone)]
 pub struct Actor {

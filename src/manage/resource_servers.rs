@@ -22,7 +22,9 @@ fn event(
     at: i64,
     details: serde_json::Value,
 ) -> AuditEvent {
-    actor.record(action, ("resource_server", target), at).with(details)
+    actor
+        .record(action, ("resource_server", target), at)
+        .with(details)
 }
 
 /// Registers a resource server. `issuer` is warden's own: no resource

@@ -2,8 +2,8 @@
 use serde_json::json;
 
 use super::{Actor, ManageError, invalid, rfc3339};
-use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::db::roles::CustomRole;
+use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::db::{Db, DbError};
 use crate::domain::account::validate_description;
 use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};

@@ -510,15 +510,9 @@ async fn failures_are_indistinguishable_in_latency() {
     .await;
     let live = s.create_account(&["viewer"]).await;
     let deleted = s.create_account(&["viewer"]).await;
-    warden::manage::accounts::delete(
-        &s.db,
-        None,
-        &deleted.id,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
-    )
-    .await
-    .expect("delete");
+    warden::manage::accounts::delete(&warden::manage::Scope::operator(&s.db), &deleted.id)
+        .await
+        .expect("delete");
     let unknown = "arm_sa_aaaaaaaaaaaaaaaaaaaaaaaaaa";
     let c = Client::new();
     let groups: [(&str, &str); 3] = [

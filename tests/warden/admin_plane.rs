@@ -15,12 +15,9 @@ async fn only_active(s: &TestServer, token: &str, keep: &[&str]) {
         let id = x["id"].as_str().unwrap_or("").to_owned();
         if x["status"] == "active" && !keep.contains(&id.as_str()) {
             warden::manage::accounts::set_status(
-                &s.db,
-                None,
+                &warden::manage::Scope::operator(&s.db),
                 &id,
                 warden::domain::account::Status::Disabled,
-                &warden::manage::Actor::operator(),
-                warden::now_unix(),
             )
             .await
             .expect("operator disables");
@@ -361,12 +358,9 @@ async fn concurrent_edits_lose_nothing(b: Backend) {
     // Operator changes move the version too.
     let (_, e4) = get_tagged(&s, &p, &t).await;
     warden::manage::accounts::set_status(
-        &s.db,
-        None,
+        &warden::manage::Scope::operator(&s.db),
         created["id"].as_str().unwrap_or(""),
         warden::domain::account::Status::Disabled,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
     )
     .await
     .expect("disable");

@@ -21,16 +21,9 @@ fn rt(v: &Value) -> &str {
 }
 
 async fn set_status(s: &TestServer, id: &str, st: Status) {
-    warden::manage::accounts::set_status(
-        &s.db,
-        None,
-        id,
-        st,
-        &Actor::operator(),
-        warden::now_unix(),
-    )
-    .await
-    .expect("status");
+    warden::manage::accounts::set_status(&warden::manage::Scope::operator(&s.db), id, st)
+        .await
+        .expect("status");
 }
 
 async fn active_token_carries_live_claims(b: Backend) {
@@ -135,15 +128,9 @@ async fn state_table_through_introspection(b: Backend) {
     assert_eq!(body["roles"], json!(["risk-editor", "viewer"]));
 
     // Secret reset: access tokens live on, refresh tokens die.
-    warden::manage::accounts::reset_secret(
-        &s.db,
-        None,
-        &a.id,
-        &Actor::operator(),
-        warden::now_unix(),
-    )
-    .await
-    .expect("reset");
+    warden::manage::accounts::reset_secret(&warden::manage::Scope::operator(&s.db), &a.id)
+        .await
+        .expect("reset");
     assert!(s.is_active(&rs, at(&t), None).await);
     assert!(!s.is_active(&rs, rt(&t), None).await);
 
@@ -162,18 +149,15 @@ async fn state_table_through_introspection(b: Backend) {
     assert!(s.is_active(&rs, at(&t), None).await);
 
     // Deleted: inactive forever.
-    warden::manage::accounts::delete(&s.db, None, &a.id, &Actor::operator(), warden::now_unix())
+    warden::manage::accounts::delete(&warden::manage::Scope::operator(&s.db), &a.id)
         .await
         .expect("delete");
     assert!(!s.is_active(&rs, at(&t), None).await);
     assert!(
         warden::manage::accounts::set_status(
-            &s.db,
-            None,
+            &warden::manage::Scope::operator(&s.db),
             &a.id,
-            Status::Active,
-            &Actor::operator(),
-            0
+            Status::Active
         )
         .await
         .is_err()

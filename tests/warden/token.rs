@@ -196,15 +196,9 @@ async fn deleted_account_is_unknown(b: Backend) {
     let s = TestServer::start(b).await;
     let a = s.create_account(&["viewer"]).await;
     let first = s.token_ok(&a, &[]).await;
-    warden::manage::accounts::delete(
-        &s.db,
-        None,
-        &a.id,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
-    )
-    .await
-    .expect("delete");
+    warden::manage::accounts::delete(&warden::manage::Scope::operator(&s.db), &a.id)
+        .await
+        .expect("delete");
     expect_error(s.token(&a, &[]).await, 401, "invalid_client").await;
     let rt = first["refresh_token"].as_str().unwrap_or_default();
     expect_error(s.refresh(&a, rt).await, 401, "invalid_client").await;
@@ -222,15 +216,10 @@ async fn secret_reset_kills_old_secret_and_refresh_tokens(b: Backend) {
     let mut a = s.create_account(&["viewer"]).await;
     let before = s.token_ok(&a, &[]).await;
     let old = a.clone();
-    let (_, secret) = warden::manage::accounts::reset_secret(
-        &s.db,
-        None,
-        &a.id,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
-    )
-    .await
-    .expect("reset");
+    let (_, secret) =
+        warden::manage::accounts::reset_secret(&warden::manage::Scope::operator(&s.db), &a.id)
+            .await
+            .expect("reset");
     a.secret = secret.expose().to_owned();
     expect_error(s.token(&old, &[]).await, 401, "invalid_client").await;
     let after = s.token_ok(&a, &[]).await;
@@ -246,14 +235,8 @@ async fn secret_reset_kills_old_secret_and_refresh_tokens(b: Backend) {
 
     // Resetting a disabled account's secret is refused.
     disable(&s, &a.id).await;
-    let r = warden::manage::accounts::reset_secret(
-        &s.db,
-        None,
-        &a.id,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
-    )
-    .await;
+    let r = warden::manage::accounts::reset_secret(&warden::manage::Scope::operator(&s.db), &a.id)
+        .await;
     assert!(matches!(r, Err(warden::manage::ManageError::Conflict(_))));
 }
 
@@ -528,12 +511,9 @@ async fn last_used_is_batched(b: Backend) {
 async fn disable(s: &TestServer, id: &str) {
     use warden::domain::account::Status;
     warden::manage::accounts::set_status(
-        &s.db,
-        None,
+        &warden::manage::Scope::operator(&s.db),
         id,
         Status::Disabled,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
     )
     .await
     .expect("disable");
@@ -542,12 +522,9 @@ async fn disable(s: &TestServer, id: &str) {
 async fn enable(s: &TestServer, id: &str) {
     use warden::domain::account::Status;
     warden::manage::accounts::set_status(
-        &s.db,
-        None,
+        &warden::manage::Scope::operator(&s.db),
         id,
         Status::Active,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
     )
     .await
     .expect("enable");

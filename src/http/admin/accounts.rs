@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use super::query::{bad_cursor, int_param, list_query, next_cursor, query_pairs, unknown_param};
 use super::{AdminCaller, ApiError, ApiJson, MaybeJson, OrgManage, OrgRead, Problem};
 use crate::app::AppState;
-use crate::http::openapi::{Problems, BODY, CONFLICT, NOT_FOUND, PRECONDITION, QUERY};
 use crate::db::accounts::AccountQuery;
 use crate::domain::account::{AccountKind, Status};
+use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, PRECONDITION, Problems, QUERY};
 use crate::manage::accounts::{self, AccountPatch, AccountView, NewAccount};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,7 +112,12 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
         match name {
             "type" => match AccountKind::parse(&v) {
                 Some(kind) => q.kind = Some(kind.as_str().into()),
-                None => return Err(ApiError::invalid("type", "must be credential or integration")),
+                None => {
+                    return Err(ApiError::invalid(
+                        "type",
+                        "must be credential or integration",
+                    ));
+                }
             },
             "status" => match Status::parse(&v) {
                 Some(s) => q.status = Some(s.as_str().into()),
@@ -260,15 +265,7 @@ pub async fn patch_account(
         expires_at: body.expires_at,
         if_version: if_match(&headers)?,
     };
-    let a = accounts::update(
-        &state.db,
-        Some(caller.org()),
-        &id,
-        patch,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
+    let a = accounts::update(&caller.scope(&state.db), &id, patch).await?;
     Ok(tagged(&a, caller.now()))
 }
 
@@ -286,14 +283,7 @@ pub async fn delete_account(
     caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let a = accounts::delete(
-        &state.db,
-        Some(caller.org()),
-        &id,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
+    let a = accounts::delete(&caller.scope(&state.db), &id).await?;
     Ok(view(&a, caller.now()))
 }
 
@@ -315,14 +305,7 @@ pub async fn delete_oauth_client(
         Some(a) if a.kind == AccountKind::Credential => {}
         _ => return Err(ApiError::NotFound),
     }
-    let a = accounts::delete(
-        &state.db,
-        Some(caller.org()),
-        &id,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
+    let a = accounts::delete(&caller.scope(&state.db), &id).await?;
     Ok(view(&a, caller.now()))
 }
 
@@ -339,15 +322,7 @@ pub async fn disable_account(
     caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let a = accounts::set_status(
-        &state.db,
-        Some(caller.org()),
-        &id,
-        Status::Disabled,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
+    let a = accounts::set_status(&caller.scope(&state.db), &id, Status::Disabled).await?;
     Ok(view(&a, caller.now()))
 }
 
@@ -363,15 +338,7 @@ pub async fn enable_account(
     caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let a = accounts::set_status(
-        &state.db,
-        Some(caller.org()),
-        &id,
-        Status::Active,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
+    let a = accounts::set_status(&caller.scope(&state.db), &id, Status::Active).await?;
     Ok(view(&a, caller.now()))
 }
 
@@ -389,14 +356,7 @@ pub async fn reset_secret(
     caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let (a, s) = accounts::reset_secret(
-        &state.db,
-        Some(caller.org()),
-        &id,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
+    let (a, s) = accounts::reset_secret(&caller.scope(&state.db), &id).await?;
     Ok(Json(AccountView::new(&a, Some(&s), caller.now())))
 }
 
@@ -420,17 +380,11 @@ pub async fn rotate_secret(
         None => accounts::DEFAULT_GRACE_SECS,
         Some(g) => humantime::parse_duration(g)
             .map(|d| d.as_secs() as i64)
-            .map_err(|_| ApiError::invalid("grace_period", "must be a duration such as 24h or 3d"))?,
+            .map_err(|_| {
+                ApiError::invalid("grace_period", "must be a duration such as 24h or 3d")
+            })?,
     };
-    let (a, s) = accounts::rotate_secret(
-        &state.db,
-        Some(caller.org()),
-        &id,
-        grace,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
+    let (a, s) = accounts::rotate_secret(&caller.scope(&state.db), &id, grace).await?;
     Ok(Json(AccountView::new(&a, Some(&s), caller.now())))
 }
 
@@ -452,15 +406,7 @@ pub async fn revoke_secret(
     caller: AdminCaller<OrgManage>,
     Path((id, prefix)): Path<(String, String)>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let a = accounts::revoke_secret(
-        &state.db,
-        Some(caller.org()),
-        &id,
-        &prefix,
-        &caller.actor,
-        caller.now(),
-    )
-    .await?;
+    let a = accounts::revoke_secret(&caller.scope(&state.db), &id, &prefix).await?;
     Ok(view(&a, caller.now()))
 }
 

@@ -63,6 +63,17 @@ impl<N: Need> AdminCaller<N> {
     pub fn now(&self) -> i64 {
         now_unix()
     }
+
+    /// A management operation's setting: this caller, confined to its
+    /// org, now.
+    pub fn scope<'a>(&'a self, db: &'a crate::db::Db) -> crate::manage::Scope<'a> {
+        crate::manage::Scope {
+            db,
+            org: Some(self.org()),
+            actor: &self.actor,
+            now: self.now(),
+        }
+    }
 }
 
 impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {

@@ -34,12 +34,20 @@ fn printable(s: &str) -> String {
 }
 
 /// An integer parameter within `range`, else 422 naming it.
-pub fn int_param(name: &str, v: &str, range: std::ops::RangeInclusive<i64>) -> Result<i64, ApiError> {
+pub fn int_param(
+    name: &str,
+    v: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ApiError> {
     match v.parse::<i64>() {
         Ok(n) if range.contains(&n) => Ok(n),
         _ => Err(ApiError::invalid(
             name,
-            &format!("must be an integer from {} to {}", range.start(), range.end()),
+            &format!(
+                "must be an integer from {} to {}",
+                range.start(),
+                range.end()
+            ),
         )),
     }
 }
@@ -80,7 +88,9 @@ pub fn list_query(
 
 /// The next page's cursor: the last item's key, when the page is full.
 pub fn next_cursor<T>(items: &[T], limit: i64, key: impl Fn(&T) -> String) -> Option<String> {
-    (items.len() as i64 == limit).then(|| items.last().map(key)).flatten()
+    (items.len() as i64 == limit)
+        .then(|| items.last().map(key))
+        .flatten()
 }
 
 /// The answer to a cursor this API did not hand out.

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{AdminCaller, ApiError, ApiJson, OrgManage, OrgRead};
 use crate::app::AppState;
-use crate::http::openapi::{Problems, BODY, CONFLICT};
+use crate::http::openapi::{BODY, CONFLICT, Problems};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -107,16 +107,9 @@ async fn authentication_and_authorization(b: Backend) {
         allowed_ips: Some(vec!["10.0.0.0/8".into()]),
         ..Default::default()
     };
-    warden::manage::accounts::update(
-        &s.db,
-        None,
-        &adm.id,
-        patch,
-        &warden::manage::Actor::operator(),
-        warden::now_unix(),
-    )
-    .await
-    .expect("the operator may");
+    warden::manage::accounts::update(&warden::manage::Scope::operator(&s.db), &adm.id, patch)
+        .await
+        .expect("the operator may");
     assert_eq!(s.api("GET", SA, &token, None).await.0, 401);
 }
 
