@@ -1,6 +1,5 @@
 //! `warden roles …`
 use clap::Subcommand;
-use serde_json::Value;
 
 use super::{Access, CliError, connect, no_org, print_object};
 use crate::config::Config;
@@ -46,25 +45,12 @@ pub(super) async fn run(cmd: RolesCmd, config: &Config) -> Result<(), CliError> 
             }
             let roles = crate::manage::roles::list(&db, &org).await?;
             if json {
-                println!("{}", Value::Array(roles));
+                println!("{}", serde_json::to_value(&roles).unwrap_or_default());
             } else {
                 println!("{:<20}  {:<8}  PERMISSIONS", "ROLE", "KIND");
                 for r in roles {
-                    let perms: Vec<&str> = r["permissions"]
-                        .as_array()
-                        .map(|p| p.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    let kind = if r["builtin"] == true {
-                        "built-in"
-                    } else {
-                        "custom"
-                    };
-                    println!(
-                        "{:<20}  {:<8}  {}",
-                        r["id"].as_str().unwrap_or(""),
-                        kind,
-                        perms.join(" ")
-                    );
+                    let kind = if r.builtin { "built-in" } else { "custom" };
+                    println!("{:<20}  {:<8}  {}", r.id, kind, r.permissions.join(" "));
                 }
             }
             Ok(())
@@ -96,7 +82,12 @@ pub(super) async fn run(cmd: RolesCmd, config: &Config) -> Result<(), CliError> 
                 now_unix(),
             )
             .await?;
-            print_object(crate::manage::roles::to_json(&role), None, json);
+            print_object(
+                serde_json::to_value(crate::manage::roles::RoleView::from(&role))
+                    .unwrap_or_default(),
+                None,
+                json,
+            );
             Ok(())
         }
     }

@@ -16,6 +16,13 @@ pub struct CustomRole {
     pub created_by: String,
 }
 
+impl CustomRole {
+    /// The permissions, as stored space-separated.
+    pub fn permission_list(&self) -> Vec<String> {
+        split_permissions(&self.permissions)
+    }
+}
+
 impl Db {
     /// Permissions of the named custom roles of `org` (built-ins are in code).
     #[tracing::instrument(

@@ -74,6 +74,25 @@ impl IntoResponse for OAuthError {
     }
 }
 
+/// An OAuth endpoint's answer: the value as JSON, never cached, or the
+/// error, with who was refused (`seen`) for the observe layer's log line.
+pub fn oauth_answer<T: serde::Serialize>(
+    result: Result<T, OAuthError>,
+    seen: super::observe::Refusal,
+) -> Response {
+    match result {
+        Ok(v) => (no_store(), axum::Json(v)).into_response(),
+        Err(e) => {
+            let mut res = e.into_response();
+            if let Some(r) = res.extensions_mut().get_mut::<super::observe::Refusal>() {
+                r.client_id = seen.client_id;
+                r.ip = seen.ip;
+            }
+            res
+        }
+    }
+}
+
 /// `Cache-Control: no-store` and `Pragma: no-cache`, for token responses.
 pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     [

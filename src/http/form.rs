@@ -17,6 +17,15 @@ fn bad(msg: &str) -> OAuthError {
     OAuthError::InvalidRequest(msg.to_owned())
 }
 
+/// A parameter the request must carry.
+pub fn required<'f>(
+    form: &'f HashMap<String, String>,
+    name: &str,
+) -> Result<&'f String, OAuthError> {
+    form.get(name)
+        .ok_or_else(|| OAuthError::InvalidRequest(format!("{name} is required")))
+}
+
 /// Reads and decodes a form body. Parameters sent without a value count
 /// as omitted (§3.1); a repeated parameter is an error (§3.1, §3.2).
 pub async fn read_form(

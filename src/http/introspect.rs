@@ -3,20 +3,18 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::response::Response;
 
-use super::error::no_store;
-use super::form::{client_credentials, read_form};
+use super::error::oauth_answer;
+use super::form::{read_form, required};
 use super::observe::Refusal;
-use super::token::with_caller;
 use crate::app::AppState;
 use crate::now_unix;
 use crate::oauth::OAuthError;
+use crate::oauth::introspect::Introspection;
 use crate::oauth::{
     introspect::introspect_request as run_introspect, revoke::revoke as run_revoke,
 };
@@ -34,26 +32,6 @@ pub struct IntrospectForm {
     client_secret: Option<String>,
 }
 
-/// RFC 7662 answer: `{"active": false}` or the live claims.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct IntrospectionAnswer {
-    active: bool,
-    token_type: Option<String>,
-    client_id: Option<String>,
-    sub: Option<String>,
-    org: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    aud: Option<String>,
-    iss: Option<String>,
-    exp: Option<i64>,
-    iat: Option<i64>,
-    nbf: Option<i64>,
-    jti: Option<String>,
-    scope: Option<String>,
-    roles: Option<Vec<String>>,
-}
-
 /// Documentation of the revocation request's form fields.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -67,7 +45,7 @@ pub struct RevokeForm {
 /// Is this token active right now? For registered resource servers.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "OK", body = IntrospectionAnswer), (status = 400, description = "Malformed request", body = super::error::OAuthErrorBody),
+    responses((status = 200, description = "OK", body = Introspection), (status = 400, description = "Malformed request", body = super::error::OAuthErrorBody),
               (status = 401, description = "Not authenticated", body = super::error::OAuthErrorBody)),
     security(("basic" = [])))]
 pub async fn introspect(
@@ -80,12 +58,8 @@ pub async fn introspect(
     let mut seen = Refusal::default();
     let result = async {
         let form = read_form(&headers, &uri, body).await?;
-        let creds = client_credentials(&headers, &form)?;
-        seen.client_id = creds.shown_id();
-        let now = now_unix();
-        let token = form
-            .get("token")
-            .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        let (creds, peer_ip) = super::identify(&state, peer, &headers, &form, &mut seen)?;
+        let token = required(&form, "token")?;
         // `source_ip` is the address the resource server's own caller came
         // from; without it, an account with an allowlist is inactive.
         let caller_ip = match form.get("source_ip") {
@@ -94,9 +68,7 @@ pub async fn introspect(
             })?),
             None => None,
         };
-        let peer_ip = super::client_address(&state, peer, &headers);
-        seen.ip = peer_ip;
-        run_introspect(&state, &creds, token, peer_ip, caller_ip, now).await
+        run_introspect(&state, &creds, token, peer_ip, caller_ip, now_unix()).await
     }
     .await;
     let outcome = match &result {
@@ -109,11 +81,10 @@ pub async fn introspect(
         metrics::counter!("warden_client_auth_failures_total", "endpoint" => "introspect")
             .increment(1);
     }
-    match result {
-        Ok(Some(active)) => (no_store(), Json(active)).into_response(),
-        Ok(None) => (no_store(), Json(json!({"active": false}))).into_response(),
-        Err(e) => with_caller(e.into_response(), seen),
-    }
+    oauth_answer(
+        result.map(|r| r.unwrap_or_else(Introspection::inactive)),
+        seen,
+    )
 }
 
 /// Revoke an access or refresh token (RFC 7009).
@@ -132,18 +103,11 @@ pub async fn revoke(
     let mut seen = Refusal::default();
     let result = async {
         let form = read_form(&headers, &uri, body).await?;
-        let creds = client_credentials(&headers, &form)?;
-        seen.client_id = creds.shown_id();
-        let token = form
-            .get("token")
-            .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
-        let ip = super::client_address(&state, peer, &headers);
-        seen.ip = ip;
+        let (creds, ip) = super::identify(&state, peer, &headers, &form, &mut seen)?;
+        let token = required(&form, "token")?;
         run_revoke(&state, &creds, token, ip, now_unix()).await
     }
     .await;
-    match result {
-        Ok(()) => (no_store(), Json(json!({}))).into_response(),
-        Err(e) => with_caller(e.into_response(), seen),
-    }
+    // RFC 7009 §2.2: an empty 200, whether or not the token was live.
+    oauth_answer(result.map(|()| serde_json::Map::new()), seen)
 }

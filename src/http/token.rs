@@ -2,14 +2,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::error::no_store;
-use super::form::{client_credentials, read_form};
+use super::error::oauth_answer;
+use super::form::{read_form, required};
 use super::observe::Refusal;
 use crate::app::AppState;
 use crate::now_unix;
@@ -62,19 +61,7 @@ pub async fn token(
     if matches!(result, Err(OAuthError::InvalidClient { .. })) {
         metrics::counter!("warden_client_auth_failures_total", "endpoint" => "token").increment(1);
     }
-    match result {
-        Ok(r) => (no_store(), Json(r)).into_response(),
-        Err(e) => with_caller(e.into_response(), seen),
-    }
-}
-
-/// Adds who was refused to the refusal an error response carries.
-pub fn with_caller(mut res: Response, seen: Refusal) -> Response {
-    if let Some(r) = res.extensions_mut().get_mut::<Refusal>() {
-        r.client_id = seen.client_id;
-        r.ip = seen.ip;
-    }
-    res
+    oauth_answer(result, seen)
 }
 
 /// The grant type (for metrics) and the outcome.
@@ -89,7 +76,7 @@ async fn handle(
     &'static str,
     Result<crate::oauth::token::TokenResponse, OAuthError>,
 ) {
-    let mut form = match read_form(headers, uri, body).await {
+    let form = match read_form(headers, uri, body).await {
         Ok(f) => f,
         Err(e) => return ("none", Err(e)),
     };
@@ -99,40 +86,29 @@ async fn handle(
         Some(_) => "other",
         None => "none",
     };
-    (
-        grant,
-        grant_flow(state, peer, headers, &mut form, seen).await,
-    )
+    (grant, grant_flow(state, peer, headers, &form, seen).await)
 }
 
 async fn grant_flow(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
-    form: &mut std::collections::HashMap<String, String>,
+    form: &std::collections::HashMap<String, String>,
     seen: &mut Refusal,
 ) -> Result<crate::oauth::token::TokenResponse, OAuthError> {
-    let grant_type = form
-        .remove("grant_type")
-        .ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?;
-    let grant = match grant_type.as_str() {
+    let grant = match required(form, "grant_type")?.as_str() {
         "client_credentials" => GrantRequest::ClientCredentials {
-            scope: form.remove("scope"),
-            resource: form.remove("resource"),
+            scope: form.get("scope").cloned(),
+            resource: form.get("resource").cloned(),
         },
         "refresh_token" => GrantRequest::RefreshToken {
-            refresh_token: form
-                .remove("refresh_token")
-                .ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?,
-            scope: form.remove("scope"),
-            resource: form.remove("resource"),
+            refresh_token: required(form, "refresh_token")?.clone(),
+            scope: form.get("scope").cloned(),
+            resource: form.get("resource").cloned(),
         },
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
-    let client = client_credentials(headers, form)?;
-    let source_ip = super::client_address(state, peer, headers);
-    seen.client_id = client.shown_id();
-    seen.ip = source_ip;
+    let (client, source_ip) = super::identify(state, peer, headers, form, seen)?;
     run_grant(
         state,
         TokenRequest {

@@ -246,13 +246,9 @@ const ATTEMPTS: usize = 5;
 /// `actor` may act on it: the one place that rule lives, for every action
 /// on an existing account, from the API, the CLI or anything else. A
 /// tombstone is found (GET shows it) but refused, saying why (409).
-async fn target(
-    db: &Db,
-    org: Option<&str>,
-    key: &str,
-    actor: &Actor,
-) -> Result<ServiceAccount, ManageError> {
-    match db.find_account(org, key).await? {
+async fn target(scope: &Scope<'_>, key: &str) -> Result<ServiceAccount, ManageError> {
+    let (db, actor) = (scope.db, scope.actor);
+    match db.find_account(scope.org, key).await? {
         Some(a) if a.is_deleted() => Err(ManageError::Conflict(
             "the service account is deleted; a deleted account cannot be enabled, changed or deleted again"
                 .into(),
@@ -303,14 +299,9 @@ pub async fn update(
     key: &str,
     patch: AccountPatch,
 ) -> Result<ServiceAccount, ManageError> {
-    let Scope {
-        db,
-        org,
-        actor,
-        now,
-    } = *scope;
+    let (db, actor, now) = (scope.db, scope.actor, scope.now);
     for _ in 0..ATTEMPTS {
-        let before = target(db, org, key, actor).await?;
+        let before = target(scope, key).await?;
         if patch.if_version.is_some_and(|v| v != before.version) {
             return Err(ManageError::PreconditionFailed);
         }
@@ -396,14 +387,9 @@ pub async fn set_status(
     key: &str,
     status: Status,
 ) -> Result<ServiceAccount, ManageError> {
-    let Scope {
-        db,
-        org,
-        actor,
-        now,
-    } = *scope;
+    let (db, actor, now) = (scope.db, scope.actor, scope.now);
     for _ in 0..ATTEMPTS {
-        let a = target(db, org, key, actor).await?;
+        let a = target(scope, key).await?;
         if a.status == status {
             return Ok(a);
         }
@@ -496,13 +482,8 @@ async fn new_secret(
     key: &str,
     grace: Option<i64>,
 ) -> Result<(ServiceAccount, ClientSecret), ManageError> {
-    let Scope {
-        db,
-        org,
-        actor,
-        now,
-    } = *scope;
-    let a = target(db, org, key, actor).await?;
+    let (db, actor, now) = (scope.db, scope.actor, scope.now);
+    let a = target(scope, key).await?;
     secret_holder(
         &a,
         if grace.is_some() {
@@ -569,14 +550,9 @@ pub async fn revoke_secret(
     key: &str,
     prefix: &str,
 ) -> Result<ServiceAccount, ManageError> {
-    let Scope {
-        db,
-        org,
-        actor,
-        now,
-    } = *scope;
+    let (db, actor, now) = (scope.db, scope.actor, scope.now);
     for _ in 0..ATTEMPTS {
-        let a = target(db, org, key, actor).await?;
+        let a = target(scope, key).await?;
         if a.secret_prefix.as_deref() == Some(prefix) {
             return Err(ManageError::Conflict(
                 "that is the current secret; reset or rotate the secret to replace it".into(),
@@ -613,14 +589,9 @@ pub async fn revoke_secret(
 }
 
 pub async fn delete(scope: &Scope<'_>, key: &str) -> Result<ServiceAccount, ManageError> {
-    let Scope {
-        db,
-        org,
-        actor,
-        now,
-    } = *scope;
+    let (db, actor, now) = (scope.db, scope.actor, scope.now);
     for _ in 0..ATTEMPTS {
-        let a = target(db, org, key, actor).await?;
+        let a = target(scope, key).await?;
         let ev = actor.event(&a.org_id, "service_account.deleted", &a.id, now, json!({}));
         if write(db, &a, &AccountChange::Delete { at: now }, &ev, actor)
             .await?

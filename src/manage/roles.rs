@@ -78,23 +78,47 @@ pub async fn create(
     Ok(role)
 }
 
-/// Built-in roles, then the org's custom roles.
-pub async fn list(db: &Db, org: &str) -> Result<Vec<serde_json::Value>, ManageError> {
-    let mut out: Vec<serde_json::Value> = BUILTIN_ROLES
-        .iter()
-        .map(|(id, desc, perms)| json!({"id": id, "description": desc, "permissions": perms, "builtin": true}))
-        .collect();
-    out.extend(db.list_custom_roles(org).await?.iter().map(to_json));
-    Ok(out)
+/// A role as the API and the CLI show it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RoleView {
+    pub id: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub builtin: bool,
+    /// RFC 3339; custom roles only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Who created it, as `type:id`; custom roles only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
-pub fn to_json(r: &CustomRole) -> serde_json::Value {
-    json!({
-        "id": r.id,
-        "description": r.description,
-        "permissions": r.permissions.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-        "builtin": false,
-        "created_at": rfc3339(Some(r.created_at)),
-        "created_by": r.created_by,
-    })
+impl From<&CustomRole> for RoleView {
+    fn from(r: &CustomRole) -> Self {
+        Self {
+            id: r.id.clone(),
+            description: r.description.clone(),
+            permissions: r.permission_list(),
+            builtin: false,
+            created_at: rfc3339(Some(r.created_at)).as_str().map(str::to_owned),
+            created_by: Some(r.created_by.clone()),
+        }
+    }
+}
+
+/// Built-in roles, then the org's custom roles.
+pub async fn list(db: &Db, org: &str) -> Result<Vec<RoleView>, ManageError> {
+    let mut out: Vec<RoleView> = BUILTIN_ROLES
+        .iter()
+        .map(|(id, desc, perms)| RoleView {
+            id: (*id).to_owned(),
+            description: (*desc).to_owned(),
+            permissions: perms.iter().map(|p| (*p).to_owned()).collect(),
+            builtin: true,
+            created_at: None,
+            created_by: None,
+        })
+        .collect();
+    out.extend(db.list_custom_roles(org).await?.iter().map(RoleView::from));
+    Ok(out)
 }

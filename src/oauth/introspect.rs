@@ -8,7 +8,7 @@
 //! carries the token's roles intersected with the account's current roles.
 use std::net::IpAddr;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::client_auth::{ClientCredentials, authenticate_resource_server, rs_precheck, rs_verify};
 use super::{OAuthError, live_roles};
@@ -30,7 +30,7 @@ pub async fn introspect_request(
     peer_ip: Option<IpAddr>,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<Option<Value>, OAuthError> {
+) -> Result<Option<Introspection>, OAuthError> {
     let lookup = rs_precheck(state, creds, peer_ip)?;
     if lookup && !token.starts_with(REFRESH_TOKEN_PREFIX) {
         let keys = state.keys.current();
@@ -58,7 +58,7 @@ pub async fn introspect(
     token: &str,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<Option<Value>, OAuthError> {
+) -> Result<Option<Introspection>, OAuthError> {
     if token.starts_with(REFRESH_TOKEN_PREFIX) {
         return introspect_refresh(state, caller, token, source_ip, now).await;
     }
@@ -75,6 +75,63 @@ pub async fn introspect(
         .account_with_revocation(&claims.client_id, &claims.jti)
         .await?;
     evaluate_access_token(state, caller, &claims, account, source_ip, now).await
+}
+
+/// RFC 7662 answer: `{"active": false}`, or the live claims of an active
+/// token (`nbf` for access tokens only).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    /// `Bearer` (an access token) or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// A string, or an array of strings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub aud: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The token's permissions the account still holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The token's roles the account still holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+impl Introspection {
+    /// Not active, whatever the reason (RFC 7662 §2.2 says no more).
+    pub fn inactive() -> Self {
+        Self {
+            active: false,
+            token_type: None,
+            client_id: None,
+            sub: None,
+            org: None,
+            aud: None,
+            iss: None,
+            exp: None,
+            iat: None,
+            nbf: None,
+            jti: None,
+            scope: None,
+            roles: None,
+        }
+    }
 }
 
 /// A verified access token that passed the live checks: the account
@@ -118,27 +175,27 @@ async fn evaluate_access_token(
     account: Option<(ServiceAccount, bool)>,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<Option<Value>, OAuthError> {
+) -> Result<Option<Introspection>, OAuthError> {
     let Some(LiveToken { grant: live, .. }) =
         check_live(state, claims, &caller.audience, account, source_ip, now).await?
     else {
         return Ok(None);
     };
-    Ok(Some(json!({
-        "active": true,
-        "token_type": "Bearer",
-        "client_id": claims.client_id,
-        "sub": claims.sub,
-        "org": claims.org,
-        "aud": claims.aud.to_json(),
-        "iss": claims.iss,
-        "exp": claims.exp,
-        "iat": claims.iat,
-        "nbf": claims.nbf,
-        "jti": claims.jti,
-        "scope": live.scope_string(),
-        "roles": live.roles,
-    })))
+    Ok(Some(Introspection {
+        active: true,
+        token_type: Some("Bearer"),
+        client_id: Some(claims.client_id.clone()),
+        sub: Some(claims.sub.clone()),
+        org: Some(claims.org.clone()),
+        aud: Some(claims.aud.to_json()),
+        iss: Some(claims.iss.clone()),
+        exp: Some(claims.exp),
+        iat: Some(claims.iat),
+        nbf: Some(claims.nbf),
+        jti: Some(claims.jti.clone()),
+        scope: Some(live.scope_string()),
+        roles: Some(live.roles),
+    }))
 }
 
 async fn introspect_refresh(
@@ -147,7 +204,7 @@ async fn introspect_refresh(
     token: &str,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<Option<Value>, OAuthError> {
+) -> Result<Option<Introspection>, OAuthError> {
     let Some(g) = state.refresh.open(token) else {
         return Ok(None);
     };
@@ -172,20 +229,21 @@ async fn introspect_refresh(
         &live_roles(state, &account).await?,
     );
     let client_id = account.client_id.clone().unwrap_or_default();
-    Ok(Some(json!({
-        "active": true,
-        "token_type": "refresh_token",
-        "client_id": client_id,
-        "sub": client_id,
-        "org": g.org,
-        "aud": g.aud,
-        "iss": state.issuer,
-        "exp": g.exp,
-        "iat": g.iat,
-        "jti": g.jti,
-        "scope": live.scope_string(),
-        "roles": live.roles,
-    })))
+    Ok(Some(Introspection {
+        active: true,
+        token_type: Some("refresh_token"),
+        sub: Some(client_id.clone()),
+        client_id: Some(client_id),
+        org: Some(g.org),
+        aud: Some(Value::String(g.aud)),
+        iss: Some(state.issuer.clone()),
+        exp: Some(g.exp),
+        iat: Some(g.iat),
+        nbf: None,
+        jti: Some(g.jti),
+        scope: Some(live.scope_string()),
+        roles: Some(live.roles),
+    }))
 }
 
 /// The token's subject and org are the account's: only warden's own key

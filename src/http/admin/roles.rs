@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::{AdminCaller, ApiError, ApiJson, OrgManage, OrgRead};
 use crate::app::AppState;
 use crate::http::openapi::{BODY, CONFLICT, Problems};
+use crate::manage::roles::RoleView;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -20,14 +21,6 @@ pub struct CreateRole {
     pub description: String,
     /// Permissions the role grants; you must hold each.
     pub permissions: Vec<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoleView {
-    pub id: String,
-    pub description: String,
-    pub permissions: Vec<String>,
-    pub builtin: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -45,9 +38,9 @@ pub struct RoleList {
 pub async fn list_roles(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgRead>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RoleList>, ApiError> {
     let items = crate::manage::roles::list(&state.db, caller.org()).await?;
-    Ok(Json(serde_json::json!({"items": items})))
+    Ok(Json(RoleList { items }))
 }
 
 /// Create a custom role, usable like the built-in ones.
@@ -61,7 +54,7 @@ pub async fn create_role(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
     ApiJson(body): ApiJson<CreateRole>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<RoleView>), ApiError> {
     let role = crate::manage::roles::create(
         &state.db,
         caller.org(),
@@ -72,8 +65,5 @@ pub async fn create_role(
         caller.now(),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(crate::manage::roles::to_json(&role)),
-    ))
+    Ok((StatusCode::CREATED, Json(RoleView::from(&role))))
 }
