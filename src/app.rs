@@ -15,6 +15,7 @@ use crate::crypto::keys::{KeyStore, load_or_create_secret};
 use crate::crypto::refresh::RefreshCodec;
 use crate::crypto::secrets::SecretVerifier;
 use crate::db::Db;
+use crate::http::AppState;
 use crate::now_unix;
 use crate::ratelimit::AuthLimiter;
 
@@ -22,39 +23,6 @@ use crate::ratelimit::AuthLimiter;
 /// `WARDEN_DEFAULT_AUDIENCE` is set. Deliberately not the issuer: the admin
 /// API only accepts tokens that asked for it by name.
 pub const FALLBACK_AUDIENCE: &str = "urn:warden:default";
-
-/// Name of the refresh-token sealing key inside the keys directory.
-pub const REFRESH_KEY_FILE: &str = "refresh-token.secret";
-
-/// Everything a request handler needs, shared behind one `Arc`.
-pub struct AppState {
-    pub config: Config,
-    pub issuer: String,
-    pub default_audience: String,
-    pub db: Db,
-    pub keys: KeyStore,
-    pub verifier: SecretVerifier,
-    pub refresh: RefreshCodec,
-    pub bookkeeper: Bookkeeper,
-    /// Access tokens whose signatures were already checked.
-    pub verified: crate::crypto::verify::VerifiedTokens,
-    /// Throttles failed client authentication at the token endpoint.
-    pub client_limiter: AuthLimiter,
-    /// Throttles failed resource-server authentication (introspection,
-    /// revocation).
-    pub rs_limiter: AuthLimiter,
-    /// Set when shutdown begins: readiness fails so load balancers stop
-    /// sending new work while in-flight requests finish.
-    pub draining: std::sync::atomic::AtomicBool,
-    /// The JWKS `Cache-Control` value, derived from the key settings.
-    pub jwks_cache_control: axum::http::HeaderValue,
-}
-
-impl AppState {
-    pub fn refresh_ttl_secs(&self) -> i64 {
-        self.config.refresh_token_ttl.as_secs() as i64
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -73,7 +41,8 @@ impl Application {
         db.migrate().await.context("cannot apply migrations")?;
         let keys = KeyStore::open_with(&config.keys_dir, config.key_algorithm, now_unix())
             .context("cannot load signing keys")?;
-        let refresh_key = load_or_create_secret(&config.keys_dir, REFRESH_KEY_FILE)?;
+        let refresh_key =
+            load_or_create_secret(&config.keys_dir, crate::crypto::refresh::REFRESH_KEY_FILE)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -93,9 +62,11 @@ impl Application {
             .clone()
             .unwrap_or_else(|| FALLBACK_AUDIENCE.to_owned());
         let verifier = SecretVerifier::new(config.argon2_concurrency)?;
-        let state = Arc::new(AppState {
+        let oauth = crate::oauth::Context {
             issuer,
             default_audience,
+            access_token_ttl_secs: config.access_token_ttl.as_secs(),
+            refresh_token_ttl_secs: config.refresh_token_ttl.as_secs() as i64,
             db,
             keys,
             verifier,
@@ -110,6 +81,9 @@ impl Application {
                 config.auth_failures_per_client,
                 config.auth_failures_per_ip,
             ),
+        };
+        let state = Arc::new(AppState {
+            oauth,
             jwks_cache_control: crate::http::wellknown::jwks_cache_control(&config),
             draining: Default::default(),
             config,

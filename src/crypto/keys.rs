@@ -448,7 +448,7 @@ pub fn exposed_files(dir: &Path) -> Vec<(std::path::PathBuf, u32, &'static str)>
         let p = e.path();
         let secret = p.extension().is_some_and(|x| x == "key")
             || p.file_name()
-                .is_some_and(|n| n == crate::app::REFRESH_KEY_FILE);
+                .is_some_and(|n| n == super::refresh::REFRESH_KEY_FILE);
         if let (true, Ok(m)) = (secret, mode(&p))
             && m & 0o077 != 0
         {

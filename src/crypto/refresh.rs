@@ -21,6 +21,9 @@ use crate::domain::credentials::{
     MAX_CREDENTIAL_LEN, REFRESH_TOKEN_PREFIX, append_checksum, verify_checksum,
 };
 
+/// Name of the refresh-token sealing key inside the keys directory.
+pub const REFRESH_KEY_FILE: &str = "refresh-token.secret";
+
 const AAD: &[u8] = b"warden refresh token v2";
 
 /// What a refresh token grants.

@@ -1,8 +1,8 @@
-//! Service accounts and custom roles.
-use rusqlite::OptionalExtension;
-
+//! Service accounts: the stored row, and the reads and writes of the
+//! management plane (the hot-path reads are in `hot.rs`).
+use super::rows::{Cols, Decode, Param};
 use super::write::{ChangeOutcome, OrgGuard, audited_write};
-use super::{AuditEvent, Db, DbError, DbResult, on_db};
+use super::{AuditEvent, Db, DbError, DbResult};
 use crate::domain::account::{AccountKind, PreviousSecret, ServiceAccount, Status};
 use crate::domain::ip::IpAllowlist;
 
@@ -16,13 +16,6 @@ macro_rules! columns {
 }
 
 pub(crate) use columns;
-
-/// What `introspection_context` found.
-pub struct IntrospectionContext {
-    pub resource_server: crate::domain::resource_server::ResourceServer,
-    /// The account behind the token, and whether the token is revoked.
-    pub account: Option<(ServiceAccount, bool)>,
-}
 
 /// One change to an account (`Db::change_account`).
 pub enum AccountChange<'a> {
@@ -66,7 +59,7 @@ pub(super) fn split_permissions(s: &str) -> Vec<String> {
         .collect()
 }
 
-#[derive(sqlx::FromRow)]
+/// A `service_accounts` row as stored (`columns!()`, in order).
 pub(super) struct AccountRow {
     id: String,
     org_id: String,
@@ -93,72 +86,42 @@ pub(super) struct AccountRow {
 }
 
 /// The number of columns in `columns!()`.
-const ACCOUNT_COLUMNS: usize = 22;
+pub(super) const ACCOUNT_COLUMNS: usize = 22;
 
 impl AccountRow {
-    /// Decodes `columns!()` starting at column `at` of a row read by the
-    /// inline SQLite reader (the pools decode by name through `FromRow`).
-    fn from_inline(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+    /// Decodes `columns!()` starting at column `at`.
+    pub(super) fn decode_at<C: Cols>(r: &C, at: usize) -> Result<Self, C::Error> {
         Ok(Self {
-            id: r.get(at)?,
-            org_id: r.get(at + 1)?,
-            kind: r.get(at + 2)?,
-            name: r.get(at + 3)?,
-            description: r.get(at + 4)?,
-            client_id: r.get(at + 5)?,
-            secret_hash: r.get(at + 6)?,
-            credential_epoch: r.get(at + 7)?,
-            integration: r.get(at + 8)?,
-            roles: r.get(at + 9)?,
-            allowed_ips: r.get(at + 10)?,
-            expires_at: r.get(at + 11)?,
-            status: r.get(at + 12)?,
-            created_at: r.get(at + 13)?,
-            created_by: r.get(at + 14)?,
-            last_used_at: r.get(at + 15)?,
-            deleted_at: r.get(at + 16)?,
-            secret_prefix: r.get(at + 17)?,
-            secret_created_at: r.get(at + 18)?,
-            previous_secrets: r.get(at + 19)?,
-            version: r.get(at + 20)?,
-            last_used_ip: r.get(at + 21)?,
+            id: r.text(at)?,
+            org_id: r.text(at + 1)?,
+            kind: r.text(at + 2)?,
+            name: r.text(at + 3)?,
+            description: r.text(at + 4)?,
+            client_id: r.opt_text(at + 5)?,
+            secret_hash: r.opt_text(at + 6)?,
+            credential_epoch: r.int(at + 7)?,
+            integration: r.opt_text(at + 8)?,
+            roles: r.text(at + 9)?,
+            allowed_ips: r.text(at + 10)?,
+            expires_at: r.opt_int(at + 11)?,
+            status: r.text(at + 12)?,
+            created_at: r.int(at + 13)?,
+            created_by: r.text(at + 14)?,
+            last_used_at: r.opt_int(at + 15)?,
+            deleted_at: r.opt_int(at + 16)?,
+            secret_prefix: r.opt_text(at + 17)?,
+            secret_created_at: r.opt_int(at + 18)?,
+            previous_secrets: r.text(at + 19)?,
+            version: r.int(at + 20)?,
+            last_used_ip: r.opt_text(at + 21)?,
         })
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct ProbedRow {
-    #[sqlx(flatten)]
-    account: AccountRow,
-    audience_known: i64,
-}
-
-/// A resource server, the account behind a token and the token's
-/// revocation, from one query (introspection's hot path).
-#[derive(sqlx::FromRow)]
-struct IntrospectionRow {
-    rs_id: String,
-    rs_name: String,
-    rs_audience: String,
-    rs_client_id: String,
-    rs_secret_hash: String,
-    rs_status: String,
-    rs_created_at: i64,
-    rs_created_by: String,
-    rs_deleted_at: Option<i64>,
-    rs_secret_prefix: Option<String>,
-    rs_previous_secrets: String,
-    has_account: i64,
-    #[sqlx(flatten)]
-    account: AccountRow,
-    revoked: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct RevocableRow {
-    #[sqlx(flatten)]
-    account: AccountRow,
-    revoked: i64,
+impl Decode for AccountRow {
+    fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
+        Self::decode_at(c, 0)
+    }
 }
 
 impl TryFrom<AccountRow> for ServiceAccount {
@@ -225,178 +188,8 @@ impl Db {
             columns!(),
             " FROM service_accounts WHERE client_id = $1"
         );
-        let row: Option<AccountRow> =
-            on_db!(self, p => sqlx::query_as(sql).bind(client_id).fetch_optional(p).await?);
+        let row: Option<AccountRow> = self.read_one(sql, &[Param::Text(client_id)]).await?;
         row.map(ServiceAccount::try_from).transpose()
-    }
-
-    /// For introspection, in one round trip: the calling resource server
-    /// (by its client id), and the account behind the token's client id with
-    /// whether the token's `jti` is revoked. `None` when no such resource
-    /// server exists; the account part is `None` when no account matches.
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "introspection_context")
-    )]
-    pub async fn introspection_context(
-        &self,
-        rs_client_id: &str,
-        account_client_id: &str,
-        jti: &str,
-    ) -> DbResult<Option<IntrospectionContext>> {
-        // A LEFT JOIN yields NULLs without an account; NOT NULL columns are
-        // coalesced so the row decodes, and `has_account` says which it is.
-        let sql = "SELECT rs.id AS rs_id, rs.name AS rs_name, rs.audience AS rs_audience, \
-             rs.client_id AS rs_client_id, rs.secret_hash AS rs_secret_hash, rs.status AS rs_status, \
-             rs.created_at AS rs_created_at, rs.created_by AS rs_created_by, rs.deleted_at AS rs_deleted_at, \
-             rs.secret_prefix AS rs_secret_prefix, rs.previous_secrets AS rs_previous_secrets, \
-             CAST(CASE WHEN a.id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_account, \
-             COALESCE(a.id, '') AS id, COALESCE(a.org_id, '') AS org_id, COALESCE(a.kind, '') AS kind, \
-             COALESCE(a.name, '') AS name, COALESCE(a.description, '') AS description, a.client_id, \
-             a.secret_hash, COALESCE(a.credential_epoch, 0) AS credential_epoch, a.integration, \
-             COALESCE(a.roles, '') AS roles, COALESCE(a.allowed_ips, '') AS allowed_ips, a.expires_at, \
-             COALESCE(a.status, '') AS status, COALESCE(a.created_at, 0) AS created_at, \
-             COALESCE(a.created_by, '') AS created_by, a.last_used_at, a.deleted_at, a.secret_prefix, \
-             a.secret_created_at, COALESCE(a.previous_secrets, '') AS previous_secrets, \
-             COALESCE(a.version, 0) AS version, a.last_used_ip, \
-             (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
-             FROM resource_servers rs LEFT JOIN service_accounts a ON a.client_id = $2 \
-             WHERE rs.client_id = $1";
-        let inline = self.read_inline(|c| {
-            c.prepare_cached(sql)?
-                .query_row(
-                    rusqlite::named_params! {"$1": rs_client_id, "$2": account_client_id, "$3": jti},
-                    |r| {
-                        Ok(IntrospectionRow {
-                            rs_id: r.get(0)?,
-                            rs_name: r.get(1)?,
-                            rs_audience: r.get(2)?,
-                            rs_client_id: r.get(3)?,
-                            rs_secret_hash: r.get(4)?,
-                            rs_status: r.get(5)?,
-                            rs_created_at: r.get(6)?,
-                            rs_created_by: r.get(7)?,
-                            rs_deleted_at: r.get(8)?,
-                            rs_secret_prefix: r.get(9)?,
-                            rs_previous_secrets: r.get(10)?,
-                            has_account: r.get(11)?,
-                            account: AccountRow::from_inline(r, 12)?,
-                            revoked: r.get(12 + ACCOUNT_COLUMNS)?,
-                        })
-                    },
-                )
-                .optional()
-        });
-        let row: Option<IntrospectionRow> = match inline {
-            Some(row) => row,
-            None => on_db!(self, p => sqlx::query_as(sql)
-                .bind(rs_client_id)
-                .bind(account_client_id)
-                .bind(jti)
-                .fetch_optional(p)
-                .await?),
-        };
-        let Some(r) = row else { return Ok(None) };
-        let rs = crate::domain::resource_server::ResourceServer::try_from(
-            super::resource_servers::RsRow {
-                id: r.rs_id,
-                name: r.rs_name,
-                audience: r.rs_audience,
-                client_id: r.rs_client_id,
-                secret_hash: r.rs_secret_hash,
-                status: r.rs_status,
-                created_at: r.rs_created_at,
-                created_by: r.rs_created_by,
-                deleted_at: r.rs_deleted_at,
-                secret_prefix: r.rs_secret_prefix,
-                previous_secrets: r.rs_previous_secrets,
-            },
-        )?;
-        let account = if r.has_account > 0 {
-            Some((ServiceAccount::try_from(r.account)?, r.revoked > 0))
-        } else {
-            None
-        };
-        Ok(Some(IntrospectionContext {
-            resource_server: rs,
-            account,
-        }))
-    }
-
-    /// The account behind a client id and whether `audience` is a live
-    /// resource server's: the token endpoint's one round trip.
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "account_for_token")
-    )]
-    pub async fn account_for_token(
-        &self,
-        client_id: &str,
-        audience: Option<&str>,
-    ) -> DbResult<Option<(ServiceAccount, bool)>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(),
-            ", (SELECT COUNT(*) FROM resource_servers WHERE audience = $2 \
-               AND status = 'active' AND deleted_at IS NULL) AS audience_known \
-             FROM service_accounts WHERE client_id = $1"
-        );
-        let inline = self.read_inline(|c| {
-            c.prepare_cached(sql)?
-                .query_row(
-                    rusqlite::named_params! {"$1": client_id, "$2": audience},
-                    |r| {
-                        Ok(ProbedRow {
-                            account: AccountRow::from_inline(r, 0)?,
-                            audience_known: r.get(ACCOUNT_COLUMNS)?,
-                        })
-                    },
-                )
-                .optional()
-        });
-        let row: Option<ProbedRow> = match inline {
-            Some(row) => row,
-            None => {
-                on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(audience).fetch_optional(p).await?)
-            }
-        };
-        match row {
-            Some(r) => Ok(Some((
-                ServiceAccount::try_from(r.account)?,
-                r.audience_known > 0,
-            ))),
-            None => Ok(None),
-        }
-    }
-
-    /// The account behind an access token and whether the token's `jti`
-    /// is revoked: one round trip, as introspection runs it on every call.
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "account_with_revocation")
-    )]
-    pub async fn account_with_revocation(
-        &self,
-        client_id: &str,
-        jti: &str,
-    ) -> DbResult<Option<(ServiceAccount, bool)>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(),
-            ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $2) AS revoked \
-             FROM service_accounts WHERE client_id = $1"
-        );
-        let row: Option<RevocableRow> = on_db!(self, p => sqlx::query_as(sql).bind(client_id).bind(jti).fetch_optional(p).await?);
-        match row {
-            Some(r) => Ok(Some((ServiceAccount::try_from(r.account)?, r.revoked > 0))),
-            None => Ok(None),
-        }
     }
 
     /// By id or client id, optionally within one org.
@@ -415,8 +208,9 @@ impl Db {
             columns!(),
             " FROM service_accounts WHERE (id = $1 OR client_id = $1) AND ($2 IS NULL OR org_id = $2)"
         );
-        let row: Option<AccountRow> =
-            on_db!(self, p => sqlx::query_as(sql).bind(key).bind(org).fetch_optional(p).await?);
+        let row: Option<AccountRow> = self
+            .read_one(sql, &[Param::Text(key), Param::OptText(org)])
+            .await?;
         row.map(ServiceAccount::try_from).transpose()
     }
 
@@ -432,7 +226,9 @@ impl Db {
             " FROM service_accounts WHERE ($1 IS NULL OR org_id = $1) \
              AND ($2 OR deleted_at IS NULL) ORDER BY org_id, created_at, id"
         );
-        let rows: Vec<AccountRow> = on_db!(self, p => sqlx::query_as(sql).bind(org).bind(include_deleted).fetch_all(p).await?);
+        let rows: Vec<AccountRow> = self
+            .read_all(sql, &[Param::OptText(org), Param::Bool(include_deleted)])
+            .await?;
         convert(rows)
     }
 
@@ -588,190 +384,17 @@ impl Db {
             ),
             None => (None, None),
         };
-        let rows: Vec<AccountRow> = on_db!(self, p => sqlx::query_as(sql)
-            .bind(&q.org)
-            .bind(&q.kind)
-            .bind(&q.status)
-            .bind(q.include_deleted)
-            .bind(&contains)
-            .bind(&prefix)
-            .bind(&q.after)
-            .bind(q.limit)
-            .fetch_all(p)
-            .await?);
+        let params = [
+            Param::Text(&q.org),
+            Param::OptText(q.kind.as_deref()),
+            Param::OptText(q.status.as_deref()),
+            Param::Bool(q.include_deleted),
+            Param::OptText(contains.as_deref()),
+            Param::OptText(prefix.as_deref()),
+            Param::OptText(q.after.as_deref()),
+            Param::Int(q.limit),
+        ];
+        let rows: Vec<AccountRow> = self.read_all(sql, &params).await?;
         convert(rows)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use crate::db::audit::{OPERATOR_ID, OPERATOR_TYPE};
-
-    use crate::db::{AuditEvent, Db};
-    use crate::domain::account::AccountKind;
-    use crate::manage::Actor;
-    use crate::manage::accounts::NewAccount;
-
-    /// The inline SQLite reader and the sqlx pool decode the hot-path rows
-    /// identically (every column, NULLs included), and a broken inline
-    /// reader falls back to the pool with the same answers.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn inline_reads_match_the_pool() {
-        let (_dir, db) = Db::temp_sqlite().await;
-        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "org.created", 1)
-            .in_org("acme")
-            .on("org", "acme");
-        db.create_org("acme", "Acme", 1, &ev).await.unwrap();
-        let actor = Actor::operator();
-        let (rs, _) = crate::manage::resource_servers::create(
-            &db,
-            "api",
-            "https://api.test",
-            "https://warden.test",
-            &actor,
-            2,
-        )
-        .await
-        .unwrap();
-        let new = |name: &str, ips: Vec<String>, expires: Option<&str>| NewAccount {
-            org: "acme".into(),
-            kind: AccountKind::Credential,
-            name: name.into(),
-            description: "d".into(),
-            integration: None,
-            roles: vec!["viewer".into(), "risk-editor".into()],
-            allowed_ips: ips,
-            expires_in: expires.map(Into::into),
-            expires_at: None,
-        };
-        let (plain, _) =
-            crate::manage::accounts::create(&db, new("plain", vec![], None), &actor, 3)
-                .await
-                .unwrap();
-        let (fenced, _) = crate::manage::accounts::create(
-            &db,
-            new(
-                "fenced",
-                vec!["10.0.0.0/8".into(), "2001:db8::/32".into()],
-                Some("30d"),
-            ),
-            &actor,
-            4,
-        )
-        .await
-        .unwrap();
-        let at_5 = crate::manage::Scope {
-            db: &db,
-            org: None,
-            actor: &actor,
-            now: 5,
-        };
-        crate::manage::accounts::rotate_secret(&at_5, &fenced.id, 3600)
-            .await
-            .unwrap();
-        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "token.revoked", 6)
-            .in_org("acme")
-            .on("token", "jti-1");
-        db.revoke_access_token("jti-1", fenced.client_id.as_deref().unwrap(), 9_999, 6, &ev)
-            .await
-            .unwrap();
-
-        let pool = db.without_inline();
-        let broken = db.with_broken_inline();
-        for a in [&plain, &fenced] {
-            let id = a.client_id.as_deref().unwrap();
-            for aud in [Some("https://api.test"), Some("https://other.test"), None] {
-                let want = format!("{:?}", pool.account_for_token(id, aud).await.unwrap());
-                assert!(want.starts_with("Some"), "{want}");
-                assert_eq!(
-                    format!("{:?}", db.account_for_token(id, aud).await.unwrap()),
-                    want
-                );
-                assert_eq!(
-                    format!("{:?}", broken.account_for_token(id, aud).await.unwrap()),
-                    want
-                );
-            }
-            for (acct, jti) in [(id, "jti-1"), (id, "jti-2"), ("arm_sa_missing", "jti-1")] {
-                let ctx = |c: Option<super::IntrospectionContext>| {
-                    c.map(|c| format!("{:?} {:?}", c.resource_server, c.account))
-                };
-                let want = ctx(pool
-                    .introspection_context(&rs.client_id, acct, jti)
-                    .await
-                    .unwrap());
-                assert!(want.is_some());
-                let got = ctx(db
-                    .introspection_context(&rs.client_id, acct, jti)
-                    .await
-                    .unwrap());
-                assert_eq!(got, want);
-                let got = ctx(broken
-                    .introspection_context(&rs.client_id, acct, jti)
-                    .await
-                    .unwrap());
-                assert_eq!(got, want);
-            }
-        }
-        // Refresh-token families: the revocation check reads inline.
-        for (d, fam) in [(&db, "fam-a"), (&broken, "fam-b")] {
-            use crate::db::refresh::{Spend, SpendRequest};
-            let spend = |jti: &'static str| SpendRequest {
-                jti,
-                family: fam,
-                account_id: &plain.id,
-                expires_at: 9_999,
-                now: 7,
-            };
-            let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "refresh.reused", 7)
-                .in_org("acme")
-                .on("family", fam);
-            let jti1 = if fam == "fam-a" { "a1" } else { "b1" };
-            let jti2 = if fam == "fam-a" { "a2" } else { "b2" };
-            assert_eq!(
-                d.spend_refresh_token(&spend(jti1), &ev).await.unwrap(),
-                Spend::Won
-            );
-            assert_eq!(
-                d.spend_refresh_token(&spend(jti1), &ev).await.unwrap(),
-                Spend::Reused
-            );
-            assert_eq!(
-                d.spend_refresh_token(&spend(jti2), &ev).await.unwrap(),
-                Spend::FamilyRevoked
-            );
-        }
-        // The inline reads really ran inline, every one of them, and the
-        // broken ones did not.
-        let idle = |d: &Db| match d {
-            Db::Sqlite(p) => p.inline.as_ref().map(|r| r.idle()),
-            Db::Postgres(_) => None,
-        };
-        let failures = |d: &Db| match d {
-            Db::Sqlite(p) => p.inline.as_ref().map(|r| r.failures()),
-            Db::Postgres(_) => None,
-        };
-        assert_eq!(idle(&db), Some(1));
-        assert_eq!(
-            failures(&db),
-            Some(0),
-            "an inline read fell back to the pool"
-        );
-        assert_eq!(idle(&broken), Some(0));
-        // 6 token reads, 6 introspection reads, 3 family checks.
-        assert_eq!(failures(&broken), Some(15));
-        assert!(
-            db.account_for_token("arm_sa_missing", None)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            db.introspection_context("arm_sa_nobody", "x", "y")
-                .await
-                .unwrap()
-                .is_none()
-        );
     }
 }

@@ -18,11 +18,13 @@ use sqlx::sqlite::{
 
 pub mod accounts;
 pub mod audit;
+pub mod hot;
 mod inline;
 pub mod orgs;
 pub mod refresh;
 pub mod resource_servers;
 pub mod roles;
+pub(crate) mod rows;
 pub mod write;
 
 pub use audit::AuditEvent;
@@ -36,7 +38,8 @@ pub enum Db {
 /// SQLite admits one writer at a time; writers on several connections
 /// contend and back off in SQLite's sleeping busy handler (tens of
 /// milliseconds). All writes therefore go through one connection and
-/// queue in-process, while reads use a pool.
+/// queue in-process, while reads use a pool whose connections are
+/// `query_only`, so no write can take effect there.
 #[derive(Clone, Debug)]
 pub struct SqlitePools {
     pub read: SqlitePool,
@@ -146,11 +149,14 @@ impl Db {
                 .test_before_acquire(false)
                 .connect_with(opts.clone())
                 .await?;
+            // The read pool's connections refuse writes (`query_only`): a
+            // write sent there by mistake fails at once, in every test,
+            // rather than contending with the writer in production.
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
                 .test_before_acquire(false)
-                .connect_with(opts.clone())
+                .connect_with(opts.clone().pragma("query_only", "ON"))
                 .await?;
             let inline = (!is_in_memory(url))
                 .then(|| std::sync::Arc::new(inline::InlineReader::new(opts.get_filename())));
@@ -317,4 +323,32 @@ fn create_private(path: &std::path::Path) -> DbResult<()> {
 /// reads go to the pool.)
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::Db;
+
+    /// The read pool and the inline reader refuse writes: only
+    /// `on_db_write!` reaches the one writer.
+    #[tokio::test]
+    async fn reads_cannot_write() {
+        let (_dir, db) = Db::temp_sqlite().await;
+        let write = "INSERT INTO orgs (id, name, created_at) VALUES ('x', 'x', 0)";
+        let Db::Sqlite(pools) = &db else {
+            unreachable!()
+        };
+        let err = sqlx::query(write)
+            .execute(&pools.read)
+            .await
+            .expect_err("a write on the read pool");
+        assert!(err.to_string().contains("readonly"), "{err}");
+        let inline = db.read_inline(|c| c.execute(write, []));
+        assert!(inline.is_none(), "a write on the inline reader");
+        sqlx::query(write)
+            .execute(&pools.write)
+            .await
+            .expect("the writer writes");
+    }
 }

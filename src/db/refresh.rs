@@ -79,18 +79,8 @@ impl Db {
         // A read, on the read pool: a family revoked between this check and
         // the insert below leaves one more token in a dead chain, refused at
         // its first use.
-        let sql = "SELECT COUNT(*) FROM refresh_families_revoked WHERE family_id = $1";
-        let inline = self.read_inline(|c| {
-            c.prepare_cached(sql)?
-                .query_row(rusqlite::named_params! {"$1": r.family}, |row| {
-                    row.get::<_, i64>(0)
-                })
-        });
-        let revoked = match inline {
-            Some(n) => n,
-            None => on_db!(self, p => sqlx::query_scalar(sql).bind(r.family).fetch_one(p).await?),
-        };
-        if revoked > 0 {
+        let revoked = self.family_revoked(r.family).await?;
+        if revoked {
             return Ok(Spend::FamilyRevoked);
         }
         // The common case is one insert. On SQLite, concurrent spends are

@@ -1,6 +1,7 @@
 //! Resource servers.
+use super::rows::{Cols, Decode, Param};
 use super::write::{ChangeOutcome, audited_write, unique_or_conflict};
-use super::{AuditEvent, Db, DbError, DbResult, on_db};
+use super::{AuditEvent, Db, DbError, DbResult};
 use crate::domain::account::Status;
 use crate::domain::resource_server::ResourceServer;
 
@@ -11,7 +12,7 @@ macro_rules! rs_columns {
     };
 }
 
-#[derive(sqlx::FromRow)]
+/// A `resource_servers` row as stored (`rs_columns!()`, in order).
 pub(super) struct RsRow {
     pub(super) id: String,
     pub(super) name: String,
@@ -24,6 +25,24 @@ pub(super) struct RsRow {
     pub(super) deleted_at: Option<i64>,
     pub(super) secret_prefix: Option<String>,
     pub(super) previous_secrets: String,
+}
+
+impl Decode for RsRow {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self {
+            id: r.text(0)?,
+            name: r.text(1)?,
+            audience: r.text(2)?,
+            client_id: r.text(3)?,
+            secret_hash: r.text(4)?,
+            status: r.text(5)?,
+            created_at: r.int(6)?,
+            created_by: r.text(7)?,
+            deleted_at: r.opt_int(8)?,
+            secret_prefix: r.opt_text(9)?,
+            previous_secrets: r.text(10)?,
+        })
+    }
 }
 
 impl TryFrom<RsRow> for ResourceServer {
@@ -108,8 +127,7 @@ impl Db {
             rs_columns!(),
             " FROM resource_servers WHERE id = $1 OR client_id = $1 OR audience = $1"
         );
-        let row: Option<RsRow> =
-            on_db!(self, p => sqlx::query_as(sql).bind(key).fetch_optional(p).await?);
+        let row: Option<RsRow> = self.read_one(sql, &[Param::Text(key)]).await?;
         row.map(ResourceServer::try_from).transpose()
     }
 
@@ -130,8 +148,7 @@ impl Db {
             rs_columns!(),
             " FROM resource_servers WHERE client_id = $1"
         );
-        let row: Option<RsRow> =
-            on_db!(self, p => sqlx::query_as(sql).bind(client_id).fetch_optional(p).await?);
+        let row: Option<RsRow> = self.read_one(sql, &[Param::Text(client_id)]).await?;
         row.map(ResourceServer::try_from).transpose()
     }
 
@@ -147,7 +164,7 @@ impl Db {
             rs_columns!(),
             " FROM resource_servers ORDER BY created_at, id"
         );
-        let rows: Vec<RsRow> = on_db!(self, p => sqlx::query_as(sql).fetch_all(p).await?);
+        let rows: Vec<RsRow> = self.read_all(sql, &[]).await?;
         rows.into_iter().map(ResourceServer::try_from).collect()
     }
 

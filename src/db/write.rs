@@ -122,7 +122,7 @@ macro_rules! guard_refusal {
         match $guard {
             None => None,
             Some(g) => {
-                let rows: Vec<$crate::db::accounts::AccountRow> = sqlx::query_as(concat!(
+                let rows = sqlx::query(concat!(
                     "SELECT ",
                     $crate::db::accounts::columns!(),
                     " FROM service_accounts WHERE org_id = $1 AND deleted_at IS NULL \
@@ -133,7 +133,10 @@ macro_rules! guard_refusal {
                 .bind(g.now)
                 .bind(g.only)
                 .fetch_all(&mut *$tx)
-                .await?;
+                .await?
+                .iter()
+                .map(<$crate::db::accounts::AccountRow as $crate::db::rows::Decode>::decode)
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
                 let custom: Vec<(String, String)> =
                     sqlx::query_as("SELECT id, permissions FROM roles WHERE org_id = $1")
                         .bind(g.org)

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 /// The process is up and serving.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "up")))]

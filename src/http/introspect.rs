@@ -11,7 +11,7 @@ use axum::response::Response;
 use super::error::oauth_answer;
 use super::form::{read_form, required};
 use super::observe::Refusal;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::now_unix;
 use crate::oauth::OAuthError;
 use crate::oauth::introspect::Introspection;

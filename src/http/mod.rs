@@ -7,6 +7,9 @@ mod introspect;
 pub(crate) mod metrics;
 mod observe;
 pub(crate) mod openapi;
+mod state;
+
+pub use state::AppState;
 mod token;
 pub mod wellknown;
 
@@ -17,8 +20,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
-
-use crate::app::AppState;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let metadata = wellknown::metadata_body(&state);

@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::domain::roles::PERMISSIONS;
+use crate::http::AppState;
 
 /// The metadata document, rendered once at start-up.
 pub fn metadata_body(state: &AppState) -> Arc<[u8]> {

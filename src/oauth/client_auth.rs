@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::json;
 
+use super::Context;
 use super::OAuthError;
-use crate::app::AppState;
 use crate::bookkeeping::Usage;
 use crate::crypto::secrets::SecretError;
 use crate::db::AuditEvent;
@@ -39,12 +39,12 @@ impl ClientCredentials {
 /// not shaped like a warden secret (bad checksum) is refused before any
 /// lookup. Repeated failures from one address are throttled (`ratelimit`).
 pub async fn authenticate(
-    state: &AppState,
+    ctx: &Context,
     creds: &ClientCredentials,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<ServiceAccount, OAuthError> {
-    authenticate_probing(state, creds, source_ip, now, None)
+    authenticate_probing(ctx, creds, source_ip, now, None)
         .await
         .map(|(a, _)| a)
 }
@@ -53,7 +53,7 @@ pub async fn authenticate(
 /// server's, read in the same round trip as the account (the token
 /// endpoint's hot path makes one database call, not two).
 pub async fn authenticate_probing(
-    state: &AppState,
+    ctx: &Context,
     creds: &ClientCredentials,
     source_ip: Option<IpAddr>,
     now: i64,
@@ -63,10 +63,10 @@ pub async fn authenticate_probing(
         basic: creds.via_basic,
     };
     let ip = limiter_ip(source_ip);
-    throttle(&state.client_limiter, &creds.client_id, ip, "token")?;
+    throttle(&ctx.client_limiter, &creds.client_id, ip, "token")?;
     let well_formed = creds.secret.is_well_formed();
     let (account, audience_known) = match ClientId::parse(&creds.client_id) {
-        Some(id) if well_formed => match state.db.account_for_token(id.as_str(), audience).await? {
+        Some(id) if well_formed => match ctx.db.account_for_token(id.as_str(), audience).await? {
             Some((a, known)) if !a.is_deleted() => (Some(a), known),
             _ => (None, false),
         },
@@ -75,20 +75,19 @@ pub async fn authenticate_probing(
     let stored = account
         .as_ref()
         .and_then(|a| a.hash_for(creds.secret.expose(), now));
-    let ok = secret_matches(state, creds, stored).await?;
+    let ok = secret_matches(ctx, creds, stored).await?;
     match account {
         Some(a) if ok => Ok((a, audience_known)),
         other => {
             if let Some(a) = &other {
-                state
-                    .bookkeeper
+                ctx.bookkeeper
                     .used(&a.id, now, source_ip, Usage::Failed, || {
                         credential_event(a, "client.auth_failed", source_ip, now, json!({}))
                     });
             }
             count_failure(
-                state,
-                &state.client_limiter,
+                ctx,
+                &ctx.client_limiter,
                 creds,
                 ip,
                 now,
@@ -105,15 +104,14 @@ pub async fn authenticate_probing(
 /// no such client, which verifies a dummy hash at the same cost)? A value
 /// without a valid checksum is refused without Argon2.
 async fn secret_matches(
-    state: &AppState,
+    ctx: &Context,
     creds: &ClientCredentials,
     stored: Option<&str>,
 ) -> Result<bool, OAuthError> {
     if !creds.secret.is_well_formed() {
         return Ok(false);
     }
-    state
-        .verifier
+    ctx.verifier
         .verify(&creds.client_id, &creds.secret, stored)
         .await
         .map_err(secret_error)
@@ -150,7 +148,7 @@ fn throttle(
 /// org). The client id is recorded only if it has the shape of one (a
 /// pasted secret must not land in the audit log).
 fn count_failure(
-    state: &AppState,
+    ctx: &Context,
     limiter: &AuthLimiter,
     creds: &ClientCredentials,
     ip: IpAddr,
@@ -179,7 +177,7 @@ fn count_failure(
         ev = ev.on(target_type, &target_id);
         ev.org_id = org;
     }
-    state.bookkeeper.record(ev);
+    ctx.bookkeeper.record(ev);
 }
 
 fn resource_server_id_shape(s: &str) -> bool {
@@ -219,32 +217,31 @@ pub fn credential_event(
 /// disabled and deleted servers and wrong secrets all get `invalid_client`,
 /// throttled like clients at the token endpoint.
 pub async fn authenticate_resource_server(
-    state: &AppState,
+    ctx: &Context,
     creds: &ClientCredentials,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<ResourceServer, OAuthError> {
-    let row = if rs_precheck(state, creds, source_ip)? {
-        state
-            .db
+    let row = if rs_precheck(ctx, creds, source_ip)? {
+        ctx.db
             .resource_server_by_client_id(&creds.client_id)
             .await?
     } else {
         None
     };
-    rs_verify(state, creds, source_ip, now, row).await
+    rs_verify(ctx, creds, source_ip, now, row).await
 }
 
 /// The checks that refuse a resource server before any lookup: the
 /// throttle (an error), and the shapes of id and secret (`Ok(false)`: do
 /// not look it up, it cannot exist).
 pub fn rs_precheck(
-    state: &AppState,
+    ctx: &Context,
     creds: &ClientCredentials,
     source_ip: Option<IpAddr>,
 ) -> Result<bool, OAuthError> {
     throttle(
-        &state.rs_limiter,
+        &ctx.rs_limiter,
         &creds.client_id,
         limiter_ip(source_ip),
         "introspect",
@@ -262,7 +259,7 @@ pub fn rs_precheck(
 /// (`None`: no such server, a dummy hash is verified instead), counting
 /// failures for the throttle.
 pub async fn rs_verify(
-    state: &AppState,
+    ctx: &Context,
     creds: &ClientCredentials,
     source_ip: Option<IpAddr>,
     now: i64,
@@ -270,14 +267,14 @@ pub async fn rs_verify(
 ) -> Result<ResourceServer, OAuthError> {
     let ip = limiter_ip(source_ip);
     let stored = rs.as_ref().map(|r| r.hash_for(creds.secret.expose(), now));
-    let ok = secret_matches(state, creds, stored).await?;
+    let ok = secret_matches(ctx, creds, stored).await?;
     match rs {
-        Some(r) if ok && r.is_live() && !is_issuer(&r.audience, &state.issuer) => Ok(r),
+        Some(r) if ok && r.is_live() && !is_issuer(&r.audience, &ctx.issuer) => Ok(r),
         other => {
             // Resource servers belong to the deployment, not an org.
             count_failure(
-                state,
-                &state.rs_limiter,
+                ctx,
+                &ctx.rs_limiter,
                 creds,
                 ip,
                 now,

@@ -10,9 +10,9 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use super::Context;
 use super::client_auth::{ClientCredentials, authenticate_resource_server, rs_precheck, rs_verify};
 use super::{OAuthError, live_roles};
-use crate::app::AppState;
 use crate::crypto::verify::AccessClaims;
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
@@ -24,57 +24,57 @@ use crate::domain::roles::{Grant, narrow_to_live};
 /// a cache hit), so that the caller, the account and the revocation list
 /// are read in one query; otherwise the caller is looked up alone.
 pub async fn introspect_request(
-    state: &AppState,
+    ctx: &Context,
     creds: &ClientCredentials,
     token: &str,
     peer_ip: Option<IpAddr>,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<Introspection>, OAuthError> {
-    let lookup = rs_precheck(state, creds, peer_ip)?;
+    let lookup = rs_precheck(ctx, creds, peer_ip)?;
     if lookup && !token.starts_with(REFRESH_TOKEN_PREFIX) {
-        let keys = state.keys.current();
-        if let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) {
-            let ctx = state
+        let keys = ctx.keys.current();
+        if let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) {
+            let found = ctx
                 .db
                 .introspection_context(&creds.client_id, &claims.client_id, &claims.jti)
                 .await?;
-            let (row, account) = match ctx {
+            let (row, account) = match found {
                 Some(c) => (Some(c.resource_server), c.account),
                 None => (None, None),
             };
-            let caller = rs_verify(state, creds, peer_ip, now, row).await?;
-            return evaluate_access_token(state, &caller, &claims, account, source_ip, now).await;
+            let caller = rs_verify(ctx, creds, peer_ip, now, row).await?;
+            return evaluate_access_token(ctx, &caller, &claims, account, source_ip, now).await;
         }
     }
-    let caller = authenticate_resource_server(state, creds, peer_ip, now).await?;
-    introspect(state, &caller, token, source_ip, now).await
+    let caller = authenticate_resource_server(ctx, creds, peer_ip, now).await?;
+    introspect(ctx, &caller, token, source_ip, now).await
 }
 
 /// `None` is `{"active": false}`, whatever the reason.
 pub async fn introspect(
-    state: &AppState,
+    ctx: &Context,
     caller: &ResourceServer,
     token: &str,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<Introspection>, OAuthError> {
     if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        return introspect_refresh(state, caller, token, source_ip, now).await;
+        return introspect_refresh(ctx, caller, token, source_ip, now).await;
     }
-    let keys = state.keys.current();
-    let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else {
+    let keys = ctx.keys.current();
+    let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) else {
         return Ok(None);
     };
     // Not for this caller: no need to read the account.
     if !claims.aud.contains(&caller.audience) {
         return Ok(None);
     }
-    let account = state
+    let account = ctx
         .db
         .account_with_revocation(&claims.client_id, &claims.jti)
         .await?;
-    evaluate_access_token(state, caller, &claims, account, source_ip, now).await
+    evaluate_access_token(ctx, caller, &claims, account, source_ip, now).await
 }
 
 /// RFC 7662 answer: `{"active": false}`, or the live claims of an active
@@ -146,7 +146,7 @@ pub struct LiveToken {
 /// place they live, for introspection and the admin API alike. `None`
 /// when the token is not active for that audience, from `source_ip`, now.
 pub async fn check_live(
-    state: &AppState,
+    ctx: &Context,
     claims: &AccessClaims,
     audience: &str,
     account: Option<(ServiceAccount, bool)>,
@@ -163,13 +163,13 @@ pub async fn check_live(
         return Ok(None);
     }
     let token_grant = Grant::from_token(&claims.roles, &claims.scope);
-    let grant = narrow_to_live(&token_grant, &live_roles(state, &account).await?);
+    let grant = narrow_to_live(&token_grant, &live_roles(ctx, &account).await?);
     Ok(Some(LiveToken { account, grant }))
 }
 
 /// Introspection's answer for a verified access token.
 async fn evaluate_access_token(
-    state: &AppState,
+    ctx: &Context,
     caller: &ResourceServer,
     claims: &AccessClaims,
     account: Option<(ServiceAccount, bool)>,
@@ -177,7 +177,7 @@ async fn evaluate_access_token(
     now: i64,
 ) -> Result<Option<Introspection>, OAuthError> {
     let Some(LiveToken { grant: live, .. }) =
-        check_live(state, claims, &caller.audience, account, source_ip, now).await?
+        check_live(ctx, claims, &caller.audience, account, source_ip, now).await?
     else {
         return Ok(None);
     };
@@ -199,25 +199,25 @@ async fn evaluate_access_token(
 }
 
 async fn introspect_refresh(
-    state: &AppState,
+    ctx: &Context,
     caller: &ResourceServer,
     token: &str,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<Introspection>, OAuthError> {
-    let Some(g) = state.refresh.open(token) else {
+    let Some(g) = ctx.refresh.open(token) else {
         return Ok(None);
     };
     if g.exp <= now || g.aud != caller.audience {
         return Ok(None);
     }
-    let Some(account) = state.db.find_account(None, &g.account_id).await? else {
+    let Some(account) = ctx.db.find_account(None, &g.account_id).await? else {
         return Ok(None);
     };
     if account.check_usable(now, source_ip).is_err() || account.credential_epoch != g.epoch {
         return Ok(None);
     }
-    let chain = state.db.refresh_state(&g.jti, &g.family).await?;
+    let chain = ctx.db.refresh_state(&g.jti, &g.family).await?;
     if chain.spent || chain.family_revoked {
         return Ok(None);
     }
@@ -226,7 +226,7 @@ async fn introspect_refresh(
             roles: g.roles,
             scope: g.scope,
         },
-        &live_roles(state, &account).await?,
+        &live_roles(ctx, &account).await?,
     );
     let client_id = account.client_id.clone().unwrap_or_default();
     Ok(Some(Introspection {
@@ -236,7 +236,7 @@ async fn introspect_refresh(
         client_id: Some(client_id),
         org: Some(g.org),
         aud: Some(Value::String(g.aud)),
-        iss: Some(state.issuer.clone()),
+        iss: Some(ctx.issuer.clone()),
         exp: Some(g.exp),
         iat: Some(g.iat),
         nbf: None,

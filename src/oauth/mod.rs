@@ -8,10 +8,33 @@ pub mod token;
 
 use std::collections::HashMap;
 
-use crate::app::AppState;
 use crate::db::DbError;
 use crate::domain::account::ServiceAccount;
 use crate::domain::roles::{RolePermissions, builtin_permissions};
+
+/// What the OAuth flows are given to work with: the issuer's identity and
+/// token lifetimes, the database, the keys, and the shared caches and
+/// throttles. The server (`app.rs`) builds it; nothing here reads the
+/// configuration or knows of HTTP.
+pub struct Context {
+    pub issuer: String,
+    /// The audience of tokens requested without `resource`.
+    pub default_audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: i64,
+    pub db: crate::db::Db,
+    pub keys: crate::crypto::keys::KeyStore,
+    pub verifier: crate::crypto::secrets::SecretVerifier,
+    pub refresh: crate::crypto::refresh::RefreshCodec,
+    pub bookkeeper: crate::bookkeeping::Bookkeeper,
+    /// Access tokens whose signatures were already checked.
+    pub verified: crate::crypto::verify::VerifiedTokens,
+    /// Throttles failed client authentication at the token endpoint.
+    pub client_limiter: crate::ratelimit::AuthLimiter,
+    /// Throttles failed resource-server authentication (introspection,
+    /// revocation).
+    pub rs_limiter: crate::ratelimit::AuthLimiter,
+}
 
 /// RFC 6749 §5.2 errors (plus `invalid_target` from RFC 8707 and the
 /// availability errors a client should retry).
@@ -97,7 +120,7 @@ impl From<DbError> for OAuthError {
 /// The permissions of every role the account currently holds. Roles that no
 /// longer exist contribute nothing.
 pub async fn live_roles(
-    state: &AppState,
+    ctx: &Context,
     account: &ServiceAccount,
 ) -> Result<RolePermissions, DbError> {
     let mut held: RolePermissions = HashMap::with_capacity(account.roles.len());
@@ -112,8 +135,7 @@ pub async fn live_roles(
     }
     if !custom.is_empty() {
         held.extend(
-            state
-                .db
+            ctx.db
                 .custom_role_permissions(&account.org_id, &custom)
                 .await?,
         );

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 
 use serde_json::json;
 
+use super::Context;
 use super::OAuthError;
 use super::client_auth::{
     ClientCredentials, authenticate, authenticate_resource_server, credential_event,
 };
-use crate::app::AppState;
 use crate::db::AuditEvent;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::{RS_CLIENT_ID_PREFIX, ResourceServer};
@@ -22,7 +22,7 @@ enum Caller {
 const NOT_YOURS: &str = "the token was not issued to this client";
 
 pub async fn revoke(
-    state: &AppState,
+    ctx: &Context,
     creds: &ClientCredentials,
     token: &str,
     source_ip: Option<IpAddr>,
@@ -32,10 +32,10 @@ pub async fn revoke(
     // may still revoke its own tokens; it must still prove its secret.
     let caller = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) {
         Caller::Resource(Box::new(
-            authenticate_resource_server(state, creds, source_ip, now).await?,
+            authenticate_resource_server(ctx, creds, source_ip, now).await?,
         ))
     } else {
-        Caller::Account(Box::new(authenticate(state, creds, source_ip, now).await?))
+        Caller::Account(Box::new(authenticate(ctx, creds, source_ip, now).await?))
     };
     let event = |action: &str, target: &str, org: &str, details: serde_json::Value| match &caller {
         Caller::Account(a) => {
@@ -51,7 +51,7 @@ pub async fn revoke(
     };
 
     if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        let Some(g) = state.refresh.open(token) else {
+        let Some(g) = ctx.refresh.open(token) else {
             return Ok(());
         };
         if g.exp <= now {
@@ -70,15 +70,14 @@ pub async fn revoke(
             &g.org,
             json!({"family": g.family}),
         );
-        state
-            .db
+        ctx.db
             .revoke_refresh_family(&g.family, &g.account_id, now, &ev)
             .await?;
         return Ok(());
     }
 
-    let keys = state.keys.current();
-    let Some(claims) = state.verified.verify(&keys, token, &state.issuer, now) else {
+    let keys = ctx.keys.current();
+    let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) else {
         return Ok(());
     };
     let allowed = match &caller {
@@ -88,7 +87,7 @@ pub async fn revoke(
     if !allowed {
         return Err(OAuthError::AccessDenied(NOT_YOURS));
     }
-    let target = match state.db.account_by_client_id(&claims.client_id).await? {
+    let target = match ctx.db.account_by_client_id(&claims.client_id).await? {
         Some(a) => a.id,
         None => return Ok(()),
     };
@@ -98,8 +97,7 @@ pub async fn revoke(
         &claims.org,
         json!({"jti": claims.jti}),
     );
-    state
-        .db
+    ctx.db
         .revoke_access_token(&claims.jti, &claims.client_id, claims.exp, now, &ev)
         .await?;
     Ok(())

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde_json::json;
 
+use super::Context;
 use super::client_auth::{ClientCredentials, authenticate_probing, check_state, credential_event};
 use super::{OAuthError, live_roles};
-use crate::app::AppState;
 use crate::bookkeeping::Usage;
 use crate::crypto::refresh::RefreshGrant;
 use crate::db::refresh::{Spend, SpendRequest};
@@ -62,7 +62,7 @@ struct AccessClaims<'a> {
     org: &'a str,
 }
 
-pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
+pub async fn token(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
     // A refresh token is opened (local crypto, no database) before the
     // client is authenticated, so its audience can be checked in the same
     // query as the account; it is judged only after authentication.
@@ -73,7 +73,7 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
             resource,
             ..
         } => {
-            let opened = state.refresh.open(refresh_token);
+            let opened = ctx.refresh.open(refresh_token);
             let aud = resource
                 .clone()
                 .or_else(|| opened.as_ref().map(|g| g.aud.clone()));
@@ -81,19 +81,18 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
         }
     };
     // A registered resource's liveness is read with the account, in one query.
-    let probe = requested.as_deref().filter(|r| needs_lookup(state, r));
+    let probe = requested.as_deref().filter(|r| needs_lookup(ctx, r));
     let (account, audience_known) =
-        authenticate_probing(state, &req.client, req.source_ip, req.now, probe).await?;
+        authenticate_probing(ctx, &req.client, req.source_ip, req.now, probe).await?;
     check_state(&account, req.source_ip, req.now)?;
     match req.grant {
         GrantRequest::ClientCredentials { scope, .. } => {
-            let aud = checked_audience(state, requested.as_deref(), audience_known)?;
-            let held = live_roles(state, &account).await?;
+            let aud = checked_audience(ctx, requested.as_deref(), audience_known)?;
+            let held = live_roles(ctx, &account).await?;
             let grant = derive_grant(&held, scope.as_deref()).map_err(scope_error)?;
             let family = random_token_id();
-            let out = issue(state, &account, &grant, &aud, family, req.now)?;
-            state
-                .bookkeeper
+            let out = issue(ctx, &account, &grant, &aud, family, req.now)?;
+            ctx.bookkeeper
                 .used(&account.id, req.now, req.source_ip, Usage::Issued, || {
                     credential_event(
                         &account,
@@ -121,7 +120,7 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
             }
             // The audience is checked again on every refresh: a refresh
             // token for a resource server deleted since stops working.
-            let aud = match checked_audience(state, requested.as_deref(), audience_known) {
+            let aud = match checked_audience(ctx, requested.as_deref(), audience_known) {
                 Err(OAuthError::InvalidTarget(_)) if resource.is_none() => {
                     return Err(OAuthError::InvalidGrant(
                         "the resource server this refresh token was issued for no longer exists",
@@ -130,7 +129,7 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
                 other => other?,
             };
             refresh(
-                state,
+                ctx,
                 &account,
                 old,
                 aud,
@@ -144,7 +143,7 @@ pub async fn token(state: &AppState, req: TokenRequest) -> Result<TokenResponse,
 }
 
 async fn refresh(
-    state: &AppState,
+    ctx: &Context,
     account: &ServiceAccount,
     old: RefreshGrant,
     aud: String,
@@ -158,7 +157,7 @@ async fn refresh(
             "the refresh token was issued before the secret was reset",
         ));
     }
-    let live = live_roles(state, account).await?;
+    let live = live_roles(ctx, account).await?;
     let previous = Grant {
         roles: old.roles.clone(),
         scope: old.scope.clone(),
@@ -198,7 +197,7 @@ async fn refresh(
         now,
         json!({"family": old.family}),
     );
-    match state.db.spend_refresh_token(&spend, &reuse).await? {
+    match ctx.db.spend_refresh_token(&spend, &reuse).await? {
         Spend::Won => {}
         Spend::Reused => {
             tracing::warn!(account = %account.id, family = %old.family, "refresh token reuse; family revoked");
@@ -206,8 +205,8 @@ async fn refresh(
         }
         Spend::FamilyRevoked => return Err(OAuthError::InvalidGrant(INVALID)),
     }
-    let out = issue(state, account, &grant, &aud, old.family.clone(), now)?;
-    state
+    let out = issue(ctx, account, &grant, &aud, old.family.clone(), now)?;
+    ctx
         .bookkeeper
         .used(&account.id, now, source_ip, Usage::Refreshed, || {
             credential_event(
@@ -223,7 +222,7 @@ async fn refresh(
 
 /// Signs the access token and seals the refresh token. Writes nothing.
 fn issue(
-    state: &AppState,
+    ctx: &Context,
     account: &ServiceAccount,
     grant: &Grant,
     aud: &str,
@@ -234,10 +233,10 @@ fn issue(
         .client_id
         .as_deref()
         .ok_or(OAuthError::ServerError)?;
-    let access_ttl = state.config.access_token_ttl.as_secs();
+    let access_ttl = ctx.access_token_ttl_secs;
     let scope = grant.scope_string();
     let claims = AccessClaims {
-        iss: &state.issuer,
+        iss: &ctx.issuer,
         sub: client_id,
         client_id,
         aud,
@@ -250,7 +249,7 @@ fn issue(
         org: &account.org_id,
     };
     let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::ServerError)?;
-    let keys = state.keys.current();
+    let keys = ctx.keys.current();
     let access_token = keys.signing.sign_jwt(&body).map_err(|e| {
         tracing::error!(error = %e, "signing failed");
         OAuthError::ServerError
@@ -262,12 +261,12 @@ fn issue(
         org: account.org_id.clone(),
         epoch: account.credential_epoch,
         iat: now,
-        exp: now + state.refresh_ttl_secs(),
+        exp: now + ctx.refresh_token_ttl_secs,
         aud: aud.to_owned(),
         roles: grant.roles.clone(),
         scope: grant.scope.clone(),
     };
-    let refresh_token = state
+    let refresh_token = ctx
         .refresh
         .seal(&refresh)
         .map_err(|_| OAuthError::ServerError)?;
@@ -287,9 +286,9 @@ const UNKNOWN_RESOURCE: &str = "the requested resource is not known to this serv
 
 /// Is `resource` one only the database can vouch for (not the issuer or
 /// the default audience, and well-formed)?
-fn needs_lookup(state: &AppState, resource: &str) -> bool {
-    resource != state.issuer
-        && resource != state.default_audience
+fn needs_lookup(ctx: &Context, resource: &str) -> bool {
+    resource != ctx.issuer
+        && resource != ctx.default_audience
         && validate_audience(resource).is_ok()
 }
 
@@ -297,13 +296,13 @@ fn needs_lookup(state: &AppState, resource: &str) -> bool {
 /// the default audience, or a live resource server (`known`, read with the
 /// account); the default audience when none is requested.
 fn checked_audience(
-    state: &AppState,
+    ctx: &Context,
     resource: Option<&str>,
     known: bool,
 ) -> Result<String, OAuthError> {
     match resource {
-        None => Ok(state.default_audience.clone()),
-        Some(r) if r == state.issuer || r == state.default_audience => Ok(r.to_owned()),
+        None => Ok(ctx.default_audience.clone()),
+        Some(r) if r == ctx.issuer || r == ctx.default_audience => Ok(r.to_owned()),
         Some(r) if validate_audience(r).is_err() => Err(OAuthError::InvalidTarget(
             "resource must be an absolute URI without a fragment",
         )),

@@ -8,10 +8,11 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use warden::app::{AppState, Application};
+use warden::app::Application;
 use warden::config::Config;
 use warden::db::Db;
 use warden::domain::account::AccountKind;
+use warden::http::AppState;
 use warden::manage::Actor;
 use warden::manage::accounts::NewAccount;
 

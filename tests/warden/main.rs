@@ -15,6 +15,7 @@ mod first_hour;
 mod fuzz;
 mod hostile;
 mod introspect;
+mod layout;
 mod malformed;
 mod observability;
 mod offline;

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 
 use super::query::{bad_cursor, int_param, list_query, next_cursor, query_pairs, unknown_param};
 use super::{AdminCaller, ApiError, ApiJson, MaybeJson, OrgManage, OrgRead, Problem};
-use crate::app::AppState;
 use crate::db::accounts::AccountQuery;
 use crate::domain::account::{AccountKind, Status};
+use crate::http::AppState;
 use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, PRECONDITION, Problems, QUERY};
 use crate::manage::accounts::{self, AccountPatch, AccountView, NewAccount};
 

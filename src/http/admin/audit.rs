@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use super::query::{bad_cursor, list_query, next_cursor};
 use super::{AdminCaller, ApiError, AuditRead};
-use crate::app::AppState;
 use crate::db::audit::{AuditQuery, AuditRow};
+use crate::http::AppState;
 use crate::http::openapi::{Problems, QUERY};
 use crate::manage::rfc3339;
 

@@ -14,9 +14,9 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::ApiError;
-use crate::app::AppState;
 use crate::domain::account::ServiceAccount;
 use crate::domain::roles::{AUDIT_READ, ORG_MANAGE, ORG_READ};
+use crate::http::AppState;
 use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::now_unix;
 use crate::oauth::OAuthError;

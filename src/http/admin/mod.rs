@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 pub use crate::http::error::{ApiError, Problem};
 pub use auth::{AdminCaller, AuditRead, OrgManage, OrgRead};
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()

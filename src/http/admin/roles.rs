@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{AdminCaller, ApiError, ApiJson, OrgManage, OrgRead};
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::http::openapi::{BODY, CONFLICT, Problems};
 use crate::manage::roles::RoleView;
 

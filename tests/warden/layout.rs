@@ -1,0 +1,109 @@
+//! The source tree's shape (issue 14): each layer imports only the layers
+//! below it, and no file grows past what a reader takes in at once.
+use std::path::{Path, PathBuf};
+
+/// Layers from the top; each may use only the ones named after it.
+/// `cli` starts the server (`app`) or runs management operations itself.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "cli",
+        &["app", "manage", "db", "domain", "crypto", "config"],
+    ),
+    ("app", &["http", "oauth", "db", "crypto", "config"]),
+    (
+        "http",
+        &["oauth", "manage", "db", "domain", "crypto", "config"],
+    ),
+    ("manage", &["db", "domain", "crypto"]),
+    (
+        "oauth",
+        &["db", "domain", "crypto", "bookkeeping", "ratelimit"],
+    ),
+    ("db", &["domain", "bookkeeping"]),
+    ("crypto", &["domain"]),
+    ("domain", &[]),
+];
+
+/// Modules any layer may use: small leaves with no dependencies inside
+/// the crate that matter here.
+const ANYWHERE: &[&str] = &["now_unix"];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read src") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The top-level module a file belongs to (`src/db/accounts.rs` → `db`).
+fn layer_of(file: &Path) -> String {
+    let rel = file.strip_prefix(src()).expect("under src");
+    let first = rel.components().next().expect("component");
+    first
+        .as_os_str()
+        .to_string_lossy()
+        .trim_end_matches(".rs")
+        .to_owned()
+}
+
+#[test]
+fn each_layer_imports_only_the_layers_below_it() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut wrong = Vec::new();
+    for f in &files {
+        let layer = layer_of(f);
+        let Some((_, allowed)) = LAYERS.iter().find(|(l, _)| *l == layer) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(f).expect("read");
+        // Unit tests may reach up to set a scene.
+        let code = text.split("\nmod tests {").next().unwrap_or("");
+        for (n, line) in code.lines().enumerate() {
+            for (pos, _) in line.match_indices("crate::") {
+                let used: String = line[pos + 7..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let ok = used == layer
+                    || allowed.contains(&used.as_str())
+                    || ANYWHERE.contains(&used.as_str())
+                    || !LAYERS.iter().any(|(l, _)| *l == used);
+                if !ok {
+                    wrong.push(format!("{}:{}: {layer} uses {used}", f.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the layering:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn no_source_file_is_over_400_lines() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).expect("read").lines().count();
+            (n > 400).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these by concern:\n{}",
+        long.join("\n")
+    );
+}
