@@ -19,11 +19,10 @@ use data_encoding::BASE64;
 use crate::crypto::keys::KeyStore;
 use crate::crypto::refresh::RefreshCodec;
 use crate::crypto::verify::{LEEWAY_SECS, verify_access_token};
-use crate::domain::account::{
-    AccountKind, ExpiresIn, is_hidden_char, validate_description, validate_name,
-};
+use crate::domain::account::{AccountKind, ExpiresIn};
 use crate::domain::credentials::{ClientSecret, MAX_CREDENTIAL_LEN};
 use crate::domain::ip::{IpAllowlist, canonical, client_ip, parse_cidr};
+use crate::domain::text::{is_hidden_char, validate_description, validate_name};
 use crate::http::admin::accounts::{CreateAccount, PatchAccount, RotateSecret};
 use crate::http::admin::decode_json;
 use crate::http::form::{client_credentials, parse_basic, parse_form};

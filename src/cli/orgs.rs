@@ -4,7 +4,8 @@ use serde_json::{Value, json};
 
 use super::{Access, CliError, connect, no_org, print_object};
 use crate::config::Config;
-use crate::domain::account::{Status, validate_org_slug};
+use crate::domain::account::Status;
+use crate::domain::text::validate_org_slug;
 use crate::manage::{Actor, rfc3339};
 use crate::now_unix;
 

@@ -3,7 +3,8 @@
 use super::rows::{Cols, Decode, Param};
 use super::write::{ChangeOutcome, OrgGuard, audited_write};
 use super::{AuditEvent, Db, DbError, DbResult};
-use crate::domain::account::{AccountKind, PreviousSecret, ServiceAccount, Status};
+use crate::domain::account::{AccountKind, ServiceAccount, Status};
+use crate::domain::credentials::PreviousSecret;
 use crate::domain::ip::IpAllowlist;
 
 /// The column list, as a macro so queries stay `&'static str` literals.

@@ -258,7 +258,7 @@ pub enum RsChange<'a> {
     Secrets {
         hash: &'a str,
         prefix: &'a str,
-        previous: &'a [crate::domain::account::PreviousSecret],
+        previous: &'a [crate::domain::credentials::PreviousSecret],
         expected_hash: &'a str,
     },
     Name(&'a str),

@@ -169,6 +169,62 @@ pub fn random_token_id() -> String {
     encode(&random_bytes::<16>())
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PreviousSecret {
+    pub prefix: String,
+    pub hash: String,
+    pub created_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+/// How many secrets may work at once: the current one and those still in
+/// their grace period. A rotation beyond it is refused (409) until one
+/// ends or is revoked.
+pub const MAX_LIVE_SECRETS: usize = 5;
+
+/// Characters of a secret shown as its prefix: `arm_sk_` plus five.
+pub const SECRET_PREFIX_LEN: usize = 12;
+
+pub fn secret_prefix(secret: &str) -> String {
+    secret.chars().take(SECRET_PREFIX_LEN).collect()
+}
+
+/// The rotated-out secrets that work after a secret change: none for a
+/// reset (`grace` `None`); for a rotation, those still in their grace
+/// (`live`), with the current one (prefix, hash, created) in front
+/// when it is kept for a `grace` of more than zero. Refused when the new
+/// secret would make more than `MAX_LIVE_SECRETS`.
+pub fn secrets_after_change(
+    live: Vec<PreviousSecret>,
+    current: Option<(&str, &str, Option<i64>)>,
+    grace: Option<i64>,
+    now: i64,
+) -> Result<Vec<PreviousSecret>, TooManySecrets> {
+    let Some(grace) = grace else {
+        return Ok(Vec::new());
+    };
+    let mut previous = live;
+    if let Some((prefix, hash, created_at)) = current.filter(|_| grace > 0) {
+        previous.insert(
+            0,
+            PreviousSecret {
+                prefix: prefix.to_owned(),
+                hash: hash.to_owned(),
+                created_at,
+                expires_at: now + grace,
+            },
+        );
+    }
+    if previous.len() + 1 > MAX_LIVE_SECRETS {
+        return Err(TooManySecrets);
+    }
+    Ok(previous)
+}
+
+/// A rotation would leave more than `MAX_LIVE_SECRETS` working.
+#[derive(Debug)]
+pub struct TooManySecrets;
+
 #[cfg(test)]
 mod tests {
     use super::*;

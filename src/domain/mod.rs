@@ -4,3 +4,4 @@ pub mod credentials;
 pub mod ip;
 pub mod resource_server;
 pub mod roles;
+pub mod text;

@@ -1,6 +1,8 @@
 //! Resource servers: the APIs that accept warden's tokens.
-use crate::domain::account::{InvalidField, PreviousSecret, Status, secret_prefix};
+use crate::domain::account::Status;
 use crate::domain::credentials::random_bytes;
+use crate::domain::credentials::{PreviousSecret, secret_prefix};
+use crate::domain::text::InvalidField;
 
 pub const RS_CLIENT_ID_PREFIX: &str = "arm_rs_";
 

@@ -16,9 +16,10 @@ pub mod roles;
 use crate::crypto::secrets::hash_blocking;
 use crate::db::write::{OrgGuard, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
-use crate::domain::account::{AccountKind, InvalidField, ServiceAccount};
+use crate::domain::account::{AccountKind, ServiceAccount};
 use crate::domain::credentials::ClientSecret;
 use crate::domain::roles::{ORG_MANAGE, builtin_permissions, permissions_of};
+use crate::domain::text::InvalidField;
 
 /// The actor kind of a service account calling the admin API.
 pub const SERVICE_ACCOUNT: &str = "service_account";

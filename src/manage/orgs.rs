@@ -3,7 +3,7 @@ use serde_json::json;
 
 use super::{Actor, ManageError, invalid};
 use crate::db::{Db, DbError};
-use crate::domain::account::{validate_name, validate_org_slug};
+use crate::domain::text::{validate_name, validate_org_slug};
 
 /// Creates an organization; its name defaults to the slug.
 pub async fn create(

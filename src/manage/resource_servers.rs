@@ -5,13 +5,13 @@ use serde_json::json;
 use super::{Actor, ManageError, hash_off_runtime, rfc3339};
 use crate::db::resource_servers::RsChange;
 use crate::db::{AuditEvent, Db};
-use crate::domain::account::{
-    InvalidField, MAX_LIVE_SECRETS, PreviousSecret, Status, secret_prefix, validate_name,
-};
+use crate::domain::account::Status;
 use crate::domain::credentials::ClientSecret;
+use crate::domain::credentials::{MAX_LIVE_SECRETS, secret_prefix, secrets_after_change};
 use crate::domain::resource_server::{
     ResourceServer, generate_client_id, is_issuer, validate_audience,
 };
+use crate::domain::text::{InvalidField, validate_name};
 
 /// An audit event by `actor` about resource server `target` (no org: a
 /// resource server serves every org).
@@ -162,32 +162,23 @@ async fn new_secret(
     now: i64,
 ) -> Result<(ResourceServer, ClientSecret), ManageError> {
     let r = live(db, key).await?;
-    let mut previous: Vec<PreviousSecret> = match grace {
-        None => Vec::new(),
-        Some(_) => r
-            .previous_secrets
-            .iter()
-            .filter(|p| p.expires_at > now)
-            .cloned()
-            .collect(),
-    };
-    if let Some(g) = grace.filter(|g| *g > 0) {
-        previous.insert(
-            0,
-            PreviousSecret {
-                prefix: r.secret_prefix.clone().unwrap_or_default(),
-                hash: r.secret_hash.clone(),
-                created_at: None,
-                expires_at: now + g,
-            },
-        );
-    }
-    if previous.len() + 1 > MAX_LIVE_SECRETS {
-        return Err(ManageError::Conflict(format!(
+    let in_grace = r
+        .previous_secrets
+        .iter()
+        .filter(|p| p.expires_at > now)
+        .cloned()
+        .collect();
+    let current = (
+        r.secret_prefix.as_deref().unwrap_or_default(),
+        r.secret_hash.as_str(),
+        None,
+    );
+    let previous = secrets_after_change(in_grace, Some(current), grace, now).map_err(|_| {
+        ManageError::Conflict(format!(
             "the resource server already has {MAX_LIVE_SECRETS} working secrets; \
              wait for a grace period to end, or reset the secret"
-        )));
-    }
+        ))
+    })?;
     let secret = loop {
         let s = ClientSecret::generate();
         let p = secret_prefix(s.expose());

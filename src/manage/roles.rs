@@ -5,8 +5,8 @@ use super::{Actor, ManageError, invalid, rfc3339};
 use crate::db::roles::CustomRole;
 use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::db::{Db, DbError};
-use crate::domain::account::validate_description;
 use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};
+use crate::domain::text::validate_description;
 
 pub async fn create(
     db: &Db,

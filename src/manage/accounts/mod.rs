@@ -1,0 +1,407 @@
+//! Service accounts: create, edit, status, secrets, delete, and how the
+//! API and the CLI show one. Every action on an existing account goes
+//! through `target` (who may act on it) and `write` (version-conditional,
+//! guarded for API callers).
+mod change;
+mod secrets;
+mod view;
+
+use serde_json::json;
+
+use change::{ATTEMPTS, changed_concurrently, live, target, write};
+pub use secrets::{DEFAULT_GRACE_SECS, MAX_GRACE_SECS, reset_secret, revoke_secret, rotate_secret};
+pub use view::{AccountView, SecretView, to_json};
+
+use super::{Actor, ManageError, Scope, hash_off_runtime, invalid, rfc3339};
+use crate::db::Db;
+use crate::db::accounts::AccountChange;
+use crate::db::write::{ChangeOutcome, OrgSnapshot};
+use crate::domain::account::{AccountKind, ExpiresIn, ServiceAccount, Status};
+use crate::domain::credentials::secret_prefix;
+use crate::domain::credentials::{ClientId, ClientSecret};
+use crate::domain::ip::IpAllowlist;
+use crate::domain::roles::{builtin_permissions, valid_role_id};
+use crate::domain::text::{validate_description, validate_integration, validate_name};
+
+/// What a caller asks for when creating an account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub org: String,
+    pub kind: AccountKind,
+    pub name: String,
+    pub description: String,
+    pub integration: Option<String>,
+    pub roles: Vec<String>,
+    pub allowed_ips: Vec<String>,
+    pub expires_in: Option<String>,
+    /// An RFC 3339 expiry instead of a preset.
+    pub expires_at: Option<String>,
+}
+
+/// The most roles one account may hold (each custom one costs a lookup).
+pub const MAX_ROLES: usize = 32;
+
+/// Checks that every role exists (built-in, or custom in `org`) and that
+/// `actor` may grant each one not in `already_held`.
+pub async fn validate_roles(
+    db: &Db,
+    org: &str,
+    roles: &[String],
+    actor: &Actor,
+    already_held: &[String],
+) -> Result<Vec<String>, ManageError> {
+    if roles.is_empty() {
+        return Err(invalid("roles", "at least one role is required"));
+    }
+    if roles.len() > MAX_ROLES {
+        return Err(invalid(
+            "roles",
+            format!("at most {MAX_ROLES} roles per service account"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut custom = Vec::new();
+    for r in roles {
+        if !valid_role_id(r) {
+            return Err(invalid(
+                "roles",
+                "role ids are lowercase letters, digits and '-'",
+            ));
+        }
+        if builtin_permissions(r).is_none() {
+            custom.push(r.clone());
+        }
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    let found = db.custom_role_permissions(org, &custom).await?;
+    if let Some(missing) = custom.iter().find(|r| !found.contains_key(*r)) {
+        return Err(invalid("roles", format!("unknown role `{missing}`")));
+    }
+    for r in out.iter().filter(|r| !already_held.contains(r)) {
+        let perms: Vec<String> = match builtin_permissions(r) {
+            Some(p) => p.iter().map(|s| (*s).to_owned()).collect(),
+            None => found.get(r).cloned().unwrap_or_default(),
+        };
+        actor.check_may_grant(r, &perms)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What a new account of `kind` is identified by: a credential account
+/// gets a client id and a secret (hashed off the async runtime), an
+/// integration account names its integration.
+async fn credentials_for(
+    kind: AccountKind,
+    integration: Option<&str>,
+) -> Result<NewCredentials, ManageError> {
+    match kind {
+        AccountKind::Credential => {
+            if integration.is_some() {
+                return Err(invalid(
+                    "integration",
+                    "only integration accounts name an integration",
+                ));
+            }
+            let secret = ClientSecret::generate();
+            let hash = hash_off_runtime(&secret).await?;
+            Ok((
+                Some(ClientId::generate().to_string()),
+                Some(secret),
+                Some(hash),
+                None,
+            ))
+        }
+        AccountKind::Integration => {
+            let i = integration
+                .ok_or_else(|| invalid("integration", "is required for integration accounts"))?;
+            Ok((None, None, None, Some(validate_integration(i)?)))
+        }
+    }
+}
+
+/// Client id, secret, its hash, integration.
+type NewCredentials = (
+    Option<String>,
+    Option<ClientSecret>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The audit details of a new account.
+fn created_details(a: &ServiceAccount) -> serde_json::Value {
+    json!({
+        "type": a.kind.as_str(),
+        "name": a.name,
+        "roles": a.roles,
+        "allowed_ips": a.allowed_ips.entries(),
+        "expires_at": rfc3339(a.expires_at),
+        "client_id": a.client_id,
+    })
+}
+
+/// 422 on `org` unless the organization exists.
+async fn require_org(db: &Db, org: &str) -> Result<(), ManageError> {
+    if db.org_exists(org).await? {
+        return Ok(());
+    }
+    let shown: String = org.chars().take(63).collect();
+    Err(invalid("org", format!("no organization `{shown}`")))
+}
+
+/// Creates an account; credential accounts get a secret, returned once.
+pub async fn create(
+    db: &Db,
+    req: NewAccount,
+    actor: &Actor,
+    now: i64,
+) -> Result<(ServiceAccount, Option<ClientSecret>), ManageError> {
+    let name = validate_name(&req.name)?;
+    let description = validate_description(&req.description)?;
+    require_org(db, &req.org).await?;
+    let roles = validate_roles(db, &req.org, &req.roles, actor, &[]).await?;
+    let allowed_ips =
+        IpAllowlist::parse(&req.allowed_ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
+    let expires_at =
+        requested_expiry(req.expires_in.as_deref(), req.expires_at.as_deref(), now)?.flatten();
+    let (client_id, secret, secret_hash, integration) =
+        credentials_for(req.kind, req.integration.as_deref()).await?;
+    let account = ServiceAccount {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: req.org.clone(),
+        kind: req.kind,
+        name,
+        description,
+        client_id,
+        secret_prefix: secret.as_ref().map(|s| secret_prefix(s.expose())),
+        secret_created_at: secret.as_ref().map(|_| now),
+        previous_secrets: Vec::new(),
+        secret_hash,
+        credential_epoch: 0,
+        integration,
+        roles,
+        allowed_ips,
+        expires_at,
+        status: Status::Active,
+        created_at: now,
+        created_by: format!("{}:{}", actor.kind, actor.id),
+        last_used_at: None,
+        last_used_ip: None,
+        deleted_at: None,
+        version: 1,
+    };
+    let ev = actor.event(
+        &account.org_id,
+        "service_account.created",
+        &account.id,
+        now,
+        created_details(&account),
+    );
+    let check = |s: &OrgSnapshot| actor.check_in_write(None, false, s);
+    let guard = actor.guard(&account.org_id, false, &check);
+    if let ChangeOutcome::Refused(why) = db.insert_account(&account, &ev, guard.as_ref()).await? {
+        return Err(ManageError::Conflict(why));
+    }
+    Ok((account, secret))
+}
+
+/// The longest an explicit `expires_at` may reach: ten years.
+pub const MAX_EXPIRY_SECS: i64 = 10 * 366 * 86_400;
+
+/// The expiry a request asks for, from `expires_in` (a preset, `never`
+/// clearing it) or `expires_at` (RFC 3339, in the future, within ten
+/// years), not both: `Some(None)` for no expiry, `None` when not asked.
+fn requested_expiry(
+    expires_in: Option<&str>,
+    expires_at: Option<&str>,
+    now: i64,
+) -> Result<Option<Option<i64>>, ManageError> {
+    match (expires_in, expires_at) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(invalid(
+            "expires_at",
+            "send expires_in or expires_at, not both",
+        )),
+        (Some(p), None) => ExpiresIn::parse(p)
+            .map(|e| Some(e.expires_at(now)))
+            .ok_or_else(|| {
+                invalid(
+                    "expires_in",
+                    format!("must be one of {}", ExpiresIn::CHOICES),
+                )
+            }),
+        (None, Some(t)) => {
+            let at = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    invalid(
+                        "expires_at",
+                        "must be an RFC 3339 time such as 2027-06-30T00:00:00Z",
+                    )
+                })?
+                .unix_timestamp();
+            if at <= now || at > now + MAX_EXPIRY_SECS {
+                return Err(invalid(
+                    "expires_at",
+                    "must be in the future and at most ten years ahead",
+                ));
+            }
+            Ok(Some(Some(at)))
+        }
+    }
+}
+
+/// The editable fields; `None` keeps the current value. `expires_in`
+/// `never` clears the expiry.
+#[derive(Debug, Default, Clone)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub expires_in: Option<String>,
+    /// An RFC 3339 expiry instead of a preset.
+    pub expires_at: Option<String>,
+    /// `If-Match`: apply only to this version (else 412), never retried.
+    pub if_version: Option<i64>,
+}
+
+/// The account as `patch` leaves it, validated, and the fields it
+/// changes (`from`, `to`) for the audit event.
+async fn apply_patch(
+    scope: &Scope<'_>,
+    before: &ServiceAccount,
+    patch: &AccountPatch,
+) -> Result<(ServiceAccount, serde_json::Map<String, serde_json::Value>), ManageError> {
+    let mut a = before.clone();
+    let mut changed = serde_json::Map::new();
+    let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            changed.insert(field.to_owned(), json!({"from": from, "to": to}));
+        }
+    };
+    if let Some(n) = &patch.name {
+        a.name = validate_name(n)?;
+        note("name", json!(before.name), json!(a.name));
+    }
+    if let Some(d) = &patch.description {
+        a.description = validate_description(d)?;
+        note(
+            "description",
+            json!(before.description),
+            json!(a.description),
+        );
+    }
+    if let Some(r) = &patch.roles {
+        a.roles = validate_roles(scope.db, &a.org_id, r, scope.actor, &before.roles).await?;
+        note("roles", json!(before.roles), json!(a.roles));
+    }
+    if let Some(ips) = &patch.allowed_ips {
+        a.allowed_ips =
+            IpAllowlist::parse(ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
+        note(
+            "allowed_ips",
+            json!(before.allowed_ips.entries()),
+            json!(a.allowed_ips.entries()),
+        );
+    }
+    if let Some(e) = requested_expiry(
+        patch.expires_in.as_deref(),
+        patch.expires_at.as_deref(),
+        scope.now,
+    )? {
+        a.expires_at = e;
+        note(
+            "expires_at",
+            rfc3339(before.expires_at),
+            rfc3339(a.expires_at),
+        );
+    }
+    Ok((a, changed))
+}
+
+pub async fn update(
+    scope: &Scope<'_>,
+    key: &str,
+    patch: AccountPatch,
+) -> Result<ServiceAccount, ManageError> {
+    let (db, actor, now) = (scope.db, scope.actor, scope.now);
+    for _ in 0..ATTEMPTS {
+        let before = target(scope, key).await?;
+        if patch.if_version.is_some_and(|v| v != before.version) {
+            return Err(ManageError::PreconditionFailed);
+        }
+        let (a, changed) = apply_patch(scope, &before, &patch).await?;
+        if changed.is_empty() {
+            return Ok(before);
+        }
+        let ev = actor.event(
+            &a.org_id,
+            "service_account.updated",
+            &a.id,
+            now,
+            serde_json::Value::Object(changed),
+        );
+        let change = AccountChange::Fields {
+            name: &a.name,
+            description: &a.description,
+            roles: &a.roles,
+            allowed_ips: &a.allowed_ips,
+            expires_at: a.expires_at,
+        };
+        match write(db, &before, &change, &ev, actor).await? {
+            Some(()) => return live(db, &a.id).await,
+            None if patch.if_version.is_some() => return Err(ManageError::PreconditionFailed),
+            None => continue,
+        }
+    }
+    Err(changed_concurrently())
+}
+
+pub async fn set_status(
+    scope: &Scope<'_>,
+    key: &str,
+    status: Status,
+) -> Result<ServiceAccount, ManageError> {
+    let (db, actor, now) = (scope.db, scope.actor, scope.now);
+    for _ in 0..ATTEMPTS {
+        let a = target(scope, key).await?;
+        if a.status == status {
+            return Ok(a);
+        }
+        let action = match status {
+            Status::Active => "service_account.enabled",
+            Status::Disabled => "service_account.disabled",
+        };
+        let ev = actor.event(
+            &a.org_id,
+            action,
+            &a.id,
+            now,
+            json!({"status": {"from": a.status.as_str(), "to": status.as_str()}}),
+        );
+        if write(db, &a, &AccountChange::Status(status), &ev, actor)
+            .await?
+            .is_some()
+        {
+            return live(db, &a.id).await;
+        }
+    }
+    Err(changed_concurrently())
+}
+
+pub async fn delete(scope: &Scope<'_>, key: &str) -> Result<ServiceAccount, ManageError> {
+    let (db, actor, now) = (scope.db, scope.actor, scope.now);
+    for _ in 0..ATTEMPTS {
+        let a = target(scope, key).await?;
+        let ev = actor.event(&a.org_id, "service_account.deleted", &a.id, now, json!({}));
+        if write(db, &a, &AccountChange::Delete { at: now }, &ev, actor)
+            .await?
+            .is_some()
+        {
+            return live(db, &a.id).await;
+        }
+    }
+    Err(changed_concurrently())
+}
