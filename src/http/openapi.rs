@@ -5,7 +5,7 @@ use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::{accounts, audit, roles};
+use super::admin::{accounts, audit, roles, secrets};
 use super::{health, introspect, metrics, token, wellknown};
 
 #[derive(OpenApi)]
@@ -27,10 +27,10 @@ use super::{health, introspect, metrics, token, wellknown};
         accounts::delete_account,
         accounts::disable_account,
         accounts::enable_account,
-        accounts::reset_secret,
-        accounts::rotate_secret,
-        accounts::revoke_secret,
-        accounts::account_usage,
+        secrets::reset_secret,
+        secrets::rotate_secret,
+        secrets::revoke_secret,
+        secrets::account_usage,
         accounts::delete_oauth_client,
         roles::list_roles,
         roles::create_role,

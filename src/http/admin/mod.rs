@@ -7,6 +7,7 @@ pub(crate) mod audit;
 mod auth;
 pub(crate) mod query;
 pub(crate) mod roles;
+pub(crate) mod secrets;
 
 use std::sync::Arc;
 
@@ -44,19 +45,19 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route(
             "/api/v1/service-accounts/{id}/reset-secret",
-            post(accounts::reset_secret),
+            post(secrets::reset_secret),
         )
         .route(
             "/api/v1/service-accounts/{id}/rotate-secret",
-            post(accounts::rotate_secret),
+            post(secrets::rotate_secret),
         )
         .route(
             "/api/v1/service-accounts/{id}/usage",
-            get(accounts::account_usage),
+            get(secrets::account_usage),
         )
         .route(
             "/api/v1/service-accounts/{id}/secrets/{prefix}",
-            axum::routing::delete(accounts::revoke_secret),
+            axum::routing::delete(secrets::revoke_secret),
         )
         .route(
             "/api/v1/oauth/clients/{id}",
