@@ -24,8 +24,8 @@ use crate::domain::credentials::{ClientSecret, MAX_CREDENTIAL_LEN};
 use crate::domain::ip::{IpAllowlist, canonical, client_ip, parse_cidr};
 use crate::domain::text::{is_hidden_char, validate_description, validate_name};
 use crate::http::admin::accounts::{CreateAccount, PatchAccount};
-use crate::http::admin::secrets::RotateSecret;
 use crate::http::admin::decode_json;
+use crate::http::admin::secrets::RotateSecret;
 use crate::http::form::{client_credentials, parse_basic, parse_form};
 use crate::oauth::OAuthError;
 

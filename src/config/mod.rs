@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+mod parse;
+
 use crate::crypto::keys::Alg;
-use crate::domain::ip::parse_cidr;
 use crate::ratelimit::Quota;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +168,7 @@ impl Config {
                 raw.insert((*k).to_owned(), (v, var));
             }
         }
-        Self::from_raw(&raw)
+        parse::from_raw(&raw)
     }
 
     /// `WARDEN_*` variables in the environment that are no setting (a
@@ -206,181 +207,7 @@ impl Config {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), ((*v).to_owned(), format!("`{k}`"))))
             .collect();
-        Self::from_raw(&raw)
-    }
-
-    fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Self, ConfigError> {
-        let get = |k: &str| raw.get(k).map(|(v, src)| (v.as_str(), src.as_str()));
-        let bad = |src: &str, why: &str| ConfigError(format!("invalid {src}: {why}"));
-
-        let database_url = match get("database_url") {
-            Some((v, src)) => {
-                if !(v.starts_with("sqlite:")
-                    || v.starts_with("postgres://")
-                    || v.starts_with("postgresql://"))
-                {
-                    return Err(bad(src, "expected a sqlite:// or postgres:// URL"));
-                }
-                v.to_owned()
-            }
-            None => "sqlite://warden.db".to_owned(),
-        };
-        let database_url_source = get("database_url")
-            .map(|(_, src)| src.to_owned())
-            .unwrap_or_else(|| "the default".to_owned());
-        let listen = match get("listen") {
-            Some((v, src)) => v
-                .parse()
-                .map_err(|_| bad(src, "expected HOST:PORT, e.g. 127.0.0.1:8080"))?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-        };
-        let metrics_listen = match get("metrics_listen") {
-            Some((v, src)) => Some(
-                v.parse()
-                    .map_err(|_| bad(src, "expected HOST:PORT, e.g. 127.0.0.1:9090"))?,
-            ),
-            None => None,
-        };
-        let issuer = match get("issuer") {
-            Some((v, src)) => Some(validate_url(v).map_err(|why| bad(src, why))?),
-            None => None,
-        };
-        let keys_dir = PathBuf::from(get("keys_dir").map(|(v, _)| v).unwrap_or("keys"));
-        let default_audience = match get("default_audience") {
-            Some((v, src)) if v.trim().is_empty() || v.len() > 512 => {
-                return Err(bad(src, "must be a non-empty URI"));
-            }
-            Some((v, _)) => Some(v.trim().to_owned()),
-            None => None,
-        };
-        let trusted_proxies = match get("trusted_proxies") {
-            Some((v, src)) => v
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| parse_cidr(s).map_err(|e| bad(src, &e.to_string())))
-                .collect::<Result<_, _>>()?,
-            None => Vec::new(),
-        };
-        let access_token_ttl = duration(get("access_token_ttl"), "15m", 60, 86_400)?;
-        let refresh_token_ttl = duration(
-            get("refresh_token_ttl"),
-            "7d",
-            300,
-            MAX_REFRESH_TOKEN_TTL_SECS as u64,
-        )?;
-        let log = get("log")
-            .map(|(v, _)| v.to_owned())
-            .unwrap_or_else(|| "info".to_owned());
-        if let Some((v, src)) = get("log") {
-            tracing_subscriber::EnvFilter::try_new(v).map_err(|e| bad(src, &e.to_string()))?;
-        }
-        let log_format = match get("log_format") {
-            None | Some(("text", _)) => LogFormat::Text,
-            Some(("json", _)) => LogFormat::Json,
-            Some((_, src)) => return Err(bad(src, "expected `text` or `json`")),
-        };
-        let default_conc = std::thread::available_parallelism()
-            .map(|n| n.get() / 2)
-            .unwrap_or(1)
-            .max(1);
-        let argon2_concurrency = match get("argon2_concurrency") {
-            Some((v, src)) => match v.parse::<usize>() {
-                Ok(n) if (1..=256).contains(&n) => n,
-                _ => return Err(bad(src, "expected an integer from 1 to 256")),
-            },
-            None => default_conc,
-        };
-        let flush_interval = duration(get("flush_interval"), "1s", 0, 60)?;
-        let flush_interval = if flush_interval.is_zero() {
-            Duration::from_millis(200)
-        } else {
-            flush_interval
-        };
-        let quota = |key: &str, default: &str| {
-            let (v, src) = get(key).unwrap_or((default, "default"));
-            Quota::parse(v).map_err(|why| bad(src, why))
-        };
-        let auth_failures_per_client = quota("auth_failures_per_client", "10/1m")?;
-        let auth_failures_per_ip = quota("auth_failures_per_ip", "100/1m")?;
-        let header_timeout = duration(get("header_timeout"), "30s", 1, 300)?;
-        let request_timeout = duration(get("request_timeout"), "30s", 0, 300)?;
-        if request_timeout < Duration::from_millis(100) {
-            return Err(bad(
-                get("request_timeout").map(|(_, s)| s).unwrap_or("default"),
-                "must be at least 100ms",
-            ));
-        }
-        let access_log = match get("access_log") {
-            None | Some(("false", _)) => false,
-            Some(("true", _)) => true,
-            Some((_, src)) => return Err(bad(src, "expected true or false")),
-        };
-        let audit_token_events = match get("audit_token_events") {
-            None => crate::bookkeeping::TokenEvents::All,
-            Some((v, src)) => crate::bookkeeping::TokenEvents::parse(v)
-                .ok_or_else(|| bad(src, "expected all, failures or none"))?,
-        };
-        let audit_retention = match get("audit_retention") {
-            Some(("off", _)) => None,
-            v => Some(duration(
-                v.or(Some(("180d", "default"))),
-                "180d",
-                86_400,
-                100 * 365 * 86_400,
-            )?),
-        };
-        let drain_timeout = duration(get("drain_timeout"), "30s", 1, 600)?;
-        let shutdown_delay = duration(get("shutdown_delay"), "0s", 0, 300)?;
-        let key_algorithm = match get("key_algorithm") {
-            None => Alg::ES256,
-            Some((v, src)) => {
-                Alg::parse(v).ok_or_else(|| bad(src, "expected ES256, EdDSA or RS256"))?
-            }
-        };
-        let key_reload_interval = duration(get("key_reload_interval"), "30s", 1, 3600)?;
-        let key_publication_delay = duration(get("key_publication_delay"), "10m", 0, 7 * 86_400)?;
-        if key_publication_delay < key_reload_interval {
-            return Err(ConfigError(format!(
-                "invalid {}: must be at least key_reload_interval ({}s), or replicas could sign before every replica publishes",
-                get("key_publication_delay")
-                    .map(|(_, s)| s)
-                    .unwrap_or("default"),
-                key_reload_interval.as_secs()
-            )));
-        }
-        let key_rotation_interval = match get("key_rotation_interval") {
-            None | Some(("off", _)) => None,
-            Some(v) => Some(duration(Some(v), "", 1, 365 * 86_400)?),
-        };
-        Ok(Self {
-            key_algorithm,
-            key_publication_delay,
-            key_reload_interval,
-            key_rotation_interval,
-            header_timeout,
-            request_timeout,
-            access_log,
-            audit_token_events,
-            audit_retention,
-            drain_timeout,
-            shutdown_delay,
-            auth_failures_per_client,
-            auth_failures_per_ip,
-            database_url,
-            database_url_source,
-            listen,
-            metrics_listen,
-            issuer,
-            keys_dir,
-            default_audience,
-            trusted_proxies,
-            access_token_ttl,
-            refresh_token_ttl,
-            log,
-            log_format,
-            argon2_concurrency,
-            flush_interval,
-        })
+        parse::from_raw(&raw)
     }
 
     /// The issuer URL, once the listener address is known.
@@ -407,40 +234,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn duration(
-    v: Option<(&str, &str)>,
-    default: &str,
-    min_s: u64,
-    max_s: u64,
-) -> Result<Duration, ConfigError> {
-    let (text, src) = v.unwrap_or((default, "default"));
-    let d = humantime::parse_duration(text).map_err(|_| {
-        ConfigError(format!(
-            "invalid {src}: expected a duration such as 90s, 15m, 7d"
-        ))
-    })?;
-    if d.as_secs() < min_s || d.as_secs() > max_s {
-        return Err(ConfigError(format!(
-            "invalid {src}: must be between {min_s}s and {max_s}s"
-        )));
-    }
-    Ok(d)
-}
-
-/// An issuer is an absolute http(s) URL without query or fragment
-/// (RFC 8414 §2); a trailing slash is dropped so `iss` compares exactly.
-fn validate_url(v: &str) -> Result<String, &'static str> {
-    let rest = v
-        .strip_prefix("https://")
-        .or_else(|| v.strip_prefix("http://"));
-    match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !v.contains(['?', '#', ' ']) => {
-            Ok(v.trim_end_matches('/').to_owned())
-        }
-        _ => Err("expected an http(s) URL without query or fragment"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,7 +252,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = Config::from_raw(&raw(&[])).unwrap_or_else(|e| unreachable!("{e}"));
+        let c = parse::from_raw(&raw(&[])).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(c.database_url, "sqlite://warden.db");
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
         assert_eq!(c.refresh_token_ttl, Duration::from_secs(7 * 86_400));
@@ -478,7 +271,7 @@ mod tests {
             ("auth_failures_per_client", "10"),
             ("auth_failures_per_ip", "0/1m"),
         ] {
-            let e = Config::from_raw(&raw(&[(k, v)]))
+            let e = parse::from_raw(&raw(&[(k, v)]))
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
