@@ -1,4 +1,4 @@
-//! `POST /oauth/token`: extract, call `oauth::token::token`, answer.
+//! `POST /oauth/token`: extract, call `oauth::token::grant_token`, answer.
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use super::observe::Refusal;
 use crate::http::AppState;
 use crate::now_unix;
 use crate::oauth::OAuthError;
-use crate::oauth::token::{GrantRequest, TokenRequest, token as run_grant};
+use crate::oauth::token::{GrantRequest, TokenRequest, grant_token};
 
 /// Documentation of the token request's form fields.
 #[derive(utoipa::ToSchema)]
@@ -109,7 +109,7 @@ async fn grant_flow(
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
     let (client, source_ip) = super::identify(state, peer, headers, form, seen)?;
-    run_grant(
+    grant_token(
         state,
         TokenRequest {
             grant,

@@ -21,6 +21,9 @@ enum Caller {
 
 const NOT_YOURS: &str = "the token was not issued to this client";
 
+/// Revokes `token` for an authenticated caller. Revoking only takes
+/// privileges away, so a disabled or expired account may still revoke its
+/// own tokens; it must still prove its secret.
 pub async fn revoke(
     ctx: &Context,
     creds: &ClientCredentials,
@@ -28,8 +31,6 @@ pub async fn revoke(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<(), OAuthError> {
-    // Revoking only takes privileges away, so a disabled or expired account
-    // may still revoke its own tokens; it must still prove its secret.
     let caller = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) {
         Caller::Resource(Box::new(
             authenticate_resource_server(ctx, creds, source_ip, now).await?,
@@ -37,68 +38,89 @@ pub async fn revoke(
     } else {
         Caller::Account(Box::new(authenticate(ctx, creds, source_ip, now).await?))
     };
-    let event = |action: &str, target: &str, org: &str, details: serde_json::Value| match &caller {
-        Caller::Account(a) => {
-            let mut e = credential_event(a, action, source_ip, now, details);
-            e.target_id = Some(target.to_owned());
-            e
-        }
-        Caller::Resource(r) => AuditEvent::new("resource_server", &r.id, action, now)
-            .in_org(org)
-            .on("service_account", target)
-            .from_address(source_ip.map(|i| i.to_string()))
-            .with(details),
+    let call = Call {
+        caller,
+        ip: source_ip,
+        now,
     };
-
     if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        let Some(g) = ctx.refresh.open(token) else {
-            return Ok(());
-        };
-        if g.exp <= now {
-            return Ok(());
-        }
-        let allowed = match &caller {
-            Caller::Account(a) => a.id == g.account_id,
-            Caller::Resource(r) => r.audience == g.aud,
-        };
-        if !allowed {
-            return Err(OAuthError::AccessDenied(NOT_YOURS));
-        }
-        let ev = event(
-            "refresh_token.revoked",
-            &g.account_id,
-            &g.org,
-            json!({"family": g.family}),
-        );
-        ctx.db
-            .revoke_refresh_family(&g.family, &g.account_id, now, &ev)
-            .await?;
-        return Ok(());
+        revoke_refresh(ctx, &call, token).await
+    } else {
+        revoke_access(ctx, &call, token).await
     }
+}
 
-    let keys = ctx.keys.current();
-    let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) else {
+/// An authenticated revocation request.
+struct Call {
+    caller: Caller,
+    ip: Option<IpAddr>,
+    now: i64,
+}
+
+impl Call {
+    /// The audit event of revoking a token of account `target` in `org`.
+    fn event(
+        &self,
+        action: &str,
+        target: &str,
+        org: &str,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        match &self.caller {
+            Caller::Account(a) => {
+                let mut e = credential_event(a, action, self.ip, self.now, details);
+                e.target_id = Some(target.to_owned());
+                e
+            }
+            Caller::Resource(r) => AuditEvent::new("resource_server", &r.id, action, self.now)
+                .in_org(org)
+                .on("service_account", target)
+                .from_address(self.ip.map(|i| i.to_string()))
+                .with(details),
+        }
+    }
+}
+
+/// A refresh token: its whole family, if the caller may.
+async fn revoke_refresh(ctx: &Context, call: &Call, token: &str) -> Result<(), OAuthError> {
+    let Some(g) = ctx.refresh.open(token).filter(|g| g.exp > call.now) else {
         return Ok(());
     };
-    let allowed = match &caller {
+    let allowed = match &call.caller {
+        Caller::Account(a) => a.id == g.account_id,
+        Caller::Resource(r) => r.audience == g.aud,
+    };
+    if !allowed {
+        return Err(OAuthError::AccessDenied(NOT_YOURS));
+    }
+    let details = json!({"family": g.family});
+    let ev = call.event("refresh_token.revoked", &g.account_id, &g.org, details);
+    ctx.db
+        .revoke_refresh_family(&g.family, &g.account_id, call.now, &ev)
+        .await?;
+    Ok(())
+}
+
+/// An access token, until it would have expired anyway, if the caller may.
+async fn revoke_access(ctx: &Context, call: &Call, token: &str) -> Result<(), OAuthError> {
+    let keys = ctx.keys.current();
+    let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, call.now) else {
+        return Ok(());
+    };
+    let allowed = match &call.caller {
         Caller::Account(a) => a.client_id.as_deref() == Some(claims.client_id.as_str()),
         Caller::Resource(r) => claims.aud.contains(&r.audience),
     };
     if !allowed {
         return Err(OAuthError::AccessDenied(NOT_YOURS));
     }
-    let target = match ctx.db.account_by_client_id(&claims.client_id).await? {
-        Some(a) => a.id,
-        None => return Ok(()),
+    let Some(target) = ctx.db.account_by_client_id(&claims.client_id).await? else {
+        return Ok(());
     };
-    let ev = event(
-        "access_token.revoked",
-        &target,
-        &claims.org,
-        json!({"jti": claims.jti}),
-    );
+    let details = json!({"jti": claims.jti});
+    let ev = call.event("access_token.revoked", &target.id, &claims.org, details);
     ctx.db
-        .revoke_access_token(&claims.jti, &claims.client_id, claims.exp, now, &ev)
+        .revoke_access_token(&claims.jti, &claims.client_id, claims.exp, call.now, &ev)
         .await?;
     Ok(())
 }

@@ -62,7 +62,12 @@ struct AccessClaims<'a> {
     org: &'a str,
 }
 
-pub async fn token(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
+const INVALID_REFRESH: &str = "the refresh token is invalid, expired or revoked";
+
+/// The token endpoint's decision, in the order RFC 6749 gives it: the
+/// requested audience, the client's authentication and live state (one
+/// query, with the audience), then the grant itself.
+pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
     // A refresh token is opened (local crypto, no database) before the
     // client is authenticated, so its audience can be checked in the same
     // query as the account; it is judged only after authentication.
@@ -80,90 +85,128 @@ pub async fn token(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OA
             (aud, opened)
         }
     };
-    // A registered resource's liveness is read with the account, in one query.
     let probe = requested.as_deref().filter(|r| needs_lookup(ctx, r));
     let (account, audience_known) =
         authenticate_probing(ctx, &req.client, req.source_ip, req.now, probe).await?;
     check_state(&account, req.source_ip, req.now)?;
+    let who = Client {
+        account: &account,
+        ip: req.source_ip,
+        now: req.now,
+    };
     match req.grant {
         GrantRequest::ClientCredentials { scope, .. } => {
             let aud = checked_audience(ctx, requested.as_deref(), audience_known)?;
-            let held = live_roles(ctx, &account).await?;
-            let grant = derive_grant(&held, scope.as_deref()).map_err(scope_error)?;
-            let family = random_token_id();
-            let out = issue(ctx, &account, &grant, &aud, family, req.now)?;
-            ctx.bookkeeper
-                .used(&account.id, req.now, req.source_ip, Usage::Issued, || {
-                    credential_event(
-                        &account,
-                        "token.issued",
-                        req.source_ip,
-                        req.now,
-                        json!({"grant_type": "client_credentials", "scope": out.scope, "aud": aud}),
-                    )
-                });
-            Ok(out)
+            client_credentials(ctx, &who, aud, scope.as_deref()).await
         }
         GrantRequest::RefreshToken {
             scope, resource, ..
         } => {
-            const INVALID: &str = "the refresh token is invalid, expired or revoked";
             let old = opened
                 .filter(|g| g.account_id == account.id && g.exp > req.now)
-                .ok_or(OAuthError::InvalidGrant(INVALID))?;
-            // RFC 8707 §2.2: a refresh may name a resource only within the
-            // original grant, which here is its one audience.
-            if resource.as_deref().is_some_and(|r| r != old.aud) {
-                return Err(OAuthError::InvalidTarget(
-                    "a refresh token issues tokens only for the resource it was issued for",
-                ));
-            }
-            // The audience is checked again on every refresh: a refresh
-            // token for a resource server deleted since stops working.
-            let aud = match checked_audience(ctx, requested.as_deref(), audience_known) {
-                Err(OAuthError::InvalidTarget(_)) if resource.is_none() => {
-                    return Err(OAuthError::InvalidGrant(
-                        "the resource server this refresh token was issued for no longer exists",
-                    ));
-                }
-                other => other?,
-            };
-            refresh(
-                ctx,
-                &account,
-                old,
-                aud,
-                scope.as_deref(),
-                req.source_ip,
-                req.now,
-            )
-            .await
+                .ok_or(OAuthError::InvalidGrant(INVALID_REFRESH))?;
+            let aud = refresh_audience(ctx, &old, resource.as_deref(), audience_known)?;
+            refresh(ctx, &who, old, aud, scope.as_deref()).await
         }
+    }
+}
+
+/// The authenticated client of a token request.
+struct Client<'a> {
+    account: &'a ServiceAccount,
+    ip: Option<IpAddr>,
+    now: i64,
+}
+
+async fn client_credentials(
+    ctx: &Context,
+    who: &Client<'_>,
+    aud: String,
+    scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let held = live_roles(ctx, who.account).await?;
+    let grant = derive_grant(&held, scope).map_err(scope_error)?;
+    let out = issue(ctx, who.account, &grant, &aud, random_token_id(), who.now)?;
+    ctx.bookkeeper
+        .used(&who.account.id, who.now, who.ip, Usage::Issued, || {
+            credential_event(
+                who.account,
+                "token.issued",
+                who.ip,
+                who.now,
+                json!({"grant_type": "client_credentials", "scope": out.scope, "aud": aud}),
+            )
+        });
+    Ok(out)
+}
+
+/// A refresh's audience: its own (RFC 8707 §2.2: a refresh may name a
+/// resource only within the original grant), checked again on every
+/// refresh, so a refresh token for a resource server deleted since stops
+/// working.
+fn refresh_audience(
+    ctx: &Context,
+    old: &RefreshGrant,
+    resource: Option<&str>,
+    known: bool,
+) -> Result<String, OAuthError> {
+    if resource.is_some_and(|r| r != old.aud) {
+        return Err(OAuthError::InvalidTarget(
+            "a refresh token issues tokens only for the resource it was issued for",
+        ));
+    }
+    match checked_audience(ctx, Some(&old.aud), known) {
+        Err(OAuthError::InvalidTarget(_)) if resource.is_none() => Err(OAuthError::InvalidGrant(
+            "the resource server this refresh token was issued for no longer exists",
+        )),
+        other => other,
     }
 }
 
 async fn refresh(
     ctx: &Context,
-    account: &ServiceAccount,
+    who: &Client<'_>,
     old: RefreshGrant,
     aud: String,
     scope: Option<&str>,
-    source_ip: Option<IpAddr>,
-    now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    const INVALID: &str = "the refresh token is invalid, expired or revoked";
+    let account = who.account;
     if old.epoch != account.credential_epoch {
         return Err(OAuthError::InvalidGrant(
             "the refresh token was issued before the secret was reset",
         ));
     }
-    let live = live_roles(ctx, account).await?;
+    let available = still_held(&old, &live_roles(ctx, account).await?);
+    if available.is_empty() {
+        return Err(OAuthError::InvalidGrant(
+            "none of the refresh token's roles are still held",
+        ));
+    }
+    let grant = derive_grant(&available, scope).map_err(scope_error)?;
+    spend(ctx, who, &old).await?;
+    let out = issue(ctx, account, &grant, &aud, old.family.clone(), who.now)?;
+    ctx.bookkeeper
+        .used(&account.id, who.now, who.ip, Usage::Refreshed, || {
+            credential_event(
+                account,
+                "token.refreshed",
+                who.ip,
+                who.now,
+                json!({"grant_type": "refresh_token", "scope": out.scope, "aud": aud, "family": old.family}),
+            )
+        });
+    Ok(out)
+}
+
+/// The refresh token's roles the account still holds, each with the
+/// token's permissions it still grants.
+fn still_held(old: &RefreshGrant, live: &RolePermissions) -> RolePermissions {
     let previous = Grant {
         roles: old.roles.clone(),
         scope: old.scope.clone(),
     };
-    let remaining = narrow_to_live(&previous, &live);
-    let available: RolePermissions = remaining
+    let remaining = narrow_to_live(&previous, live);
+    remaining
         .roles
         .iter()
         .filter_map(|r| {
@@ -175,49 +218,34 @@ async fn refresh(
                 .collect();
             (!perms.is_empty()).then(|| (r.clone(), perms))
         })
-        .collect();
-    if available.is_empty() {
-        return Err(OAuthError::InvalidGrant(
-            "none of the refresh token's roles are still held",
-        ));
-    }
-    let grant = derive_grant(&available, scope).map_err(scope_error)?;
+        .collect()
+}
 
+/// Spends the refresh token: once only, on every replica. A second use
+/// is reuse, and revokes the whole family.
+async fn spend(ctx: &Context, who: &Client<'_>, old: &RefreshGrant) -> Result<(), OAuthError> {
     let spend = SpendRequest {
         jti: &old.jti,
         family: &old.family,
-        account_id: &account.id,
+        account_id: &who.account.id,
         expires_at: old.exp,
-        now,
+        now: who.now,
     };
     let reuse = credential_event(
-        account,
+        who.account,
         "refresh_token.reuse_detected",
-        source_ip,
-        now,
+        who.ip,
+        who.now,
         json!({"family": old.family}),
     );
     match ctx.db.spend_refresh_token(&spend, &reuse).await? {
-        Spend::Won => {}
+        Spend::Won => Ok(()),
         Spend::Reused => {
-            tracing::warn!(account = %account.id, family = %old.family, "refresh token reuse; family revoked");
-            return Err(OAuthError::InvalidGrant(INVALID));
+            tracing::warn!(account = %who.account.id, family = %old.family, "refresh token reuse; family revoked");
+            Err(OAuthError::InvalidGrant(INVALID_REFRESH))
         }
-        Spend::FamilyRevoked => return Err(OAuthError::InvalidGrant(INVALID)),
+        Spend::FamilyRevoked => Err(OAuthError::InvalidGrant(INVALID_REFRESH)),
     }
-    let out = issue(ctx, account, &grant, &aud, old.family.clone(), now)?;
-    ctx
-        .bookkeeper
-        .used(&account.id, now, source_ip, Usage::Refreshed, || {
-            credential_event(
-                account,
-                "token.refreshed",
-                source_ip,
-                now,
-                json!({"grant_type": "refresh_token", "scope": out.scope, "aud": aud, "family": old.family}),
-            )
-        });
-    Ok(out)
 }
 
 /// Signs the access token and seals the refresh token. Writes nothing.
