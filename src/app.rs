@@ -30,6 +30,53 @@ pub struct Application {
     state: Arc<AppState>,
 }
 
+/// Serves `/metrics` on its own listener until `stop` changes.
+fn spawn_metrics(
+    l: TcpListener,
+    state: &Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let router = crate::http::metrics_router(state.clone());
+    let config = state.config.clone();
+    if let Ok(addr) = l.local_addr() {
+        tracing::info!(%addr, "metrics listening");
+    }
+    tokio::spawn(async move {
+        serve(l, router, &config, async move {
+            let _ = stop.changed().await;
+        })
+        .await;
+    })
+}
+
+/// The OAuth flows' context, from the settings and what start-up opened.
+fn oauth_context(
+    config: &Config,
+    issuer: String,
+    db: Db,
+    keys: KeyStore,
+    refresh_key: &[u8; 32],
+) -> anyhow::Result<crate::oauth::Context> {
+    let limiter = || AuthLimiter::new(config.auth_failures_per_client, config.auth_failures_per_ip);
+    Ok(crate::oauth::Context {
+        issuer,
+        default_audience: config
+            .default_audience
+            .clone()
+            .unwrap_or_else(|| FALLBACK_AUDIENCE.to_owned()),
+        access_token_ttl_secs: config.access_token_ttl.as_secs(),
+        refresh_token_ttl_secs: config.refresh_token_ttl.as_secs() as i64,
+        db,
+        keys,
+        verifier: SecretVerifier::new(config.argon2_concurrency)?,
+        refresh: RefreshCodec::new(refresh_key)?,
+        bookkeeper: Bookkeeper::new(config.audit_token_events),
+        verified: Default::default(),
+        client_limiter: limiter(),
+        rs_limiter: limiter(),
+    })
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url).await.with_context(|| {
@@ -55,33 +102,8 @@ impl Application {
             None => None,
         };
         warn_if_exposed(&config);
-        let bound = listener.local_addr()?;
-        let issuer = config.issuer_for(bound);
-        let default_audience = config
-            .default_audience
-            .clone()
-            .unwrap_or_else(|| FALLBACK_AUDIENCE.to_owned());
-        let verifier = SecretVerifier::new(config.argon2_concurrency)?;
-        let oauth = crate::oauth::Context {
-            issuer,
-            default_audience,
-            access_token_ttl_secs: config.access_token_ttl.as_secs(),
-            refresh_token_ttl_secs: config.refresh_token_ttl.as_secs() as i64,
-            db,
-            keys,
-            verifier,
-            refresh: RefreshCodec::new(&refresh_key)?,
-            bookkeeper: Bookkeeper::new(config.audit_token_events),
-            verified: Default::default(),
-            client_limiter: AuthLimiter::new(
-                config.auth_failures_per_client,
-                config.auth_failures_per_ip,
-            ),
-            rs_limiter: AuthLimiter::new(
-                config.auth_failures_per_client,
-                config.auth_failures_per_ip,
-            ),
-        };
+        let issuer = config.issuer_for(listener.local_addr()?);
+        let oauth = oauth_context(&config, issuer, db, keys, &refresh_key)?;
         let state = Arc::new(AppState {
             oauth,
             jwks_cache_control: crate::http::wellknown::jwks_cache_control(&config),
@@ -136,20 +158,9 @@ impl Application {
             .map(|keep| tokio::spawn(audit_retention(state.clone(), keep, stop_rx.clone())));
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %state.issuer, "warden listening");
         let app = crate::http::router(state.clone());
-        let metrics = self.metrics_listener.map(|l| {
-            let router = crate::http::metrics_router(state.clone());
-            let config = state.config.clone();
-            let mut stop = stop_rx.clone();
-            if let Ok(addr) = l.local_addr() {
-                tracing::info!(%addr, "metrics listening");
-            }
-            tokio::spawn(async move {
-                serve(l, router, &config, async move {
-                    let _ = stop.changed().await;
-                })
-                .await;
-            })
-        });
+        let metrics = self
+            .metrics_listener
+            .map(|l| spawn_metrics(l, &state, stop_rx.clone()));
         // On the signal, readiness drops at once; connections are still
         // accepted for `shutdown_delay` (so a load balancer notices), then
         // refused while in-flight requests drain.

@@ -174,7 +174,25 @@ pub struct Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, title, detail, field) = match self {
+        let (status, title, detail, field) = self.parts();
+        let mut res = problem_with_field(status, title, &detail, field);
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        res
+    }
+}
+
+impl ApiError {
+    /// Status, title, detail and the field at fault: the one place an
+    /// admin error's status is chosen.
+    fn parts(self) -> (StatusCode, &'static str, String, Option<String>) {
+        match self {
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
@@ -227,17 +245,7 @@ impl IntoResponse for ApiError {
                 "internal error".into(),
                 None,
             ),
-        };
-        let mut res = problem_with_field(status, title, &detail, field);
-        let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if status == StatusCode::UNAUTHORIZED {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
         }
-        res
     }
 }
 

@@ -8,25 +8,9 @@ use crate::db::{Db, DbError};
 use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};
 use crate::domain::text::validate_description;
 
-pub async fn create(
-    db: &Db,
-    org: &str,
-    id: &str,
-    description: &str,
-    permissions: &[String],
-    actor: &Actor,
-    now: i64,
-) -> Result<CustomRole, ManageError> {
-    if !valid_role_id(id) {
-        return Err(invalid(
-            "id",
-            "must be 1 to 64 lowercase letters, digits or '-'",
-        ));
-    }
-    if builtin_permissions(id).is_some() {
-        return Err(ManageError::Conflict(format!("`{id}` is a built-in role")));
-    }
-    let description = validate_description(description)?;
+/// The permissions a role is to grant: at least one, each one that
+/// exists, without repeats.
+fn known_permissions(permissions: &[String]) -> Result<Vec<String>, ManageError> {
     if permissions.is_empty() {
         return Err(invalid(
             "permissions",
@@ -48,6 +32,29 @@ pub async fn create(
             perms.push(p.clone());
         }
     }
+    Ok(perms)
+}
+
+pub async fn create(
+    db: &Db,
+    org: &str,
+    id: &str,
+    description: &str,
+    permissions: &[String],
+    actor: &Actor,
+    now: i64,
+) -> Result<CustomRole, ManageError> {
+    if !valid_role_id(id) {
+        return Err(invalid(
+            "id",
+            "must be 1 to 64 lowercase letters, digits or '-'",
+        ));
+    }
+    if builtin_permissions(id).is_some() {
+        return Err(ManageError::Conflict(format!("`{id}` is a built-in role")));
+    }
+    let description = validate_description(description)?;
+    let mut perms = known_permissions(permissions)?;
     perms.sort();
     // Creating a role is a way of granting: hold what you define.
     actor.check_may_grant(id, &perms)?;

@@ -66,15 +66,43 @@ pub async fn introspect(
     let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) else {
         return Ok(None);
     };
-    // Not for this caller: no need to read the account.
-    if !claims.aud.contains(&caller.audience) {
+    let account = account_if_audience(ctx, &claims, &caller.audience).await?;
+    evaluate_access_token(ctx, caller, &claims, account, source_ip, now).await
+}
+
+/// The account behind a verified access token and whether the token is
+/// revoked, read only when the token is for `audience` (else `None`, with
+/// no query).
+async fn account_if_audience(
+    ctx: &Context,
+    claims: &AccessClaims,
+    audience: &str,
+) -> Result<Option<(ServiceAccount, bool)>, OAuthError> {
+    if !claims.aud.contains(audience) {
         return Ok(None);
     }
-    let account = ctx
+    Ok(ctx
         .db
         .account_with_revocation(&claims.client_id, &claims.jti)
-        .await?;
-    evaluate_access_token(ctx, caller, &claims, account, source_ip, now).await
+        .await?)
+}
+
+/// An access token presented to `audience` (the admin API presents its
+/// callers' to the issuer's): verified, then live-checked exactly as
+/// introspection checks it. `None` when it is not active there, now.
+pub async fn live_access_token(
+    ctx: &Context,
+    token: &str,
+    audience: &str,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<LiveToken>, OAuthError> {
+    let keys = ctx.keys.current();
+    let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) else {
+        return Ok(None);
+    };
+    let account = account_if_audience(ctx, &claims, audience).await?;
+    check_live(ctx, &claims, audience, account, source_ip, now).await
 }
 
 /// RFC 7662 answer: `{"active": false}`, or the live claims of an active

@@ -63,6 +63,34 @@ pub(super) fn split_permissions(s: &str) -> Vec<String> {
         .collect()
 }
 
+impl AccountChange<'_> {
+    /// The statement that applies this change, conditional on the version
+    /// read (`$1` id, `$2` version, then the change's own values).
+    fn sql(&self) -> &'static str {
+        match self {
+            Self::Fields { .. } => {
+                "UPDATE service_accounts SET name = $3, description = $4, roles = $5, \
+             allowed_ips = $6, expires_at = $7, version = version + 1 \
+             WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
+            }
+            Self::Status(_) => {
+                "UPDATE service_accounts SET status = $3, version = version + 1 \
+             WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
+            }
+            Self::Delete { .. } => {
+                "UPDATE service_accounts SET deleted_at = $3, version = version + 1 \
+             WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
+            }
+            Self::Secrets { .. } => {
+                "UPDATE service_accounts SET secret_hash = $3, secret_prefix = $4, \
+             secret_created_at = $5, previous_secrets = $6, \
+             credential_epoch = credential_epoch + $7, version = version + 1 \
+             WHERE id = $1 AND version = $2 AND deleted_at IS NULL AND kind = 'credential'"
+            }
+        }
+    }
+}
+
 impl Db {
     /// The account behind a client id, tombstones included (the caller
     /// treats a deleted account like an unknown one).
@@ -180,27 +208,7 @@ impl Db {
         audit: &AuditEvent,
         guard: Option<&OrgGuard<'_>>,
     ) -> DbResult<ChangeOutcome> {
-        let sql = match change {
-            AccountChange::Fields { .. } => {
-                "UPDATE service_accounts SET name = $3, description = $4, roles = $5, \
-                 allowed_ips = $6, expires_at = $7, version = version + 1 \
-                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
-            }
-            AccountChange::Status(_) => {
-                "UPDATE service_accounts SET status = $3, version = version + 1 \
-                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
-            }
-            AccountChange::Delete { .. } => {
-                "UPDATE service_accounts SET deleted_at = $3, version = version + 1 \
-                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
-            }
-            AccountChange::Secrets { .. } => {
-                "UPDATE service_accounts SET secret_hash = $3, secret_prefix = $4, \
-                 secret_created_at = $5, previous_secrets = $6, \
-                 credential_epoch = credential_epoch + $7, version = version + 1 \
-                 WHERE id = $1 AND version = $2 AND deleted_at IS NULL AND kind = 'credential'"
-            }
-        };
+        let sql = change.sql();
         Ok(audited_write!(self, audit, guard, |tx| {
             let q = sqlx::query(sql).bind(id).bind(version);
             let q = match change {

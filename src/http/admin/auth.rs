@@ -20,7 +20,7 @@ use crate::http::AppState;
 use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::now_unix;
 use crate::oauth::OAuthError;
-use crate::oauth::introspect::{LiveToken, check_live};
+use crate::oauth::introspect::{LiveToken, live_access_token};
 
 /// What an endpoint needs: any one of these permissions.
 pub trait Need: Send + Sync + 'static {
@@ -97,25 +97,10 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
             .map(|c| c.0)
             .ok_or(ApiError::Internal)?;
         let source_ip = crate::http::client_address(state, peer, &parts.headers);
-        let now = now_unix();
-
-        let keys = state.keys.current();
-        let claims = state
-            .verified
-            .verify(&keys, &token, &state.issuer, now)
-            .ok_or(ApiError::Unauthorized)?;
-        if !claims.aud.contains(&state.issuer) {
-            return Err(ApiError::Unauthorized);
-        }
-        let found = state
-            .db
-            .account_with_revocation(&claims.client_id, &claims.jti)
-            .await?;
-        // The same live checks as introspection, for the issuer's audience.
         let LiveToken {
             account,
             grant: live,
-        } = check_live(state, &claims, &state.issuer, found, source_ip, now)
+        } = live_access_token(state, &token, &state.issuer, source_ip, now_unix())
             .await
             .map_err(|e| match e {
                 OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
