@@ -4,7 +4,8 @@ use serde_json::Value;
 
 use super::{CliError, confirm, no_org, parse_grace, print_object};
 use crate::db::Db;
-use crate::domain::account::{AccountKind, Status};
+use crate::domain::account::{AccountKind, ServiceAccount, Status};
+use crate::domain::credentials::ClientSecret;
 use crate::manage::accounts::{self, NewAccount, to_json};
 use crate::manage::{Actor, Scope, rfc3339};
 use crate::now_unix;
@@ -18,42 +19,73 @@ pub(super) struct One {
     json: bool,
 }
 
+#[derive(Args, Debug)]
+pub(super) struct CreateArgs {
+    /// 1 to 100 characters.
+    #[arg(long)]
+    name: String,
+    /// A role id (repeat for several): admin, editor, viewer, … or a
+    /// custom role of the org.
+    #[arg(long = "role", required = true)]
+    roles: Vec<String>,
+    /// The organization's slug.
+    #[arg(long, default_value = "default")]
+    org: String,
+    /// Comma-separated addresses or CIDR blocks (empty: any address).
+    #[arg(long, value_delimiter = ',')]
+    allowed_ips: Vec<String>,
+    /// 30d, 60d, 90d, 180d, 1y or never.
+    #[arg(long, default_value = "never", conflicts_with = "expires_at")]
+    expires_in: String,
+    /// Instead of --expires-in: an RFC 3339 time within ten years.
+    #[arg(long)]
+    expires_at: Option<String>,
+    /// Free text.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// credential (default) or integration.
+    #[arg(long = "type", default_value = "credential")]
+    kind: String,
+    /// The integration an integration account represents (e.g. jira).
+    #[arg(long)]
+    integration: Option<String>,
+    /// Print JSON (the secret included, once).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct UpdateArgs {
+    /// The account's id or client id.
+    account: String,
+    /// A new name (1 to 100 characters).
+    #[arg(long)]
+    name: Option<String>,
+    /// A new description.
+    #[arg(long)]
+    description: Option<String>,
+    /// The new set of roles (repeat for several); replaces the old set.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// Comma-separated addresses or CIDR blocks; an empty value
+    /// (`--allowed-ips ""`) removes the restriction.
+    #[arg(long)]
+    allowed_ips: Option<String>,
+    /// 30d, 60d, 90d, 180d, 1y or never.
+    #[arg(long, conflicts_with = "expires_at")]
+    expires_in: Option<String>,
+    /// An RFC 3339 time within ten years.
+    #[arg(long)]
+    expires_at: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub(super) enum AccountsCmd {
     /// Create a service account; prints its secret once.
-    Create {
-        /// 1 to 100 characters.
-        #[arg(long)]
-        name: String,
-        /// A role id (repeat for several): admin, editor, viewer, … or a
-        /// custom role of the org.
-        #[arg(long = "role", required = true)]
-        roles: Vec<String>,
-        /// The organization's slug.
-        #[arg(long, default_value = "default")]
-        org: String,
-        /// Comma-separated addresses or CIDR blocks (empty: any address).
-        #[arg(long, value_delimiter = ',')]
-        allowed_ips: Vec<String>,
-        /// 30d, 60d, 90d, 180d, 1y or never.
-        #[arg(long, default_value = "never", conflicts_with = "expires_at")]
-        expires_in: String,
-        /// Instead of --expires-in: an RFC 3339 time within ten years.
-        #[arg(long)]
-        expires_at: Option<String>,
-        /// Free text.
-        #[arg(long, default_value = "")]
-        description: String,
-        /// credential (default) or integration.
-        #[arg(long = "type", default_value = "credential")]
-        kind: String,
-        /// The integration an integration account represents (e.g. jira).
-        #[arg(long)]
-        integration: Option<String>,
-        /// Print JSON (the secret included, once).
-        #[arg(long)]
-        json: bool,
-    },
+    Create(CreateArgs),
     /// List the accounts of every org, or of one.
     List {
         /// Only this organization.
@@ -70,32 +102,7 @@ pub(super) enum AccountsCmd {
     Show(One),
     /// Change name, description, roles, allowed IPs or expiry; what you do
     /// not pass is kept.
-    Update {
-        /// The account's id or client id.
-        account: String,
-        /// A new name (1 to 100 characters).
-        #[arg(long)]
-        name: Option<String>,
-        /// A new description.
-        #[arg(long)]
-        description: Option<String>,
-        /// The new set of roles (repeat for several); replaces the old set.
-        #[arg(long = "role")]
-        roles: Vec<String>,
-        /// Comma-separated addresses or CIDR blocks; an empty value
-        /// (`--allowed-ips ""`) removes the restriction.
-        #[arg(long)]
-        allowed_ips: Option<String>,
-        /// 30d, 60d, 90d, 180d, 1y or never.
-        #[arg(long, conflicts_with = "expires_at")]
-        expires_in: Option<String>,
-        /// An RFC 3339 time within ten years.
-        #[arg(long)]
-        expires_at: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Update(UpdateArgs),
     /// Stop the account: no new tokens, its tokens inactive at once.
     Disable(One),
     /// Let a disabled account work again.
@@ -130,89 +137,19 @@ pub(super) enum AccountsCmd {
 }
 
 pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
-    let actor = Actor::operator();
-    let now = now_unix();
     let scope = Scope::operator(db);
     let (account, secret, json_out) = match cmd {
-        AccountsCmd::Create {
-            name,
-            roles,
-            org,
-            allowed_ips,
-            expires_in,
-            expires_at,
-            description,
-            kind,
-            integration,
-            json,
-        } => {
-            let kind = AccountKind::parse(&kind).ok_or_else(|| {
-                CliError::Usage("--type must be credential or integration".into())
-            })?;
-            let req = NewAccount {
-                org,
-                kind,
-                name,
-                description,
-                integration,
-                roles,
-                allowed_ips: allowed_ips
-                    .into_iter()
-                    .filter(|s| !s.trim().is_empty())
-                    .collect(),
-                expires_in: expires_at.is_none().then_some(expires_in),
-                expires_at,
-            };
-            let (a, s) = accounts::create(db, req, &actor, now).await?;
-            (a, s, json)
-        }
         AccountsCmd::List {
             org,
             include_deleted,
             json,
-        } => {
-            if let Some(o) = &org
-                && !db.org_exists(o).await?
-            {
-                return Err(no_org(o));
-            }
-            let list = db.list_accounts(org.as_deref(), include_deleted).await?;
-            if json {
-                println!("{}", Value::Array(list.iter().map(to_json).collect()));
-            } else {
-                println!(
-                    "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  NAME / ROLES",
-                    "ID", "ORG", "CLIENT ID", "STATUS", "TYPE", "LAST USED"
-                );
-                for a in &list {
-                    let status = if a.is_deleted() {
-                        "deleted"
-                    } else {
-                        a.status.as_str()
-                    };
-                    let last = rfc3339(a.last_used_at);
-                    println!(
-                        "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  {} [{}]",
-                        a.id,
-                        a.org_id,
-                        a.client_id.as_deref().unwrap_or("-"),
-                        status,
-                        a.kind.as_str(),
-                        last.as_str().unwrap_or("never"),
-                        a.name,
-                        a.roles.join(",")
-                    );
-                }
-            }
-            return Ok(());
+        } => return list(db, org.as_deref(), include_deleted, json).await,
+        AccountsCmd::Create(args) => {
+            let json = args.json;
+            let (a, s) = create(db, new_account(args)?).await?;
+            (a, s, json)
         }
-        AccountsCmd::Show(o) => {
-            let a = db
-                .find_account(None, &o.account)
-                .await?
-                .ok_or_else(|| CliError::Usage("service account not found".into()))?;
-            (a, None, o.json)
-        }
+        AccountsCmd::Show(o) => (find(db, &o.account).await?, None, o.json),
         AccountsCmd::Disable(o) => (
             accounts::set_status(&scope, &o.account, Status::Disabled).await?,
             None,
@@ -236,54 +173,150 @@ pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
             let (a, s) = accounts::rotate_secret(&scope, &account, grace).await?;
             (a, Some(s), json)
         }
-        AccountsCmd::Update {
-            account,
-            name,
-            description,
-            roles,
-            allowed_ips,
-            expires_in,
-            expires_at,
-            json,
-        } => {
-            let patch = accounts::AccountPatch {
-                name,
-                description,
-                roles: (!roles.is_empty()).then_some(roles),
-                allowed_ips: allowed_ips.map(|l| {
-                    l.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                }),
-                expires_in,
-                expires_at,
-                if_version: None,
-            };
+        AccountsCmd::Update(args) => {
+            let json = args.json;
+            let (account, patch) = patch(args);
             (accounts::update(&scope, &account, patch).await?, None, json)
         }
         AccountsCmd::Delete { account, yes, json } => {
-            let a = db
-                .find_account(None, &account)
-                .await?
-                .ok_or_else(|| CliError::Usage("service account not found".into()))?;
-            if !yes {
-                let question = format!(
-                    "Delete service account `{}` ({}) in org `{}`? It can never authenticate again. [y/N] ",
-                    a.name,
-                    a.client_id.as_deref().unwrap_or(&a.id),
-                    a.org_id
-                );
-                // On a terminal a person confirms; a script (no terminal)
-                // runs as the SPEC's break-glass command always has.
-                if confirm(&question) == Some(false) {
-                    return Err(CliError::Usage("not deleted".into()));
-                }
-            }
-            (accounts::delete(&scope, &account).await?, None, json)
+            (delete(&scope, &account, yes).await?, None, json)
         }
     };
     print_object(to_json(&account), secret.as_ref(), json_out);
+    Ok(())
+}
+
+async fn find(db: &Db, key: &str) -> Result<ServiceAccount, CliError> {
+    db.find_account(None, key)
+        .await?
+        .ok_or_else(|| CliError::Usage("service account not found".into()))
+}
+
+async fn create(
+    db: &Db,
+    req: NewAccount,
+) -> Result<(ServiceAccount, Option<ClientSecret>), CliError> {
+    Ok(accounts::create(db, req, &Actor::operator(), now_unix()).await?)
+}
+
+/// The request `accounts create` makes.
+fn new_account(args: CreateArgs) -> Result<NewAccount, CliError> {
+    let CreateArgs {
+        name,
+        roles,
+        org,
+        allowed_ips,
+        expires_in,
+        expires_at,
+        description,
+        kind,
+        integration,
+        json: _,
+    } = args;
+    let kind = AccountKind::parse(&kind)
+        .ok_or_else(|| CliError::Usage("--type must be credential or integration".into()))?;
+    Ok(NewAccount {
+        org,
+        kind,
+        name,
+        description,
+        integration,
+        roles,
+        allowed_ips: allowed_ips
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .collect(),
+        expires_in: expires_at.is_none().then_some(expires_in),
+        expires_at,
+    })
+}
+
+/// The account and the change `accounts update` makes.
+fn patch(args: UpdateArgs) -> (String, accounts::AccountPatch) {
+    let UpdateArgs {
+        account,
+        name,
+        description,
+        roles,
+        allowed_ips,
+        expires_in,
+        expires_at,
+        json: _,
+    } = args;
+    let patch = accounts::AccountPatch {
+        name,
+        description,
+        roles: (!roles.is_empty()).then_some(roles),
+        allowed_ips: allowed_ips.map(|l| {
+            l.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
+        expires_in,
+        expires_at,
+        if_version: None,
+    };
+    (account, patch)
+}
+
+/// Deletes after asking, on a terminal; a script (no terminal) deletes as
+/// the SPEC's break-glass command always has.
+async fn delete(scope: &Scope<'_>, key: &str, yes: bool) -> Result<ServiceAccount, CliError> {
+    let a = find(scope.db, key).await?;
+    if !yes {
+        let question = format!(
+            "Delete service account `{}` ({}) in org `{}`? It can never authenticate again. [y/N] ",
+            a.name,
+            a.client_id.as_deref().unwrap_or(&a.id),
+            a.org_id
+        );
+        if confirm(&question) == Some(false) {
+            return Err(CliError::Usage("not deleted".into()));
+        }
+    }
+    Ok(accounts::delete(scope, key).await?)
+}
+
+async fn list(
+    db: &Db,
+    org: Option<&str>,
+    include_deleted: bool,
+    json: bool,
+) -> Result<(), CliError> {
+    if let Some(o) = org
+        && !db.org_exists(o).await?
+    {
+        return Err(no_org(o));
+    }
+    let list = db.list_accounts(org, include_deleted).await?;
+    if json {
+        println!("{}", Value::Array(list.iter().map(to_json).collect()));
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  NAME / ROLES",
+        "ID", "ORG", "CLIENT ID", "STATUS", "TYPE", "LAST USED"
+    );
+    for a in &list {
+        let status = if a.is_deleted() {
+            "deleted"
+        } else {
+            a.status.as_str()
+        };
+        let last = rfc3339(a.last_used_at);
+        println!(
+            "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  {} [{}]",
+            a.id,
+            a.org_id,
+            a.client_id.as_deref().unwrap_or("-"),
+            status,
+            a.kind.as_str(),
+            last.as_str().unwrap_or("never"),
+            a.name,
+            a.roles.join(",")
+        );
+    }
     Ok(())
 }

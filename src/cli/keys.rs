@@ -36,62 +36,8 @@ pub(super) fn run(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
     let now = now_unix();
     let fail = |e: keys::KeyError| CliError::Failure(e.to_string());
     match cmd {
-        KeysCmd::List { json } => {
-            let store = KeyStore::open(&config.keys_dir, now).map_err(fail)?;
-            let set = store.current();
-            let rows: Vec<Value> = set
-                .keys
-                .iter()
-                .map(|k| {
-                    let state = set.state_of(k, now);
-                    json!({"kid": k.meta.kid, "alg": k.meta.alg.as_str(), "state": state,
-                           "created_at": rfc3339(Some(k.meta.created_at)),
-                           "activate_at": rfc3339(Some(k.meta.activate_at))})
-                })
-                .collect();
-            if json {
-                println!("{}", Value::Array(rows));
-            } else {
-                for r in rows {
-                    println!(
-                        "{}  {:<6} {:<9} activates {}",
-                        r["kid"].as_str().unwrap_or(""),
-                        r["alg"].as_str().unwrap_or(""),
-                        r["state"].as_str().unwrap_or(""),
-                        r["activate_at"].as_str().unwrap_or("")
-                    );
-                }
-            }
-            Ok(())
-        }
-        KeysCmd::Rotate { alg, activate_in } => {
-            let alg = Alg::parse(&alg)
-                .ok_or_else(|| CliError::Usage("--alg must be ES256, EdDSA or RS256".into()))?;
-            let delay = match activate_in {
-                Some(text) => humantime::parse_duration(&text).map_err(|_| {
-                    CliError::Usage("--activate-in must be a duration such as 10m".into())
-                })?,
-                None => config.key_publication_delay,
-            };
-            if delay < config.key_reload_interval {
-                eprintln!(
-                    "warning: --activate-in is shorter than key_reload_interval ({}s); a replica may sign with the key before another replica publishes it",
-                    config.key_reload_interval.as_secs()
-                );
-            }
-            let meta =
-                keys::rotate(&config.keys_dir, alg, delay.as_secs() as i64, now).map_err(fail)?;
-            println!("{}", meta.kid);
-            eprintln!(
-                "key {} ({}) created: in every replica's JWKS within {} (the reload interval), signing from {} (in {})",
-                meta.kid,
-                meta.alg.as_str(),
-                humantime::format_duration(config.key_reload_interval),
-                rfc3339(Some(meta.activate_at)).as_str().unwrap_or("-"),
-                humantime::format_duration(delay)
-            );
-            Ok(())
-        }
+        KeysCmd::List { json } => list(config, json, now),
+        KeysCmd::Rotate { alg, activate_in } => rotate(config, &alg, activate_in, now),
         KeysCmd::Prune => {
             let pruned = keys::prune(
                 &config.keys_dir,
@@ -111,4 +57,67 @@ pub(super) fn run(cmd: KeysCmd, config: &Config) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+fn list(config: &Config, json: bool, now: i64) -> Result<(), CliError> {
+    let fail = |e: keys::KeyError| CliError::Failure(e.to_string());
+    let store = KeyStore::open(&config.keys_dir, now).map_err(fail)?;
+    let set = store.current();
+    let rows: Vec<Value> = set
+        .keys
+        .iter()
+        .map(|k| {
+            let state = set.state_of(k, now);
+            json!({"kid": k.meta.kid, "alg": k.meta.alg.as_str(), "state": state,
+                   "created_at": rfc3339(Some(k.meta.created_at)),
+                   "activate_at": rfc3339(Some(k.meta.activate_at))})
+        })
+        .collect();
+    if json {
+        println!("{}", Value::Array(rows));
+    } else {
+        for r in rows {
+            println!(
+                "{}  {:<6} {:<9} activates {}",
+                r["kid"].as_str().unwrap_or(""),
+                r["alg"].as_str().unwrap_or(""),
+                r["state"].as_str().unwrap_or(""),
+                r["activate_at"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn rotate(
+    config: &Config,
+    alg: &str,
+    activate_in: Option<String>,
+    now: i64,
+) -> Result<(), CliError> {
+    let fail = |e: keys::KeyError| CliError::Failure(e.to_string());
+    let alg = Alg::parse(alg)
+        .ok_or_else(|| CliError::Usage("--alg must be ES256, EdDSA or RS256".into()))?;
+    let delay = match activate_in {
+        Some(text) => humantime::parse_duration(&text)
+            .map_err(|_| CliError::Usage("--activate-in must be a duration such as 10m".into()))?,
+        None => config.key_publication_delay,
+    };
+    if delay < config.key_reload_interval {
+        eprintln!(
+            "warning: --activate-in is shorter than key_reload_interval ({}s); a replica may sign with the key before another replica publishes it",
+            config.key_reload_interval.as_secs()
+        );
+    }
+    let meta = keys::rotate(&config.keys_dir, alg, delay.as_secs() as i64, now).map_err(fail)?;
+    println!("{}", meta.kid);
+    eprintln!(
+        "key {} ({}) created: in every replica's JWKS within {} (the reload interval), signing from {} (in {})",
+        meta.kid,
+        meta.alg.as_str(),
+        humantime::format_duration(config.key_reload_interval),
+        rfc3339(Some(meta.activate_at)).as_str().unwrap_or("-"),
+        humantime::format_duration(delay)
+    );
+    Ok(())
 }

@@ -95,32 +95,7 @@ impl From<DbError> for CliError {
 pub async fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
-                let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                    2
-                } else {
-                    0
-                };
-            }
-            // clap explains over several lines; the contract is one line:
-            // its first paragraph, joined.
-            let text = e.render().to_string();
-            let first: Vec<&str> = text
-                .lines()
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            eprintln!("{}", first.join(" "));
-            return 2;
-        }
+        Err(e) => return usage_error(&e),
     };
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -131,16 +106,7 @@ pub async fn main() -> i32 {
     };
     let serving = matches!(cli.command, Command::Serve);
     init_logging(&config, serving);
-    for (var, near) in Config::unknown_variables() {
-        let hint = near
-            .map(|n| format!(" (did you mean {n}?)"))
-            .unwrap_or_default();
-        if serving {
-            tracing::warn!("{var} is not a warden setting and is ignored{hint}");
-        } else {
-            eprintln!("warning: {var} is not a warden setting and is ignored{hint}");
-        }
-    }
+    warn_unknown_variables(serving);
     match run(cli.command, config).await {
         Ok(()) => {
             if let Some(line) = USED_DATABASE.get() {
@@ -155,6 +121,46 @@ pub async fn main() -> i32 {
         Err(CliError::Failure(m)) => {
             eprintln!("error: {}", m.replace('\n', " "));
             1
+        }
+    }
+}
+
+/// Prints help or the version (exit 0), or a usage error in one line
+/// (exit 2): clap explains over several lines, the contract is one.
+fn usage_error(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            2
+        }
+        _ => {
+            let text = e.render().to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{}", first.join(" "));
+            2
+        }
+    }
+}
+
+/// A `WARDEN_*` variable that is not a setting is most likely a typo.
+fn warn_unknown_variables(serving: bool) {
+    for (var, near) in Config::unknown_variables() {
+        let hint = near
+            .map(|n| format!(" (did you mean {n}?)"))
+            .unwrap_or_default();
+        if serving {
+            tracing::warn!("{var} is not a warden setting and is ignored{hint}");
+        } else {
+            eprintln!("warning: {var} is not a warden setting and is ignored{hint}");
         }
     }
 }

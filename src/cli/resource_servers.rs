@@ -88,30 +88,10 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
             let (r, s) = rs::create(db, &name, &audience, issuer, &actor, now).await?;
             (r, Some(s), json)
         }
-        RsCmd::List { json } => {
-            let all = db.list_resource_servers().await?;
-            if json {
-                println!("{}", Value::Array(all.iter().map(rs::to_json).collect()));
-            } else {
-                for r in &all {
-                    let status = if r.deleted_at.is_some() {
-                        "deleted"
-                    } else {
-                        r.status.as_str()
-                    };
-                    println!(
-                        "{}  {}  {:<8}  {}  {}",
-                        r.id, r.client_id, status, r.audience, r.name
-                    );
-                }
-            }
-            return Ok(());
-        }
+        RsCmd::List { json } => return list(db, json).await,
         RsCmd::Show(o) => {
-            let r = db
-                .find_resource_server(&o.resource_server)
-                .await?
-                .ok_or_else(|| CliError::Usage("resource server not found".into()))?;
+            let r = db.find_resource_server(&o.resource_server).await?;
+            let r = r.ok_or_else(|| CliError::Usage("resource server not found".into()))?;
             (r, None, o.json)
         }
         RsCmd::Disable(o) => (
@@ -153,5 +133,26 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
         }
     };
     print_object(rs::to_json(&server), secret.as_ref(), json_out);
+    Ok(())
+}
+
+async fn list(db: &Db, json: bool) -> Result<(), CliError> {
+    let all = db.list_resource_servers().await?;
+    if json {
+        let items = all.iter().map(crate::manage::resource_servers::to_json);
+        println!("{}", Value::Array(items.collect()));
+        return Ok(());
+    }
+    for r in &all {
+        let status = if r.deleted_at.is_some() {
+            "deleted"
+        } else {
+            r.status.as_str()
+        };
+        println!(
+            "{}  {}  {:<8}  {}  {}",
+            r.id, r.client_id, status, r.audience, r.name
+        );
+    }
     Ok(())
 }
