@@ -1,17 +1,12 @@
 //! `POST /oauth/introspect` and `POST /oauth/revoke`: extract, call the
 //! flow, answer.
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::IpAddr;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
 use super::error::oauth_answer;
-use super::form::{read_form, required};
-use super::observe::Refusal;
-use crate::http::AppState;
+use super::form::required;
+use super::oauth_request::OAuthRequest;
 use crate::now_unix;
 use crate::oauth::OAuthError;
 use crate::oauth::introspect::Introspection;
@@ -48,17 +43,10 @@ pub struct RevokeForm {
     responses((status = 200, description = "OK", body = Introspection), (status = 400, description = "Malformed request", body = super::error::OAuthErrorBody),
               (status = 401, description = "Not authenticated", body = super::error::OAuthErrorBody)),
     security(("basic" = [])))]
-pub async fn introspect(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response {
-    let mut seen = Refusal::default();
+pub async fn introspect(mut req: OAuthRequest) -> Response {
     let result = async {
-        let form = read_form(&headers, &uri, body).await?;
-        let (creds, peer_ip) = super::identify(&state, peer, &headers, &form, &mut seen)?;
+        let form = req.take_form()?;
+        let (creds, peer_ip) = req.identify(&form)?;
         let token = required(&form, "token")?;
         // `source_ip` is the address the resource server's own caller came
         // from; without it, an account with an allowlist is inactive.
@@ -68,7 +56,7 @@ pub async fn introspect(
             })?),
             None => None,
         };
-        run_introspect(&state, &creds, token, peer_ip, caller_ip, now_unix()).await
+        run_introspect(&req.state, &creds, token, peer_ip, caller_ip, now_unix()).await
     }
     .await;
     let outcome = match &result {
@@ -83,7 +71,7 @@ pub async fn introspect(
     }
     oauth_answer(
         result.map(|r| r.unwrap_or_else(Introspection::inactive)),
-        seen,
+        req.seen,
     )
 }
 
@@ -93,21 +81,14 @@ pub async fn introspect(
     responses((status = 200, description = "revoked, or not a live token"), (status = 400, description = "Malformed request", body = super::error::OAuthErrorBody),
               (status = 401, description = "Not authenticated", body = super::error::OAuthErrorBody), (status = 403, description = "Not allowed", body = super::error::OAuthErrorBody)),
     security((), ("basic" = [])))]
-pub async fn revoke(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response {
-    let mut seen = Refusal::default();
+pub async fn revoke(mut req: OAuthRequest) -> Response {
     let result = async {
-        let form = read_form(&headers, &uri, body).await?;
-        let (creds, ip) = super::identify(&state, peer, &headers, &form, &mut seen)?;
+        let form = req.take_form()?;
+        let (creds, ip) = req.identify(&form)?;
         let token = required(&form, "token")?;
-        run_revoke(&state, &creds, token, ip, now_unix()).await
+        run_revoke(&req.state, &creds, token, ip, now_unix()).await
     }
     .await;
     // RFC 7009 §2.2: an empty 200, whether or not the token was live.
-    oauth_answer(result.map(|()| serde_json::Map::new()), seen)
+    oauth_answer(result.map(|()| serde_json::Map::new()), req.seen)
 }

@@ -5,6 +5,7 @@ pub mod form;
 mod health;
 mod introspect;
 pub(crate) mod metrics;
+mod oauth_request;
 mod observe;
 pub(crate) mod openapi;
 mod state;
@@ -80,29 +81,6 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
 
 async fn not_found() -> impl IntoResponse {
     error::problem(StatusCode::NOT_FOUND, "Not Found", "no such endpoint")
-}
-
-/// Who calls an OAuth endpoint: the client credentials it presents and
-/// the address it comes from, both also noted in `seen` for the line the
-/// observe layer logs if the request is refused.
-pub fn identify(
-    state: &AppState,
-    peer: std::net::SocketAddr,
-    headers: &axum::http::HeaderMap,
-    form: &std::collections::HashMap<String, String>,
-    seen: &mut observe::Refusal,
-) -> Result<
-    (
-        crate::oauth::client_auth::ClientCredentials,
-        Option<std::net::IpAddr>,
-    ),
-    crate::oauth::OAuthError,
-> {
-    let ip = client_address(state, peer, headers);
-    seen.ip = ip;
-    let creds = form::client_credentials(headers, form)?;
-    seen.client_id = creds.shown_id();
-    Ok((creds, ip))
 }
 
 /// The caller's address: the TCP peer, or behind a trusted proxy the

@@ -1,16 +1,10 @@
 //! `POST /oauth/token`: extract, call `oauth::token::grant_token`, answer.
-use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
 use super::error::oauth_answer;
-use super::form::{read_form, required};
-use super::observe::Refusal;
-use crate::http::AppState;
+use super::form::required;
+use super::oauth_request::{Form, OAuthRequest};
 use crate::now_unix;
 use crate::oauth::OAuthError;
 use crate::oauth::token::{GrantRequest, TokenRequest, grant_token};
@@ -44,15 +38,21 @@ pub struct TokenForm {
         (status = 503, description = "Temporarily unavailable; retry", body = super::error::OAuthErrorBody),
     ),
     security((), ("basic" = [])))]
-pub async fn token(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response {
-    let mut seen = Refusal::default();
-    let (grant, result) = handle(&state, peer, &headers, &uri, body, &mut seen).await;
+pub async fn token(mut req: OAuthRequest) -> Response {
+    let form = req.take_form();
+    let grant = match form
+        .as_ref()
+        .map(|f| f.get("grant_type").map(String::as_str))
+    {
+        Ok(Some("client_credentials")) => "client_credentials",
+        Ok(Some("refresh_token")) => "refresh_token",
+        Ok(Some(_)) => "other",
+        Ok(None) | Err(_) => "none",
+    };
+    let result = match form {
+        Ok(form) => grant_flow(&mut req, &form).await,
+        Err(e) => Err(e),
+    };
     let outcome = match &result {
         Ok(_) => "issued",
         Err(e) => e.code(),
@@ -61,40 +61,13 @@ pub async fn token(
     if matches!(result, Err(OAuthError::InvalidClient { .. })) {
         metrics::counter!("warden_client_auth_failures_total", "endpoint" => "token").increment(1);
     }
-    oauth_answer(result, seen)
+    oauth_answer(result, req.seen)
 }
 
-/// The grant type (for metrics) and the outcome.
-async fn handle(
-    state: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: Body,
-    seen: &mut Refusal,
-) -> (
-    &'static str,
-    Result<crate::oauth::token::TokenResponse, OAuthError>,
-) {
-    let form = match read_form(headers, uri, body).await {
-        Ok(f) => f,
-        Err(e) => return ("none", Err(e)),
-    };
-    let grant = match form.get("grant_type").map(String::as_str) {
-        Some("client_credentials") => "client_credentials",
-        Some("refresh_token") => "refresh_token",
-        Some(_) => "other",
-        None => "none",
-    };
-    (grant, grant_flow(state, peer, headers, &form, seen).await)
-}
-
+/// The grant the form asks for, by the client it names.
 async fn grant_flow(
-    state: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    form: &std::collections::HashMap<String, String>,
-    seen: &mut Refusal,
+    req: &mut OAuthRequest,
+    form: &Form,
 ) -> Result<crate::oauth::token::TokenResponse, OAuthError> {
     let grant = match required(form, "grant_type")?.as_str() {
         "client_credentials" => GrantRequest::ClientCredentials {
@@ -108,9 +81,9 @@ async fn grant_flow(
         },
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
-    let (client, source_ip) = super::identify(state, peer, headers, form, seen)?;
+    let (client, source_ip) = req.identify(form)?;
     grant_token(
-        state,
+        &req.state,
         TokenRequest {
             grant,
             client,

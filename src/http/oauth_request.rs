@@ -1,0 +1,69 @@
+//! What the three OAuth endpoints (token, introspection, revocation) read
+//! first, in one extractor: the form, read strictly, and who is calling.
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::http::HeaderMap;
+
+use super::AppState;
+use super::form::{client_credentials, read_form};
+use super::observe::Refusal;
+use crate::oauth::OAuthError;
+use crate::oauth::client_auth::ClientCredentials;
+
+pub type Form = HashMap<String, String>;
+
+/// An OAuth request. A malformed form is not a rejection: it is the
+/// request's first error, counted and answered like any other.
+pub struct OAuthRequest {
+    pub state: Arc<AppState>,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    pub form: Result<Form, OAuthError>,
+    /// Who was refused, for the observe layer's log line.
+    pub seen: Refusal,
+}
+
+impl FromRequest<Arc<AppState>> for OAuthRequest {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        // Served without the peer's address, no address rule can hold.
+        let Some(&ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Err(axum::response::IntoResponse::into_response(
+                OAuthError::ServerError,
+            ));
+        };
+        let form = read_form(&parts.headers, &parts.uri, body).await;
+        Ok(Self {
+            state: state.clone(),
+            peer,
+            headers: parts.headers,
+            form,
+            seen: Refusal::default(),
+        })
+    }
+}
+
+impl OAuthRequest {
+    /// The form, or the error reading it (taken once).
+    pub fn take_form(&mut self) -> Result<Form, OAuthError> {
+        std::mem::replace(&mut self.form, Ok(Form::new()))
+    }
+
+    /// The client credentials it presents (HTTP Basic or the form) and
+    /// the address it comes from, both also noted in `seen`.
+    pub fn identify(
+        &mut self,
+        form: &Form,
+    ) -> Result<(ClientCredentials, Option<IpAddr>), OAuthError> {
+        let ip = super::client_address(&self.state, self.peer, &self.headers);
+        self.seen.ip = ip;
+        let creds = client_credentials(&self.headers, form)?;
+        self.seen.client_id = creds.shown_id();
+        Ok((creds, ip))
+    }
+}
