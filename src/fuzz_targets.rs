@@ -23,7 +23,7 @@ use crate::domain::account::{AccountKind, ExpiresIn};
 use crate::domain::credentials::{ClientSecret, MAX_CREDENTIAL_LEN};
 use crate::domain::ip::{IpAllowlist, canonical, client_ip, parse_cidr};
 use crate::domain::text::{is_hidden_char, validate_description, validate_name};
-use crate::http::admin::accounts::{CreateAccount, PatchAccount};
+use crate::http::admin::accounts::CreateAccount;
 use crate::http::admin::decode_json;
 use crate::http::admin::secrets::RotateSecret;
 use crate::http::form::{client_credentials, parse_basic, parse_form};
@@ -255,7 +255,7 @@ pub fn admin_json(data: &[u8]) {
         }
         Err(e) => check_api_error(e),
     }
-    match decode_json::<PatchAccount>(&bytes) {
+    match decode_json::<crate::manage::accounts::AccountPatch>(&bytes) {
         Ok(p) => {
             if let Some(ips) = &p.allowed_ips {
                 let _ = IpAllowlist::parse(ips);

@@ -2,21 +2,44 @@
 //! change (`insert!`); credential events arrive batched from bookkeeping.
 use serde_json::Value;
 
+use super::rows::{Cols, Decode, Param};
 use super::write::insert_audits;
 use super::{Db, DbResult, on_db, on_db_write};
 
-/// One audit record. `details` holds changed fields, never a secret.
-#[derive(Debug, Clone)]
+/// One audit record. `details` holds changed fields, never a secret. As
+/// the API shows it: `at` in RFC 3339, the org implied by the caller's.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
+    #[serde(skip)]
     pub org_id: Option<String>,
+    /// RFC 3339.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String)]
     pub at: i64,
+    /// `service_account`, `resource_server`, `operator` or `anonymous`
+    /// (a throttled address).
     pub actor_type: String,
+    /// The acting account's or resource server's id, `local-operator`, or
+    /// the throttled address.
     pub actor_id: String,
+    /// What happened, e.g. `service_account.disabled`, `token.issued`.
     pub action: String,
+    /// `service_account`, `role`, `org` or `resource_server`.
     pub target_type: Option<String>,
+    /// The target's id.
     pub target_id: Option<String>,
+    /// The address the action came from, when known.
     pub source_ip: Option<String>,
+    /// Changed fields and context; never a secret or token.
+    #[schema(value_type = Object)]
     pub details: Value,
+}
+
+fn rfc3339<S: serde::Serializer>(at: &i64, s: S) -> Result<S::Ok, S::Error> {
+    match crate::domain::rfc3339(*at) {
+        Some(t) => s.serialize_str(&t),
+        None => s.serialize_none(),
+    }
 }
 
 /// The principal the CLI acts as.
@@ -63,19 +86,49 @@ impl AuditEvent {
     }
 }
 
-/// A stored event, as read back.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A stored event, as read back: its id (the log's order) and the event.
+#[derive(Debug, Clone)]
 pub struct AuditRow {
     pub id: i64,
-    pub org_id: Option<String>,
-    pub at: i64,
-    pub actor_type: String,
-    pub actor_id: String,
-    pub action: String,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    pub source_ip: Option<String>,
-    pub details: String,
+    pub event: AuditEvent,
+}
+
+/// `SELECT` of the columns `AuditRow` decodes, in order, then `$tail`.
+macro_rules! select_events {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, \
+             source_ip, details FROM audit_events ",
+            $tail
+        )
+    };
+}
+
+/// A row reads as its event (`row.action`, `row.at`).
+impl std::ops::Deref for AuditRow {
+    type Target = AuditEvent;
+    fn deref(&self) -> &AuditEvent {
+        &self.event
+    }
+}
+
+impl Decode for AuditRow {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self {
+            id: r.int(0)?,
+            event: AuditEvent {
+                org_id: r.opt_text(1)?,
+                at: r.int(2)?,
+                actor_type: r.text(3)?,
+                actor_id: r.text(4)?,
+                action: r.text(5)?,
+                target_type: r.opt_text(6)?,
+                target_id: r.opt_text(7)?,
+                source_ip: r.opt_text(8)?,
+                details: serde_json::from_str(&r.text(9)?).unwrap_or_default(),
+            },
+        })
+    }
 }
 
 impl Db {
@@ -194,11 +247,8 @@ impl Db {
         fields(op = "audit_for_target")
     )]
     pub async fn audit_for_target(&self, target_id: &str) -> DbResult<Vec<AuditRow>> {
-        let sql = "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details \
-                   FROM audit_events WHERE target_id = $1 ORDER BY id";
-        Ok(
-            on_db!(self, p => sqlx::query_as::<_, AuditRow>(sql).bind(target_id).fetch_all(p).await?),
-        )
+        let sql = select_events!("WHERE target_id = $1 ORDER BY id");
+        self.read_all(sql, &[Param::Text(target_id)]).await
     }
 }
 
@@ -219,21 +269,22 @@ pub struct AuditQuery {
 impl Db {
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "query_audit"))]
     pub async fn query_audit(&self, q: &AuditQuery) -> DbResult<Vec<AuditRow>> {
-        let sql = "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details \
-                   FROM audit_events WHERE org_id = $1 AND ($2 IS NULL OR actor_id = $2) \
-                   AND ($3 IS NULL OR target_id = $3) AND ($4 IS NULL OR action = $4) \
-                   AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at <= $6) AND ($7 IS NULL OR id < $7) \
-                   ORDER BY id DESC LIMIT $8";
-        Ok(on_db!(self, p => sqlx::query_as::<_, AuditRow>(sql)
-            .bind(&q.org)
-            .bind(&q.actor)
-            .bind(&q.target)
-            .bind(&q.action)
-            .bind(q.since)
-            .bind(q.until)
-            .bind(q.before)
-            .bind(q.limit)
-            .fetch_all(p)
-            .await?))
+        let sql = select_events!(
+            "WHERE org_id = $1 AND ($2 IS NULL OR actor_id = $2) \
+             AND ($3 IS NULL OR target_id = $3) AND ($4 IS NULL OR action = $4) \
+             AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at <= $6) AND ($7 IS NULL OR id < $7) \
+             ORDER BY id DESC LIMIT $8"
+        );
+        let params = [
+            Param::Text(&q.org),
+            Param::OptText(q.actor.as_deref()),
+            Param::OptText(q.target.as_deref()),
+            Param::OptText(q.action.as_deref()),
+            Param::OptInt(q.since),
+            Param::OptInt(q.until),
+            Param::OptInt(q.before),
+            Param::Int(q.limit),
+        ];
+        self.read_all(sql, &params).await
     }
 }

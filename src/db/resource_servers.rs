@@ -5,6 +5,13 @@ use super::{AuditEvent, Db, DbError, DbResult};
 use crate::domain::account::Status;
 use crate::domain::resource_server::ResourceServer;
 
+/// `SELECT` of `rs_columns!()` from `resource_servers`, then `$tail`.
+macro_rules! select_rs {
+    ($tail:literal) => {
+        concat!("SELECT ", rs_columns!(), " FROM resource_servers ", $tail)
+    };
+}
+
 macro_rules! rs_columns {
     () => {
         "id, name, audience, client_id, secret_hash, status, created_at, created_by, deleted_at, \
@@ -75,6 +82,16 @@ impl TryFrom<RsRow> for ResourceServer {
 }
 
 impl Db {
+    /// The resource server `sql` finds by `$1`.
+    async fn one_resource_server(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> DbResult<Option<ResourceServer>> {
+        let row: Option<RsRow> = self.read_one(sql, &[Param::Text(key)]).await?;
+        row.map(ResourceServer::try_from).transpose()
+    }
+
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -122,13 +139,8 @@ impl Db {
         fields(op = "find_resource_server")
     )]
     pub async fn find_resource_server(&self, key: &str) -> DbResult<Option<ResourceServer>> {
-        let sql = concat!(
-            "SELECT ",
-            rs_columns!(),
-            " FROM resource_servers WHERE id = $1 OR client_id = $1 OR audience = $1"
-        );
-        let row: Option<RsRow> = self.read_one(sql, &[Param::Text(key)]).await?;
-        row.map(ResourceServer::try_from).transpose()
+        let sql = select_rs!("WHERE id = $1 OR client_id = $1 OR audience = $1");
+        self.one_resource_server(sql, key).await
     }
 
     /// By client id alone: the point lookup resource-server authentication
@@ -143,13 +155,8 @@ impl Db {
         &self,
         client_id: &str,
     ) -> DbResult<Option<ResourceServer>> {
-        let sql = concat!(
-            "SELECT ",
-            rs_columns!(),
-            " FROM resource_servers WHERE client_id = $1"
-        );
-        let row: Option<RsRow> = self.read_one(sql, &[Param::Text(client_id)]).await?;
-        row.map(ResourceServer::try_from).transpose()
+        let sql = select_rs!("WHERE client_id = $1");
+        self.one_resource_server(sql, client_id).await
     }
 
     #[tracing::instrument(
@@ -159,11 +166,7 @@ impl Db {
         fields(op = "list_resource_servers")
     )]
     pub async fn list_resource_servers(&self) -> DbResult<Vec<ResourceServer>> {
-        let sql = concat!(
-            "SELECT ",
-            rs_columns!(),
-            " FROM resource_servers ORDER BY created_at, id"
-        );
+        let sql = select_rs!("ORDER BY created_at, id");
         let rows: Vec<RsRow> = self.read_all(sql, &[]).await?;
         rows.into_iter().map(ResourceServer::try_from).collect()
     }

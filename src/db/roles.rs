@@ -2,11 +2,12 @@
 use std::collections::HashMap;
 
 use super::accounts::split_permissions;
+use super::rows::{Cols, Decode, Param};
 use super::write::{ChangeOutcome, OrgGuard, audited_write, unique_or_conflict};
 use super::{AuditEvent, Db, DbResult, on_db};
 
 /// A custom role as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CustomRole {
     pub org_id: String,
     pub id: String,
@@ -14,6 +15,19 @@ pub struct CustomRole {
     pub permissions: String,
     pub created_at: i64,
     pub created_by: String,
+}
+
+impl Decode for CustomRole {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self {
+            org_id: r.text(0)?,
+            id: r.text(1)?,
+            description: r.text(2)?,
+            permissions: r.text(3)?,
+            created_at: r.int(4)?,
+            created_by: r.text(5)?,
+        })
+    }
 }
 
 impl CustomRole {
@@ -59,12 +73,9 @@ impl Db {
         fields(op = "list_custom_roles")
     )]
     pub async fn list_custom_roles(&self, org: &str) -> DbResult<Vec<CustomRole>> {
-        Ok(on_db!(self, p => sqlx::query_as::<_, CustomRole>(
-            "SELECT org_id, id, description, permissions, created_at, created_by FROM roles WHERE org_id = $1 ORDER BY id",
-        )
-        .bind(org)
-        .fetch_all(p)
-        .await?))
+        let sql = "SELECT org_id, id, description, permissions, created_at, created_by \
+                   FROM roles WHERE org_id = $1 ORDER BY id";
+        self.read_all(sql, &[Param::Text(org)]).await
     }
 
     #[tracing::instrument(

@@ -79,6 +79,7 @@ pub enum Param<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Int(i64),
+    OptInt(Option<i64>),
     Bool(bool),
 }
 
@@ -88,6 +89,7 @@ impl rusqlite::ToSql for Param<'_> {
             Self::Text(s) => s.to_sql(),
             Self::OptText(s) => s.to_sql(),
             Self::Int(n) => n.to_sql(),
+            Self::OptInt(n) => n.to_sql(),
             Self::Bool(b) => b.to_sql(),
         }
     }
@@ -106,6 +108,7 @@ macro_rules! bound {
                 Param::Text(v) => q.bind(v),
                 Param::OptText(v) => q.bind(v),
                 Param::Int(v) => q.bind(v),
+                Param::OptInt(v) => q.bind(v),
                 Param::Bool(v) => q.bind(v),
             };
         }

@@ -283,11 +283,7 @@ pub(crate) async fn hash_off_runtime(secret: &ClientSecret) -> Result<String, Ma
 
 /// RFC 3339 for a Unix time (`null` for none).
 pub fn rfc3339(t: Option<i64>) -> serde_json::Value {
-    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+    t.and_then(crate::domain::rfc3339)
         .map(serde_json::Value::String)
         .unwrap_or(serde_json::Value::Null)
 }

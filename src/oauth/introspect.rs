@@ -107,6 +107,10 @@ pub async fn live_access_token(
 
 /// RFC 7662 answer: `{"active": false}`, or the live claims of an active
 /// token (`nbf` for access tokens only).
+///
+/// The repeated `skip_serializing_if` is deliberate: one flat struct of
+/// optional claims is what the OpenAPI document can state exactly (a
+/// flattened optional struct becomes a schema `{"active": false}` fails).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Introspection {
     pub active: bool,

@@ -295,15 +295,14 @@ async fn revocation_by_account_and_resource_server(b: Backend) {
     expect_error(r, 400, "invalid_request").await;
     // Revocations are audited.
     let events = s.db.audit_for_target(&a.id).await.expect("audit");
+    assert!(events.iter().any(
+        |e| e.event.action == "access_token.revoked" && e.event.actor_type == "resource_server"
+    ));
     assert!(
         events
             .iter()
-            .any(|e| e.action == "access_token.revoked" && e.actor_type == "resource_server")
-    );
-    assert!(
-        events
-            .iter()
-            .any(|e| e.action == "refresh_token.revoked" && e.actor_type == "service_account")
+            .any(|e| e.event.action == "refresh_token.revoked"
+                && e.event.actor_type == "service_account")
     );
 }
 

@@ -38,21 +38,6 @@ pub struct CreateAccount {
     pub integration: Option<String>,
 }
 
-/// Fields to change; omitted fields keep their value.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchAccount {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub roles: Option<Vec<String>>,
-    pub allowed_ips: Option<Vec<String>>,
-    /// `never` clears the expiry; omitted keeps it.
-    pub expires_in: Option<String>,
-    /// Instead of `expires_in`: an RFC 3339 time, in the future, at most
-    /// ten years ahead.
-    pub expires_at: Option<String>,
-}
-
 #[derive(serde::Serialize, ToSchema)]
 pub struct AccountPage {
     pub items: Vec<AccountView>,
@@ -230,7 +215,7 @@ pub async fn get_account(
 /// Change name, description, roles, allowed IPs or expiry. Only the
 /// fields sent change; with `If-Match` (an ETag from GET), only if the
 /// account is still at that version (else 412).
-#[utoipa::path(patch, path = "/api/v1/service-accounts/{id}", tag = "service accounts", request_body = PatchAccount,
+#[utoipa::path(patch, path = "/api/v1/service-accounts/{id}", tag = "service accounts", request_body = AccountPatch,
     params(
         ("id" = String, Path, description = "id or client id"),
         ("If-Match" = Option<String>, Header, description = "an ETag from GET: change only that version"),
@@ -246,17 +231,9 @@ pub async fn patch_account(
     caller: AdminCaller<OrgManage>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<PatchAccount>,
+    ApiJson(mut patch): ApiJson<AccountPatch>,
 ) -> Result<Tagged, ApiError> {
-    let patch = AccountPatch {
-        name: body.name,
-        description: body.description,
-        roles: body.roles,
-        allowed_ips: body.allowed_ips,
-        expires_in: body.expires_in,
-        expires_at: body.expires_at,
-        if_version: if_match(&headers)?,
-    };
+    patch.if_version = if_match(&headers)?;
     let a = accounts::update(&caller.scope(&state.db), &id, patch).await?;
     Ok(tagged(&a, caller.now()))
 }

@@ -8,41 +8,22 @@ use utoipa::ToSchema;
 
 use super::query::{bad_cursor, list_query, next_cursor};
 use super::{AdminCaller, ApiError, AuditRead};
-use crate::db::audit::{AuditQuery, AuditRow};
+use crate::db::audit::{AuditEvent, AuditQuery, AuditRow};
 use crate::http::AppState;
 use crate::http::openapi::{Problems, QUERY};
-use crate::manage::rfc3339;
 
+/// One event of the audit log, as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub struct AuditEventView {
+    /// Increases with every event; the log's order.
     pub id: i64,
-    /// RFC 3339.
-    pub at: String,
-    /// `service_account`, `resource_server` or `operator`.
-    pub actor_type: String,
-    pub actor_id: String,
-    pub action: String,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    pub source_ip: Option<String>,
-    /// Changed fields and context; never a secret or token.
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
+    #[serde(flatten)]
+    pub event: AuditEvent,
 }
 
 impl From<AuditRow> for AuditEventView {
-    fn from(r: AuditRow) -> Self {
-        Self {
-            id: r.id,
-            at: rfc3339(Some(r.at)).as_str().unwrap_or_default().to_owned(),
-            actor_type: r.actor_type,
-            actor_id: r.actor_id,
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            source_ip: r.source_ip,
-            details: serde_json::from_str(&r.details).unwrap_or_default(),
-        }
+    fn from(AuditRow { id, event }: AuditRow) -> Self {
+        Self { id, event }
     }
 }
 

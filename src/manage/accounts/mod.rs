@@ -157,18 +157,28 @@ pub async fn create(
     Ok((account, secret))
 }
 
-/// The editable fields; `None` keeps the current value. `expires_in`
-/// `never` clears the expiry.
-#[derive(Debug, Default, Clone)]
+/// Fields to change; omitted fields keep their value. The body of
+/// `PATCH /api/v1/service-accounts/{id}`, and what `accounts update`
+/// sends.
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AccountPatch {
+    /// 1 to 100 characters.
     pub name: Option<String>,
+    /// Free text, at most 1,000 characters.
     pub description: Option<String>,
+    /// The new set of roles; replaces the old one. You must hold every
+    /// permission of each role you add.
     pub roles: Option<Vec<String>>,
+    /// Addresses or CIDR blocks; an empty list removes the restriction.
     pub allowed_ips: Option<Vec<String>>,
+    /// `30d`, `60d`, `90d`, `180d`, `1y`, or `never` to clear the expiry.
     pub expires_in: Option<String>,
-    /// An RFC 3339 expiry instead of a preset.
+    /// Instead of `expires_in`: an RFC 3339 time, in the future, at most
+    /// ten years ahead.
     pub expires_at: Option<String>,
     /// `If-Match`: apply only to this version (else 412), never retried.
+    #[serde(skip)]
     pub if_version: Option<i64>,
 }
 
