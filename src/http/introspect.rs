@@ -10,9 +10,7 @@ use super::oauth_request::OAuthRequest;
 use crate::now_unix;
 use crate::oauth::OAuthError;
 use crate::oauth::introspect::Introspection;
-use crate::oauth::{
-    introspect::introspect_request as run_introspect, revoke::revoke as run_revoke,
-};
+use crate::oauth::{introspect::introspect_token, revoke::revoke_token};
 
 /// Documentation of the introspection request's form fields.
 #[derive(utoipa::ToSchema)]
@@ -56,7 +54,7 @@ pub async fn introspect(mut req: OAuthRequest) -> Response {
             })?),
             None => None,
         };
-        run_introspect(&req.state, &creds, token, peer_ip, caller_ip, now_unix()).await
+        introspect_token(&req.state, &creds, token, peer_ip, caller_ip, now_unix()).await
     }
     .await;
     let outcome = match &result {
@@ -86,7 +84,7 @@ pub async fn revoke(mut req: OAuthRequest) -> Response {
         let form = req.take_form()?;
         let (creds, ip) = req.identify(&form)?;
         let token = required(&form, "token")?;
-        run_revoke(&req.state, &creds, token, ip, now_unix()).await
+        revoke_token(&req.state, &creds, token, ip, now_unix()).await
     }
     .await;
     // RFC 7009 §2.2: an empty 200, whether or not the token was live.

@@ -23,7 +23,7 @@ use crate::domain::roles::{Grant, narrow_to_live};
 /// authentication. An access token's signature is checked first (usually
 /// a cache hit), so that the caller, the account and the revocation list
 /// are read in one query; otherwise the caller is looked up alone.
-pub async fn introspect_request(
+pub async fn introspect_token(
     ctx: &Context,
     creds: &ClientCredentials,
     token: &str,

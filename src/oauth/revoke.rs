@@ -24,7 +24,7 @@ const NOT_YOURS: &str = "the token was not issued to this client";
 /// Revokes `token` for an authenticated caller. Revoking only takes
 /// privileges away, so a disabled or expired account may still revoke its
 /// own tokens; it must still prove its secret.
-pub async fn revoke(
+pub async fn revoke_token(
     ctx: &Context,
     creds: &ClientCredentials,
     token: &str,
