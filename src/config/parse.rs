@@ -175,6 +175,10 @@ impl Raw<'_> {
         }
     }
 
+    fn key_reload_interval(&self) -> Result<Duration, ConfigError> {
+        self.duration("key_reload_interval", "30s", 1, 3600)
+    }
+
     /// At least the reload interval, or a replica could sign with a key
     /// others do not publish yet.
     fn key_publication_delay(&self, reload: Duration) -> Result<Duration, ConfigError> {
@@ -199,22 +203,10 @@ impl Raw<'_> {
 
 pub(super) fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Config, ConfigError> {
     let r = Raw(raw);
-    let key_reload_interval = r.duration("key_reload_interval", "30s", 1, 3600)?;
     let max_refresh = MAX_REFRESH_TOKEN_TTL_SECS as u64;
+    // Fields are checked in this order, so of two bad settings the first
+    // named here is the one reported.
     Ok(Config {
-        key_algorithm: r.key_algorithm()?,
-        key_publication_delay: r.key_publication_delay(key_reload_interval)?,
-        key_reload_interval,
-        key_rotation_interval: r.key_rotation_interval()?,
-        header_timeout: r.duration("header_timeout", "30s", 1, 300)?,
-        request_timeout: r.request_timeout()?,
-        access_log: r.flag("access_log")?,
-        audit_token_events: r.audit_token_events()?,
-        audit_retention: r.audit_retention()?,
-        drain_timeout: r.duration("drain_timeout", "30s", 1, 600)?,
-        shutdown_delay: r.duration("shutdown_delay", "0s", 0, 300)?,
-        auth_failures_per_client: r.quota("auth_failures_per_client", "10/1m")?,
-        auth_failures_per_ip: r.quota("auth_failures_per_ip", "100/1m")?,
         database_url: r.database_url()?,
         database_url_source: r
             .get("database_url")
@@ -236,6 +228,19 @@ pub(super) fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Config
         log_format: r.log_format()?,
         argon2_concurrency: r.argon2_concurrency()?,
         flush_interval: r.flush_interval()?,
+        auth_failures_per_client: r.quota("auth_failures_per_client", "10/1m")?,
+        auth_failures_per_ip: r.quota("auth_failures_per_ip", "100/1m")?,
+        header_timeout: r.duration("header_timeout", "30s", 1, 300)?,
+        request_timeout: r.request_timeout()?,
+        access_log: r.flag("access_log")?,
+        audit_token_events: r.audit_token_events()?,
+        audit_retention: r.audit_retention()?,
+        drain_timeout: r.duration("drain_timeout", "30s", 1, 600)?,
+        shutdown_delay: r.duration("shutdown_delay", "0s", 0, 300)?,
+        key_algorithm: r.key_algorithm()?,
+        key_reload_interval: r.key_reload_interval()?,
+        key_publication_delay: r.key_publication_delay(r.key_reload_interval()?)?,
+        key_rotation_interval: r.key_rotation_interval()?,
     })
 }
 

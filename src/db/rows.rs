@@ -97,7 +97,9 @@ impl rusqlite::ToSql for Param<'_> {
 
 /// Parameter names: SQLite numbers `$n` parameters by first appearance in
 /// the text, not by `n`, so they are bound by name.
-const NAMES: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
+const NAMES: [&str; 12] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+];
 
 /// `sqlx::query($sql)` with `$params` bound in order.
 macro_rules! bound {
@@ -152,7 +154,15 @@ impl Db {
         sql: &'static str,
         params: &[Param<'_>],
     ) -> DbResult<Option<T>> {
-        debug_assert!(params.len() <= NAMES.len());
+        if params.len() > NAMES.len() {
+            // A parameter left unbound would read as NULL: refuse instead.
+            return Err(sqlx::Error::Protocol(format!(
+                "{} parameters; at most {}",
+                params.len(),
+                NAMES.len()
+            ))
+            .into());
+        }
         let inline = self.read_inline(|c| {
             let named: Vec<(&str, &dyn rusqlite::ToSql)> = NAMES
                 .iter()

@@ -85,7 +85,7 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
         org: org.to_owned(),
         ..Default::default()
     };
-    let page = list_query(raw, 50, 200, |name, v| {
+    q.limit = list_query(raw, 50, 200, |name, v| {
         match name {
             "type" => match AccountKind::parse(&v) {
                 Some(kind) => q.kind = Some(kind.as_str().into()),
@@ -106,20 +106,19 @@ fn parse_list_query(raw: Option<&str>, org: &str) -> Result<AccountQuery, ApiErr
             },
             "q" if v.chars().count() <= 100 => q.search = Some(v).filter(|s| !s.is_empty()),
             "q" => return Err(ApiError::invalid("q", "at most 100 characters")),
+            "cursor" => {
+                let id = data_encoding::BASE64URL_NOPAD
+                    .decode(v.as_bytes())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|s| s.len() <= 64 && !s.contains('\0'))
+                    .ok_or_else(bad_cursor)?;
+                q.after = Some(id);
+            }
             _ => return Ok(false),
         }
         Ok(true)
     })?;
-    q.limit = page.limit;
-    if let Some(c) = page.cursor {
-        let id = data_encoding::BASE64URL_NOPAD
-            .decode(c.as_bytes())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .filter(|s| s.len() <= 64 && !s.contains('\0'))
-            .ok_or_else(bad_cursor)?;
-        q.after = Some(id);
-    }
     Ok(q)
 }
 

@@ -71,7 +71,7 @@ pub async fn list_audit_events(
         org: caller.org().to_owned(),
         ..Default::default()
     };
-    let page = list_query(raw.as_deref(), 100, 500, |name, v| {
+    q.limit = list_query(raw.as_deref(), 100, 500, |name, v| {
         if v.len() > 200 {
             return Err(ApiError::invalid(name, "too long"));
         }
@@ -81,14 +81,11 @@ pub async fn list_audit_events(
             "action" => q.action = Some(v),
             "since" => q.since = Some(parse_time("since", &v)?),
             "until" => q.until = Some(parse_time("until", &v)?),
+            "cursor" => q.before = Some(v.parse::<i64>().map_err(|_| bad_cursor())?),
             _ => return Ok(false),
         }
         Ok(true)
     })?;
-    q.limit = page.limit;
-    if let Some(c) = page.cursor {
-        q.before = Some(c.parse::<i64>().map_err(|_| bad_cursor())?);
-    }
     let rows = state.db.query_audit(&q).await?;
     let next_cursor = next_cursor(&rows, q.limit, |r| r.id.to_string());
     Ok(Json(AuditPage {

@@ -52,38 +52,28 @@ pub fn int_param(
     }
 }
 
-/// A list's page: how many items, and where the previous page ended.
-pub struct Page {
-    pub limit: i64,
-    /// The `cursor` parameter as sent; the list decodes it.
-    pub cursor: Option<String>,
-}
-
-/// Parses a list endpoint's query string: `limit` (1 to `max`, default
-/// `default`) and `cursor` here, every other parameter by `filter`, which
-/// answers `Ok(false)` for a name it does not know.
+/// Parses a list endpoint's query string, in order: `limit` (1 to `max`,
+/// default `default`) here, every other parameter (the list's filters and
+/// its `cursor`) by `param`, which answers `Ok(false)` for a name it does
+/// not know. Returns the limit.
 pub fn list_query(
     raw: Option<&str>,
     default: i64,
     max: i64,
-    mut filter: impl FnMut(&str, String) -> Result<bool, ApiError>,
-) -> Result<Page, ApiError> {
-    let mut page = Page {
-        limit: default,
-        cursor: None,
-    };
+    mut param: impl FnMut(&str, String) -> Result<bool, ApiError>,
+) -> Result<i64, ApiError> {
+    let mut limit = default;
     for (k, v) in query_pairs(raw)? {
         match k.as_str() {
-            "limit" => page.limit = int_param("limit", &v, 1..=max)?,
-            "cursor" => page.cursor = Some(v),
+            "limit" => limit = int_param("limit", &v, 1..=max)?,
             name => {
-                if !filter(name, v)? {
+                if !param(name, v)? {
                     return Err(unknown_param(name));
                 }
             }
         }
     }
-    Ok(page)
+    Ok(limit)
 }
 
 /// The next page's cursor: the last item's key, when the page is full.

@@ -114,6 +114,19 @@ async fn listing_filters_and_pages(b: Backend) {
             .as_array()
             .is_some_and(|l| l.iter().any(|x| x["client_id"] == cid.as_str()))
     );
+    // Parameters are judged in the order sent: a bad cursor is named even
+    // when an unknown parameter follows it.
+    for (q, field) in [
+        ("cursor=%21%21&zzz=1", "cursor"),
+        ("limit=0&cursor=%21%21", "limit"),
+    ] {
+        let (st, p) = s.api("GET", &format!("{SA}?{q}"), &token, None).await;
+        assert_eq!((st, p["field"].as_str()), (422, Some(field)), "{q}: {p}");
+        let (st, p) = s
+            .api("GET", &format!("/api/v1/audit-events?{q}"), &token, None)
+            .await;
+        assert_eq!((st, p["field"].as_str()), (422, Some(field)), "{q}: {p}");
+    }
     let (_, pct) = s.api("GET", &format!("{SA}?q=%25"), &token, None).await;
     assert_eq!(
         pct["items"].as_array().map(Vec::len),
