@@ -5,12 +5,14 @@ use serde_json::Value;
 use super::{CliError, parse_grace, print_object};
 use crate::db::Db;
 use crate::domain::account::Status;
+use crate::domain::roles::ApiPermission;
 use crate::manage::Actor;
 use crate::now_unix;
 
 #[derive(Subcommand, Debug)]
 pub(super) enum RsCmd {
-    /// Register a resource server; prints its secret once.
+    /// Register a resource server; prints its secret once. Without
+    /// --permission its tokens carry every permission the account holds.
     Create {
         /// 1 to 100 characters.
         #[arg(long)]
@@ -19,6 +21,9 @@ pub(super) enum RsCmd {
         /// warden's own issuer URL).
         #[arg(long)]
         audience: String,
+        /// A permission its tokens may carry, with an optional description (repeatable)
+        #[arg(long = "permission", value_name = "NAME[=DESC]")]
+        permissions: Vec<String>,
         /// Print JSON (the secret included, once).
         #[arg(long)]
         json: bool,
@@ -31,13 +36,20 @@ pub(super) enum RsCmd {
     },
     /// Show one resource server.
     Show(OneRs),
-    /// Rename a resource server (its audience never changes).
+    /// Rename a resource server or change the permissions it declares (its
+    /// audience never changes).
     Update {
         /// The id, client id or audience.
         resource_server: String,
         /// The new name (1 to 100 characters).
         #[arg(long)]
-        name: String,
+        name: Option<String>,
+        /// Declare a permission, or redescribe one (repeatable)
+        #[arg(long = "add-permission", value_name = "NAME[=DESC]")]
+        add: Vec<String>,
+        /// Stop declaring a permission (repeatable)
+        #[arg(long = "remove-permission", value_name = "NAME")]
+        remove: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -83,9 +95,11 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
         RsCmd::Create {
             name,
             audience,
+            permissions,
             json,
         } => {
-            let (r, s) = rs::create(db, &name, &audience, issuer, &actor, now).await?;
+            let declared = permissions.iter().map(|p| parse_permission(p)).collect();
+            let (r, s) = rs::create(db, &name, &audience, declared, issuer, &actor, now).await?;
             (r, Some(s), json)
         }
         RsCmd::List { json } => return list(db, json).await,
@@ -112,12 +126,25 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
         RsCmd::Update {
             resource_server,
             name,
+            add,
+            remove,
             json,
-        } => (
-            rs::rename(db, &resource_server, &name, &actor, now).await?,
-            None,
-            json,
-        ),
+        } => {
+            if name.is_none() && add.is_empty() && remove.is_empty() {
+                return Err(CliError::Usage(
+                    "nothing to change: pass --name, --add-permission or --remove-permission".into(),
+                ));
+            }
+            let mut r = None;
+            if let Some(name) = name {
+                r = Some(rs::rename(db, &resource_server, &name, &actor, now).await?);
+            }
+            if !add.is_empty() || !remove.is_empty() {
+                let add = add.iter().map(|p| parse_permission(p)).collect();
+                r = Some(rs::change_permissions(db, &resource_server, add, &remove, &actor, now).await?);
+            }
+            (r.ok_or_else(|| CliError::Usage("nothing to change".into()))?, None, json)
+        }
         RsCmd::ResetSecret(o) => {
             let (r, s) = rs::reset_secret(db, &o.resource_server, &actor, now).await?;
             (r, Some(s), o.json)
@@ -155,4 +182,13 @@ async fn list(db: &Db, json: bool) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// `NAME` or `NAME=DESCRIPTION`.
+fn parse_permission(s: &str) -> ApiPermission {
+    let (name, description) = s.split_once('=').unwrap_or((s, ""));
+    ApiPermission {
+        name: name.trim().to_owned(),
+        description: description.trim().to_owned(),
+    }
 }

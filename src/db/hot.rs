@@ -3,11 +3,12 @@
 //! parameters, row) and run by `Db::read_hot` on SQLite's inline reader or
 //! either pool.
 use super::accounts::{ACCOUNT_COLUMNS, AccountRow, columns};
-use super::resource_servers::RsRow;
+use super::resource_servers::{RS_COLUMNS, RsRow, decode_permissions};
 use super::rows::{Cols, Count, Decode, Param};
 use super::{Db, DbResult};
 use crate::domain::account::ServiceAccount;
 use crate::domain::resource_server::ResourceServer;
+use crate::domain::roles::ApiPermission;
 
 /// What `introspection_context` found.
 pub struct IntrospectionContext {
@@ -16,8 +17,8 @@ pub struct IntrospectionContext {
     pub account: Option<(ServiceAccount, bool)>,
 }
 
-/// An account and one flag computed with it (audience known, token
-/// revoked): the column after the account's.
+/// An account and one flag computed with it (the token revoked): the
+/// column after the account's.
 struct AccountAnd(AccountRow, bool);
 
 impl Decode for AccountAnd {
@@ -29,6 +30,28 @@ impl Decode for AccountAnd {
     }
 }
 
+/// An account and the requested audience's declared permissions (`None`:
+/// no live resource server has that audience).
+struct AccountAndAudience(AccountRow, Option<String>);
+
+impl Decode for AccountAndAudience {
+    fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
+        Ok(Self(
+            AccountRow::decode_at(c, 0)?,
+            c.opt_text(ACCOUNT_COLUMNS)?,
+        ))
+    }
+}
+
+/// What the token endpoint's one query says of the requested audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Not a live resource server's (or not asked).
+    Unknown,
+    /// A live resource server's, declaring these permissions (maybe none).
+    Api(Vec<ApiPermission>),
+}
+
 /// A resource server, and (when one matched) the account behind a token
 /// with whether the token is revoked.
 struct IntrospectionRow {
@@ -37,8 +60,6 @@ struct IntrospectionRow {
     revoked: bool,
 }
 
-/// Columns of `RsRow` at the start of the introspection row.
-const RS_COLUMNS: usize = 11;
 
 impl Decode for IntrospectionRow {
     fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
@@ -57,8 +78,9 @@ impl Decode for IntrospectionRow {
 }
 
 impl Db {
-    /// The account behind a client id and whether `audience` is a live
-    /// resource server's: the token endpoint's one round trip.
+    /// The account behind a client id and, when `audience` is a live
+    /// resource server's, the permissions it declares: the token
+    /// endpoint's one round trip.
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -69,19 +91,23 @@ impl Db {
         &self,
         client_id: &str,
         audience: Option<&str>,
-    ) -> DbResult<Option<(ServiceAccount, bool)>> {
+    ) -> DbResult<Option<(ServiceAccount, Audience)>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
-            ", (SELECT COUNT(*) FROM resource_servers WHERE audience = $2 \
-               AND status = 'active' AND deleted_at IS NULL) AS audience_known \
+            ", (SELECT permissions FROM resource_servers WHERE audience = $2 \
+               AND status = 'active' AND deleted_at IS NULL) AS audience_permissions \
              FROM service_accounts WHERE client_id = $1"
         );
         let params = [Param::Text(client_id), Param::OptText(audience)];
-        match self.read_hot::<AccountAnd>(sql, &params).await? {
-            Some(AccountAnd(a, known)) => Ok(Some((ServiceAccount::try_from(a)?, known))),
-            None => Ok(None),
-        }
+        let Some(AccountAndAudience(a, perms)) = self.read_hot(sql, &params).await? else {
+            return Ok(None);
+        };
+        let audience = match perms {
+            Some(p) => Audience::Api(decode_permissions(&p)?),
+            None => Audience::Unknown,
+        };
+        Ok(Some((ServiceAccount::try_from(a)?, audience)))
     }
 
     /// For introspection, in one round trip: the calling resource server
@@ -104,6 +130,7 @@ impl Db {
         // coalesced so the row decodes, and `has_account` says which it is.
         let sql = "SELECT rs.id, rs.name, rs.audience, rs.client_id, rs.secret_hash, rs.status, \
              rs.created_at, rs.created_by, rs.deleted_at, rs.secret_prefix, rs.previous_secrets, \
+             rs.permissions, \
              CAST(CASE WHEN a.id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_account, \
              COALESCE(a.id, ''), COALESCE(a.org_id, ''), COALESCE(a.kind, ''), \
              COALESCE(a.name, ''), COALESCE(a.description, ''), a.client_id, \
@@ -194,6 +221,10 @@ mod tests {
             &db,
             "api",
             "https://api.test",
+            vec![crate::domain::roles::ApiPermission {
+                name: "billing:read".into(),
+                description: "Read invoices".into(),
+            }],
             "https://warden.test",
             &actor,
             2,

@@ -4,6 +4,7 @@ use super::write::{ChangeOutcome, audited_write, unique_or_conflict};
 use super::{AuditEvent, Db, DbError, DbResult};
 use crate::domain::account::Status;
 use crate::domain::resource_server::ResourceServer;
+use crate::domain::roles::ApiPermission;
 
 /// `SELECT` of `rs_columns!()` from `resource_servers`, then `$tail`.
 macro_rules! select_rs {
@@ -15,7 +16,7 @@ macro_rules! select_rs {
 macro_rules! rs_columns {
     () => {
         "id, name, audience, client_id, secret_hash, status, created_at, created_by, deleted_at, \
-         secret_prefix, previous_secrets"
+         secret_prefix, previous_secrets, permissions"
     };
 }
 
@@ -32,7 +33,11 @@ pub(super) struct RsRow {
     pub(super) deleted_at: Option<i64>,
     pub(super) secret_prefix: Option<String>,
     pub(super) previous_secrets: String,
+    pub(super) permissions: String,
 }
+
+/// The number of columns in `rs_columns!()`.
+pub(super) const RS_COLUMNS: usize = 12;
 
 impl Decode for RsRow {
     fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
@@ -48,6 +53,7 @@ impl Decode for RsRow {
             deleted_at: r.opt_int(8)?,
             secret_prefix: r.opt_text(9)?,
             previous_secrets: r.text(10)?,
+            permissions: r.text(11)?,
         })
     }
 }
@@ -74,10 +80,28 @@ impl TryFrom<RsRow> for ResourceServer {
                     ))
                 })?
             },
+            permissions: decode_permissions(&r.permissions)?,
             created_at: r.created_at,
             created_by: r.created_by,
             deleted_at: r.deleted_at,
         })
+    }
+}
+
+/// A stored declaration: a JSON array, '' for none.
+pub(super) fn decode_permissions(s: &str) -> DbResult<Vec<ApiPermission>> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(s)
+        .map_err(|_| DbError::Sqlx(sqlx::Error::Decode("resource_servers.permissions".into())))
+}
+
+fn encode_permissions(p: &[ApiPermission]) -> String {
+    if p.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(p).unwrap_or_default()
     }
 }
 
@@ -106,7 +130,7 @@ impl Db {
         let sql = concat!(
             "INSERT INTO resource_servers (",
             rs_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         audited_write!(self, audit, None, |tx| {
             let res = sqlx::query(sql)
@@ -121,6 +145,7 @@ impl Db {
                 .bind(rs.deleted_at)
                 .bind(&rs.secret_prefix)
                 .bind(super::accounts::encode_previous(&rs.previous_secrets))
+                .bind(encode_permissions(&rs.permissions))
                 .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected());
@@ -247,6 +272,13 @@ impl Db {
                 )
                 .bind(id)
                 .bind(*n),
+                RsChange::Permissions { now, expected } => sqlx::query(
+                    "UPDATE resource_servers SET permissions = $2 \
+                     WHERE id = $1 AND deleted_at IS NULL AND permissions = $3",
+                )
+                .bind(id)
+                .bind(encode_permissions(now))
+                .bind(encode_permissions(expected)),
             };
             q.execute(&mut *tx).await?.rows_affected()
         });
@@ -265,4 +297,36 @@ pub enum RsChange<'a> {
         expected_hash: &'a str,
     },
     Name(&'a str),
+    /// The declared permissions, if they are still `expected` (of two
+    /// concurrent edits, one wins).
+    Permissions {
+        now: &'a [ApiPermission],
+        expected: &'a [ApiPermission],
+    },
+}
+
+impl Db {
+    /// Every permission a live resource server declares: with the
+    /// built-in ones, the permissions that exist.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "declared_permissions"))]
+    pub async fn declared_permissions(&self) -> DbResult<Vec<String>> {
+        let sql = "SELECT permissions FROM resource_servers \
+                   WHERE deleted_at IS NULL AND status = 'active' AND permissions <> ''";
+        let rows: Vec<Declared> = self.read_all(sql, &[]).await?;
+        let mut out = Vec::new();
+        for Declared(text) in rows {
+            out.extend(decode_permissions(&text)?.into_iter().map(|p| p.name));
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+struct Declared(String);
+
+impl Decode for Declared {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        r.text(0).map(Self)
+    }
 }

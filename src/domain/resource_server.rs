@@ -2,6 +2,7 @@
 use crate::domain::account::Status;
 use crate::domain::credentials::random_bytes;
 use crate::domain::credentials::{PreviousSecret, secret_prefix};
+use crate::domain::roles::ApiPermission;
 use crate::domain::text::InvalidField;
 
 pub const RS_CLIENT_ID_PREFIX: &str = "arm_rs_";
@@ -19,6 +20,9 @@ pub struct ResourceServer {
     pub secret_prefix: Option<String>,
     /// Rotated-out secrets, each accepted until its own grace period ends.
     pub previous_secrets: Vec<PreviousSecret>,
+    /// The permissions its tokens may carry; none: every permission the
+    /// account holds.
+    pub permissions: Vec<ApiPermission>,
     pub status: Status,
     pub created_at: i64,
     pub created_by: String,

@@ -77,8 +77,103 @@ pub fn permissions_of(roles: &[String], custom: &HashMap<String, Vec<String>>) -
     out
 }
 
+/// A built-in permission (resource servers declare the others).
 pub fn is_permission(s: &str) -> bool {
     PERMISSIONS.contains(&s)
+}
+
+/// The admin API's own permissions (`org:*`, `audit:*`, `platform:*`):
+/// what a token for the issuer may carry, and what no resource server may
+/// declare.
+pub fn is_admin_api_permission(p: &str) -> bool {
+    ["org:", "audit:", "platform:"]
+        .iter()
+        .any(|prefix| p.starts_with(prefix))
+}
+
+/// A permission an API (resource server) declares.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ApiPermission {
+    /// 1 to 64 of `a-z 0-9 : . _ -`, starting with a letter or digit,
+    /// e.g. `billing:read`.
+    pub name: String,
+    /// What it allows, for people choosing roles.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Checks a declared permission: a valid name (a scope token, RFC 6749
+/// §3.3, kept to a readable alphabet), not one of the admin API's, and a
+/// one-line description of at most 200 characters.
+pub fn validate_api_permission(p: &ApiPermission) -> Result<(), String> {
+    let n = &p.name;
+    let ok = (1..=64).contains(&n.len())
+        && n.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b));
+    let shown: String = n.chars().filter(|c| !c.is_control()).take(64).collect();
+    if !ok {
+        return Err(format!(
+            "`{shown}` is not a permission name: 1 to 64 of a-z 0-9 : . _ -, starting with a letter or digit"
+        ));
+    }
+    if is_admin_api_permission(n) {
+        return Err(format!(
+            "`{shown}` is reserved: org:*, audit:* and platform:* are the admin API's own"
+        ));
+    }
+    if p.description.chars().count() > 200 || p.description.chars().any(char::is_control) {
+        return Err(format!(
+            "the description of `{shown}` must be one line of at most 200 characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Which of an account's permissions a token for an audience may carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudiencePermissions {
+    /// An API that declares no permissions (or the default audience):
+    /// every permission the account holds.
+    All,
+    /// The issuer (the admin API): its own permissions only.
+    AdminApi,
+    /// An API that declares these.
+    Declared(BTreeSet<String>),
+}
+
+impl AudiencePermissions {
+    /// The set a resource server's stored declaration gives.
+    pub fn of_api(declared: &[ApiPermission]) -> Self {
+        if declared.is_empty() {
+            Self::All
+        } else {
+            Self::Declared(declared.iter().map(|p| p.name.clone()).collect())
+        }
+    }
+
+    fn allows(&self, p: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::AdminApi => is_admin_api_permission(p),
+            Self::Declared(set) => set.contains(p),
+        }
+    }
+
+    /// The roles' permissions a token for this audience may carry; roles
+    /// left with none drop out. `admin` holds every permission but
+    /// `platform:manage`, so for an API it holds all that the API declares.
+    pub fn restrict(&self, held: &RolePermissions) -> RolePermissions {
+        held.iter()
+            .filter_map(|(role, perms)| {
+                let kept: Vec<String> = match self {
+                    Self::Declared(set) if role == "admin" => set.iter().cloned().collect(),
+                    _ => perms.iter().filter(|p| self.allows(p)).cloned().collect(),
+                };
+                (!kept.is_empty()).then(|| (role.clone(), kept))
+            })
+            .collect()
+    }
 }
 
 /// A role id: lowercase letters, digits and `-`, 1–64 chars.

@@ -64,6 +64,15 @@ pub struct Authority {
     pub permissions: Vec<String>,
 }
 
+impl Authority {
+    /// Does it hold `p`? `admin` holds every permission but the platform's,
+    /// those your APIs declare included.
+    pub fn holds(&self, p: &str) -> bool {
+        self.permissions.iter().any(|h| h == p)
+            || (self.roles.iter().any(|r| r == "admin") && !p.starts_with("platform:"))
+    }
+}
+
 impl Actor {
     pub fn operator() -> Self {
         Self {
@@ -85,7 +94,7 @@ impl Actor {
                 "only an admin may grant the admin role".into(),
             ));
         }
-        if let Some(p) = permissions.iter().find(|p| !auth.permissions.contains(p)) {
+        if let Some(p) = permissions.iter().find(|p| !auth.holds(p)) {
             return Err(ManageError::Forbidden(format!(
                 "cannot grant `{role}`: you do not hold `{p}`"
             )));
@@ -120,7 +129,7 @@ impl Actor {
         let custom = db.custom_role_permissions(&target.org_id, &custom).await?;
         if let Some(p) = permissions_of(&target.roles, &custom)
             .into_iter()
-            .find(|p| !auth.permissions.contains(p))
+            .find(|p| !auth.holds(p))
         {
             return Err(ManageError::Forbidden(format!(
                 "this service account holds `{p}`, which you do not hold"

@@ -2,7 +2,7 @@
 //! secrets, status, delete.
 use serde_json::json;
 
-use super::{Actor, ManageError, hash_off_runtime, rfc3339};
+use super::{Actor, ManageError, hash_off_runtime, invalid, rfc3339};
 use crate::db::resource_servers::RsChange;
 use crate::db::{AuditEvent, Db};
 use crate::domain::account::Status;
@@ -11,6 +11,7 @@ use crate::domain::credentials::{MAX_LIVE_SECRETS, secret_prefix, secrets_after_
 use crate::domain::resource_server::{
     ResourceServer, generate_client_id, is_issuer, validate_audience,
 };
+use crate::domain::roles::{ApiPermission, validate_api_permission};
 use crate::domain::text::{InvalidField, validate_name};
 
 /// An audit event by `actor` about resource server `target` (no org: a
@@ -27,18 +28,39 @@ fn event(
         .with(details)
 }
 
-/// Registers a resource server. `issuer` is warden's own: no resource
+/// A declaration as given, checked: each permission valid, none twice,
+/// at most 200.
+fn checked_permissions(mut p: Vec<ApiPermission>) -> Result<Vec<ApiPermission>, ManageError> {
+    for one in &p {
+        validate_api_permission(one).map_err(|why| invalid("permissions", why))?;
+    }
+    p.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(w) = p.windows(2).find(|w| w[0].name == w[1].name) {
+        return Err(invalid(
+            "permissions",
+            format!("`{}` is declared twice", w[0].name),
+        ));
+    }
+    if p.len() > 200 {
+        return Err(invalid("permissions", "at most 200 permissions"));
+    }
+    Ok(p)
+}
+
+/// Registers a resource server with the permissions its tokens may carry. `issuer` is warden's own: no resource
 /// server may take it as its audience.
 pub async fn create(
     db: &Db,
     name: &str,
     audience: &str,
+    permissions: Vec<ApiPermission>,
     issuer: &str,
     actor: &Actor,
     now: i64,
 ) -> Result<(ResourceServer, ClientSecret), ManageError> {
     let name = validate_name(name)?;
     let audience = validate_audience(audience)?;
+    let permissions = checked_permissions(permissions)?;
     if is_issuer(&audience, issuer) {
         return Err(ManageError::Invalid(InvalidField {
             field: "audience",
@@ -58,6 +80,7 @@ pub async fn create(
         secret_prefix: Some(secret_prefix(secret.expose())),
         previous_secrets: Vec::new(),
         secret_hash,
+        permissions,
         status: Status::Active,
         created_at: now,
         created_by: format!("{}:{}", actor.kind, actor.id),
@@ -68,7 +91,8 @@ pub async fn create(
         "resource_server.created",
         &rs.id,
         now,
-        json!({"name": rs.name, "audience": rs.audience, "client_id": rs.client_id}),
+        json!({"name": rs.name, "audience": rs.audience, "client_id": rs.client_id,
+               "permissions": rs.permissions}),
     );
     db.insert_resource_server(&rs, &ev)
         .await
@@ -259,5 +283,48 @@ pub fn to_json(r: &ResourceServer) -> serde_json::Value {
         "created_at": rfc3339(Some(r.created_at)),
         "created_by": r.created_by,
         "deleted_at": rfc3339(r.deleted_at),
+        "permissions": r.permissions,
     })
+}
+
+/// Adds and removes declared permissions (a permission both added and
+/// removed is removed). Tokens for the API carry the new set from the next
+/// request, on every replica; a role keeps a removed permission, which then
+/// reaches no token for this API.
+pub async fn change_permissions(
+    db: &Db,
+    key: &str,
+    add: Vec<ApiPermission>,
+    remove: &[String],
+    actor: &Actor,
+    now: i64,
+) -> Result<ResourceServer, ManageError> {
+    let r = live(db, key).await?;
+    if let Some(missing) = remove.iter().find(|n| !r.permissions.iter().any(|p| &p.name == *n)) {
+        return Err(invalid(
+            "permissions",
+            format!("`{missing}` is not declared by this resource server"),
+        ));
+    }
+    let mut next: Vec<ApiPermission> = r
+        .permissions
+        .iter()
+        .filter(|p| !remove.contains(&p.name) && !add.iter().any(|a| a.name == p.name))
+        .cloned()
+        .collect();
+    next.extend(add.into_iter().filter(|a| !remove.contains(&a.name)));
+    let next = checked_permissions(next)?;
+    let names = |l: &[ApiPermission]| l.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+    let details = json!({"permissions": {"from": names(&r.permissions), "to": names(&next)}});
+    let ev = event(actor, "resource_server.updated", &r.id, now, details);
+    let change = RsChange::Permissions {
+        now: &next,
+        expected: &r.permissions,
+    };
+    if !db.update_resource_server(&r.id, change, &ev).await? {
+        return Err(ManageError::Conflict(
+            "the resource server changed concurrently; retry".into(),
+        ));
+    }
+    live(db, &r.id).await
 }

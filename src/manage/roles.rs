@@ -9,8 +9,12 @@ use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, va
 use crate::domain::text::validate_description;
 
 /// The permissions a role is to grant: at least one, each one that
-/// exists, without repeats.
-fn known_permissions(permissions: &[String]) -> Result<Vec<String>, ManageError> {
+/// exists (built in, or declared by a live resource server), without
+/// repeats.
+fn known_permissions(
+    permissions: &[String],
+    declared: &[String],
+) -> Result<Vec<String>, ManageError> {
     if permissions.is_empty() {
         return Err(invalid(
             "permissions",
@@ -19,7 +23,7 @@ fn known_permissions(permissions: &[String]) -> Result<Vec<String>, ManageError>
     }
     let mut perms: Vec<String> = Vec::new();
     for p in permissions {
-        if !is_permission(p) {
+        if !is_permission(p) && !declared.contains(p) {
             return Err(invalid(
                 "permissions",
                 format!(
@@ -54,7 +58,8 @@ pub async fn create(
         return Err(ManageError::Conflict(format!("`{id}` is a built-in role")));
     }
     let description = validate_description(description)?;
-    let mut perms = known_permissions(permissions)?;
+    let declared = db.declared_permissions().await?;
+    let mut perms = known_permissions(permissions, &declared)?;
     perms.sort();
     // Creating a role is a way of granting: hold what you define.
     actor.check_may_grant(id, &perms)?;

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde_json::json;
 
 use super::Context;
+use crate::db::hot::Audience;
 use super::OAuthError;
 use crate::bookkeeping::Usage;
 use crate::crypto::secrets::SecretError;
@@ -50,34 +51,35 @@ pub async fn authenticate(
 }
 
 /// As `authenticate`, also saying whether `audience` is a live resource
-/// server's, read in the same round trip as the account (the token
-/// endpoint's hot path makes one database call, not two).
+/// server's and which permissions it declares, read in the same round trip
+/// as the account (the token endpoint's hot path makes one database call,
+/// not two).
 pub async fn authenticate_probing(
     ctx: &Context,
     creds: &ClientCredentials,
     source_ip: Option<IpAddr>,
     now: i64,
     audience: Option<&str>,
-) -> Result<(ServiceAccount, bool), OAuthError> {
+) -> Result<(ServiceAccount, Audience), OAuthError> {
     let fail = OAuthError::InvalidClient {
         basic: creds.via_basic,
     };
     let ip = limiter_ip(source_ip);
     throttle(&ctx.client_limiter, &creds.client_id, ip, "token")?;
     let well_formed = creds.secret.is_well_formed();
-    let (account, audience_known) = match ClientId::parse(&creds.client_id) {
+    let (account, audience) = match ClientId::parse(&creds.client_id) {
         Some(id) if well_formed => match ctx.db.account_for_token(id.as_str(), audience).await? {
-            Some((a, known)) if !a.is_deleted() => (Some(a), known),
-            _ => (None, false),
+            Some((a, aud)) if !a.is_deleted() => (Some(a), aud),
+            _ => (None, Audience::Unknown),
         },
-        _ => (None, false),
+        _ => (None, Audience::Unknown),
     };
     let stored = account
         .as_ref()
         .and_then(|a| a.hash_for(creds.secret.expose(), now));
     let ok = secret_matches(ctx, creds, stored).await?;
     match account {
-        Some(a) if ok => Ok((a, audience_known)),
+        Some(a) if ok => Ok((a, audience)),
         other => {
             if let Some(a) = &other {
                 ctx.bookkeeper

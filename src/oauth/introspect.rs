@@ -17,7 +17,7 @@ use crate::crypto::verify::AccessClaims;
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::ResourceServer;
-use crate::domain::roles::{Grant, narrow_to_live};
+use crate::domain::roles::{AudiencePermissions, Grant, RolePermissions, narrow_to_live};
 
 /// An introspection request from its form values, with the caller's
 /// authentication. An access token's signature is checked first (usually
@@ -87,13 +87,13 @@ async fn account_if_audience(
         .await?)
 }
 
-/// An access token presented to `audience` (the admin API presents its
+/// An access token presented `to` an audience (the admin API presents its
 /// callers' to the issuer's): verified, then live-checked exactly as
 /// introspection checks it. `None` when it is not active there, now.
 pub async fn live_access_token(
     ctx: &Context,
     token: &str,
-    audience: &str,
+    to: &PresentedTo<'_>,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<LiveToken>, OAuthError> {
@@ -101,8 +101,8 @@ pub async fn live_access_token(
     let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) else {
         return Ok(None);
     };
-    let account = account_if_audience(ctx, &claims, audience).await?;
-    check_live(ctx, &claims, audience, account, source_ip, now).await
+    let account = account_if_audience(ctx, &claims, to.audience).await?;
+    check_live(ctx, &claims, to, account, source_ip, now).await
 }
 
 /// RFC 7662 answer: `{"active": false}`, or the live claims of an active
@@ -167,10 +167,38 @@ impl Introspection {
 }
 
 /// A verified access token that passed the live checks: the account
-/// behind it, and the token's grant narrowed to what the account holds now.
+/// behind it, the token's grant narrowed to what the account holds now
+/// and the audience allows, and every role the account holds now with its
+/// permissions (what the caller may grant, whatever the token's audience).
 pub struct LiveToken {
     pub account: ServiceAccount,
     pub grant: Grant,
+    pub roles: RolePermissions,
+}
+
+/// Where a token is presented: an audience, and which permissions a token
+/// for it may carry.
+pub struct PresentedTo<'a> {
+    pub audience: &'a str,
+    pub allowed: AudiencePermissions,
+}
+
+impl<'a> PresentedTo<'a> {
+    /// A resource server's API, with the permissions it declares now.
+    pub fn api(rs: &'a ResourceServer) -> Self {
+        Self {
+            audience: &rs.audience,
+            allowed: AudiencePermissions::of_api(&rs.permissions),
+        }
+    }
+
+    /// The admin API (the issuer), with its own permissions.
+    pub fn admin_api(issuer: &'a str) -> Self {
+        Self {
+            audience: issuer,
+            allowed: AudiencePermissions::AdminApi,
+        }
+    }
 }
 
 /// The live checks on a verified access token presented to `audience`,
@@ -180,12 +208,12 @@ pub struct LiveToken {
 pub async fn check_live(
     ctx: &Context,
     claims: &AccessClaims,
-    audience: &str,
+    to: &PresentedTo<'_>,
     account: Option<(ServiceAccount, bool)>,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<LiveToken>, OAuthError> {
-    if !claims.aud.contains(audience) {
+    if !claims.aud.contains(to.audience) {
         return Ok(None);
     }
     let Some((account, revoked)) = account else {
@@ -195,8 +223,13 @@ pub async fn check_live(
         return Ok(None);
     }
     let token_grant = Grant::from_token(&claims.roles, &claims.scope);
-    let grant = narrow_to_live(&token_grant, &live_roles(ctx, &account).await?);
-    Ok(Some(LiveToken { account, grant }))
+    let held = live_roles(ctx, &account).await?;
+    let grant = narrow_to_live(&token_grant, &to.allowed.restrict(&held));
+    Ok(Some(LiveToken {
+        account,
+        grant,
+        roles: held,
+    }))
 }
 
 /// Introspection's answer for a verified access token.
@@ -209,7 +242,7 @@ async fn evaluate_access_token(
     now: i64,
 ) -> Result<Option<Introspection>, OAuthError> {
     let Some(LiveToken { grant: live, .. }) =
-        check_live(ctx, claims, &caller.audience, account, source_ip, now).await?
+        check_live(ctx, claims, &PresentedTo::api(caller), account, source_ip, now).await?
     else {
         return Ok(None);
     };
@@ -258,7 +291,7 @@ async fn introspect_refresh(
             roles: g.roles,
             scope: g.scope,
         },
-        &live_roles(ctx, &account).await?,
+        &AudiencePermissions::of_api(&caller.permissions).restrict(&live_roles(ctx, &account).await?),
     );
     let client_id = account.client_id.clone().unwrap_or_default();
     Ok(Some(Introspection {

@@ -14,7 +14,10 @@ use crate::db::refresh::{Spend, SpendRequest};
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::random_token_id;
 use crate::domain::resource_server::validate_audience;
-use crate::domain::roles::{Grant, RolePermissions, ScopeError, derive_grant, narrow_to_live};
+use crate::db::hot::Audience;
+use crate::domain::roles::{
+    AudiencePermissions, Grant, RolePermissions, ScopeError, derive_grant, narrow_to_live,
+};
 
 #[derive(Debug)]
 pub enum GrantRequest {
@@ -85,9 +88,12 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
             (aud, opened)
         }
     };
-    let probe = requested.as_deref().filter(|r| needs_lookup(ctx, r));
-    let (account, audience_known) =
+    // The audience's declared permissions are read with the account.
+    let target = requested.as_deref().unwrap_or(&ctx.default_audience);
+    let probe = Some(target).filter(|r| needs_lookup(ctx, r));
+    let (account, probed) =
         authenticate_probing(ctx, &req.client, req.source_ip, req.now, probe).await?;
+    let known = matches!(probed, Audience::Api(_));
     check_state(&account, req.source_ip, req.now)?;
     let who = Client {
         account: &account,
@@ -96,8 +102,9 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
     };
     match req.grant {
         GrantRequest::ClientCredentials { scope, .. } => {
-            let aud = checked_audience(ctx, requested.as_deref(), audience_known)?;
-            client_credentials(ctx, &who, aud, scope.as_deref()).await
+            let aud = checked_audience(ctx, requested.as_deref(), known)?;
+            let allowed = audience_permissions(ctx, &aud, &probed);
+            client_credentials(ctx, &who, aud, &allowed, scope.as_deref()).await
         }
         GrantRequest::RefreshToken {
             scope, resource, ..
@@ -105,8 +112,9 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
             let old = opened
                 .filter(|g| g.account_id == account.id && g.exp > req.now)
                 .ok_or(OAuthError::InvalidGrant(INVALID_REFRESH))?;
-            let aud = refresh_audience(ctx, &old, resource.as_deref(), audience_known)?;
-            refresh(ctx, &who, old, aud, scope.as_deref()).await
+            let aud = refresh_audience(ctx, &old, resource.as_deref(), known)?;
+            let allowed = audience_permissions(ctx, &aud, &probed);
+            refresh(ctx, &who, old, aud, &allowed, scope.as_deref()).await
         }
     }
 }
@@ -122,10 +130,12 @@ async fn client_credentials(
     ctx: &Context,
     who: &Client<'_>,
     aud: String,
+    allowed: &AudiencePermissions,
     scope: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let held = live_roles(ctx, who.account).await?;
-    let grant = derive_grant(&held, scope).map_err(scope_error)?;
+    let all = live_roles(ctx, who.account).await?;
+    let held = allowed.restrict(&all);
+    let grant = derive_grant(&held, scope).map_err(|e| scope_error(e, &all))?;
     let out = issue(ctx, who.account, &grant, &aud, random_token_id(), who.now)?;
     ctx.bookkeeper
         .used(&who.account.id, who.now, who.ip, Usage::Issued, || {
@@ -168,6 +178,7 @@ async fn refresh(
     who: &Client<'_>,
     old: RefreshGrant,
     aud: String,
+    allowed: &AudiencePermissions,
     scope: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let account = who.account;
@@ -176,13 +187,13 @@ async fn refresh(
             "the refresh token was issued before the secret was reset",
         ));
     }
-    let available = still_held(&old, &live_roles(ctx, account).await?);
+    let available = still_held(&old, &allowed.restrict(&live_roles(ctx, account).await?));
     if available.is_empty() {
         return Err(OAuthError::InvalidGrant(
             "none of the refresh token's roles are still held",
         ));
     }
-    let grant = derive_grant(&available, scope).map_err(scope_error)?;
+    let grant = derive_grant(&available, scope).map_err(|e| scope_error(e, &available))?;
     spend(ctx, who, &old).await?;
     let out = issue(ctx, account, &grant, &aud, old.family.clone(), who.now)?;
     ctx.bookkeeper
@@ -312,12 +323,24 @@ fn issue(
 /// audience; without `resource`, the default audience.
 const UNKNOWN_RESOURCE: &str = "the requested resource is not known to this server";
 
-/// Is `resource` one only the database can vouch for (not the issuer or
-/// the default audience, and well-formed)?
+/// Is `resource` one the database may know (not the issuer, and
+/// well-formed)? The default audience is looked up too: it may be an API
+/// that declares permissions.
 fn needs_lookup(ctx: &Context, resource: &str) -> bool {
-    resource != ctx.issuer
-        && resource != ctx.default_audience
-        && validate_audience(resource).is_ok()
+    resource != ctx.issuer && validate_audience(resource).is_ok()
+}
+
+/// Which of the account's permissions a token for `aud` may carry: the
+/// admin API's own for the issuer, what a registered API declares (all,
+/// if it declares none), all for the default audience.
+fn audience_permissions(ctx: &Context, aud: &str, probed: &Audience) -> AudiencePermissions {
+    if aud == ctx.issuer {
+        return AudiencePermissions::AdminApi;
+    }
+    match probed {
+        Audience::Api(declared) => AudiencePermissions::of_api(declared),
+        Audience::Unknown => AudiencePermissions::All,
+    }
 }
 
 /// The token's audience: the requested resource when it is the issuer,
@@ -339,10 +362,18 @@ fn checked_audience(
     }
 }
 
-fn scope_error(e: ScopeError) -> OAuthError {
+/// `invalid_scope`, saying whether the account lacks the value or the
+/// requested resource does not take it (`held`: everything the account
+/// holds, whatever the audience).
+fn scope_error(e: ScopeError, held: &RolePermissions) -> OAuthError {
     match e {
         ScopeError::Malformed => {
             OAuthError::InvalidScope("scope contains characters not allowed by RFC 6749".into())
+        }
+        ScopeError::NotHeld(s) if held.contains_key(&s) || held.values().flatten().any(|p| *p == s) => {
+            OAuthError::InvalidScope(format!(
+                "`{s}` is not among the permissions of the requested resource"
+            ))
         }
         ScopeError::NotHeld(s) => OAuthError::InvalidScope(format!(
             "`{s}` is neither a role nor a permission this account holds"

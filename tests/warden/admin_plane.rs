@@ -574,6 +574,7 @@ async fn resource_servers_never_hold_the_issuer(b: Backend) {
             &s.db,
             "sneaky",
             &aud,
+            Vec::new(),
             &s.issuer,
             &warden::manage::Actor::operator(),
             warden::now_unix(),

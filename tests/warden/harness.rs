@@ -287,10 +287,23 @@ pub struct Rs {
 
 impl TestServer {
     pub async fn create_resource_server(&self, audience: &str) -> Rs {
+        self.create_api(audience, &[]).await
+    }
+
+    /// A resource server declaring `permissions` (name, description).
+    pub async fn create_api(&self, audience: &str, permissions: &[(&str, &str)]) -> Rs {
+        let declared = permissions
+            .iter()
+            .map(|(name, description)| warden::domain::roles::ApiPermission {
+                name: (*name).to_owned(),
+                description: (*description).to_owned(),
+            })
+            .collect();
         let (r, s) = warden::manage::resource_servers::create(
             &self.db,
             "api",
             audience,
+            declared,
             &self.issuer,
             &Actor::operator(),
             warden::now_unix(),

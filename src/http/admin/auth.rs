@@ -20,7 +20,7 @@ use crate::http::AppState;
 use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::now_unix;
 use crate::oauth::OAuthError;
-use crate::oauth::introspect::{LiveToken, live_access_token};
+use crate::oauth::introspect::{LiveToken, PresentedTo, live_access_token};
 
 /// What an endpoint needs: any one of these permissions.
 pub trait Need: Send + Sync + 'static {
@@ -100,7 +100,14 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
         let LiveToken {
             account,
             grant: live,
-        } = live_access_token(state, &token, &state.issuer, source_ip, now_unix())
+            roles: held,
+        } = live_access_token(
+            state,
+            &token,
+            &PresentedTo::admin_api(&state.issuer),
+            source_ip,
+            now_unix(),
+        )
             .await
             .map_err(|e| match e {
                 OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
@@ -117,9 +124,11 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
             kind: SERVICE_ACCOUNT.into(),
             id: account.id.clone(),
             source_ip: source_ip.map(|i| i.to_string()),
+            // What the caller may grant is what its account holds, not
+            // what this token (for the admin API) carries.
             authority: Some(Authority {
-                roles: live.roles,
-                permissions: live.scope,
+                roles: held.keys().cloned().collect(),
+                permissions: held.into_values().flatten().collect(),
             }),
         };
         Ok(Self {

@@ -27,11 +27,19 @@ async fn authentication_and_authorization(b: Backend) {
     let outsider = s.create_account(&["risk-editor"]).await;
     let rt = s.admin_token(&outsider).await;
     assert_eq!(s.api("GET", SA, &rt, None).await.0, 403);
-    // A token narrowed by scope away from org:manage: 403.
+    // A token for the admin API carries only the admin API's permissions:
+    // asking it for another is invalid_scope.
+    let r = s
+        .token(&adm, &[("resource", &s.issuer.clone()), ("scope", "risks:read")])
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(body["error"], "invalid_scope", "{body}");
+    // A token narrowed by scope away from org:read and org:manage: 403.
     let narrow = s
         .token_ok(
             &adm,
-            &[("resource", &s.issuer.clone()), ("scope", "risks:read")],
+            &[("resource", &s.issuer.clone()), ("scope", "audit:read")],
         )
         .await;
     assert_eq!(
