@@ -132,7 +132,8 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
         } => {
             if name.is_none() && add.is_empty() && remove.is_empty() {
                 return Err(CliError::Usage(
-                    "nothing to change: pass --name, --add-permission or --remove-permission".into(),
+                    "nothing to change: pass --name, --add-permission or --remove-permission"
+                        .into(),
                 ));
             }
             let mut r = None;
@@ -141,9 +142,15 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
             }
             if !add.is_empty() || !remove.is_empty() {
                 let add = add.iter().map(|p| parse_permission(p)).collect();
-                r = Some(rs::change_permissions(db, &resource_server, add, &remove, &actor, now).await?);
+                r = Some(
+                    rs::change_permissions(db, &resource_server, add, &remove, &actor, now).await?,
+                );
             }
-            (r.ok_or_else(|| CliError::Usage("nothing to change".into()))?, None, json)
+            (
+                r.ok_or_else(|| CliError::Usage("nothing to change".into()))?,
+                None,
+                json,
+            )
         }
         RsCmd::ResetSecret(o) => {
             let (r, s) = rs::reset_secret(db, &o.resource_server, &actor, now).await?;

@@ -60,7 +60,6 @@ struct IntrospectionRow {
     revoked: bool,
 }
 
-
 impl Decode for IntrospectionRow {
     fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
         let has_account = c.int(RS_COLUMNS)? > 0;

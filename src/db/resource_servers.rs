@@ -308,7 +308,12 @@ pub enum RsChange<'a> {
 impl Db {
     /// Every permission a live resource server declares: with the
     /// built-in ones, the permissions that exist.
-    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "declared_permissions"))]
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "declared_permissions")
+    )]
     pub async fn declared_permissions(&self) -> DbResult<Vec<String>> {
         let sql = "SELECT permissions FROM resource_servers \
                    WHERE deleted_at IS NULL AND status = 'active' AND permissions <> ''";

@@ -108,7 +108,9 @@ pub struct ApiPermission {
 pub fn validate_api_permission(p: &ApiPermission) -> Result<(), String> {
     let n = &p.name;
     let ok = (1..=64).contains(&n.len())
-        && n.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && n.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && n.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b));
     let shown: String = n.chars().filter(|c| !c.is_control()).take(64).collect();

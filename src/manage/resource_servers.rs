@@ -300,7 +300,10 @@ pub async fn change_permissions(
     now: i64,
 ) -> Result<ResourceServer, ManageError> {
     let r = live(db, key).await?;
-    if let Some(missing) = remove.iter().find(|n| !r.permissions.iter().any(|p| &p.name == *n)) {
+    if let Some(missing) = remove
+        .iter()
+        .find(|n| !r.permissions.iter().any(|p| &p.name == *n))
+    {
         return Err(invalid(
             "permissions",
             format!("`{missing}` is not declared by this resource server"),

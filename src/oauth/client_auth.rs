@@ -6,11 +6,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde_json::json;
 
 use super::Context;
-use crate::db::hot::Audience;
 use super::OAuthError;
 use crate::bookkeeping::Usage;
 use crate::crypto::secrets::SecretError;
 use crate::db::AuditEvent;
+use crate::db::hot::Audience;
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::{ClientId, ClientSecret};
 use crate::domain::resource_server::ResourceServer;

@@ -241,8 +241,15 @@ async fn evaluate_access_token(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<Introspection>, OAuthError> {
-    let Some(LiveToken { grant: live, .. }) =
-        check_live(ctx, claims, &PresentedTo::api(caller), account, source_ip, now).await?
+    let Some(LiveToken { grant: live, .. }) = check_live(
+        ctx,
+        claims,
+        &PresentedTo::api(caller),
+        account,
+        source_ip,
+        now,
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -291,7 +298,8 @@ async fn introspect_refresh(
             roles: g.roles,
             scope: g.scope,
         },
-        &AudiencePermissions::of_api(&caller.permissions).restrict(&live_roles(ctx, &account).await?),
+        &AudiencePermissions::of_api(&caller.permissions)
+            .restrict(&live_roles(ctx, &account).await?),
     );
     let client_id = account.client_id.clone().unwrap_or_default();
     Ok(Some(Introspection {

@@ -10,11 +10,11 @@ use super::client_auth::{ClientCredentials, authenticate_probing, check_state, c
 use super::{OAuthError, live_roles};
 use crate::bookkeeping::Usage;
 use crate::crypto::refresh::RefreshGrant;
+use crate::db::hot::Audience;
 use crate::db::refresh::{Spend, SpendRequest};
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::random_token_id;
 use crate::domain::resource_server::validate_audience;
-use crate::db::hot::Audience;
 use crate::domain::roles::{
     AudiencePermissions, Grant, RolePermissions, ScopeError, derive_grant, narrow_to_live,
 };
@@ -370,7 +370,9 @@ fn scope_error(e: ScopeError, held: &RolePermissions) -> OAuthError {
         ScopeError::Malformed => {
             OAuthError::InvalidScope("scope contains characters not allowed by RFC 6749".into())
         }
-        ScopeError::NotHeld(s) if held.contains_key(&s) || held.values().flatten().any(|p| *p == s) => {
+        ScopeError::NotHeld(s)
+            if held.contains_key(&s) || held.values().flatten().any(|p| *p == s) =>
+        {
             OAuthError::InvalidScope(format!(
                 "`{s}` is not among the permissions of the requested resource"
             ))

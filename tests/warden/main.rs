@@ -7,6 +7,7 @@ mod jwt;
 mod abuse;
 mod admin;
 mod admin_plane;
+mod api_permissions;
 mod cli;
 mod discovery;
 mod docs;

@@ -458,6 +458,54 @@ async fn changes_on_one_replica_hold_on_the_others() {
     pool.close().await;
 }
 
+/// A permission an API stops declaring (through another process, the CLI)
+/// leaves every replica's tokens at the next request: the declaration is
+/// read in the token endpoint's one query, never cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_permission_changes_hold_on_every_replica() {
+    if crate::harness::without_postgres() {
+        return;
+    }
+    let mut c = Cluster::new(&[]).await;
+    let x = c.account("x", "admin");
+    let billing = "https://billing.example";
+    c.cli_json(&[
+        "resource-servers",
+        "create",
+        "--name",
+        "billing",
+        "--audience",
+        billing,
+        "--permission",
+        "billing:read=Read invoices",
+        "--permission",
+        "billing:write",
+        "--json",
+    ]);
+    c.start(2).await;
+    let (a, b, http) = (c.r(0), c.r(1), &c.http);
+    for r in [a, b] {
+        let t = token_ok(http, r, &x, billing).await;
+        assert_eq!(t["scope"], "billing:read billing:write");
+    }
+    let rs = c.cli_json(&[
+        "resource-servers",
+        "update",
+        billing,
+        "--remove-permission",
+        "billing:read",
+        "--json",
+    ]);
+    assert_eq!(
+        rs["permissions"],
+        json!([{"name": "billing:write", "description": ""}])
+    );
+    for r in [a, b] {
+        let t = token_ok(http, r, &x, billing).await;
+        assert_eq!(t["scope"], "billing:write", "at once, on every replica");
+    }
+}
+
 /// A refresh token presented to both replicas at once has one winner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_race_across_replicas_has_one_winner() {

@@ -108,12 +108,12 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
             source_ip,
             now_unix(),
         )
-            .await
-            .map_err(|e| match e {
-                OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
-                _ => ApiError::Internal,
-            })?
-            .ok_or(ApiError::Unauthorized)?;
+        .await
+        .map_err(|e| match e {
+            OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
+            _ => ApiError::Internal,
+        })?
+        .ok_or(ApiError::Unauthorized)?;
         if !live.scope.iter().any(|p| N::ANY_OF.contains(&p.as_str())) {
             return Err(ApiError::Forbidden(format!(
                 "this needs the `{}` permission",

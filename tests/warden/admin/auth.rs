@@ -30,7 +30,10 @@ async fn authentication_and_authorization(b: Backend) {
     // A token for the admin API carries only the admin API's permissions:
     // asking it for another is invalid_scope.
     let r = s
-        .token(&adm, &[("resource", &s.issuer.clone()), ("scope", "risks:read")])
+        .token(
+            &adm,
+            &[("resource", &s.issuer.clone()), ("scope", "risks:read")],
+        )
         .await;
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap_or_default();
