@@ -203,7 +203,7 @@ pub async fn drive(
     seconds: u64,
     workers: Vec<Box<dyn Worker>>,
 ) -> Outcome {
-    if ONLY.get().is_some_and(|o| !name.contains(o.as_str())) {
+    if workers.is_empty() || ONLY.get().is_some_and(|o| !name.contains(o.as_str())) {
         return Outcome::empty(name);
     }
     let cpu_before = cpu_seconds(pid);
@@ -277,12 +277,16 @@ async fn get_token(
     }
 }
 
-/// The four scenarios against a warden at `host` (`127.0.0.1:port`).
+/// An API registered with declared permissions (`risks:read`, `risks:write`).
+const DECLARING_API: &str = "https://risks.example.com";
+
+/// The five scenarios against a warden at `host` (`127.0.0.1:port`).
 async fn bench_warden(
     host: &str,
     pid: u32,
     accounts: Vec<Cred>,
     rs: Cred,
+    declaring: bool,
     args: &Args,
 ) -> Vec<Outcome> {
     let api = "https://api.example.com";
@@ -305,6 +309,21 @@ async fn bench_warden(
         })
         .collect();
     out.push(drive("token (client_credentials)", host, pid, args.seconds, token).await);
+
+    let declared: Vec<Box<dyn Worker>> = (0..n)
+        .filter(|_| declaring)
+        .map(|i| {
+            let c = pick(i);
+            let req = http1::post_form(
+                host,
+                "/oauth/token",
+                (&c.id, &c.secret),
+                &[("grant_type", "client_credentials"), ("resource", DECLARING_API)],
+            );
+            Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
+        })
+        .collect();
+    out.push(drive("token (declared permissions)", host, pid, args.seconds, declared).await);
 
     let mut refresh: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {
@@ -439,6 +458,26 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         id: rs["client_id"].as_str().unwrap_or_default().into(),
         secret: rs["client_secret"].as_str().unwrap_or_default().into(),
     };
+    // An API that declares its permissions: its tokens carry only those.
+    // (A build from before declared permissions cannot register it; its
+    // scenario is then skipped, so older builds can still be compared.)
+    let declaring = Command::new(bin)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args([
+            "resource-servers",
+            "create",
+            "--name",
+            "risks api",
+            "--audience",
+            DECLARING_API,
+            "--permission",
+            "risks:read=Read risks",
+            "--permission",
+            "risks:write=Change risks",
+            "--json",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
     // The server runs with its default settings, log level included; its
     // log goes to a file, shown if it never becomes ready.
     let log_path = dir.path().join("warden.log");
@@ -457,7 +496,7 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         panic!("warden never became ready; its log:\n{log}");
     }
     print_rss("warden idle", _server.0.id());
-    let out = bench_warden(&host, _server.0.id(), accounts, rs, args).await;
+    let out = bench_warden(&host, _server.0.id(), accounts, rs, declaring, args).await;
     print_rss("warden after load", _server.0.id());
     out
 }
