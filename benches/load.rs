@@ -318,12 +318,24 @@ async fn bench_warden(
                 host,
                 "/oauth/token",
                 (&c.id, &c.secret),
-                &[("grant_type", "client_credentials"), ("resource", DECLARING_API)],
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", DECLARING_API),
+                ],
             );
             Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
         })
         .collect();
-    out.push(drive("token (declared permissions)", host, pid, args.seconds, declared).await);
+    out.push(
+        drive(
+            "token (declared permissions)",
+            host,
+            pid,
+            args.seconds,
+            declared,
+        )
+        .await,
+    );
 
     let mut refresh: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {

@@ -30,6 +30,9 @@ pub struct AuditEvent {
     pub target_id: Option<String>,
     /// The address the action came from, when known.
     pub source_ip: Option<String>,
+    /// The person an operator's call was made for (its
+    /// `Warden-On-Behalf-Of` header), as the caller named them.
+    pub on_behalf_of: Option<String>,
     /// Changed fields and context; never a secret or token.
     #[schema(value_type = Object)]
     pub details: Value,
@@ -59,8 +62,15 @@ impl AuditEvent {
             target_type: None,
             target_id: None,
             source_ip: None,
+            on_behalf_of: None,
             details: Value::Object(Default::default()),
         }
+    }
+
+    /// Who the action was done for, when an operator named them.
+    pub fn for_person(mut self, person: Option<String>) -> Self {
+        self.on_behalf_of = person;
+        self
     }
 
     pub fn in_org(mut self, org: &str) -> Self {
@@ -98,7 +108,7 @@ macro_rules! select_events {
     ($tail:literal) => {
         concat!(
             "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, \
-             source_ip, details FROM audit_events ",
+             source_ip, details, on_behalf_of FROM audit_events ",
             $tail
         )
     };
@@ -126,6 +136,7 @@ impl Decode for AuditRow {
                 target_id: r.opt_text(7)?,
                 source_ip: r.opt_text(8)?,
                 details: serde_json::from_str(&r.text(9)?).unwrap_or_default(),
+                on_behalf_of: r.opt_text(10)?,
             },
         })
     }

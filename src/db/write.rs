@@ -12,7 +12,8 @@ macro_rules! insert_audits {
         let events: &[$crate::db::AuditEvent] = $events;
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO audit_events \
-             (org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details) ",
+             (org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details, \
+             on_behalf_of) ",
         );
         qb.push_values(events, |mut b, ev| {
             b.push_bind(&ev.org_id)
@@ -23,7 +24,8 @@ macro_rules! insert_audits {
                 .push_bind(&ev.target_type)
                 .push_bind(&ev.target_id)
                 .push_bind(&ev.source_ip)
-                .push_bind(ev.details.to_string());
+                .push_bind(ev.details.to_string())
+                .push_bind(&ev.on_behalf_of);
         });
         qb.build().execute($exec).await
     }};
@@ -83,6 +85,10 @@ pub enum ChangeOutcome {
 /// An org's accounts that can act right now (live, active, unexpired), as
 /// a change would leave them, and its custom roles' permissions.
 pub struct OrgSnapshot {
+    /// The org the write is in.
+    pub org: String,
+    /// Its usable accounts (or only the caller's), and the caller's own
+    /// account when it lives in another org (an operator's).
     pub usable: Vec<ServiceAccount>,
     pub custom_roles: HashMap<String, Vec<String>>,
 }
@@ -98,6 +104,9 @@ pub struct OrgGuard<'a> {
     /// write cannot take `org:manage` from anyone); `None` reads every
     /// usable account of the org.
     pub only: Option<&'a str>,
+    /// The caller's account, read wherever it lives (an operator acts in
+    /// orgs other than its own).
+    pub caller: Option<&'a str>,
     pub check: &'a (dyn Fn(&OrgSnapshot) -> Result<(), String> + Send + Sync),
 }
 
@@ -125,13 +134,14 @@ macro_rules! guard_refusal {
                 let rows = sqlx::query(concat!(
                     "SELECT ",
                     $crate::db::accounts::columns!(),
-                    " FROM service_accounts WHERE org_id = $1 AND deleted_at IS NULL \
+                    " FROM service_accounts WHERE deleted_at IS NULL \
                      AND status = 'active' AND (expires_at IS NULL OR expires_at > $2) \
-                     AND ($3 IS NULL OR id = $3)"
+                     AND ((org_id = $1 AND ($3 IS NULL OR id = $3)) OR id = $4)"
                 ))
                 .bind(g.org)
                 .bind(g.now)
                 .bind(g.only)
+                .bind(g.caller)
                 .fetch_all(&mut *$tx)
                 .await?
                 .iter()
@@ -143,6 +153,7 @@ macro_rules! guard_refusal {
                         .fetch_all(&mut *$tx)
                         .await?;
                 let snapshot = $crate::db::write::OrgSnapshot {
+                    org: g.org.to_owned(),
                     usable: $crate::db::accounts::convert(rows)?,
                     custom_roles: custom
                         .into_iter()

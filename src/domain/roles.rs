@@ -2,8 +2,24 @@
 //! grant is derived from an account's roles and a requested `scope`.
 use std::collections::{BTreeSet, HashMap};
 
-/// Every permission warden knows. `org:manage` is what the admin API needs.
+/// Every built-in permission. `org:manage` is what the admin API needs to
+/// change an org; `platform:manage` what the platform endpoints need.
 pub const PERMISSIONS: &[&str] = &[
+    "org:manage",
+    "org:read",
+    "audit:read",
+    "risks:read",
+    "risks:write",
+    "incidents:read",
+    "incidents:write",
+    PLATFORM_MANAGE,
+];
+
+/// The operator's permission: orgs, resource servers, global roles.
+pub const PLATFORM_MANAGE: &str = "platform:manage";
+
+/// What `admin` holds: every built-in permission but the platform's.
+const ADMIN_PERMISSIONS: &[&str] = &[
     "org:manage",
     "org:read",
     "audit:read",
@@ -18,7 +34,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
     (
         "admin",
         "Full control, including Manage Organization",
-        PERMISSIONS,
+        ADMIN_PERMISSIONS,
     ),
     (
         "editor",
@@ -48,7 +64,23 @@ pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
         "Read and change incidents",
         &["incidents:read", "incidents:write"],
     ),
+    (
+        "operator",
+        "Runs warden for every org: every permission, platform:manage included",
+        PERMISSIONS,
+    ),
 ];
+
+/// Whether holding `role` holds `p` beyond the role's listed permissions:
+/// `operator` holds every permission, `admin` every one but the
+/// platform's, those your APIs declare included.
+pub fn role_covers(role: &str, p: &str) -> bool {
+    match role {
+        "operator" => true,
+        "admin" => !p.starts_with("platform:"),
+        _ => false,
+    }
+}
 
 pub fn builtin_permissions(role: &str) -> Option<&'static [&'static str]> {
     BUILTIN_ROLES
@@ -163,13 +195,18 @@ impl AudiencePermissions {
     }
 
     /// The roles' permissions a token for this audience may carry; roles
-    /// left with none drop out. `admin` holds every permission but
-    /// `platform:manage`, so for an API it holds all that the API declares.
+    /// left with none drop out. `admin` and `operator` hold every
+    /// permission an API declares (`role_covers`).
     pub fn restrict(&self, held: &RolePermissions) -> RolePermissions {
         held.iter()
             .filter_map(|(role, perms)| {
                 let kept: Vec<String> = match self {
-                    Self::Declared(set) if role == "admin" => set.iter().cloned().collect(),
+                    Self::Declared(set) => {
+                        let mut kept: BTreeSet<String> =
+                            perms.iter().filter(|p| set.contains(*p)).cloned().collect();
+                        kept.extend(set.iter().filter(|p| role_covers(role, p)).cloned());
+                        kept.into_iter().collect()
+                    }
                     _ => perms.iter().filter(|p| self.allows(p)).cloned().collect(),
                 };
                 (!kept.is_empty()).then(|| (role.clone(), kept))

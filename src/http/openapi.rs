@@ -5,7 +5,7 @@ use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::{accounts, audit, roles, secrets};
+use super::admin::{accounts, audit, platform, roles, secrets};
 use super::{health, introspect, metrics, token, wellknown};
 
 #[derive(OpenApi)]
@@ -35,9 +35,19 @@ use super::{health, introspect, metrics, token, wellknown};
         roles::list_roles,
         roles::create_role,
         audit::list_audit_events,
+        platform::list_orgs,
+        platform::create_org,
+        platform::get_org,
+        platform::list_resource_servers,
+        platform::create_resource_server,
+        platform::get_resource_server,
+        platform::patch_resource_server,
+        platform::delete_resource_server,
+        platform::reset_rs_secret,
+        platform::rotate_rs_secret,
     ),
     components(schemas(super::error::Problem)),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &OrgScopedPaths)
 )]
 struct ApiDoc;
 
@@ -60,6 +70,82 @@ impl Modify for SecuritySchemes {
             "basic",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
         );
+    }
+}
+
+/// Every org-scoped endpoint is also served at `/api/v1/orgs/{org}/…`
+/// (any org for an operator, only its own for anyone else): the document
+/// says so by repeating each with the `org` parameter and its 404.
+struct OrgScopedPaths;
+
+const ORG_SCOPED: &[&str] = &[
+    "/api/v1/service-accounts",
+    "/api/v1/oauth/clients",
+    "/api/v1/roles",
+    "/api/v1/audit-events",
+];
+
+impl Modify for OrgScopedPaths {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{Required, ResponseBuilder};
+        let scoped: Vec<(String, utoipa::openapi::PathItem)> = doc
+            .paths
+            .paths
+            .iter()
+            .filter(|(p, _)| ORG_SCOPED.iter().any(|s| p.starts_with(s)))
+            .map(|(p, item)| {
+                (
+                    p.replacen("/api/v1/", "/api/v1/orgs/{org}/", 1),
+                    item.clone(),
+                )
+            })
+            .collect();
+        for (path, mut item) in scoped {
+            let org = ParameterBuilder::new()
+                .name("org")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(
+                    "the org's slug: any org for an operator, your own otherwise",
+                ))
+                .schema(Some(utoipa::openapi::schema::Object::with_type(
+                    utoipa::openapi::schema::Type::String,
+                )))
+                .build();
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                // Operation ids are unique in a document.
+                op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_in_org"));
+                op.parameters
+                    .get_or_insert_with(Vec::new)
+                    .insert(0, org.clone().into());
+                op.responses
+                    .responses
+                    .entry("404".into())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description("No such org, or not yours")
+                            .content(
+                                "application/problem+json",
+                                utoipa::openapi::ContentBuilder::new()
+                                    .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+            doc.paths.paths.insert(path, item);
+        }
     }
 }
 

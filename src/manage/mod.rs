@@ -18,7 +18,7 @@ use crate::db::write::{OrgGuard, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::{AccountKind, ServiceAccount};
 use crate::domain::credentials::ClientSecret;
-use crate::domain::roles::{ORG_MANAGE, builtin_permissions, permissions_of};
+use crate::domain::roles::{ORG_MANAGE, builtin_permissions, permissions_of, role_covers};
 use crate::domain::text::InvalidField;
 
 /// The actor kind of a service account calling the admin API.
@@ -56,6 +56,9 @@ pub struct Actor {
     /// `None` for the local operator (may grant anything); for a service
     /// account, the roles and permissions its token holds right now.
     pub authority: Option<Authority>,
+    /// The person an operator acts for (`Warden-On-Behalf-Of`), recorded
+    /// in every audit event of the action.
+    pub on_behalf_of: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,10 +69,13 @@ pub struct Authority {
 
 impl Authority {
     /// Does it hold `p`? `admin` holds every permission but the platform's,
-    /// those your APIs declare included.
+    /// those your APIs declare included; `operator` holds every one.
     pub fn holds(&self, p: &str) -> bool {
-        self.permissions.iter().any(|h| h == p)
-            || (self.roles.iter().any(|r| r == "admin") && !p.starts_with("platform:"))
+        self.permissions.iter().any(|h| h == p) || self.roles.iter().any(|r| role_covers(r, p))
+    }
+
+    fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
     }
 }
 
@@ -80,6 +86,7 @@ impl Actor {
             id: crate::db::audit::OPERATOR_ID.into(),
             source_ip: None,
             authority: None,
+            on_behalf_of: None,
         }
     }
 
@@ -89,9 +96,14 @@ impl Actor {
         let Some(auth) = &self.authority else {
             return Ok(());
         };
-        if role == "admin" && !auth.roles.iter().any(|r| r == "admin") {
+        if role == "admin" && !auth.has_role("admin") && !auth.has_role("operator") {
             return Err(ManageError::Forbidden(
                 "only an admin may grant the admin role".into(),
+            ));
+        }
+        if role == "operator" && !auth.has_role("operator") {
+            return Err(ManageError::Forbidden(
+                "only an operator (or the CLI) may grant the operator role".into(),
             ));
         }
         if let Some(p) = permissions.iter().find(|p| !auth.holds(p)) {
@@ -115,7 +127,10 @@ impl Actor {
         let Some(auth) = &self.authority else {
             return Ok(());
         };
-        if target.roles.iter().any(|r| r == "admin") && !auth.roles.iter().any(|r| r == "admin") {
+        if target.roles.iter().any(|r| r == "admin")
+            && !auth.has_role("admin")
+            && !auth.has_role("operator")
+        {
             return Err(ManageError::Forbidden(
                 "only an admin may act on an account holding the admin role".into(),
             ));
@@ -196,7 +211,9 @@ impl Actor {
             }
         }
         let manages = |a: &&ServiceAccount| {
-            a.kind == AccountKind::Credential && perms(a).contains(ORG_MANAGE)
+            a.org_id == org.org
+                && a.kind == AccountKind::Credential
+                && perms(a).contains(ORG_MANAGE)
         };
         if org_wide && !org.usable.iter().any(|a| manages(&a)) {
             return Err(format!(
@@ -221,6 +238,7 @@ impl Actor {
             // Expiry is judged as of the write, not of the request's start.
             now: crate::now_unix(),
             only: (!org_wide).then_some(me),
+            caller: Some(me),
             check,
         })
     }
@@ -231,6 +249,7 @@ impl Actor {
         AuditEvent::new(&self.kind, &self.id, action, at)
             .on(target.0, target.1)
             .from_address(self.source_ip.clone())
+            .for_person(self.on_behalf_of.clone())
     }
 
     /// An audit event by this actor about an account of `org`.

@@ -263,28 +263,71 @@ pub async fn rename(
     live(db, &r.id).await
 }
 
+/// A resource server as the API and the CLI show it: never a secret's
+/// hash; `client_secret` only in the create, reset and rotate answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ResourceServerView {
+    pub id: String,
+    pub name: String,
+    /// The `aud` its tokens carry.
+    pub audience: String,
+    pub client_id: String,
+    /// The permissions its tokens may carry; empty: every permission the
+    /// account holds.
+    pub permissions: Vec<ApiPermission>,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub created_at: Option<String>,
+    pub created_by: String,
+    pub deleted_at: Option<String>,
+    /// The secrets that work now, by prefix (none once deleted).
+    pub secrets: Vec<crate::manage::accounts::SecretView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl ResourceServerView {
+    pub fn new(r: &ResourceServer, secret: Option<&ClientSecret>) -> Self {
+        let now = crate::now_unix();
+        let ts = |t: Option<i64>| t.and_then(crate::domain::rfc3339);
+        let mut secrets = vec![crate::manage::accounts::SecretView {
+            prefix: r.secret_prefix.clone(),
+            created_at: None,
+            expires_at: None,
+        }];
+        secrets.extend(
+            r.previous_secrets
+                .iter()
+                .filter(|p| p.expires_at > now)
+                .map(|p| crate::manage::accounts::SecretView {
+                    prefix: Some(p.prefix.clone()),
+                    created_at: ts(p.created_at),
+                    expires_at: ts(Some(p.expires_at)),
+                }),
+        );
+        Self {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            audience: r.audience.clone(),
+            client_id: r.client_id.clone(),
+            permissions: r.permissions.clone(),
+            status: r.status.as_str().to_owned(),
+            created_at: ts(Some(r.created_at)),
+            created_by: r.created_by.clone(),
+            deleted_at: ts(r.deleted_at),
+            secrets: if r.deleted_at.is_some() {
+                Vec::new()
+            } else {
+                secrets
+            },
+            client_secret: secret.map(|s| s.expose().to_owned()),
+        }
+    }
+}
+
+/// The CLI's JSON form.
 pub fn to_json(r: &ResourceServer) -> serde_json::Value {
-    let now = crate::now_unix();
-    let mut secrets: Vec<serde_json::Value> =
-        vec![json!({"prefix": r.secret_prefix, "expires_at": null})];
-    secrets.extend(
-        r.previous_secrets
-            .iter()
-            .filter(|p| p.expires_at > now)
-            .map(|p| json!({"prefix": p.prefix, "expires_at": rfc3339(Some(p.expires_at))})),
-    );
-    json!({
-        "secrets": if r.deleted_at.is_some() { vec![] } else { secrets },
-        "id": r.id,
-        "name": r.name,
-        "audience": r.audience,
-        "client_id": r.client_id,
-        "status": r.status.as_str(),
-        "created_at": rfc3339(Some(r.created_at)),
-        "created_by": r.created_by,
-        "deleted_at": rfc3339(r.deleted_at),
-        "permissions": r.permissions,
-    })
+    serde_json::to_value(ResourceServerView::new(r, None)).unwrap_or_default()
 }
 
 /// Adds and removes declared permissions (a permission both added and

@@ -793,16 +793,10 @@ async fn audit_retention_prunes_without_blocking(b: Backend) {
     let a = s.create_account(&["viewer"]).await;
     let now = warden::now_unix();
     let old = now - 200 * 86_400;
-    let ev = |at: i64, n: usize| warden::db::AuditEvent {
-        org_id: Some("default".into()),
-        at,
-        actor_type: "service_account".into(),
-        actor_id: a.id.clone(),
-        action: format!("test.event{n}"),
-        target_type: Some("service_account".into()),
-        target_id: Some(a.id.clone()),
-        source_ip: None,
-        details: json!({}),
+    let ev = |at: i64, n: usize| {
+        warden::db::AuditEvent::new("service_account", &a.id, &format!("test.event{n}"), at)
+            .in_org("default")
+            .on("service_account", &a.id)
     };
     let batch = warden::bookkeeping::Batch {
         last_used: vec![],
@@ -892,8 +886,9 @@ async fn a_removed_caller_cannot_finish_a_request(b: Backend) {
     let s = TestServer::start(b).await;
     let (_, root) = s.caller(&["admin"]).await;
     let victim = s.create_account(&["admin"]).await;
-    // Every permission there is, without the admin role itself.
-    s.role("all", warden::domain::roles::PERMISSIONS).await;
+    // Every permission an admin holds, without the admin role itself.
+    let admin = warden::domain::roles::builtin_permissions("admin").unwrap_or_default();
+    s.role("all", admin).await;
     for removal in ["disable", "delete", "demote", "unadmin", "expire"] {
         let (mallory, mt) = s.caller(&["admin", "all"]).await;
         let slow = [

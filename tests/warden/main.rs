@@ -20,5 +20,6 @@ mod layout;
 mod malformed;
 mod observability;
 mod offline;
+mod platform;
 mod replicas;
 mod token;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::query::{bad_cursor, list_query, next_cursor};
-use super::{AdminCaller, ApiError, ApiJson, OrgManage, OrgRead};
+use super::{AdminCaller, ApiError, ApiJson, IdPath, OrgManage, OrgRead};
 use crate::db::accounts::AccountQuery;
 use crate::domain::account::{AccountKind, Status};
 use crate::http::AppState;
@@ -201,7 +201,7 @@ pub async fn create_account(
 pub async fn get_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgRead>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<Tagged, ApiError> {
     let a = state
         .db
@@ -228,7 +228,7 @@ pub async fn get_account(
 pub async fn patch_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     headers: HeaderMap,
     ApiJson(mut patch): ApiJson<AccountPatch>,
 ) -> Result<Tagged, ApiError> {
@@ -249,7 +249,7 @@ pub async fn patch_account(
 pub async fn delete_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<Json<AccountView>, ApiError> {
     let a = accounts::delete(&caller.scope(&state.db), &id).await?;
     Ok(view(&a, caller.now()))
@@ -267,7 +267,7 @@ pub async fn delete_account(
 pub async fn delete_oauth_client(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<Json<AccountView>, ApiError> {
     match state.db.find_account(Some(caller.org()), &id).await? {
         Some(a) if a.kind == AccountKind::Credential => {}
@@ -288,7 +288,7 @@ pub async fn delete_oauth_client(
 pub async fn disable_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<Json<AccountView>, ApiError> {
     let a = accounts::set_status(&caller.scope(&state.db), &id, Status::Disabled).await?;
     Ok(view(&a, caller.now()))
@@ -304,7 +304,7 @@ pub async fn disable_account(
 pub async fn enable_account(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<Json<AccountView>, ApiError> {
     let a = accounts::set_status(&caller.scope(&state.db), &id, Status::Active).await?;
     Ok(view(&a, caller.now()))

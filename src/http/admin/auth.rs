@@ -9,13 +9,13 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::header;
 use axum::http::request::Parts;
 
 use super::ApiError;
 use crate::domain::account::ServiceAccount;
-use crate::domain::roles::{AUDIT_READ, ORG_MANAGE, ORG_READ};
+use crate::domain::roles::{AUDIT_READ, ORG_MANAGE, ORG_READ, PLATFORM_MANAGE};
 use crate::http::AppState;
 use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::now_unix;
@@ -45,16 +45,28 @@ impl Need for AuditRead {
     const ANY_OF: &'static [&'static str] = &[AUDIT_READ];
 }
 
+/// The platform: orgs, resource servers, global roles (operators).
+pub struct PlatformManage;
+impl Need for PlatformManage {
+    const ANY_OF: &'static [&'static str] = &[PLATFORM_MANAGE];
+}
+
 /// The authenticated caller of an admin endpoint, holding what `N` needs.
 pub struct AdminCaller<N: Need> {
-    pub account: ServiceAccount,
     pub actor: Actor,
+    /// The org the request acts in: the caller's own, or the `{org}` of an
+    /// `/api/v1/orgs/{org}/…` path (any org for an operator, else only its
+    /// own).
+    org: String,
     need: PhantomData<N>,
 }
 
+/// The header in which an operator names the person it acts for.
+pub const ON_BEHALF_OF: &str = "warden-on-behalf-of";
+
 impl<N: Need> AdminCaller<N> {
     pub fn org(&self) -> &str {
-        &self.account.org_id
+        &self.org
     }
 
     /// The time now, read when asked: a handler runs after its body has
@@ -120,21 +132,77 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
                 N::ANY_OF.join("` or `")
             )));
         }
+        // What the caller may grant is what its account holds, not what
+        // this token (for the admin API) carries.
+        let authority = Authority {
+            roles: held.keys().cloned().collect(),
+            permissions: held.into_values().flatten().collect(),
+        };
         let actor = Actor {
             kind: SERVICE_ACCOUNT.into(),
             id: account.id.clone(),
             source_ip: source_ip.map(|i| i.to_string()),
-            // What the caller may grant is what its account holds, not
-            // what this token (for the admin API) carries.
-            authority: Some(Authority {
-                roles: held.keys().cloned().collect(),
-                permissions: held.into_values().flatten().collect(),
-            }),
+            on_behalf_of: on_behalf_of(parts, &authority)?,
+            authority: Some(authority),
         };
+        let org = path_org(parts, state, &account, &actor).await?;
         Ok(Self {
-            account,
             actor,
+            org,
             need: PhantomData,
         })
     }
+}
+
+/// The org an `/api/v1/orgs/{org}/…` path names, if the caller may act in
+/// it (an operator: any org that exists; anyone else: only its own; else
+/// 404, as for anything not in your org); the caller's own org otherwise.
+async fn path_org(
+    parts: &mut Parts,
+    state: &Arc<AppState>,
+    account: &ServiceAccount,
+    actor: &Actor,
+) -> Result<String, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::NotFound)?;
+    let Some((_, org)) = params.iter().find(|(k, _)| *k == "org") else {
+        return Ok(account.org_id.clone());
+    };
+    if org == account.org_id {
+        return Ok(org.to_owned());
+    }
+    let operator = actor
+        .authority
+        .as_ref()
+        .is_some_and(|a| a.holds(PLATFORM_MANAGE));
+    if operator && !org.contains('\0') && state.db.org_exists(org).await? {
+        return Ok(org.to_owned());
+    }
+    Err(ApiError::NotFound)
+}
+
+/// The person named in `Warden-On-Behalf-Of`: only an operator (a SaaS
+/// backend acting for one of its users) may name one; at most 200
+/// printable characters.
+fn on_behalf_of(parts: &Parts, authority: &Authority) -> Result<Option<String>, ApiError> {
+    let Some(v) = parts.headers.get(ON_BEHALF_OF) else {
+        return Ok(None);
+    };
+    let person = v
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && p.chars().count() <= 200 && !p.chars().any(char::is_control))
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "Warden-On-Behalf-Of must name a person in 1 to 200 printable characters".into(),
+            )
+        })?;
+    if !authority.holds(PLATFORM_MANAGE) {
+        return Err(ApiError::Forbidden(
+            "only an operator (platform:manage) may act on behalf of someone".into(),
+        ));
+    }
+    Ok(Some(person.to_owned()))
 }

@@ -5,6 +5,7 @@
 pub(crate) mod accounts;
 pub(crate) mod audit;
 mod auth;
+pub(crate) mod platform;
 pub(crate) mod query;
 pub(crate) mod roles;
 pub(crate) mod secrets;
@@ -19,55 +20,70 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 pub use crate::http::error::{ApiError, Problem};
-pub use auth::{AdminCaller, AuditRead, OrgManage, OrgRead};
+pub use auth::{AdminCaller, AuditRead, OrgManage, OrgRead, PlatformManage};
 
 use crate::http::AppState;
 
+/// The admin API: the org-scoped endpoints at `/api/v1/…` (the caller's
+/// own org) and again at `/api/v1/orgs/{org}/…` (any org for an operator,
+/// only its own for anyone else), and the platform endpoints.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
+        .nest("/api/v1", org_routes())
+        .nest("/api/v1/orgs/{org}", org_routes())
+        .merge(platform::router())
+}
+
+fn org_routes() -> Router<Arc<AppState>> {
+    use axum::routing::delete;
+    Router::new()
         .route(
-            "/api/v1/service-accounts",
+            "/service-accounts",
             get(accounts::list_accounts).post(accounts::create_account),
         )
         .route(
-            "/api/v1/service-accounts/{id}",
+            "/service-accounts/{id}",
             get(accounts::get_account)
                 .patch(accounts::patch_account)
                 .delete(accounts::delete_account),
         )
         .route(
-            "/api/v1/service-accounts/{id}/disable",
+            "/service-accounts/{id}/disable",
             post(accounts::disable_account),
         )
         .route(
-            "/api/v1/service-accounts/{id}/enable",
+            "/service-accounts/{id}/enable",
             post(accounts::enable_account),
         )
         .route(
-            "/api/v1/service-accounts/{id}/reset-secret",
+            "/service-accounts/{id}/reset-secret",
             post(secrets::reset_secret),
         )
         .route(
-            "/api/v1/service-accounts/{id}/rotate-secret",
+            "/service-accounts/{id}/rotate-secret",
             post(secrets::rotate_secret),
         )
+        .route("/service-accounts/{id}/usage", get(secrets::account_usage))
         .route(
-            "/api/v1/service-accounts/{id}/usage",
-            get(secrets::account_usage),
+            "/service-accounts/{id}/secrets/{prefix}",
+            delete(secrets::revoke_secret),
         )
-        .route(
-            "/api/v1/service-accounts/{id}/secrets/{prefix}",
-            axum::routing::delete(secrets::revoke_secret),
-        )
-        .route(
-            "/api/v1/oauth/clients/{id}",
-            axum::routing::delete(accounts::delete_oauth_client),
-        )
-        .route(
-            "/api/v1/roles",
-            get(roles::list_roles).post(roles::create_role),
-        )
-        .route("/api/v1/audit-events", get(audit::list_audit_events))
+        .route("/oauth/clients/{id}", delete(accounts::delete_oauth_client))
+        .route("/roles", get(roles::list_roles).post(roles::create_role))
+        .route("/audit-events", get(audit::list_audit_events))
+}
+
+/// The `{id}` of a path.
+#[derive(serde::Deserialize)]
+pub struct IdPath {
+    pub id: String,
+}
+
+/// The `{id}` and `{prefix}` of a secret's path.
+#[derive(serde::Deserialize)]
+pub struct SecretPath {
+    pub id: String,
+    pub prefix: String,
 }
 
 /// A JSON body: `application/json`, at most 64 KiB, unknown fields and

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::accounts::view;
 use super::query::{int_param, query_pairs, unknown_param};
-use super::{AdminCaller, ApiError, MaybeJson, OrgManage, OrgRead, Problem};
+use super::{AdminCaller, ApiError, IdPath, MaybeJson, OrgManage, OrgRead, Problem, SecretPath};
 use crate::http::AppState;
 use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, Problems, QUERY};
 use crate::manage::accounts::{self, AccountView};
@@ -34,7 +34,7 @@ pub struct RotateSecret {
 pub async fn reset_secret(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<Json<AccountView>, ApiError> {
     let (a, s) = accounts::reset_secret(&caller.scope(&state.db), &id).await?;
     Ok(Json(AccountView::new(&a, Some(&s), caller.now())))
@@ -53,7 +53,7 @@ pub async fn reset_secret(
 pub async fn rotate_secret(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     MaybeJson(body): MaybeJson<RotateSecret>,
 ) -> Result<Json<AccountView>, ApiError> {
     let grace = match body.grace_period.as_deref() {
@@ -84,7 +84,7 @@ pub async fn rotate_secret(
 pub async fn revoke_secret(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path((id, prefix)): Path<(String, String)>,
+    Path(SecretPath { id, prefix }): Path<SecretPath>,
 ) -> Result<Json<AccountView>, ApiError> {
     let a = accounts::revoke_secret(&caller.scope(&state.db), &id, &prefix).await?;
     Ok(view(&a, caller.now()))
@@ -126,7 +126,7 @@ pub struct UsageView {
 pub async fn account_usage(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgRead>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<UsageView>, ApiError> {
     let mut hours = 24;
