@@ -91,6 +91,7 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
     use crate::manage::resource_servers as rs;
     let actor = Actor::operator();
     let now = now_unix();
+    let disabling = matches!(cmd, RsCmd::Disable(_));
     let (server, secret, json_out) = match cmd {
         RsCmd::Create {
             name,
@@ -99,8 +100,8 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
             json,
         } => {
             let declared = permissions.iter().map(|p| parse_permission(p)).collect();
-            let (r, s) = rs::create(db, &name, &audience, declared, issuer, &actor, now).await?;
-            (r, Some(s), json)
+            let made = rs::create(db, &name, &audience, declared, issuer, &actor, now).await?;
+            (made.0, Some(made.1), json)
         }
         RsCmd::List { json } => return list(db, json).await,
         RsCmd::Show(o) => {
@@ -108,50 +109,26 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
             let r = r.ok_or_else(|| CliError::Usage("resource server not found".into()))?;
             (r, None, o.json)
         }
-        RsCmd::Disable(o) => (
-            rs::set_status(db, &o.resource_server, Status::Disabled, &actor, now).await?,
-            None,
-            o.json,
-        ),
-        RsCmd::Enable(o) => (
-            rs::set_status(db, &o.resource_server, Status::Active, &actor, now).await?,
-            None,
-            o.json,
-        ),
-        RsCmd::Delete(o) => (
-            rs::delete(db, &o.resource_server, &actor, now).await?,
-            None,
-            o.json,
-        ),
+        RsCmd::Disable(o) | RsCmd::Enable(o) => {
+            let status = [Status::Active, Status::Disabled][usize::from(disabling)];
+            let r = rs::set_status(db, &o.resource_server, status, &actor, now).await?;
+            (r, None, o.json)
+        }
+        RsCmd::Delete(o) => {
+            let r = rs::delete(db, &o.resource_server, &actor, now).await?;
+            (r, None, o.json)
+        }
         RsCmd::Update {
             resource_server,
             name,
             add,
             remove,
             json,
-        } => {
-            if name.is_none() && add.is_empty() && remove.is_empty() {
-                return Err(CliError::Usage(
-                    "nothing to change: pass --name, --add-permission or --remove-permission"
-                        .into(),
-                ));
-            }
-            let mut r = None;
-            if let Some(name) = name {
-                r = Some(rs::rename(db, &resource_server, &name, &actor, now).await?);
-            }
-            if !add.is_empty() || !remove.is_empty() {
-                let add = add.iter().map(|p| parse_permission(p)).collect();
-                r = Some(
-                    rs::change_permissions(db, &resource_server, add, &remove, &actor, now).await?,
-                );
-            }
-            (
-                r.ok_or_else(|| CliError::Usage("nothing to change".into()))?,
-                None,
-                json,
-            )
-        }
+        } => (
+            update(db, &resource_server, name, &add, &remove).await?,
+            None,
+            json,
+        ),
         RsCmd::ResetSecret(o) => {
             let (r, s) = rs::reset_secret(db, &o.resource_server, &actor, now).await?;
             (r, Some(s), o.json)
@@ -198,4 +175,29 @@ fn parse_permission(s: &str) -> ApiPermission {
         name: name.trim().to_owned(),
         description: description.trim().to_owned(),
     }
+}
+
+/// `resource-servers update`: a new name, permissions added and removed.
+async fn update(
+    db: &Db,
+    key: &str,
+    name: Option<String>,
+    add: &[String],
+    remove: &[String],
+) -> Result<crate::domain::resource_server::ResourceServer, CliError> {
+    use crate::manage::resource_servers as rs;
+    let (actor, now) = (Actor::operator(), now_unix());
+    let mut r = None;
+    if let Some(name) = name {
+        r = Some(rs::rename(db, key, &name, &actor, now).await?);
+    }
+    if !add.is_empty() || !remove.is_empty() {
+        let add = add.iter().map(|p| parse_permission(p)).collect();
+        r = Some(rs::change_permissions(db, key, add, remove, &actor, now).await?);
+    }
+    r.ok_or_else(|| {
+        CliError::Usage(
+            "nothing to change: pass --name, --add-permission or --remove-permission".into(),
+        )
+    })
 }

@@ -87,8 +87,6 @@ const ORG_SCOPED: &[&str] = &[
 
 impl Modify for OrgScopedPaths {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        use utoipa::openapi::{Required, ResponseBuilder};
         let scoped: Vec<(String, utoipa::openapi::PathItem)> = doc
             .paths
             .paths
@@ -101,18 +99,8 @@ impl Modify for OrgScopedPaths {
                 )
             })
             .collect();
+        let org = org_param();
         for (path, mut item) in scoped {
-            let org = ParameterBuilder::new()
-                .name("org")
-                .parameter_in(ParameterIn::Path)
-                .required(Required::True)
-                .description(Some(
-                    "the org's slug: any org for an operator, your own otherwise",
-                ))
-                .schema(Some(utoipa::openapi::schema::Object::with_type(
-                    utoipa::openapi::schema::Type::String,
-                )))
-                .build();
             for op in [
                 &mut item.get,
                 &mut item.post,
@@ -131,22 +119,40 @@ impl Modify for OrgScopedPaths {
                 op.responses
                     .responses
                     .entry("404".into())
-                    .or_insert_with(|| {
-                        ResponseBuilder::new()
-                            .description("No such org, or not yours")
-                            .content(
-                                "application/problem+json",
-                                utoipa::openapi::ContentBuilder::new()
-                                    .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
-                                    .build(),
-                            )
-                            .build()
-                            .into()
-                    });
+                    .or_insert_with(|| not_yours().into());
             }
             doc.paths.paths.insert(path, item);
         }
     }
+}
+
+/// The `{org}` path parameter.
+fn org_param() -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    ParameterBuilder::new()
+        .name("org")
+        .parameter_in(ParameterIn::Path)
+        .required(utoipa::openapi::Required::True)
+        .description(Some(
+            "the org's slug: any org for an operator, your own otherwise",
+        ))
+        .schema(Some(utoipa::openapi::schema::Object::with_type(
+            utoipa::openapi::schema::Type::String,
+        )))
+        .build()
+}
+
+/// The 404 of an org that does not exist or is not the caller's.
+fn not_yours() -> utoipa::openapi::response::Response {
+    utoipa::openapi::ResponseBuilder::new()
+        .description("No such org, or not yours")
+        .content(
+            "application/problem+json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
 }
 
 /// The document as JSON, with `servers` set to this issuer.
