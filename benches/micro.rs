@@ -133,6 +133,7 @@ fn decision(c: &mut Criterion) {
         last_used_ip: None,
         deleted_at: None,
         version: 1,
+        org: Default::default(),
     };
     let token_grant =
         derive_grant(&held(&["risk-editor", "viewer"]), None).unwrap_or_else(|_| Grant {

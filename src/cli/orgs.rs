@@ -1,12 +1,13 @@
 //! `warden orgs …`
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{Access, CliError, connect, no_org, print_object};
 use crate::config::Config;
 use crate::domain::account::Status;
 use crate::domain::text::validate_org_slug;
-use crate::manage::{Actor, rfc3339};
+use crate::manage::Actor;
+use crate::manage::orgs::{self, OrgView};
 use crate::now_unix;
 
 #[derive(Subcommand, Debug)]
@@ -33,45 +34,53 @@ pub(super) enum OrgsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Disable an organization: every account in it acts as disabled.
+    Disable {
+        /// The organization's slug.
+        slug: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a disabled organization again.
+    Enable {
+        /// The organization's slug.
+        slug: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(super) async fn run(cmd: OrgsCmd, config: &Config) -> Result<(), CliError> {
+    let disabling = matches!(cmd, OrgsCmd::Disable { .. });
     match cmd {
         OrgsCmd::List { json } => {
             let db = connect(config, Access::Read).await?;
-            let orgs = db.list_orgs().await?;
-            let rows: Vec<Value> = orgs
-                .iter()
-                .map(|(slug, name, at)| {
-                    json!({"slug": slug, "name": name, "created_at": rfc3339(Some(*at))})
-                })
-                .collect();
-            if json {
-                println!("{}", Value::Array(rows));
-            } else {
-                println!("{:<24}  {:<21}  NAME", "SLUG", "CREATED");
-                for r in rows {
-                    println!(
-                        "{:<24}  {:<21}  {}",
-                        r["slug"].as_str().unwrap_or(""),
-                        r["created_at"].as_str().unwrap_or(""),
-                        r["name"].as_str().unwrap_or("")
-                    );
-                }
-            }
+            list(&db.list_orgs().await?, json);
             Ok(())
         }
         OrgsCmd::Show { slug, json } => {
             let db = connect(config, Access::Read).await?;
-            let Some((slug, name, at)) = db.list_orgs().await?.into_iter().find(|o| o.0 == slug)
-            else {
-                return Err(no_org(&slug));
-            };
+            let org = db.find_org(&slug).await?.ok_or_else(|| no_org(&slug))?;
             let all = db.list_accounts(Some(&slug), false).await?;
             let active = all.iter().filter(|a| a.status == Status::Active).count();
-            let out = json!({"slug": slug, "name": name, "created_at": rfc3339(Some(at)),
-                             "service_accounts": all.len(), "active_service_accounts": active});
+            let mut out = serde_json::to_value(OrgView::from(&org)).unwrap_or_default();
+            out["service_accounts"] = json!(all.len());
+            out["active_service_accounts"] = json!(active);
             print_object(out, None, json);
+            Ok(())
+        }
+        OrgsCmd::Disable { slug, json } | OrgsCmd::Enable { slug, json } => {
+            let status = [Status::Active, Status::Disabled][usize::from(disabling)];
+            let db = connect(config, Access::Write).await?;
+            db.find_org(&slug).await?.ok_or_else(|| no_org(&slug))?;
+            let org = orgs::set_status(&db, &slug, status, &Actor::operator(), now_unix()).await?;
+            print_object(
+                serde_json::to_value(OrgView::from(&org)).unwrap_or_default(),
+                None,
+                json,
+            );
             Ok(())
         }
         OrgsCmd::Create { slug, name } => {
@@ -89,5 +98,23 @@ pub(super) async fn run(cmd: OrgsCmd, config: &Config) -> Result<(), CliError> {
             println!("{slug}");
             Ok(())
         }
+    }
+}
+
+fn list(orgs: &[crate::db::orgs::Org], json: bool) {
+    let views: Vec<OrgView> = orgs.iter().map(OrgView::from).collect();
+    if json {
+        println!("{}", serde_json::to_value(&views).unwrap_or_default());
+        return;
+    }
+    println!("{:<24}  {:<8}  {:<21}  NAME", "SLUG", "STATUS", "CREATED");
+    for o in views {
+        println!(
+            "{:<24}  {:<8}  {:<21}  {}",
+            o.slug,
+            o.status,
+            o.created_at.unwrap_or_default(),
+            o.name
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! refresh family check, each one round trip, each defined once (SQL,
 //! parameters, row) and run by `Db::read_hot` on SQLite's inline reader or
 //! either pool.
-use super::accounts::{ACCOUNT_COLUMNS, AccountRow, columns};
+use super::accounts::{ACCOUNT_COLUMNS, AccountRow, columns, org_columns};
 use super::resource_servers::{RS_COLUMNS, RsRow, decode_permissions};
 use super::rows::{Cols, Count, Decode, Param};
 use super::{Db, DbResult};
@@ -94,6 +94,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
+            org_columns!("service_accounts"),
             ", (SELECT permissions FROM resource_servers WHERE audience = $2 \
                AND status = 'active' AND deleted_at IS NULL) AS audience_permissions \
              FROM service_accounts WHERE client_id = $1"
@@ -139,6 +140,8 @@ impl Db {
              COALESCE(a.created_by, ''), a.last_used_at, a.deleted_at, a.secret_prefix, \
              a.secret_created_at, COALESCE(a.previous_secrets, ''), \
              COALESCE(a.version, 0), a.last_used_ip, \
+             COALESCE((SELECT o.status FROM orgs o WHERE o.id = a.org_id), 'active'), \
+             COALESCE((SELECT o.allowed_ips FROM orgs o WHERE o.id = a.org_id), ''), \
              (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
              FROM resource_servers rs LEFT JOIN service_accounts a ON a.client_id = $2 \
              WHERE rs.client_id = $1";
@@ -176,6 +179,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
+            org_columns!("service_accounts"),
             ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $2) AS revoked \
              FROM service_accounts WHERE client_id = $1"
         );

@@ -1,6 +1,57 @@
 //! Organizations.
-use super::write::{audited_write, unique_or_conflict};
-use super::{AuditEvent, Db, DbResult, on_db};
+use super::rows::{Cols, Decode, Param};
+use super::write::{ChangeOutcome, audited_write, unique_or_conflict};
+use super::{AuditEvent, Db, DbError, DbResult, on_db};
+use crate::domain::account::Status;
+use crate::domain::ip::IpAllowlist;
+
+/// An organization: slug, display name, status and allowlist.
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub slug: String,
+    pub name: String,
+    pub status: Status,
+    pub allowed_ips: IpAllowlist,
+    pub created_at: i64,
+}
+
+/// `SELECT` of an org's columns, then `$tail`.
+macro_rules! select_orgs {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, name, status, allowed_ips, created_at FROM orgs ",
+            $tail
+        )
+    };
+}
+
+struct OrgRow(String, String, String, String, i64);
+
+impl Decode for OrgRow {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self(
+            r.text(0)?,
+            r.text(1)?,
+            r.text(2)?,
+            r.text(3)?,
+            r.int(4)?,
+        ))
+    }
+}
+
+impl TryFrom<OrgRow> for Org {
+    type Error = DbError;
+    fn try_from(OrgRow(slug, name, status, ips, created_at): OrgRow) -> DbResult<Self> {
+        Ok(Self {
+            status: Status::parse(&status)
+                .ok_or_else(|| DbError::Sqlx(sqlx::Error::Decode("orgs.status".into())))?,
+            allowed_ips: IpAllowlist::parse_stored(&ips),
+            slug,
+            name,
+            created_at,
+        })
+    }
+}
 
 impl Db {
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "create_org"))]
@@ -24,13 +75,40 @@ impl Db {
         Ok(())
     }
 
-    /// Every organization: (slug, name, created_at), by slug.
+    /// Every organization, by slug.
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "list_orgs"))]
-    pub async fn list_orgs(&self) -> DbResult<Vec<(String, String, i64)>> {
-        Ok(
-            on_db!(self, p => sqlx::query_as("SELECT id, name, created_at FROM orgs ORDER BY id")
-            .fetch_all(p).await?),
+    pub async fn list_orgs(&self) -> DbResult<Vec<Org>> {
+        let rows: Vec<OrgRow> = self.read_all(select_orgs!("ORDER BY id"), &[]).await?;
+        rows.into_iter().map(Org::try_from).collect()
+    }
+
+    /// One organization, by slug.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "find_org"))]
+    pub async fn find_org(&self, slug: &str) -> DbResult<Option<Org>> {
+        if slug.contains('\0') {
+            return Ok(None);
+        }
+        let row: Option<OrgRow> = self
+            .read_one(select_orgs!("WHERE id = $1"), &[Param::Text(slug)])
+            .await?;
+        row.map(Org::try_from).transpose()
+    }
+
+    /// Sets an org's name, status and allowlist, with its audit event;
+    /// `false` when there is no such org.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "update_org"))]
+    pub async fn update_org(&self, org: &Org, audit: &AuditEvent) -> DbResult<bool> {
+        let outcome = audited_write!(self, audit, None, |tx| sqlx::query(
+            "UPDATE orgs SET name = $2, status = $3, allowed_ips = $4 WHERE id = $1"
         )
+        .bind(&org.slug)
+        .bind(&org.name)
+        .bind(org.status.as_str())
+        .bind(org.allowed_ips.to_stored())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected());
+        Ok(outcome == ChangeOutcome::Done)
     }
 
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "org_exists"))]

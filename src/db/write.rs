@@ -134,6 +134,7 @@ macro_rules! guard_refusal {
                 let rows = sqlx::query(concat!(
                     "SELECT ",
                     $crate::db::accounts::columns!(),
+                    $crate::db::accounts::org_columns!("service_accounts"),
                     " FROM service_accounts WHERE deleted_at IS NULL \
                      AND status = 'active' AND (expires_at IS NULL OR expires_at > $2) \
                      AND ((org_id = $1 AND ($3 IS NULL OR id = $3)) OR id = $4)"

@@ -80,6 +80,26 @@ pub struct ServiceAccount {
     /// Moves on with every change made by an admin or the operator; writes
     /// are conditional on it, and it is the account's ETag.
     pub version: i64,
+    /// Its organization's state, read with it.
+    pub org: OrgState,
+}
+
+/// What an organization imposes on every account in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgState {
+    /// `disabled`: every account in it acts as disabled.
+    pub status: Status,
+    /// Applies on top of each account's own allowlist.
+    pub allowed_ips: IpAllowlist,
+}
+
+impl Default for OrgState {
+    fn default() -> Self {
+        Self {
+            status: Status::Active,
+            allowed_ips: IpAllowlist::parse_stored(""),
+        }
+    }
 }
 
 impl ServiceAccount {
@@ -126,9 +146,11 @@ impl ServiceAccount {
             Err(Unusable::Deleted)
         } else if self.status == Status::Disabled {
             Err(Unusable::Disabled)
+        } else if self.org.status == Status::Disabled {
+            Err(Unusable::OrgDisabled)
         } else if self.is_expired(now) {
             Err(Unusable::Expired)
-        } else if !self.allowed_ips.permits(ip) {
+        } else if !self.allowed_ips.permits(ip) || !self.org.allowed_ips.permits(ip) {
             Err(Unusable::AddressNotAllowed)
         } else {
             Ok(())
@@ -144,6 +166,8 @@ impl ServiceAccount {
 pub enum Unusable {
     Deleted,
     Disabled,
+    /// Its organization is disabled.
+    OrgDisabled,
     Expired,
     AddressNotAllowed,
 }
@@ -152,6 +176,7 @@ impl Unusable {
     pub fn reason(self) -> &'static str {
         match self {
             Self::Deleted => "the service account is deleted",
+            Self::OrgDisabled => "the service account's organization is disabled",
             Self::Disabled => "the service account is disabled",
             Self::Expired => "the service account has expired",
             Self::AddressNotAllowed => "the service account may not be used from this address",

@@ -207,7 +207,103 @@ async fn org_admins_stay_in_their_org(b: Backend) {
     );
 }
 
+/// A disabled org acts like every account in it disabled, at once and
+/// reversibly; an org's allowlist applies on top of each account's.
+async fn an_org_state_applies_to_every_account(b: Backend) {
+    let s = TestServer::start(b).await;
+    let rs = s.create_resource_server("https://api.example").await;
+    let (_, op) = s.caller(&["operator"]).await;
+    let (st, _) = s
+        .api("POST", "/api/v1/orgs", &op, Some(json!({"slug": "globex"})))
+        .await;
+    assert_eq!(st, 201);
+    let (_, a) = s
+        .api(
+            "POST",
+            "/api/v1/orgs/globex/service-accounts",
+            &op,
+            Some(json!({"name": "admin", "roles": ["admin"]})),
+        )
+        .await;
+    let a = account_from(&a);
+    let t = s.token_ok(&a, &[("resource", "https://api.example")]).await;
+    let at = t["access_token"].as_str().unwrap_or("").to_owned();
+    let admin = s.admin_token(&a).await;
+    assert!(s.is_active(&rs, &at, None).await);
+
+    let (st, o) = s
+        .api("POST", "/api/v1/orgs/globex/disable", &op, None)
+        .await;
+    assert_eq!((st, o["status"].clone()), (200, json!("disabled")), "{o}");
+    assert_eq!(s.token(&a, &[]).await.status(), 403);
+    assert!(!s.is_active(&rs, &at, None).await);
+    assert_eq!(
+        s.api("GET", "/api/v1/service-accounts", &admin, None)
+            .await
+            .0,
+        401
+    );
+    let (st, _) = s.api("POST", "/api/v1/orgs/globex/enable", &op, None).await;
+    assert_eq!(st, 200);
+    assert!(s.is_active(&rs, &at, None).await, "reversible");
+    assert_eq!(
+        s.api("GET", "/api/v1/service-accounts", &admin, None)
+            .await
+            .0,
+        200
+    );
+
+    let (st, o) = s
+        .api(
+            "PATCH",
+            "/api/v1/orgs/globex",
+            &op,
+            Some(json!({"allowed_ips": ["10.0.0.0/8"]})),
+        )
+        .await;
+    assert_eq!(
+        (st, o["allowed_ips"].clone()),
+        (200, json!(["10.0.0.0/8"])),
+        "{o}"
+    );
+    assert_eq!(
+        s.token(&a, &[]).await.status(),
+        403,
+        "the test client is not in 10/8"
+    );
+    assert!(s.is_active(&rs, &at, Some("10.1.2.3")).await);
+    assert!(!s.is_active(&rs, &at, Some("192.0.2.1")).await);
+    let (st, _) = s
+        .api(
+            "PATCH",
+            "/api/v1/orgs/globex",
+            &op,
+            Some(json!({"allowed_ips": []})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(s.token(&a, &[]).await.status(), 200);
+    // Each change is audited; an org admin cannot change its org's state.
+    let (_, log) = s
+        .api("GET", "/api/v1/orgs/globex/audit-events", &op, None)
+        .await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    for want in ["org.disabled", "org.enabled", "org.updated"] {
+        assert!(actions.contains(&want), "{want} in {actions:?}");
+    }
+    assert_eq!(
+        s.api("POST", "/api/v1/orgs/globex/disable", &admin, None)
+            .await
+            .0,
+        403
+    );
+}
+
 both_backends!(
     a_saas_backend_onboards_a_customer,
-    org_admins_stay_in_their_org
+    org_admins_stay_in_their_org,
+    an_org_state_applies_to_every_account
 );

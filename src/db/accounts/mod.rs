@@ -21,6 +21,23 @@ macro_rules! columns {
 
 pub(crate) use columns;
 
+/// The org's state, read with each account (`$t` names the accounts
+/// table or its alias): status and allowlist, `active` and none for an
+/// account whose org row is missing.
+macro_rules! org_columns {
+    ($t:literal) => {
+        concat!(
+            ", COALESCE((SELECT o.status FROM orgs o WHERE o.id = ",
+            $t,
+            ".org_id), 'active'), ",
+            "COALESCE((SELECT o.allowed_ips FROM orgs o WHERE o.id = ",
+            $t,
+            ".org_id), '')"
+        )
+    };
+}
+pub(crate) use org_columns;
+
 /// One change to an account (`Db::change_account`).
 pub enum AccountChange<'a> {
     /// The editable fields, all written (computed from the version read).
@@ -104,6 +121,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
+            org_columns!("service_accounts"),
             " FROM service_accounts WHERE client_id = $1"
         );
         let row: Option<AccountRow> = self.read_one(sql, &[Param::Text(client_id)]).await?;
@@ -124,6 +142,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
+            org_columns!("service_accounts"),
             " FROM service_accounts WHERE (id = $1 OR client_id = $1) AND ($2 IS NULL OR org_id = $2)"
         );
         let row: Option<AccountRow> = self
@@ -141,6 +160,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
+            org_columns!("service_accounts"),
             " FROM service_accounts WHERE ($1 IS NULL OR org_id = $1) \
              AND ($2 OR deleted_at IS NULL) ORDER BY org_id, created_at, id"
         );
@@ -270,6 +290,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
+            org_columns!("service_accounts"),
             " FROM service_accounts WHERE org_id = $1 AND ($2 IS NULL OR kind = $2) \
              AND ($3 IS NULL OR status = $3) AND ($4 OR deleted_at IS NULL) \
              AND ($5 IS NULL OR lower(name) LIKE $5 ESCAPE '\\' OR client_id LIKE $6 ESCAPE '\\') \

@@ -2,7 +2,7 @@
 //! driver, and turned into a `ServiceAccount`.
 use crate::db::rows::{Cols, Decode};
 use crate::db::{DbError, DbResult};
-use crate::domain::account::{AccountKind, ServiceAccount, Status};
+use crate::domain::account::{AccountKind, OrgState, ServiceAccount, Status};
 use crate::domain::ip::IpAllowlist;
 
 /// A `service_accounts` row as stored (`columns!()`, in order).
@@ -29,10 +29,13 @@ pub(crate) struct AccountRow {
     previous_secrets: String,
     version: i64,
     last_used_ip: Option<String>,
+    org_status: String,
+    org_allowed_ips: String,
 }
 
-/// The number of columns in `columns!()`.
-pub(crate) const ACCOUNT_COLUMNS: usize = 22;
+/// The number of columns an account read selects: `columns!()` and the
+/// org's state (`org_columns!()`).
+pub(crate) const ACCOUNT_COLUMNS: usize = 24;
 
 impl AccountRow {
     /// Decodes `columns!()` starting at column `at`.
@@ -60,6 +63,8 @@ impl AccountRow {
             previous_secrets: r.text(at + 19)?,
             version: r.int(at + 20)?,
             last_used_ip: r.opt_text(at + 21)?,
+            org_status: r.text(at + 22)?,
+            org_allowed_ips: r.text(at + 23)?,
         })
     }
 }
@@ -95,6 +100,10 @@ impl TryFrom<AccountRow> for ServiceAccount {
                     .map_err(|_| corrupt("previous_secrets"))?
             },
             version: r.version,
+            org: OrgState {
+                status: Status::parse(&r.org_status).ok_or_else(|| corrupt("org status"))?,
+                allowed_ips: IpAllowlist::parse_stored(&r.org_allowed_ips),
+            },
             last_used_ip: r.last_used_ip,
             secret_prefix: r.secret_prefix,
             secret_created_at: r.secret_created_at,

@@ -11,15 +11,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{AdminCaller, ApiError, ApiJson, IdPath, MaybeJson, PlatformManage};
+use crate::domain::account::Status;
 use crate::domain::roles::ApiPermission;
 use crate::http::AppState;
 use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, Problems};
+use crate::manage::orgs::{self, OrgView};
 use crate::manage::resource_servers::{self as rs, ResourceServerView};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/orgs", get(list_orgs).post(create_org))
-        .route("/api/v1/orgs/{org}", get(get_org))
+        .route("/api/v1/orgs/{org}", get(get_org).patch(patch_org))
+        .route("/api/v1/orgs/{org}/disable", post(disable_org))
+        .route("/api/v1/orgs/{org}/enable", post(enable_org))
         .route(
             "/api/v1/resource-servers",
             get(list_resource_servers).post(create_resource_server),
@@ -40,15 +44,6 @@ pub fn router() -> Router<Arc<AppState>> {
         )
 }
 
-/// An organization.
-#[derive(Serialize, ToSchema)]
-pub struct OrgView {
-    pub slug: String,
-    pub name: String,
-    /// RFC 3339.
-    pub created_at: Option<String>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct OrgList {
     pub items: Vec<OrgView>,
@@ -63,14 +58,6 @@ pub struct CreateOrg {
     pub name: Option<String>,
 }
 
-fn org_view((slug, name, created_at): (String, String, i64)) -> OrgView {
-    OrgView {
-        slug,
-        name,
-        created_at: crate::domain::rfc3339(created_at),
-    }
-}
-
 /// Every organization.
 #[utoipa::path(get, path = "/api/v1/orgs", tag = "platform",
     responses((status = 200, description = "OK", body = OrgList), Problems<0>),
@@ -83,8 +70,8 @@ pub async fn list_orgs(
         .db
         .list_orgs()
         .await?
-        .into_iter()
-        .map(org_view)
+        .iter()
+        .map(OrgView::from)
         .collect();
     Ok(Json(OrgList { items }))
 }
@@ -114,11 +101,8 @@ pub async fn create_org(
 }
 
 async fn find_org(state: &AppState, slug: &str) -> Result<OrgView, ApiError> {
-    let all = state.db.list_orgs().await?;
-    all.into_iter()
-        .find(|(s, ..)| s == slug)
-        .map(org_view)
-        .ok_or(ApiError::NotFound)
+    let org = state.db.find_org(slug).await?.ok_or(ApiError::NotFound)?;
+    Ok(OrgView::from(&org))
 }
 
 /// Read one organization.
@@ -132,6 +116,81 @@ pub async fn get_org(
     Path(org): Path<String>,
 ) -> Result<Json<OrgView>, ApiError> {
     Ok(Json(find_org(&state, &org).await?))
+}
+
+/// Fields to change; omitted ones keep their value.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchOrg {
+    /// 1 to 100 characters.
+    pub name: Option<String>,
+    /// Addresses or CIDR blocks every account of the org must call from
+    /// (on top of its own); an empty list removes the restriction.
+    pub allowed_ips: Option<Vec<String>>,
+}
+
+/// Rename an org or set its allowlist; applies to every account in it at
+/// the next request.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}", tag = "platform", request_body = PatchOrg,
+    params(("org" = String, Path, description = "the org's slug")),
+    responses((status = 200, description = "OK", body = OrgView), Problems<{ NOT_FOUND | BODY }>),
+    security(("bearer" = [])))]
+pub async fn patch_org(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller<PlatformManage>,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<PatchOrg>,
+) -> Result<Json<OrgView>, ApiError> {
+    find_org(&state, &org).await?;
+    let ips = body.allowed_ips.as_deref();
+    let o = orgs::update(
+        &state.db,
+        &org,
+        body.name.as_deref(),
+        ips,
+        &caller.actor,
+        caller.now(),
+    )
+    .await?;
+    Ok(Json(OrgView::from(&o)))
+}
+
+/// Disable an org: every account in it acts as disabled, at once (tokens
+/// refused, introspection inactive); enabling brings them back.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/disable", tag = "platform",
+    params(("org" = String, Path, description = "the org's slug")),
+    responses((status = 200, description = "OK", body = OrgView), Problems<NOT_FOUND>),
+    security(("bearer" = [])))]
+pub async fn disable_org(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller<PlatformManage>,
+    Path(org): Path<String>,
+) -> Result<Json<OrgView>, ApiError> {
+    find_org(&state, &org).await?;
+    let o = orgs::set_status(
+        &state.db,
+        &org,
+        Status::Disabled,
+        &caller.actor,
+        caller.now(),
+    )
+    .await?;
+    Ok(Json(OrgView::from(&o)))
+}
+
+/// Enable a disabled org again.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/enable", tag = "platform",
+    params(("org" = String, Path, description = "the org's slug")),
+    responses((status = 200, description = "OK", body = OrgView), Problems<NOT_FOUND>),
+    security(("bearer" = [])))]
+pub async fn enable_org(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller<PlatformManage>,
+    Path(org): Path<String>,
+) -> Result<Json<OrgView>, ApiError> {
+    find_org(&state, &org).await?;
+    let o = orgs::set_status(&state.db, &org, Status::Active, &caller.actor, caller.now()).await?;
+    Ok(Json(OrgView::from(&o)))
 }
 
 #[derive(Serialize, ToSchema)]

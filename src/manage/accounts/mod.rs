@@ -141,6 +141,7 @@ pub async fn create(
         last_used_ip: None,
         deleted_at: None,
         version: 1,
+        org: Default::default(),
     };
     let ev = actor.event(
         &account.org_id,
