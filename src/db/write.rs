@@ -90,7 +90,9 @@ pub struct OrgSnapshot {
     /// Its usable accounts (or only the caller's), and the caller's own
     /// account when it lives in another org (an operator's).
     pub usable: Vec<ServiceAccount>,
-    pub custom_roles: HashMap<String, Vec<String>>,
+    /// Custom roles' permissions, by org then role id: the org's, and the
+    /// caller's own org's.
+    pub custom_roles: HashMap<String, HashMap<String, Vec<String>>>,
 }
 
 /// A rule checked inside a write's transaction (`change_account`,
@@ -148,18 +150,33 @@ macro_rules! guard_refusal {
                 .iter()
                 .map(<$crate::db::accounts::AccountRow as $crate::db::rows::Decode>::decode)
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
-                let custom: Vec<(String, String)> =
-                    sqlx::query_as("SELECT id, permissions FROM roles WHERE org_id = $1")
-                        .bind(g.org)
-                        .fetch_all(&mut *$tx)
-                        .await?;
+                // The org's custom roles, and the caller's own org's (an
+                // operator acting elsewhere holds its roles at home).
+                let custom: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT org_id, id, permissions FROM roles WHERE org_id = $1 \
+                     OR org_id = (SELECT org_id FROM service_accounts WHERE id = $2)",
+                )
+                .bind(g.org)
+                .bind(g.caller)
+                .fetch_all(&mut *$tx)
+                .await?;
                 let snapshot = $crate::db::write::OrgSnapshot {
                     org: g.org.to_owned(),
                     usable: $crate::db::accounts::convert(rows)?,
-                    custom_roles: custom
-                        .into_iter()
-                        .map(|(id, perms)| (id, $crate::db::accounts::split_permissions(&perms)))
-                        .collect(),
+                    custom_roles: custom.into_iter().fold(
+                        std::collections::HashMap::new(),
+                        |mut by_org: std::collections::HashMap<
+                            String,
+                            std::collections::HashMap<String, Vec<String>>,
+                        >,
+                         (org, id, perms)| {
+                            by_org
+                                .entry(org)
+                                .or_default()
+                                .insert(id, $crate::db::accounts::split_permissions(&perms));
+                            by_org
+                        },
+                    ),
                 };
                 (g.check)(&snapshot).err()
             }

@@ -56,6 +56,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .merge(public_metrics(&state))
         .merge(waiting)
+        // Before the route layer, so a 405 is tracked like any answer.
+        .method_not_allowed_fallback(method_not_allowed)
         // A route layer, so the route template (MatchedPath) is known.
         .route_layer(metrics::TrackLayer)
         .fallback(not_found)
@@ -77,6 +79,14 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
         .with_state(state)
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    error::problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+        "this endpoint does not take that method (see Allow)",
+    )
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -13,6 +13,8 @@ pub mod orgs;
 pub mod resource_servers;
 pub mod roles;
 
+use std::collections::HashMap;
+
 use crate::crypto::secrets::hash_blocking;
 use crate::db::write::{OrgGuard, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
@@ -176,7 +178,10 @@ impl Actor {
         org_wide: bool,
         org: &OrgSnapshot,
     ) -> Result<(), String> {
-        let perms = |a: &ServiceAccount| permissions_of(&a.roles, &org.custom_roles);
+        let none = HashMap::new();
+        let perms = |a: &ServiceAccount| {
+            permissions_of(&a.roles, org.custom_roles.get(&a.org_id).unwrap_or(&none))
+        };
         if let (Some(me), Some(auth)) = (self.own_account(), &self.authority) {
             let why = if target == Some(me) {
                 "refused: this would lock you out"

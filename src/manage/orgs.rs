@@ -42,7 +42,7 @@ pub async fn create(
     actor: &Actor,
     now: i64,
 ) -> Result<String, ManageError> {
-    let slug = validate_org_slug(slug)?;
+    let slug = validate_org_slug(slug).map_err(|e| invalid("slug", e.reason))?;
     let name = match name {
         Some(n) => validate_name(n).map_err(|e| invalid("name", e.reason))?,
         None => slug.clone(),

@@ -30,7 +30,7 @@ fn event(
 
 /// A declaration as given, checked: each permission valid, none twice,
 /// at most 200.
-fn checked_permissions(mut p: Vec<ApiPermission>) -> Result<Vec<ApiPermission>, ManageError> {
+pub fn checked_permissions(mut p: Vec<ApiPermission>) -> Result<Vec<ApiPermission>, ManageError> {
     for one in &p {
         validate_api_permission(one).map_err(|why| invalid("permissions", why))?;
     }

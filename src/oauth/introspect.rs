@@ -168,8 +168,9 @@ impl Introspection {
 
 /// A verified access token that passed the live checks: the account
 /// behind it, the token's grant narrowed to what the account holds now
-/// and the audience allows, and every role the account holds now with its
-/// permissions (what the caller may grant, whatever the token's audience).
+/// and the audience allows, and the token's roles the account still holds,
+/// each with all its permissions (what the caller may grant, whatever the
+/// token's audience narrowed its scope to).
 pub struct LiveToken {
     pub account: ServiceAccount,
     pub grant: Grant,
@@ -223,8 +224,10 @@ pub async fn check_live(
         return Ok(None);
     }
     let token_grant = Grant::from_token(&claims.roles, &claims.scope);
-    let held = live_roles(ctx, &account).await?;
+    let mut held = live_roles(ctx, &account).await?;
     let grant = narrow_to_live(&token_grant, &to.allowed.restrict(&held));
+    // A token never gains a role the account got after it was issued.
+    held.retain(|role, _| token_grant.roles.contains(role));
     Ok(Some(LiveToken {
         account,
         grant,

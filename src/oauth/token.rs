@@ -135,7 +135,13 @@ async fn client_credentials(
 ) -> Result<TokenResponse, OAuthError> {
     let all = live_roles(ctx, who.account).await?;
     let held = allowed.restrict(&all);
-    let grant = derive_grant(&held, scope).map_err(|e| scope_error(e, &all))?;
+    let mut grant = derive_grant(&held, scope).map_err(|e| scope_error(e, &all))?;
+    if *allowed == AudiencePermissions::AdminApi {
+        // The admin API judges what its caller may grant by the token's
+        // roles: every role asked for, not only those holding an admin-API
+        // permission (the scope stays the admin API's own).
+        grant.roles = derive_grant(&all, scope).map_or(grant.roles, |g| g.roles);
+    }
     let out = issue(ctx, who.account, &grant, &aud, random_token_id(), who.now)?;
     ctx.bookkeeper
         .used(&who.account.id, who.now, who.ip, Usage::Issued, || {
@@ -187,13 +193,23 @@ async fn refresh(
             "the refresh token was issued before the secret was reset",
         ));
     }
-    let available = still_held(&old, &allowed.restrict(&live_roles(ctx, account).await?));
+    let all = live_roles(ctx, account).await?;
+    let available = still_held(&old, &allowed.restrict(&all));
     if available.is_empty() {
         return Err(OAuthError::InvalidGrant(
             "none of the refresh token's roles are still held",
         ));
     }
-    let grant = derive_grant(&available, scope).map_err(|e| scope_error(e, &available))?;
+    let mut grant = derive_grant(&available, scope).map_err(|e| scope_error(e, &available))?;
+    if *allowed == AudiencePermissions::AdminApi && scope.is_none() {
+        // As at issue: the roles the refresh token carried, still held.
+        grant.roles = old
+            .roles
+            .iter()
+            .filter(|r| all.contains_key(*r))
+            .cloned()
+            .collect();
+    }
     spend(ctx, who, &old).await?;
     let out = issue(ctx, account, &grant, &aud, old.family.clone(), who.now)?;
     ctx.bookkeeper

@@ -104,6 +104,21 @@ async fn a_saas_backend_onboards_a_customer(b: Backend) {
         "/api/v1/resource-servers/{}",
         rs["id"].as_str().unwrap_or("")
     );
+    // A bad request changes nothing, not even its valid half.
+    let twice = json!({"name": "renamed", "permissions": [{"name": "a:b"}, {"name": "a:b"}]});
+    assert_eq!(s.api("PATCH", &path, &op, Some(twice)).await.0, 422);
+    assert_eq!(s.api("GET", &path, &op, None).await.1["name"], "Billing");
+    let (st, p) = s
+        .api(
+            "POST",
+            "/api/v1/orgs",
+            &op,
+            Some(json!({"slug": "Bad Slug"})),
+        )
+        .await;
+    assert_eq!((st, p["field"].clone()), (422, json!("slug")), "{p}");
+    // A method an endpoint does not take: 405, as a problem document.
+    assert_eq!(s.api("PUT", "/api/v1/orgs", &op, None).await.0, 405);
     let (st, p) = s
         .api(
             "PATCH",
@@ -193,6 +208,21 @@ async fn org_admins_stay_in_their_org(b: Backend) {
         p["id"].as_str().unwrap_or("")
     );
     assert_eq!(s.api("POST", &path, &admin, None).await.0, 403);
+    // An operator holding a custom role of its own org acts in another
+    // org (the in-write re-check reads its roles where they live).
+    s.create_api("https://billing.example", &[("billing:read", "")])
+        .await;
+    s.role("reader", &["billing:read"]).await;
+    let (_, op3) = s.caller(&["operator", "reader"]).await;
+    let (st, p3) = s
+        .api(
+            "POST",
+            "/api/v1/orgs/globex/service-accounts",
+            &op3,
+            Some(json!({"name": "w", "roles": ["viewer"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{p3}");
     // An operator's admin-API token carries platform:manage.
     let t = s
         .token_ok(&account_from(&p), &[("resource", &s.issuer.clone())])

@@ -314,6 +314,13 @@ pub async fn patch_resource_server(
 ) -> Result<Json<ResourceServerView>, ApiError> {
     let mut r = find_rs(&state, &id).await?;
     let now = caller.now();
+    // Everything is checked before anything changes.
+    if let Some(name) = &body.name {
+        crate::domain::text::validate_name(name).map_err(crate::manage::ManageError::Invalid)?;
+    }
+    if let Some(next) = &body.permissions {
+        rs::checked_permissions(next.clone())?;
+    }
     if let Some(name) = &body.name {
         r = rs::rename(&state.db, &r.id, name, &caller.actor, now).await?;
     }

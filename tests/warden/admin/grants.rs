@@ -221,4 +221,58 @@ async fn orgs_cannot_see_each_other(b: Backend) {
     assert_eq!(claims["org"], "acme");
 }
 
-both_backends!(grant_rules, orgs_cannot_see_each_other);
+/// Review finding: what an admin-API caller may grant or act on comes
+/// from its token's roles (narrowed by `scope`, never widened by a role
+/// added later), not from every role its account holds now.
+async fn a_token_grants_only_its_own_roles(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.role("mgr", &["org:manage", "org:read"]).await;
+    let dual = s.create_account(&["admin", "mgr"]).await;
+    let victim = s.create_account(&["admin"]).await;
+    let t = s
+        .token_ok(&dual, &[("resource", &s.issuer.clone()), ("scope", "mgr")])
+        .await;
+    let narrow = t["access_token"].as_str().unwrap_or("").to_owned();
+    let create_admin = Some(json!({"name": "x", "roles": ["admin"]}));
+    assert_eq!(
+        s.api("POST", SA, &narrow, create_admin.clone()).await.0,
+        403
+    );
+    let reset = format!("{SA}/{}/reset-secret", victim.id);
+    assert_eq!(s.api("POST", &reset, &narrow, None).await.0, 403);
+    // The same account's unnarrowed token may.
+    let full = s.admin_token(&dual).await;
+    assert_eq!(s.api("POST", SA, &full, create_admin.clone()).await.0, 201);
+
+    // A role added after issue does not widen the token.
+    let pmgr = s.create_account(&["mgr"]).await;
+    let old = s.admin_token(&pmgr).await;
+    warden::manage::accounts::update(
+        &warden::manage::Scope::operator(&s.db),
+        &pmgr.id,
+        warden::manage::accounts::AccountPatch {
+            roles: Some(vec!["mgr".into(), "admin".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("add admin");
+    assert_eq!(s.api("POST", SA, &old, create_admin).await.0, 403);
+    // An admin token still grants non-admin-API roles (its scope carries
+    // only the admin API's permissions, its roles all of them).
+    let (st, v) = s
+        .api(
+            "POST",
+            SA,
+            &full,
+            Some(json!({"name": "v", "roles": ["risk-editor"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+}
+
+both_backends!(
+    grant_rules,
+    orgs_cannot_see_each_other,
+    a_token_grants_only_its_own_roles
+);
