@@ -133,6 +133,7 @@ fn decision(c: &mut Criterion) {
         last_used_ip: None,
         deleted_at: None,
         version: 1,
+        allowed_resources: Vec::new(),
         org: Default::default(),
     };
     let token_grant =

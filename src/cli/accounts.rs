@@ -34,6 +34,9 @@ pub(super) struct CreateArgs {
     /// Comma-separated addresses or CIDR blocks (empty: any address).
     #[arg(long, value_delimiter = ',')]
     allowed_ips: Vec<String>,
+    /// Comma-separated APIs (audiences) it may get tokens for
+    #[arg(long, value_delimiter = ',', value_name = "URIS")]
+    allowed_resources: Vec<String>,
     /// 30d, 60d, 90d, 180d, 1y or never.
     #[arg(long, default_value = "never", conflicts_with = "expires_at")]
     expires_in: String,
@@ -67,10 +70,12 @@ pub(super) struct UpdateArgs {
     /// The new set of roles (repeat for several); replaces the old set.
     #[arg(long = "role")]
     roles: Vec<String>,
-    /// Comma-separated addresses or CIDR blocks; an empty value
-    /// (`--allowed-ips ""`) removes the restriction.
-    #[arg(long)]
+    /// Comma-separated addresses or CIDR blocks; "" removes the restriction
+    #[arg(long, value_name = "CIDRS")]
     allowed_ips: Option<String>,
+    /// Comma-separated APIs (audiences) it may get tokens for; "" for all
+    #[arg(long, value_name = "URIS")]
+    allowed_resources: Option<String>,
     /// 30d, 60d, 90d, 180d, 1y or never.
     #[arg(long, conflicts_with = "expires_at")]
     expires_in: Option<String>,
@@ -206,6 +211,7 @@ fn new_account(args: CreateArgs) -> Result<NewAccount, CliError> {
         roles,
         org,
         allowed_ips,
+        allowed_resources,
         expires_in,
         expires_at,
         description,
@@ -228,6 +234,10 @@ fn new_account(args: CreateArgs) -> Result<NewAccount, CliError> {
             .collect(),
         expires_in: expires_at.is_none().then_some(expires_in),
         expires_at,
+        allowed_resources: allowed_resources
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .collect(),
     })
 }
 
@@ -239,21 +249,24 @@ fn patch(args: UpdateArgs) -> (String, accounts::AccountPatch) {
         description,
         roles,
         allowed_ips,
+        allowed_resources,
         expires_in,
         expires_at,
         json: _,
     } = args;
+    let list = |l: String| -> Vec<String> {
+        l.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
     let patch = accounts::AccountPatch {
         name,
         description,
         roles: (!roles.is_empty()).then_some(roles),
-        allowed_ips: allowed_ips.map(|l| {
-            l.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        }),
+        allowed_ips: allowed_ips.map(list),
+        allowed_resources: allowed_resources.map(list),
         expires_in,
         expires_at,
         if_version: None,

@@ -139,7 +139,7 @@ impl Db {
              COALESCE(a.status, ''), COALESCE(a.created_at, 0), \
              COALESCE(a.created_by, ''), a.last_used_at, a.deleted_at, a.secret_prefix, \
              a.secret_created_at, COALESCE(a.previous_secrets, ''), \
-             COALESCE(a.version, 0), a.last_used_ip, \
+             COALESCE(a.version, 0), a.last_used_ip, COALESCE(a.allowed_resources, ''), \
              COALESCE((SELECT o.status FROM orgs o WHERE o.id = a.org_id), 'active'), \
              COALESCE((SELECT o.allowed_ips FROM orgs o WHERE o.id = a.org_id), ''), \
              (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
@@ -244,6 +244,8 @@ mod tests {
             allowed_ips: ips,
             expires_in: expires.map(Into::into),
             expires_at: None,
+            // Decoded by the hot reads too.
+            allowed_resources: vec!["https://api.test".into()],
         };
         let (plain, _) =
             crate::manage::accounts::create(&db, new("plain", vec![], None), &actor, 3)

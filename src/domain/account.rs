@@ -80,6 +80,9 @@ pub struct ServiceAccount {
     /// Moves on with every change made by an admin or the operator; writes
     /// are conditional on it, and it is the account's ETag.
     pub version: i64,
+    /// The APIs (resource-server audiences) it may get tokens for; empty:
+    /// every API.
+    pub allowed_resources: Vec<String>,
     /// Its organization's state, read with it.
     pub org: OrgState,
 }
@@ -156,6 +159,11 @@ impl ServiceAccount {
             Ok(())
         }
     }
+    /// May it get (or use) tokens for the API with this audience?
+    pub fn may_use_api(&self, audience: &str) -> bool {
+        self.allowed_resources.is_empty() || self.allowed_resources.iter().any(|r| r == audience)
+    }
+
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|e| e <= now)
     }

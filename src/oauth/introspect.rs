@@ -223,6 +223,10 @@ pub async fn check_live(
     if revoked || !claims_match(claims, &account) || account.check_usable(now, source_ip).is_err() {
         return Ok(None);
     }
+    // An account since limited to other APIs: its tokens for this one die.
+    if to.allowed != AudiencePermissions::AdminApi && !account.may_use_api(to.audience) {
+        return Ok(None);
+    }
     let token_grant = Grant::from_token(&claims.roles, &claims.scope);
     let mut held = live_roles(ctx, &account).await?;
     let grant = narrow_to_live(&token_grant, &to.allowed.restrict(&held));
@@ -289,7 +293,10 @@ async fn introspect_refresh(
     let Some(account) = ctx.db.find_account(None, &g.account_id).await? else {
         return Ok(None);
     };
-    if account.check_usable(now, source_ip).is_err() || account.credential_epoch != g.epoch {
+    if account.check_usable(now, source_ip).is_err()
+        || account.credential_epoch != g.epoch
+        || !account.may_use_api(&caller.audience)
+    {
         return Ok(None);
     }
     let chain = ctx.db.refresh_state(&g.jti, &g.family).await?;

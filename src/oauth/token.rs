@@ -6,6 +6,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Context;
+use super::audience::{
+    audience_permissions, check_api_allowed, checked_audience, needs_lookup, refresh_audience,
+};
 use super::client_auth::{ClientCredentials, authenticate_probing, check_state, credential_event};
 use super::{OAuthError, live_roles};
 use crate::bookkeeping::Usage;
@@ -14,7 +17,6 @@ use crate::db::hot::Audience;
 use crate::db::refresh::{Spend, SpendRequest};
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::random_token_id;
-use crate::domain::resource_server::validate_audience;
 use crate::domain::roles::{
     AudiencePermissions, Grant, RolePermissions, ScopeError, derive_grant, narrow_to_live,
 };
@@ -103,6 +105,7 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
     match req.grant {
         GrantRequest::ClientCredentials { scope, .. } => {
             let aud = checked_audience(ctx, requested.as_deref(), known)?;
+            check_api_allowed(&account, &aud, &probed)?;
             let allowed = audience_permissions(ctx, &aud, &probed);
             client_credentials(ctx, &who, aud, &allowed, scope.as_deref()).await
         }
@@ -113,6 +116,7 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
                 .filter(|g| g.account_id == account.id && g.exp > req.now)
                 .ok_or(OAuthError::InvalidGrant(INVALID_REFRESH))?;
             let aud = refresh_audience(ctx, &old, resource.as_deref(), known)?;
+            check_api_allowed(&account, &aud, &probed)?;
             let allowed = audience_permissions(ctx, &aud, &probed);
             refresh(ctx, &who, old, aud, &allowed, scope.as_deref()).await
         }
@@ -154,29 +158,6 @@ async fn client_credentials(
             )
         });
     Ok(out)
-}
-
-/// A refresh's audience: its own (RFC 8707 §2.2: a refresh may name a
-/// resource only within the original grant), checked again on every
-/// refresh, so a refresh token for a resource server deleted since stops
-/// working.
-fn refresh_audience(
-    ctx: &Context,
-    old: &RefreshGrant,
-    resource: Option<&str>,
-    known: bool,
-) -> Result<String, OAuthError> {
-    if resource.is_some_and(|r| r != old.aud) {
-        return Err(OAuthError::InvalidTarget(
-            "a refresh token issues tokens only for the resource it was issued for",
-        ));
-    }
-    match checked_audience(ctx, Some(&old.aud), known) {
-        Err(OAuthError::InvalidTarget(_)) if resource.is_none() => Err(OAuthError::InvalidGrant(
-            "the resource server this refresh token was issued for no longer exists",
-        )),
-        other => other,
-    }
 }
 
 async fn refresh(
@@ -332,50 +313,6 @@ fn issue(
         refresh_token,
         scope,
     })
-}
-
-/// RFC 8707: `aud` is the requested resource when it is a registered
-/// resource server, warden's own issuer URL (the admin API) or the default
-/// audience; without `resource`, the default audience.
-const UNKNOWN_RESOURCE: &str = "the requested resource is not known to this server";
-
-/// Is `resource` one the database may know (not the issuer, and
-/// well-formed)? The default audience is looked up too: it may be an API
-/// that declares permissions.
-fn needs_lookup(ctx: &Context, resource: &str) -> bool {
-    resource != ctx.issuer && validate_audience(resource).is_ok()
-}
-
-/// Which of the account's permissions a token for `aud` may carry: the
-/// admin API's own for the issuer, what a registered API declares (all,
-/// if it declares none), all for the default audience.
-fn audience_permissions(ctx: &Context, aud: &str, probed: &Audience) -> AudiencePermissions {
-    if aud == ctx.issuer {
-        return AudiencePermissions::AdminApi;
-    }
-    match probed {
-        Audience::Api(declared) => AudiencePermissions::of_api(declared),
-        Audience::Unknown => AudiencePermissions::All,
-    }
-}
-
-/// The token's audience: the requested resource when it is the issuer,
-/// the default audience, or a live resource server (`known`, read with the
-/// account); the default audience when none is requested.
-fn checked_audience(
-    ctx: &Context,
-    resource: Option<&str>,
-    known: bool,
-) -> Result<String, OAuthError> {
-    match resource {
-        None => Ok(ctx.default_audience.clone()),
-        Some(r) if r == ctx.issuer || r == ctx.default_audience => Ok(r.to_owned()),
-        Some(r) if validate_audience(r).is_err() => Err(OAuthError::InvalidTarget(
-            "resource must be an absolute URI without a fragment",
-        )),
-        Some(r) if known => Ok(r.to_owned()),
-        Some(_) => Err(OAuthError::InvalidTarget(UNKNOWN_RESOURCE)),
-    }
 }
 
 /// `invalid_scope`, saying whether the account lacks the value or the

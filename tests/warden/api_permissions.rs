@@ -164,7 +164,85 @@ async fn declarations_are_checked(b: Backend) {
     assert_eq!(st, 422);
 }
 
+/// `allowed_resources` limits which APIs an account gets tokens for
+/// (seed 003's "all apps or specific apps"), at once for tokens already
+/// issued; the admin API and the default audience are not APIs.
+async fn accounts_limited_to_some_apis(b: Backend) {
+    let s = TestServer::start(b).await;
+    let billing = s.create_api(BILLING, &[("billing:read", "")]).await;
+    let other = s.create_resource_server("https://other.example").await;
+    let (_, root) = s.caller(&["admin"]).await;
+    let (st, a) = s
+        .api(
+            "POST",
+            "/api/v1/service-accounts",
+            &root,
+            Some(json!({"name": "ci", "roles": ["admin"], "allowed_resources": [BILLING]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{a}");
+    assert_eq!(a["allowed_resources"], json!([BILLING]));
+    let ci = account_from(&a);
+    let t = s.token_ok(&ci, &[("resource", BILLING)]).await;
+    let r = s.token(&ci, &[("resource", "https://other.example")]).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap_or_default();
+    assert_eq!(body["error"], "invalid_target", "{body}");
+    s.token_ok(&ci, &[]).await;
+    s.token_ok(&ci, &[("resource", &s.issuer.clone())]).await;
+    // Every API again, then limited to the other one: the billing token
+    // dies at once.
+    let path = format!("/api/v1/service-accounts/{}", ci.id);
+    let open = s.token_ok(&ci, &[("resource", BILLING)]).await;
+    let (st, _) = s
+        .api(
+            "PATCH",
+            &path,
+            &root,
+            Some(json!({"allowed_resources": []})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let o = s
+        .token_ok(&ci, &[("resource", "https://other.example")])
+        .await;
+    assert!(
+        s.is_active(&other, o["access_token"].as_str().unwrap_or(""), None)
+            .await
+    );
+    let (st, _) = s
+        .api(
+            "PATCH",
+            &path,
+            &root,
+            Some(json!({"allowed_resources": ["https://other.example"]})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    for t in [&t, &open] {
+        assert!(
+            !s.is_active(&billing, t["access_token"].as_str().unwrap_or(""), None)
+                .await
+        );
+    }
+    // Not a URI: 422, naming the field.
+    let (st, p) = s
+        .api(
+            "PATCH",
+            &path,
+            &root,
+            Some(json!({"allowed_resources": ["not a uri"]})),
+        )
+        .await;
+    assert_eq!(
+        (st, p["field"].clone()),
+        (422, json!("allowed_resources")),
+        "{p}"
+    );
+}
+
 both_backends!(
     tokens_carry_what_their_api_declares,
-    declarations_are_checked
+    declarations_are_checked,
+    accounts_limited_to_some_apis
 );

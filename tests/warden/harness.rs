@@ -203,6 +203,7 @@ impl TestServer {
             allowed_ips: allowed_ips.iter().map(|s| s.to_string()).collect(),
             expires_in: expires_in.map(str::to_owned),
             expires_at: None,
+            allowed_resources: Vec::new(),
         };
         let (a, s) =
             warden::manage::accounts::create(&self.db, req, &Actor::operator(), warden::now_unix())

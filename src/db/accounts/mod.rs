@@ -15,7 +15,7 @@ macro_rules! columns {
     () => {
         "id, org_id, kind, name, description, client_id, secret_hash, credential_epoch, \
          integration, roles, allowed_ips, expires_at, status, created_at, created_by, last_used_at, deleted_at, \
-         secret_prefix, secret_created_at, previous_secrets, version, last_used_ip"
+         secret_prefix, secret_created_at, previous_secrets, version, last_used_ip, allowed_resources"
     };
 }
 
@@ -47,6 +47,7 @@ pub enum AccountChange<'a> {
         roles: &'a [String],
         allowed_ips: &'a IpAllowlist,
         expires_at: Option<i64>,
+        allowed_resources: &'a [String],
     },
     Status(Status),
     Delete {
@@ -87,7 +88,7 @@ impl AccountChange<'_> {
         match self {
             Self::Fields { .. } => {
                 "UPDATE service_accounts SET name = $3, description = $4, roles = $5, \
-             allowed_ips = $6, expires_at = $7, version = version + 1 \
+             allowed_ips = $6, expires_at = $7, allowed_resources = $8, version = version + 1 \
              WHERE id = $1 AND version = $2 AND deleted_at IS NULL"
             }
             Self::Status(_) => {
@@ -181,7 +182,7 @@ impl Db {
             "INSERT INTO service_accounts (",
             columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22)"
+             $18, $19, $20, $21, $22, $23)"
         );
         Ok(audited_write!(self, audit, guard, |tx| sqlx::query(sql)
             .bind(&a.id)
@@ -206,6 +207,7 @@ impl Db {
             .bind(encode_previous(&a.previous_secrets))
             .bind(a.version)
             .bind(&a.last_used_ip)
+            .bind(a.allowed_resources.join(" "))
             .execute(&mut *tx)
             .await?
             .rows_affected()))
@@ -238,12 +240,14 @@ impl Db {
                     roles,
                     allowed_ips,
                     expires_at,
+                    allowed_resources,
                 } => q
                     .bind(*name)
                     .bind(*description)
                     .bind(roles.join(" "))
                     .bind(allowed_ips.to_stored())
-                    .bind(*expires_at),
+                    .bind(*expires_at)
+                    .bind(allowed_resources.join(" ")),
                 AccountChange::Status(s) => q.bind(s.as_str()),
                 AccountChange::Delete { at } => q.bind(*at),
                 AccountChange::Secrets {

@@ -29,13 +29,14 @@ pub(crate) struct AccountRow {
     previous_secrets: String,
     version: i64,
     last_used_ip: Option<String>,
+    allowed_resources: String,
     org_status: String,
     org_allowed_ips: String,
 }
 
 /// The number of columns an account read selects: `columns!()` and the
 /// org's state (`org_columns!()`).
-pub(crate) const ACCOUNT_COLUMNS: usize = 24;
+pub(crate) const ACCOUNT_COLUMNS: usize = 25;
 
 impl AccountRow {
     /// Decodes `columns!()` starting at column `at`.
@@ -63,8 +64,9 @@ impl AccountRow {
             previous_secrets: r.text(at + 19)?,
             version: r.int(at + 20)?,
             last_used_ip: r.opt_text(at + 21)?,
-            org_status: r.text(at + 22)?,
-            org_allowed_ips: r.text(at + 23)?,
+            allowed_resources: r.text(at + 22)?,
+            org_status: r.text(at + 23)?,
+            org_allowed_ips: r.text(at + 24)?,
         })
     }
 }
@@ -100,6 +102,12 @@ impl TryFrom<AccountRow> for ServiceAccount {
                     .map_err(|_| corrupt("previous_secrets"))?
             },
             version: r.version,
+            allowed_resources: r
+                .allowed_resources
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             org: OrgState {
                 status: Status::parse(&r.org_status).ok_or_else(|| corrupt("org status"))?,
                 allowed_ips: IpAllowlist::parse_stored(&r.org_allowed_ips),

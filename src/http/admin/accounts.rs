@@ -29,6 +29,9 @@ pub struct CreateAccount {
     /// Addresses or CIDR blocks; empty means unrestricted.
     #[serde(default)]
     pub allowed_ips: Vec<String>,
+    /// The APIs (audience URIs) it may get tokens for; empty: every API.
+    #[serde(default)]
+    pub allowed_resources: Vec<String>,
     /// `30d`, `60d`, `90d`, `180d`, `1y` or `never` (default).
     pub expires_in: Option<String>,
     /// Instead of `expires_in`: an RFC 3339 time, in the future, at most
@@ -179,6 +182,7 @@ pub async fn create_account(
         integration: body.integration,
         roles: body.roles,
         allowed_ips: body.allowed_ips,
+        allowed_resources: body.allowed_resources,
         expires_in: body.expires_in,
         expires_at: body.expires_at,
     };

@@ -23,6 +23,7 @@ use crate::domain::account::{AccountKind, ServiceAccount, Status};
 use crate::domain::credentials::secret_prefix;
 use crate::domain::credentials::{ClientId, ClientSecret};
 use crate::domain::ip::IpAllowlist;
+use crate::domain::resource_server::validate_audience;
 use crate::domain::text::{validate_description, validate_integration, validate_name};
 
 /// What a caller asks for when creating an account.
@@ -38,6 +39,8 @@ pub struct NewAccount {
     pub expires_in: Option<String>,
     /// An RFC 3339 expiry instead of a preset.
     pub expires_at: Option<String>,
+    /// The APIs it may get tokens for (audience URIs); empty: every API.
+    pub allowed_resources: Vec<String>,
 }
 
 /// What a new account of `kind` is identified by: a credential account
@@ -80,6 +83,22 @@ type NewCredentials = (
     Option<String>,
 );
 
+/// An account's API list: audience URIs, each once, at most 50.
+fn checked_resources(list: &[String]) -> Result<Vec<String>, ManageError> {
+    let mut out: Vec<String> = Vec::new();
+    for r in list {
+        let aud =
+            validate_audience(r.trim()).map_err(|e| invalid("allowed_resources", e.reason))?;
+        if !out.contains(&aud) {
+            out.push(aud);
+        }
+    }
+    if out.len() > 50 {
+        return Err(invalid("allowed_resources", "at most 50 APIs"));
+    }
+    Ok(out)
+}
+
 /// The audit details of a new account.
 fn created_details(a: &ServiceAccount) -> serde_json::Value {
     json!({
@@ -89,6 +108,7 @@ fn created_details(a: &ServiceAccount) -> serde_json::Value {
         "allowed_ips": a.allowed_ips.entries(),
         "expires_at": rfc3339(a.expires_at),
         "client_id": a.client_id,
+        "allowed_resources": a.allowed_resources,
     })
 }
 
@@ -141,6 +161,7 @@ pub async fn create(
         last_used_ip: None,
         deleted_at: None,
         version: 1,
+        allowed_resources: checked_resources(&req.allowed_resources)?,
         org: Default::default(),
     };
     let ev = actor.event(
@@ -173,6 +194,9 @@ pub struct AccountPatch {
     pub roles: Option<Vec<String>>,
     /// Addresses or CIDR blocks; an empty list removes the restriction.
     pub allowed_ips: Option<Vec<String>>,
+    /// The APIs (audience URIs) it may get tokens for; an empty list: every
+    /// API.
+    pub allowed_resources: Option<Vec<String>>,
     /// `30d`, `60d`, `90d`, `180d`, `1y`, or `never` to clear the expiry.
     pub expires_in: Option<String>,
     /// Instead of `expires_in`: an RFC 3339 time, in the future, at most
@@ -222,6 +246,14 @@ async fn apply_patch(
             json!(a.allowed_ips.entries()),
         );
     }
+    if let Some(r) = &patch.allowed_resources {
+        a.allowed_resources = checked_resources(r)?;
+        note(
+            "allowed_resources",
+            json!(before.allowed_resources),
+            json!(a.allowed_resources),
+        );
+    }
     if let Some(e) = requested_expiry(
         patch.expires_in.as_deref(),
         patch.expires_at.as_deref(),
@@ -265,6 +297,7 @@ pub async fn update(
             roles: &a.roles,
             allowed_ips: &a.allowed_ips,
             expires_at: a.expires_at,
+            allowed_resources: &a.allowed_resources,
         };
         match write(db, &before, &change, &ev, actor).await? {
             Some(()) => return live(db, &a.id).await,

@@ -18,6 +18,8 @@ pub struct AccountView {
     pub integration: Option<String>,
     pub roles: Vec<String>,
     pub allowed_ips: Vec<String>,
+    /// The APIs (audience URIs) it may get tokens for; empty: every API.
+    pub allowed_resources: Vec<String>,
     /// RFC 3339, or null for no expiry.
     pub expires_at: Option<String>,
     /// `active`, `disabled`, or `deleted` for a tombstone.
@@ -74,6 +76,7 @@ impl AccountView {
             integration: a.integration.clone(),
             roles: a.roles.clone(),
             allowed_ips: a.allowed_ips.entries(),
+            allowed_resources: a.allowed_resources.clone(),
             expires_at: ts(a.expires_at),
             status: if a.is_deleted() {
                 "deleted".into()

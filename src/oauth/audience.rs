@@ -1,0 +1,94 @@
+//! A token request's audience (RFC 8707): which one it gets, whether the
+//! account may have it, and which permissions a token for it may carry.
+use super::{Context, OAuthError};
+use crate::crypto::refresh::RefreshGrant;
+use crate::db::hot::Audience;
+use crate::domain::account::ServiceAccount;
+use crate::domain::resource_server::validate_audience;
+use crate::domain::roles::AudiencePermissions;
+
+/// RFC 8707: `aud` is the requested resource when it is a registered
+/// resource server, warden's own issuer URL (the admin API) or the default
+/// audience; without `resource`, the default audience.
+const UNKNOWN_RESOURCE: &str = "the requested resource is not known to this server";
+
+/// Is `resource` one the database may know (not the issuer, and
+/// well-formed)? The default audience is looked up too: it may be an API
+/// that declares permissions.
+pub(super) fn needs_lookup(ctx: &Context, resource: &str) -> bool {
+    resource != ctx.issuer && validate_audience(resource).is_ok()
+}
+
+/// An account limited to some APIs (`allowed_resources`) gets tokens for
+/// no other API (the admin API and the default audience are not APIs).
+pub(super) fn check_api_allowed(
+    account: &ServiceAccount,
+    aud: &str,
+    probed: &Audience,
+) -> Result<(), OAuthError> {
+    if matches!(probed, Audience::Api(_)) && !account.may_use_api(aud) {
+        return Err(OAuthError::InvalidTarget(
+            "this service account may not get tokens for the requested resource",
+        ));
+    }
+    Ok(())
+}
+
+/// Which of the account's permissions a token for `aud` may carry: the
+/// admin API's own for the issuer, what a registered API declares (all,
+/// if it declares none), all for the default audience.
+pub(super) fn audience_permissions(
+    ctx: &Context,
+    aud: &str,
+    probed: &Audience,
+) -> AudiencePermissions {
+    if aud == ctx.issuer {
+        return AudiencePermissions::AdminApi;
+    }
+    match probed {
+        Audience::Api(declared) => AudiencePermissions::of_api(declared),
+        Audience::Unknown => AudiencePermissions::All,
+    }
+}
+
+/// The token's audience: the requested resource when it is the issuer,
+/// the default audience, or a live resource server (`known`, read with the
+/// account); the default audience when none is requested.
+pub(super) fn checked_audience(
+    ctx: &Context,
+    resource: Option<&str>,
+    known: bool,
+) -> Result<String, OAuthError> {
+    match resource {
+        None => Ok(ctx.default_audience.clone()),
+        Some(r) if r == ctx.issuer || r == ctx.default_audience => Ok(r.to_owned()),
+        Some(r) if validate_audience(r).is_err() => Err(OAuthError::InvalidTarget(
+            "resource must be an absolute URI without a fragment",
+        )),
+        Some(r) if known => Ok(r.to_owned()),
+        Some(_) => Err(OAuthError::InvalidTarget(UNKNOWN_RESOURCE)),
+    }
+}
+
+/// A refresh's audience: its own (RFC 8707 §2.2: a refresh may name a
+/// resource only within the original grant), checked again on every
+/// refresh, so a refresh token for a resource server deleted since stops
+/// working.
+pub(super) fn refresh_audience(
+    ctx: &Context,
+    old: &RefreshGrant,
+    resource: Option<&str>,
+    known: bool,
+) -> Result<String, OAuthError> {
+    if resource.is_some_and(|r| r != old.aud) {
+        return Err(OAuthError::InvalidTarget(
+            "a refresh token issues tokens only for the resource it was issued for",
+        ));
+    }
+    match checked_audience(ctx, Some(&old.aud), known) {
+        Err(OAuthError::InvalidTarget(_)) if resource.is_none() => Err(OAuthError::InvalidGrant(
+            "the resource server this refresh token was issued for no longer exists",
+        )),
+        other => other,
+    }
+}
