@@ -156,7 +156,7 @@ impl Actor {
     }
 
     /// The account this actor calls with, if it is a service account.
-    fn own_account(&self) -> Option<&str> {
+    pub(crate) fn own_account(&self) -> Option<&str> {
         (self.authority.is_some() && self.kind == SERVICE_ACCOUNT).then_some(self.id.as_str())
     }
 

@@ -83,15 +83,8 @@ pub async fn set_status(
     };
     let details = json!({"status": {"from": org.status.as_str(), "to": status.as_str()}});
     org.status = status;
-    write(
-        db,
-        &org,
-        actor
-            .record(action, ("org", slug), now)
-            .in_org(slug)
-            .with(details),
-    )
-    .await
+    let ev = actor.record(action, ("org", slug), now).in_org(slug);
+    write(db, &org, actor, ev.with(details)).await
 }
 
 /// Renames an org or replaces its allowlist (`None` keeps a field).
@@ -119,12 +112,44 @@ pub async fn update(
         org.allowed_ips = list;
     }
     let ev = actor.record("org.updated", ("org", slug), now).in_org(slug);
-    write(db, &org, ev.with(serde_json::Value::Object(changed))).await
+    write(db, &org, actor, ev.with(serde_json::Value::Object(changed))).await
 }
 
-async fn write(db: &Db, org: &Org, ev: crate::db::AuditEvent) -> Result<Org, ManageError> {
+async fn write(
+    db: &Db,
+    org: &Org,
+    actor: &Actor,
+    ev: crate::db::AuditEvent,
+) -> Result<Org, ManageError> {
+    refuse_lockout(db, org, actor).await?;
     if !db.update_org(org, &ev).await? {
         return Err(ManageError::NotFound);
     }
     live(db, &org.slug).await
+}
+
+/// No lockout through the API: a caller may not disable its own account's
+/// org, nor give it an allowlist its own address is outside (409). The
+/// CLI stays the way back.
+async fn refuse_lockout(db: &Db, org: &Org, actor: &Actor) -> Result<(), ManageError> {
+    let Some(me) = actor.own_account() else {
+        return Ok(());
+    };
+    match db.find_account(None, me).await? {
+        Some(mine) if mine.org_id == org.slug => {}
+        _ => return Ok(()),
+    }
+    if org.status == Status::Disabled {
+        return Err(ManageError::Conflict(
+            "refused: this would lock you out (your own account is in this organization)".into(),
+        ));
+    }
+    let ip = actor.source_ip.as_deref().and_then(|i| i.parse().ok());
+    if !org.allowed_ips.permits(ip) {
+        return Err(ManageError::Conflict(format!(
+            "refused: this would lock you out (your address {} would be outside the organization's allowlist)",
+            actor.source_ip.as_deref().unwrap_or("(unknown)")
+        )));
+    }
+    Ok(())
 }

@@ -330,6 +330,19 @@ async fn an_org_state_applies_to_every_account(b: Backend) {
             .0,
         403
     );
+    // No lockout: an operator cannot disable, or fence, its own org.
+    let (st, m) = s
+        .api("POST", "/api/v1/orgs/default/disable", &op, None)
+        .await;
+    assert_eq!(st, 409, "{m}");
+    let fence = Some(json!({"allowed_ips": ["10.0.0.0/8"]}));
+    assert_eq!(
+        s.api("PATCH", "/api/v1/orgs/default", &op, fence).await.0,
+        409
+    );
+    let (st, d) = s.api("GET", "/api/v1/orgs/default", &op, None).await;
+    let state = (st, d["status"].clone(), d["allowed_ips"].clone());
+    assert_eq!(state, (200, json!("active"), json!([])));
 }
 
 both_backends!(
