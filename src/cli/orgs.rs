@@ -42,6 +42,21 @@ pub(super) enum OrgsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Rename an organization or set its allowlist (on top of each
+    /// account's; "" removes it).
+    Update {
+        /// The organization's slug.
+        slug: String,
+        /// A new display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated addresses or CIDR blocks; "" removes the allowlist
+        #[arg(long, value_name = "CIDRS")]
+        allowed_ips: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Enable a disabled organization again.
     Enable {
         /// The organization's slug.
@@ -83,6 +98,12 @@ pub(super) async fn run(cmd: OrgsCmd, config: &Config) -> Result<(), CliError> {
             );
             Ok(())
         }
+        OrgsCmd::Update {
+            slug,
+            name,
+            allowed_ips,
+            json,
+        } => update(config, &slug, name, allowed_ips, json).await,
         OrgsCmd::Create { slug, name } => {
             // Bad input is refused before a database is opened (or made).
             validate_org_slug(&slug).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -117,4 +138,31 @@ fn list(orgs: &[crate::db::orgs::Org], json: bool) {
             o.name
         );
     }
+}
+
+/// `orgs update`: a new name, a new allowlist ("" removes it).
+async fn update(
+    config: &Config,
+    slug: &str,
+    name: Option<String>,
+    allowed_ips: Option<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    let db = connect(config, Access::Write).await?;
+    db.find_org(slug).await?.ok_or_else(|| no_org(slug))?;
+    let ips: Option<Vec<String>> = allowed_ips.map(|l| {
+        l.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    });
+    let (actor, now) = (Actor::operator(), now_unix());
+    let org = orgs::update(&db, slug, name.as_deref(), ips.as_deref(), &actor, now).await?;
+    print_object(
+        serde_json::to_value(OrgView::from(&org)).unwrap_or_default(),
+        None,
+        json,
+    );
+    Ok(())
 }

@@ -803,7 +803,55 @@ fn reads_never_create_a_database() {
     assert!(path.exists(), "a command that writes may create it");
 }
 
+/// The CLI is the way back from an org's state: `orgs disable|enable`
+/// and `orgs update --allowed-ips ""`, each taking effect at once.
+async fn org_state_from_the_cli(b: Backend) {
+    let s = TestServer::start(b).await;
+    let keys = s.dir.path().join("keys");
+    let url = s.db_url.clone();
+    let a = s.create_account(&["viewer"]).await;
+    let o = json_of(&warden(
+        &url,
+        &keys,
+        &["orgs", "disable", "default", "--json"],
+    ));
+    assert_eq!(o["status"], "disabled");
+    assert_eq!(s.token(&a, &[]).await.status(), 403);
+    let o = json_of(&warden(
+        &url,
+        &keys,
+        &["orgs", "enable", "default", "--json"],
+    ));
+    assert_eq!(o["status"], "active");
+    let o = json_of(&warden(
+        &url,
+        &keys,
+        &[
+            "orgs",
+            "update",
+            "default",
+            "--allowed-ips",
+            "10.0.0.0/8",
+            "--json",
+        ],
+    ));
+    assert_eq!(o["allowed_ips"], serde_json::json!(["10.0.0.0/8"]));
+    assert_eq!(s.token(&a, &[]).await.status(), 403);
+    let o = json_of(&warden(
+        &url,
+        &keys,
+        &["orgs", "update", "default", "--allowed-ips", "", "--json"],
+    ));
+    assert_eq!(o["allowed_ips"], serde_json::json!([]));
+    assert_eq!(s.token(&a, &[]).await.status(), 200);
+    assert_usage_error(
+        &warden(&url, &keys, &["orgs", "disable", "nowhere"]),
+        "nowhere",
+    );
+}
+
 both_backends!(
+    org_state_from_the_cli,
     the_whole_command_set,
     account_lifecycle_from_the_cli,
     bad_cli_input_is_exit_2_with_one_line,
