@@ -18,7 +18,9 @@ pub const PERMISSIONS: &[&str] = &[
 /// The operator's permission: orgs, resource servers, global roles.
 pub const PLATFORM_MANAGE: &str = "platform:manage";
 
-/// What `admin` holds: every built-in permission but the platform's.
+/// What `admin` holds: every built-in permission but the platform's. The
+/// same list as `PERMISSIONS` less its last entry, written out again on
+/// purpose: a const slice cannot be cut, and each role should read whole.
 const ADMIN_PERMISSIONS: &[&str] = &[
     "org:manage",
     "org:read",
