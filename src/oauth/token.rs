@@ -178,7 +178,11 @@ async fn refresh(
     let available = still_held(&old, &allowed.restrict(&all));
     if available.is_empty() {
         return Err(OAuthError::InvalidGrant(
-            "none of the refresh token's roles are still held",
+            if still_held(&old, &all).is_empty() {
+                "none of the refresh token's roles are still held"
+            } else {
+                "none of the refresh token's permissions is among those its resource declares now"
+            },
         ));
     }
     let mut grant = derive_grant(&available, scope).map_err(|e| scope_error(e, &available))?;

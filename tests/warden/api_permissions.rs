@@ -101,6 +101,19 @@ async fn tokens_carry_what_their_api_declares(b: Backend) {
     assert_eq!(scope(&s.token_ok(&ci, &[("resource", BILLING)]).await), "");
     let a = s.token_ok(&adm, &[("resource", BILLING)]).await;
     assert_eq!(scope(&a), "billing:write");
+    // A refresh token whose permissions the API no longer declares says so.
+    let r = s
+        .refresh(&ci, t["refresh_token"].as_str().unwrap_or(""))
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap_or_default();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("declares")),
+        "{body}"
+    );
 }
 
 async fn declarations_are_checked(b: Backend) {
