@@ -296,36 +296,30 @@ async fn bench_warden(
     let n = args.connections;
     let mut out = Vec::new();
 
-    let token: Vec<Box<dyn Worker>> = (0..n)
-        .map(|i| {
-            let c = pick(i);
-            let req = http1::post_form(
-                host,
-                "/oauth/token",
-                (&c.id, &c.secret),
-                &[("grant_type", "client_credentials"), ("resource", api)],
-            );
-            Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
-        })
-        .collect();
+    // A client-credentials request per connection, for `resource`.
+    let token_workers = |resource: &str| -> Vec<Box<dyn Worker>> {
+        (0..n)
+            .map(|i| {
+                let c = pick(i);
+                let req = http1::post_form(
+                    host,
+                    "/oauth/token",
+                    (&c.id, &c.secret),
+                    &[("grant_type", "client_credentials"), ("resource", resource)],
+                );
+                Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
+            })
+            .collect()
+    };
+    let token = token_workers(api);
     out.push(drive("token (client_credentials)", host, pid, args.seconds, token).await);
 
-    let declared: Vec<Box<dyn Worker>> = (0..n)
-        .filter(|_| declaring)
-        .map(|i| {
-            let c = pick(i);
-            let req = http1::post_form(
-                host,
-                "/oauth/token",
-                (&c.id, &c.secret),
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("resource", DECLARING_API),
-                ],
-            );
-            Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
-        })
-        .collect();
+    // Skipped (no workers) for a build that cannot register the API.
+    let declared = if declaring {
+        token_workers(DECLARING_API)
+    } else {
+        Vec::new()
+    };
     out.push(
         drive(
             "token (declared permissions)",

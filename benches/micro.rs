@@ -135,6 +135,7 @@ fn decision(c: &mut Criterion) {
         version: 1,
         allowed_resources: Vec::new(),
         org: Default::default(),
+        stored_roles: Default::default(),
     };
     let token_grant =
         derive_grant(&held(&["risk-editor", "viewer"]), None).unwrap_or_else(|_| Grant {

@@ -58,7 +58,7 @@ enum Command {
     /// introspection.
     #[command(subcommand, name = "resource-servers")]
     ResourceServers(RsCmd),
-    /// Roles: the built-in ones and an organization's custom roles.
+    /// Roles: built-in, global (the operator's) and organizations' own.
     #[command(subcommand)]
     Roles(RolesCmd),
     /// Signing keys: list, rotate, prune.

@@ -2,7 +2,7 @@
 //! refresh family check, each one round trip, each defined once (SQL,
 //! parameters, row) and run by `Db::read_hot` on SQLite's inline reader or
 //! either pool.
-use super::accounts::{ACCOUNT_COLUMNS, AccountRow, columns, org_columns};
+use super::accounts::{ACCOUNT_COLUMNS, AccountRow, columns, context_columns};
 use super::resource_servers::{RS_COLUMNS, RsRow, decode_permissions};
 use super::rows::{Cols, Count, Decode, Param};
 use super::{Db, DbResult};
@@ -30,16 +30,15 @@ impl Decode for AccountAnd {
     }
 }
 
-/// An account and the requested audience's declared permissions (`None`:
-/// no live resource server has that audience).
-struct AccountAndAudience(AccountRow, Option<String>);
+/// An account and the requested audience's declared permissions and
+/// registration time (`None`: no live resource server has that audience).
+struct AccountAndAudience(AccountRow, Option<(String, i64)>);
 
 impl Decode for AccountAndAudience {
     fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
-        Ok(Self(
-            AccountRow::decode_at(c, 0)?,
-            c.opt_text(ACCOUNT_COLUMNS)?,
-        ))
+        let perms = c.opt_text(ACCOUNT_COLUMNS)?;
+        let since = c.opt_int(ACCOUNT_COLUMNS + 1)?;
+        Ok(Self(AccountRow::decode_at(c, 0)?, perms.zip(since)))
     }
 }
 
@@ -48,8 +47,13 @@ impl Decode for AccountAndAudience {
 pub enum Audience {
     /// Not a live resource server's (or not asked).
     Unknown,
-    /// A live resource server's, declaring these permissions (maybe none).
-    Api(Vec<ApiPermission>),
+    /// A live resource server's, declaring these permissions (maybe none),
+    /// registered at `since`: a refresh token issued before then was for
+    /// an earlier registration of the same audience.
+    Api {
+        permissions: Vec<ApiPermission>,
+        since: i64,
+    },
 }
 
 /// A resource server, and (when one matched) the account behind a token
@@ -94,9 +98,11 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
-            org_columns!("service_accounts"),
+            context_columns!("service_accounts"),
             ", (SELECT permissions FROM resource_servers WHERE audience = $2 \
-               AND status = 'active' AND deleted_at IS NULL) AS audience_permissions \
+               AND status = 'active' AND deleted_at IS NULL) AS audience_permissions, \
+             (SELECT created_at FROM resource_servers WHERE audience = $2 \
+               AND status = 'active' AND deleted_at IS NULL) AS audience_since \
              FROM service_accounts WHERE client_id = $1"
         );
         let params = [Param::Text(client_id), Param::OptText(audience)];
@@ -104,7 +110,10 @@ impl Db {
             return Ok(None);
         };
         let audience = match perms {
-            Some(p) => Audience::Api(decode_permissions(&p)?),
+            Some((p, since)) => Audience::Api {
+                permissions: decode_permissions(&p)?,
+                since,
+            },
             None => Audience::Unknown,
         };
         Ok(Some((ServiceAccount::try_from(a)?, audience)))
@@ -128,7 +137,8 @@ impl Db {
     ) -> DbResult<Option<IntrospectionContext>> {
         // A LEFT JOIN yields NULLs without an account; NOT NULL columns are
         // coalesced so the row decodes, and `has_account` says which it is.
-        let sql = "SELECT rs.id, rs.name, rs.audience, rs.client_id, rs.secret_hash, rs.status, \
+        let sql = concat!(
+            "SELECT rs.id, rs.name, rs.audience, rs.client_id, rs.secret_hash, rs.status, \
              rs.created_at, rs.created_by, rs.deleted_at, rs.secret_prefix, rs.previous_secrets, \
              rs.permissions, \
              CAST(CASE WHEN a.id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_account, \
@@ -139,12 +149,12 @@ impl Db {
              COALESCE(a.status, ''), COALESCE(a.created_at, 0), \
              COALESCE(a.created_by, ''), a.last_used_at, a.deleted_at, a.secret_prefix, \
              a.secret_created_at, COALESCE(a.previous_secrets, ''), \
-             COALESCE(a.version, 0), a.last_used_ip, COALESCE(a.allowed_resources, ''), \
-             COALESCE((SELECT o.status FROM orgs o WHERE o.id = a.org_id), 'active'), \
-             COALESCE((SELECT o.allowed_ips FROM orgs o WHERE o.id = a.org_id), ''), \
-             (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
+             COALESCE(a.version, 0), a.last_used_ip, COALESCE(a.allowed_resources, '')",
+            context_columns!("a"),
+            ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
              FROM resource_servers rs LEFT JOIN service_accounts a ON a.client_id = $2 \
-             WHERE rs.client_id = $1";
+             WHERE rs.client_id = $1"
+        );
         let params = [
             Param::Text(rs_client_id),
             Param::Text(account_client_id),
@@ -179,7 +189,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
-            org_columns!("service_accounts"),
+            context_columns!("service_accounts"),
             ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $2) AS revoked \
              FROM service_accounts WHERE client_id = $1"
         );

@@ -156,7 +156,8 @@ impl Db {
         Ok(())
     }
 
-    /// By id, client id or audience.
+    /// By id, client id or audience (the live registration of an audience
+    /// before its deleted ones, the newest first).
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -164,7 +165,10 @@ impl Db {
         fields(op = "find_resource_server")
     )]
     pub async fn find_resource_server(&self, key: &str) -> DbResult<Option<ResourceServer>> {
-        let sql = select_rs!("WHERE id = $1 OR client_id = $1 OR audience = $1");
+        let sql = select_rs!(
+            "WHERE id = $1 OR client_id = $1 OR audience = $1 \
+             ORDER BY (audience = $1) ASC, (deleted_at IS NULL) DESC, created_at DESC"
+        );
         self.one_resource_server(sql, key).await
     }
 
@@ -329,6 +333,25 @@ impl Db {
 }
 
 struct Declared(String);
+
+/// When the last registration of an audience was deleted, if ever.
+struct FreedAt(Option<i64>);
+
+impl Decode for FreedAt {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        r.opt_int(0).map(Self)
+    }
+}
+
+impl Db {
+    /// When the audience's last registration was deleted (`None`: never
+    /// registered, or still live).
+    pub async fn audience_freed_at(&self, audience: &str) -> DbResult<Option<i64>> {
+        let sql = "SELECT MAX(deleted_at) FROM resource_servers WHERE audience = $1";
+        let row: Option<FreedAt> = self.read_one(sql, &[Param::Text(audience)]).await?;
+        Ok(row.and_then(|FreedAt(t)| t))
+    }
+}
 
 impl Decode for Declared {
     fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {

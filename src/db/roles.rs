@@ -1,15 +1,21 @@
-//! Custom roles (built-in ones are in code, `domain::roles`).
+//! Stored roles: an org's custom roles (`roles`) and the operator's global
+//! ones (`global_roles`). Built-in roles are in code, `domain::roles`.
+//!
+//! A role id names one role wherever it is used: no org's custom role
+//! shares an id with a global role. Every role write first takes one lock
+//! row (`write_locks`), so two creations racing on two replicas cannot
+//! both pass that check.
 use std::collections::HashMap;
 
 use super::accounts::split_permissions;
-use super::rows::{Cols, Decode, Param};
+use super::rows::{Cols, Count, Decode, Param, bound};
 use super::write::{ChangeOutcome, OrgGuard, audited_write, unique_or_conflict};
-use super::{AuditEvent, Db, DbResult, on_db};
+use super::{AuditEvent, Db, DbResult};
 
-/// A custom role as stored.
+/// A stored role: an org's (`org_id` set) or global (`None`).
 #[derive(Debug, Clone)]
-pub struct CustomRole {
-    pub org_id: String,
+pub struct StoredRole {
+    pub org_id: Option<String>,
     pub id: String,
     pub description: String,
     pub permissions: String,
@@ -17,10 +23,10 @@ pub struct CustomRole {
     pub created_by: String,
 }
 
-impl Decode for CustomRole {
+impl Decode for StoredRole {
     fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
         Ok(Self {
-            org_id: r.text(0)?,
+            org_id: r.opt_text(0)?,
             id: r.text(1)?,
             description: r.text(2)?,
             permissions: r.text(3)?,
@@ -30,81 +36,227 @@ impl Decode for CustomRole {
     }
 }
 
-impl CustomRole {
+impl StoredRole {
     /// The permissions, as stored space-separated.
     pub fn permission_list(&self) -> Vec<String> {
         split_permissions(&self.permissions)
     }
 }
 
+/// Both kinds visible in org `$1`, global ones first (`NULL` org).
+macro_rules! select_roles {
+    ($tail:literal) => {
+        concat!(
+            "SELECT * FROM (\
+             SELECT CAST(NULL AS TEXT) AS org_id, id, description, permissions, created_at, \
+             created_by FROM global_roles \
+             UNION ALL \
+             SELECT org_id, id, description, permissions, created_at, created_by \
+             FROM roles WHERE org_id = $1) r ",
+            $tail
+        )
+    };
+}
+
+/// Does the account row `a` hold the role named by parameter `$p`? (Role
+/// ids are lowercase letters, digits and `-`, so `LIKE` matches exactly.)
+macro_rules! holds_role {
+    ($p:literal) => {
+        concat!("(' ' || a.roles || ' ') LIKE ('% ' || ", $p, " || ' %')")
+    };
+}
+
+/// Which write `Db::write_role` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleWrite {
+    Create,
+    Update,
+    Delete,
+}
+
 impl Db {
-    /// Permissions of the named custom roles of `org` (built-ins are in code).
+    /// The permissions of those of `roles` that are stored roles visible in
+    /// `org` (its custom ones and the global ones).
     #[tracing::instrument(
         name = "db",
         level = "debug",
         skip_all,
-        fields(op = "custom_role_permissions")
+        fields(op = "stored_role_permissions")
     )]
-    pub async fn custom_role_permissions(
+    pub async fn stored_role_permissions(
         &self,
         org: &str,
         roles: &[String],
     ) -> DbResult<HashMap<String, Vec<String>>> {
-        let mut out = HashMap::new();
-        for role in roles {
-            let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
-                "SELECT permissions FROM roles WHERE org_id = $1 AND id = $2",
-            )
-            .bind(org)
-            .bind(role)
-            .fetch_optional(p)
-            .await?);
-            if let Some((perms,)) = row {
-                out.insert(role.clone(), split_permissions(&perms));
-            }
+        if roles.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(out)
+        let sql = "SELECT id, permissions FROM global_roles \
+                   WHERE (' ' || $2 || ' ') LIKE ('% ' || id || ' %') \
+                   UNION ALL SELECT id, permissions FROM roles \
+                   WHERE org_id = $1 AND (' ' || $2 || ' ') LIKE ('% ' || id || ' %')";
+        let wanted = roles.join(" ");
+        let rows: Vec<IdPerms> = self
+            .read_all(sql, &[Param::Text(org), Param::Text(&wanted)])
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| roles.contains(&r.0))
+            .map(|IdPerms(id, perms)| (id, split_permissions(&perms)))
+            .collect())
     }
 
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "list_custom_roles")
-    )]
-    pub async fn list_custom_roles(&self, org: &str) -> DbResult<Vec<CustomRole>> {
-        let sql = "SELECT org_id, id, description, permissions, created_at, created_by \
-                   FROM roles WHERE org_id = $1 ORDER BY id";
-        self.read_all(sql, &[Param::Text(org)]).await
+    /// The stored roles visible in `org` (global ones first), or only the
+    /// global ones with `None`.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "list_roles"))]
+    pub async fn list_roles(&self, org: Option<&str>) -> DbResult<Vec<StoredRole>> {
+        let sql = select_roles!("ORDER BY org_id IS NOT NULL, id");
+        self.read_all(sql, &[Param::OptText(org)]).await
     }
 
-    #[tracing::instrument(
-        name = "db",
-        level = "debug",
-        skip_all,
-        fields(op = "insert_custom_role")
-    )]
-    pub async fn insert_custom_role(
+    /// One stored role visible in `org` (an org's own, or global), or a
+    /// global one with `None`.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "find_role"))]
+    pub async fn find_role(&self, org: Option<&str>, id: &str) -> DbResult<Option<StoredRole>> {
+        let sql = select_roles!("WHERE id = $2");
+        self.read_one(sql, &[Param::OptText(org), Param::Text(id)])
+            .await
+    }
+
+    /// Where a role id is taken, for a clear refusal before a write: a
+    /// global role, or a custom role in some org (`Some(org)`).
+    pub async fn role_id_taken(&self, id: &str) -> DbResult<Option<Option<String>>> {
+        let sql = "SELECT CAST(NULL AS TEXT), id, description, permissions, created_at, created_by \
+                   FROM global_roles WHERE id = $1 UNION ALL \
+                   SELECT org_id, id, description, permissions, created_at, created_by \
+                   FROM roles WHERE id = $1";
+        let found: Vec<StoredRole> = self.read_all(sql, &[Param::Text(id)]).await?;
+        Ok(found.into_iter().next().map(|r| r.org_id))
+    }
+
+    /// How many live accounts (in `org`, or in any org with `None`) hold
+    /// the role `id`.
+    pub async fn role_holders(&self, org: Option<&str>, id: &str) -> DbResult<i64> {
+        let sql = concat!(
+            "SELECT COUNT(*) FROM service_accounts a WHERE a.deleted_at IS NULL \
+             AND ($1 IS NULL OR a.org_id = $1) AND ",
+            holds_role!("$2")
+        );
+        let n: Option<Count> = self
+            .read_one(sql, &[Param::OptText(org), Param::Text(id)])
+            .await?;
+        Ok(n.map_or(0, |c| c.0))
+    }
+
+    /// Creates, updates or deletes a stored role, with its audit event, in
+    /// one transaction that first locks the org rows the role could clash
+    /// with. A creation whose id another scope took meanwhile, or which
+    /// live accounts already name, and a deletion of a role an account
+    /// holds, change nothing (`Stale`).
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "write_role"))]
+    pub async fn write_role(
         &self,
-        r: &CustomRole,
+        r: &StoredRole,
+        write: RoleWrite,
         audit: &AuditEvent,
         guard: Option<&OrgGuard<'_>>,
     ) -> DbResult<ChangeOutcome> {
+        let org = r.org_id.as_deref();
+        let (sql, params): (&str, Vec<Param<'_>>) = match (write, org) {
+            (RoleWrite::Create, Some(org)) => (
+                concat!(
+                    "INSERT INTO roles (org_id, id, description, permissions, created_at, \
+                     created_by) SELECT $1, $2, $3, $4, $5, $6 \
+                     WHERE NOT EXISTS (SELECT 1 FROM global_roles WHERE id = $2) \
+                     AND NOT EXISTS (SELECT 1 FROM service_accounts a \
+                     WHERE a.org_id = $1 AND a.deleted_at IS NULL AND ",
+                    holds_role!("$2"),
+                    ")"
+                ),
+                vec![
+                    Param::Text(org),
+                    Param::Text(&r.id),
+                    Param::Text(&r.description),
+                    Param::Text(&r.permissions),
+                    Param::Int(r.created_at),
+                    Param::Text(&r.created_by),
+                ],
+            ),
+            (RoleWrite::Create, None) => (
+                concat!(
+                    "INSERT INTO global_roles (id, description, permissions, created_at, \
+                     created_by) SELECT $2, $3, $4, $5, $1 \
+                     WHERE NOT EXISTS (SELECT 1 FROM roles WHERE id = $2) \
+                     AND NOT EXISTS (SELECT 1 FROM service_accounts a \
+                     WHERE a.deleted_at IS NULL AND ",
+                    holds_role!("$2"),
+                    ")"
+                ),
+                vec![
+                    Param::Text(&r.created_by),
+                    Param::Text(&r.id),
+                    Param::Text(&r.description),
+                    Param::Text(&r.permissions),
+                    Param::Int(r.created_at),
+                ],
+            ),
+            (RoleWrite::Update, Some(org)) => (
+                "UPDATE roles SET description = $3, permissions = $4 \
+                 WHERE org_id = $1 AND id = $2",
+                vec![
+                    Param::Text(org),
+                    Param::Text(&r.id),
+                    Param::Text(&r.description),
+                    Param::Text(&r.permissions),
+                ],
+            ),
+            (RoleWrite::Update, None) => (
+                "UPDATE global_roles SET description = $1, permissions = $3 WHERE id = $2",
+                vec![
+                    Param::Text(&r.description),
+                    Param::Text(&r.id),
+                    Param::Text(&r.permissions),
+                ],
+            ),
+            (RoleWrite::Delete, Some(org)) => (
+                concat!(
+                    "DELETE FROM roles WHERE org_id = $1 AND id = $2 \
+                     AND NOT EXISTS (SELECT 1 FROM service_accounts a \
+                     WHERE a.org_id = $1 AND a.deleted_at IS NULL AND ",
+                    holds_role!("$2"),
+                    ")"
+                ),
+                vec![Param::Text(org), Param::Text(&r.id)],
+            ),
+            (RoleWrite::Delete, None) => (
+                concat!(
+                    "DELETE FROM global_roles WHERE id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM service_accounts a \
+                     WHERE a.deleted_at IS NULL AND ",
+                    holds_role!("$1"),
+                    ")"
+                ),
+                vec![Param::Text(&r.id)],
+            ),
+        };
         Ok(audited_write!(self, audit, guard, |tx| {
-            let res = sqlx::query(
-                "INSERT INTO roles (org_id, id, description, permissions, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&r.org_id)
-            .bind(&r.id)
-            .bind(&r.description)
-            .bind(&r.permissions)
-            .bind(r.created_at)
-            .bind(&r.created_by)
-            .execute(&mut *tx)
-            .await
-            .map(|r| r.rows_affected());
+            // Role writes run one at a time on every replica (see above).
+            sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
+                .execute(&mut *tx)
+                .await?;
+            let res = bound!(sql, &params)
+                .execute(&mut *tx)
+                .await
+                .map(|r| r.rows_affected());
             unique_or_conflict(res, || format!("role `{}` already exists", r.id))?
         }))
+    }
+}
+
+struct IdPerms(String, String);
+
+impl Decode for IdPerms {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self(r.text(0)?, r.text(1)?))
     }
 }

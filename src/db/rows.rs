@@ -117,6 +117,7 @@ macro_rules! bound {
         q
     }};
 }
+pub(super) use bound;
 
 impl Db {
     /// At most one row, from the read pool.

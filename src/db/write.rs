@@ -1,8 +1,6 @@
 //! Audited writes: the change, its audit event and the rules guarding it,
 //! in one transaction. Every admin change goes through `audited_write!`,
 //! so none can be written without its event, or its event without it.
-use std::collections::HashMap;
-
 use crate::domain::account::ServiceAccount;
 
 /// Binds audit events into one multi-row insert and runs it on `$exec`
@@ -83,20 +81,18 @@ pub enum ChangeOutcome {
 }
 
 /// An org's accounts that can act right now (live, active, unexpired), as
-/// a change would leave them, and its custom roles' permissions.
+/// a change would leave them, each with its roles' definitions as they
+/// stand in the transaction.
 pub struct OrgSnapshot {
     /// The org the write is in.
     pub org: String,
     /// Its usable accounts (or only the caller's), and the caller's own
     /// account when it lives in another org (an operator's).
     pub usable: Vec<ServiceAccount>,
-    /// Custom roles' permissions, by org then role id: the org's, and the
-    /// caller's own org's.
-    pub custom_roles: HashMap<String, HashMap<String, Vec<String>>>,
 }
 
 /// A rule checked inside a write's transaction (`change_account`,
-/// `insert_account`, `insert_custom_role`): the org's row is locked before
+/// `insert_account`, `write_role`): the org's row is locked before
 /// the write, so guarded writes in one org run one at a time on every
 /// replica, and `check` sees the org as the write leaves it.
 pub struct OrgGuard<'a> {
@@ -136,7 +132,7 @@ macro_rules! guard_refusal {
                 let rows = sqlx::query(concat!(
                     "SELECT ",
                     $crate::db::accounts::columns!(),
-                    $crate::db::accounts::org_columns!("service_accounts"),
+                    $crate::db::accounts::context_columns!("service_accounts"),
                     " FROM service_accounts WHERE deleted_at IS NULL \
                      AND status = 'active' AND (expires_at IS NULL OR expires_at > $2) \
                      AND ((org_id = $1 AND ($3 IS NULL OR id = $3)) OR id = $4)"
@@ -150,33 +146,9 @@ macro_rules! guard_refusal {
                 .iter()
                 .map(<$crate::db::accounts::AccountRow as $crate::db::rows::Decode>::decode)
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
-                // The org's custom roles, and the caller's own org's (an
-                // operator acting elsewhere holds its roles at home).
-                let custom: Vec<(String, String, String)> = sqlx::query_as(
-                    "SELECT org_id, id, permissions FROM roles WHERE org_id = $1 \
-                     OR org_id = (SELECT org_id FROM service_accounts WHERE id = $2)",
-                )
-                .bind(g.org)
-                .bind(g.caller)
-                .fetch_all(&mut *$tx)
-                .await?;
                 let snapshot = $crate::db::write::OrgSnapshot {
                     org: g.org.to_owned(),
                     usable: $crate::db::accounts::convert(rows)?,
-                    custom_roles: custom.into_iter().fold(
-                        std::collections::HashMap::new(),
-                        |mut by_org: std::collections::HashMap<
-                            String,
-                            std::collections::HashMap<String, Vec<String>>,
-                        >,
-                         (org, id, perms)| {
-                            by_org
-                                .entry(org)
-                                .or_default()
-                                .insert(id, $crate::db::accounts::split_permissions(&perms));
-                            by_org
-                        },
-                    ),
                 };
                 (g.check)(&snapshot).err()
             }

@@ -1,6 +1,9 @@
 //! Service accounts: their fields, states and the rules on their values.
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::domain::credentials::{PreviousSecret, secret_prefix};
 use crate::domain::ip::IpAllowlist;
+use crate::domain::roles::{RolePermissions, builtin_permissions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountKind {
@@ -85,6 +88,10 @@ pub struct ServiceAccount {
     pub allowed_resources: Vec<String>,
     /// Its organization's state, read with it.
     pub org: OrgState,
+    /// The permissions of the stored roles it holds (its org's custom roles
+    /// and global ones), as they stand when it was read. Built-in roles are
+    /// in code; a role id missing from both holds nothing.
+    pub stored_roles: BTreeMap<String, Vec<String>>,
 }
 
 /// What an organization imposes on every account in it.
@@ -159,6 +166,27 @@ impl ServiceAccount {
             Ok(())
         }
     }
+    /// The permissions of each role it holds now: built-in ones from code,
+    /// stored ones as read with it. A role that no longer exists holds
+    /// nothing.
+    pub fn role_permissions(&self) -> RolePermissions {
+        self.roles
+            .iter()
+            .filter_map(|r| {
+                let perms = match builtin_permissions(r) {
+                    Some(p) => p.iter().map(|s| (*s).to_owned()).collect(),
+                    None => self.stored_roles.get(r)?.clone(),
+                };
+                Some((r.clone(), perms))
+            })
+            .collect()
+    }
+
+    /// Every permission it holds now, through any of its roles.
+    pub fn permissions(&self) -> BTreeSet<String> {
+        self.role_permissions().into_values().flatten().collect()
+    }
+
     /// May it get (or use) tokens for the API with this audience?
     pub fn may_use_api(&self, audience: &str) -> bool {
         self.allowed_resources.is_empty() || self.allowed_resources.iter().any(|r| r == audience)

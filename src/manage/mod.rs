@@ -5,7 +5,7 @@
 //! token holds right now.
 //!
 //! - `accounts`: service accounts, their secrets, and how they are shown.
-//! - `roles`: custom roles.
+//! - `roles`: stored roles, an org's custom ones and the global ones.
 //! - `resource_servers`: the APIs that accept warden's tokens.
 //! - `orgs`: organizations.
 pub mod accounts;
@@ -13,14 +13,12 @@ pub mod orgs;
 pub mod resource_servers;
 pub mod roles;
 
-use std::collections::HashMap;
-
 use crate::crypto::secrets::hash_blocking;
 use crate::db::write::{OrgGuard, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::{AccountKind, ServiceAccount};
 use crate::domain::credentials::ClientSecret;
-use crate::domain::roles::{ORG_MANAGE, builtin_permissions, permissions_of, role_covers};
+use crate::domain::roles::{ORG_MANAGE, role_covers};
 use crate::domain::text::InvalidField;
 
 /// The actor kind of a service account calling the admin API.
@@ -121,11 +119,7 @@ impl Actor {
     /// permission the account holds, and `admin` to touch an `admin`.
     /// Otherwise a holder of `org:manage` alone could take over a more
     /// powerful account, e.g. by rotating its secret and using the new one.
-    pub async fn check_may_act_on(
-        &self,
-        db: &Db,
-        target: &ServiceAccount,
-    ) -> Result<(), ManageError> {
+    pub fn check_may_act_on(&self, target: &ServiceAccount) -> Result<(), ManageError> {
         let Some(auth) = &self.authority else {
             return Ok(());
         };
@@ -137,17 +131,7 @@ impl Actor {
                 "only an admin may act on an account holding the admin role".into(),
             ));
         }
-        let custom: Vec<String> = target
-            .roles
-            .iter()
-            .filter(|r| builtin_permissions(r).is_none())
-            .cloned()
-            .collect();
-        let custom = db.custom_role_permissions(&target.org_id, &custom).await?;
-        if let Some(p) = permissions_of(&target.roles, &custom)
-            .into_iter()
-            .find(|p| !auth.holds(p))
-        {
+        if let Some(p) = target.permissions().into_iter().find(|p| !auth.holds(p)) {
             return Err(ManageError::Forbidden(format!(
                 "this service account holds `{p}`, which you do not hold"
             )));
@@ -178,10 +162,7 @@ impl Actor {
         org_wide: bool,
         org: &OrgSnapshot,
     ) -> Result<(), String> {
-        let none = HashMap::new();
-        let perms = |a: &ServiceAccount| {
-            permissions_of(&a.roles, org.custom_roles.get(&a.org_id).unwrap_or(&none))
-        };
+        let perms = ServiceAccount::permissions;
         if let (Some(me), Some(auth)) = (self.own_account(), &self.authority) {
             let why = if target == Some(me) {
                 "refused: this would lock you out"
@@ -278,6 +259,8 @@ pub enum ManageError {
     Invalid(InvalidField),
     #[error("service account not found")]
     NotFound,
+    #[error("role not found")]
+    RoleNotFound,
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -72,6 +72,13 @@ pub async fn create(
     }
     let secret = ClientSecret::generate();
     let secret_hash = hash_off_runtime(&secret).await?;
+    // Tokens issued before `created_at` are not this registration's (see
+    // `PresentedTo::since`): a re-registration in the second its audience
+    // was freed starts at the next one, so none of the old tokens passes.
+    let created_at = match db.audience_freed_at(&audience).await? {
+        Some(freed) => now.max(freed + 1),
+        None => now,
+    };
     let rs = ResourceServer {
         id: uuid::Uuid::now_v7().to_string(),
         name,
@@ -82,7 +89,7 @@ pub async fn create(
         secret_hash,
         permissions,
         status: Status::Active,
-        created_at: now,
+        created_at,
         created_by: format!("{}:{}", actor.kind, actor.id),
         deleted_at: None,
     };

@@ -26,7 +26,7 @@ pub(super) fn check_api_allowed(
     aud: &str,
     probed: &Audience,
 ) -> Result<(), OAuthError> {
-    if matches!(probed, Audience::Api(_)) && !account.may_use_api(aud) {
+    if matches!(probed, Audience::Api { .. }) && !account.may_use_api(aud) {
         return Err(OAuthError::InvalidTarget(
             "this service account may not get tokens for the requested resource",
         ));
@@ -46,7 +46,7 @@ pub(super) fn audience_permissions(
         return AudiencePermissions::AdminApi;
     }
     match probed {
-        Audience::Api(declared) => AudiencePermissions::of_api(declared),
+        Audience::Api { permissions, .. } => AudiencePermissions::of_api(permissions),
         Audience::Unknown => AudiencePermissions::All,
     }
 }
@@ -73,18 +73,26 @@ pub(super) fn checked_audience(
 /// A refresh's audience: its own (RFC 8707 §2.2: a refresh may name a
 /// resource only within the original grant), checked again on every
 /// refresh, so a refresh token for a resource server deleted since stops
-/// working.
+/// working, even once its audience is registered again.
 pub(super) fn refresh_audience(
     ctx: &Context,
     old: &RefreshGrant,
     resource: Option<&str>,
-    known: bool,
+    probed: &Audience,
 ) -> Result<String, OAuthError> {
     if resource.is_some_and(|r| r != old.aud) {
         return Err(OAuthError::InvalidTarget(
             "a refresh token issues tokens only for the resource it was issued for",
         ));
     }
+    if let Audience::Api { since, .. } = probed
+        && old.iat < *since
+    {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was issued for an earlier registration of this resource",
+        ));
+    }
+    let known = matches!(probed, Audience::Api { .. });
     match checked_audience(ctx, Some(&old.aud), known) {
         Err(OAuthError::InvalidTarget(_)) if resource.is_none() => Err(OAuthError::InvalidGrant(
             "the resource server this refresh token was issued for no longer exists",

@@ -4,15 +4,18 @@
 //! not expired; everything else is rechecked live on every call, in this
 //! order: the account exists and is not deleted, is not disabled, has not
 //! expired, the caller's `source_ip` is inside its allowlist, the token is
-//! not revoked, and the calling resource server is in `aud`. The answer
-//! carries the token's roles intersected with the account's current roles.
+//! not revoked, and the calling resource server is in `aud` and was
+//! registered by the time the token was issued (an audience deleted and
+//! registered again accepts none of the old registration's tokens). The
+//! answer carries the token's roles intersected with the account's current
+//! roles, their permissions read with the account in the same query.
 use std::net::IpAddr;
 
 use serde_json::Value;
 
 use super::Context;
+use super::OAuthError;
 use super::client_auth::{ClientCredentials, authenticate_resource_server, rs_precheck, rs_verify};
-use super::{OAuthError, live_roles};
 use crate::crypto::verify::AccessClaims;
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
@@ -44,7 +47,9 @@ pub async fn introspect_token(
                 None => (None, None),
             };
             let caller = rs_verify(ctx, creds, peer_ip, now, row).await?;
-            return evaluate_access_token(ctx, &caller, &claims, account, source_ip, now).await;
+            return Ok(evaluate_access_token(
+                &caller, &claims, account, source_ip, now,
+            ));
         }
     }
     let caller = authenticate_resource_server(ctx, creds, peer_ip, now).await?;
@@ -67,7 +72,9 @@ pub async fn introspect(
         return Ok(None);
     };
     let account = account_if_audience(ctx, &claims, &caller.audience).await?;
-    evaluate_access_token(ctx, caller, &claims, account, source_ip, now).await
+    Ok(evaluate_access_token(
+        caller, &claims, account, source_ip, now,
+    ))
 }
 
 /// The account behind a verified access token and whether the token is
@@ -102,7 +109,7 @@ pub async fn live_access_token(
         return Ok(None);
     };
     let account = account_if_audience(ctx, &claims, to.audience).await?;
-    check_live(ctx, &claims, to, account, source_ip, now).await
+    Ok(check_live(&claims, to, account, source_ip, now))
 }
 
 /// RFC 7662 answer: `{"active": false}`, or the live claims of an active
@@ -182,6 +189,9 @@ pub struct LiveToken {
 pub struct PresentedTo<'a> {
     pub audience: &'a str,
     pub allowed: AudiencePermissions,
+    /// When this audience was registered: a token issued before was for
+    /// another registration of it (one deleted since), or for none.
+    pub since: i64,
 }
 
 impl<'a> PresentedTo<'a> {
@@ -190,6 +200,7 @@ impl<'a> PresentedTo<'a> {
         Self {
             audience: &rs.audience,
             allowed: AudiencePermissions::of_api(&rs.permissions),
+            since: rs.created_at,
         }
     }
 
@@ -198,6 +209,7 @@ impl<'a> PresentedTo<'a> {
         Self {
             audience: issuer,
             allowed: AudiencePermissions::AdminApi,
+            since: i64::MIN,
         }
     }
 }
@@ -206,61 +218,47 @@ impl<'a> PresentedTo<'a> {
 /// given the account behind it and whether its `jti` is revoked: the one
 /// place they live, for introspection and the admin API alike. `None`
 /// when the token is not active for that audience, from `source_ip`, now.
-pub async fn check_live(
-    ctx: &Context,
+pub fn check_live(
     claims: &AccessClaims,
     to: &PresentedTo<'_>,
     account: Option<(ServiceAccount, bool)>,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<Option<LiveToken>, OAuthError> {
-    if !claims.aud.contains(to.audience) {
-        return Ok(None);
+) -> Option<LiveToken> {
+    if !claims.aud.contains(to.audience) || claims.iat < to.since {
+        return None;
     }
-    let Some((account, revoked)) = account else {
-        return Ok(None);
-    };
+    let (account, revoked) = account?;
     if revoked || !claims_match(claims, &account) || account.check_usable(now, source_ip).is_err() {
-        return Ok(None);
+        return None;
     }
     // An account since limited to other APIs: its tokens for this one die.
     if to.allowed != AudiencePermissions::AdminApi && !account.may_use_api(to.audience) {
-        return Ok(None);
+        return None;
     }
     let token_grant = Grant::from_token(&claims.roles, &claims.scope);
-    let mut held = live_roles(ctx, &account).await?;
+    let mut held = account.role_permissions();
     let grant = narrow_to_live(&token_grant, &to.allowed.restrict(&held));
     // A token never gains a role the account got after it was issued.
     held.retain(|role, _| token_grant.roles.contains(role));
-    Ok(Some(LiveToken {
+    Some(LiveToken {
         account,
         grant,
         roles: held,
-    }))
+    })
 }
 
 /// Introspection's answer for a verified access token.
-async fn evaluate_access_token(
-    ctx: &Context,
+fn evaluate_access_token(
     caller: &ResourceServer,
     claims: &AccessClaims,
     account: Option<(ServiceAccount, bool)>,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<Option<Introspection>, OAuthError> {
-    let Some(LiveToken { grant: live, .. }) = check_live(
-        ctx,
-        claims,
-        &PresentedTo::api(caller),
-        account,
-        source_ip,
-        now,
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(Introspection {
+) -> Option<Introspection> {
+    let LiveToken { grant: live, .. } =
+        check_live(claims, &PresentedTo::api(caller), account, source_ip, now)?;
+    Some(Introspection {
         active: true,
         token_type: Some("Bearer"),
         client_id: Some(claims.client_id.clone()),
@@ -274,7 +272,7 @@ async fn evaluate_access_token(
         jti: Some(claims.jti.clone()),
         scope: Some(live.scope_string()),
         roles: Some(live.roles),
-    }))
+    })
 }
 
 async fn introspect_refresh(
@@ -287,7 +285,7 @@ async fn introspect_refresh(
     let Some(g) = ctx.refresh.open(token) else {
         return Ok(None);
     };
-    if g.exp <= now || g.aud != caller.audience {
+    if g.exp <= now || g.aud != caller.audience || g.iat < caller.created_at {
         return Ok(None);
     }
     let Some(account) = ctx.db.find_account(None, &g.account_id).await? else {
@@ -308,8 +306,7 @@ async fn introspect_refresh(
             roles: g.roles,
             scope: g.scope,
         },
-        &AudiencePermissions::of_api(&caller.permissions)
-            .restrict(&live_roles(ctx, &account).await?),
+        &AudiencePermissions::of_api(&caller.permissions).restrict(&account.role_permissions()),
     );
     let client_id = account.client_id.clone().unwrap_or_default();
     Ok(Some(Introspection {

@@ -7,11 +7,7 @@ pub mod introspect;
 pub mod revoke;
 pub mod token;
 
-use std::collections::HashMap;
-
 use crate::db::DbError;
-use crate::domain::account::ServiceAccount;
-use crate::domain::roles::{RolePermissions, builtin_permissions};
 
 /// What the OAuth flows are given to work with: the issuer's identity and
 /// token lifetimes, the database, the keys, and the shared caches and
@@ -116,30 +112,4 @@ impl From<DbError> for OAuthError {
             Self::ServerError
         }
     }
-}
-
-/// The permissions of every role the account currently holds. Roles that no
-/// longer exist contribute nothing.
-pub async fn live_roles(
-    ctx: &Context,
-    account: &ServiceAccount,
-) -> Result<RolePermissions, DbError> {
-    let mut held: RolePermissions = HashMap::with_capacity(account.roles.len());
-    let mut custom = Vec::new();
-    for r in &account.roles {
-        match builtin_permissions(r) {
-            Some(p) => {
-                held.insert(r.clone(), p.iter().map(|s| (*s).to_owned()).collect());
-            }
-            None => custom.push(r.clone()),
-        }
-    }
-    if !custom.is_empty() {
-        held.extend(
-            ctx.db
-                .custom_role_permissions(&account.org_id, &custom)
-                .await?,
-        );
-    }
-    Ok(held)
 }

@@ -6,11 +6,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Context;
+use super::OAuthError;
 use super::audience::{
     audience_permissions, check_api_allowed, checked_audience, needs_lookup, refresh_audience,
 };
 use super::client_auth::{ClientCredentials, authenticate_probing, check_state, credential_event};
-use super::{OAuthError, live_roles};
 use crate::bookkeeping::Usage;
 use crate::crypto::refresh::RefreshGrant;
 use crate::db::hot::Audience;
@@ -95,7 +95,7 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
     let probe = Some(target).filter(|r| needs_lookup(ctx, r));
     let (account, probed) =
         authenticate_probing(ctx, &req.client, req.source_ip, req.now, probe).await?;
-    let known = matches!(probed, Audience::Api(_));
+    let known = matches!(probed, Audience::Api { .. });
     check_state(&account, req.source_ip, req.now)?;
     let who = Client {
         account: &account,
@@ -115,7 +115,7 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
             let old = opened
                 .filter(|g| g.account_id == account.id && g.exp > req.now)
                 .ok_or(OAuthError::InvalidGrant(INVALID_REFRESH))?;
-            let aud = refresh_audience(ctx, &old, resource.as_deref(), known)?;
+            let aud = refresh_audience(ctx, &old, resource.as_deref(), &probed)?;
             check_api_allowed(&account, &aud, &probed)?;
             let allowed = audience_permissions(ctx, &aud, &probed);
             refresh(ctx, &who, old, aud, &allowed, scope.as_deref()).await
@@ -137,7 +137,7 @@ async fn client_credentials(
     allowed: &AudiencePermissions,
     scope: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let all = live_roles(ctx, who.account).await?;
+    let all = who.account.role_permissions();
     let held = allowed.restrict(&all);
     let mut grant = derive_grant(&held, scope).map_err(|e| scope_error(e, &all))?;
     if *allowed == AudiencePermissions::AdminApi {
@@ -174,7 +174,7 @@ async fn refresh(
             "the refresh token was issued before the secret was reset",
         ));
     }
-    let all = live_roles(ctx, account).await?;
+    let all = account.role_permissions();
     let available = still_held(&old, &allowed.restrict(&all));
     if available.is_empty() {
         return Err(OAuthError::InvalidGrant(

@@ -696,9 +696,47 @@ async fn the_whole_command_set(b: Backend) {
             .as_array()
             .is_some_and(|l| l.iter().any(|r| r["id"] == "admin"))
     );
+    // Without --org: a global role, listed in every org, changed and
+    // deleted by the operator.
+    let g = json_of(&w(&[
+        "roles",
+        "create",
+        "reader",
+        "--permission",
+        "org:read",
+        "--json",
+    ]));
+    assert_eq!(g["global"], true);
+    let in_acme = json_of(&w(&["roles", "list", "--org", "acme", "--json"]));
+    assert!(
+        in_acme
+            .as_array()
+            .is_some_and(|l| l.iter().any(|r| r["id"] == "reader" && r["global"] == true))
+    );
+    let globals = json_of(&w(&["roles", "list", "--global", "--json"]));
+    assert_eq!(globals.as_array().map(Vec::len), Some(1), "{globals}");
+    let g = json_of(&w(&[
+        "roles",
+        "update",
+        "reader",
+        "--add-permission",
+        "audit:read",
+        "--remove-permission",
+        "org:read",
+        "--json",
+    ]));
+    assert_eq!(g["permissions"], serde_json::json!(["audit:read"]));
+    let shown = json_of(&w(&["roles", "show", "auditor", "--org", "acme", "--json"]));
+    assert_eq!(shown["permissions"], serde_json::json!(["audit:read"]));
     assert_usage_error(
-        &w(&["roles", "create", "x", "--permission", "audit:read"]),
-        "--org",
+        &w(&["roles", "create", "auditor", "--permission", "org:read"]),
+        "acme",
+    );
+    assert!(w(&["roles", "delete", "reader"]).status.success());
+    assert_usage_error(&w(&["roles", "show", "reader"]), "no role");
+    assert_usage_error(
+        &w(&["roles", "delete", "admin", "--org", "acme"]),
+        "built-in",
     );
     // Unknown names: one line, exit 2.
     for (args, says) in [

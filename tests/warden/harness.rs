@@ -444,7 +444,7 @@ impl TestServer {
         let perms: Vec<String> = permissions.iter().map(|p| p.to_string()).collect();
         warden::manage::roles::create(
             &self.db,
-            "default",
+            Some("default"),
             id,
             "",
             &perms,

@@ -22,4 +22,5 @@ mod observability;
 mod offline;
 mod platform;
 mod replicas;
+mod roles;
 mod token;

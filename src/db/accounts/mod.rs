@@ -21,10 +21,15 @@ macro_rules! columns {
 
 pub(crate) use columns;
 
-/// The org's state, read with each account (`$t` names the accounts
-/// table or its alias): status and allowlist, `active` and none for an
-/// account whose org row is missing.
-macro_rules! org_columns {
+/// What an account read carries besides its own columns (`$t` names the
+/// accounts table or its alias): its org's status and allowlist (`active`
+/// and none for an account whose org row is missing), and the definitions
+/// of the stored roles it holds, its org's custom ones and global ones, as
+/// `id=perm perm;id=perm` (`decode_stored_roles`). Read in the same query,
+/// so the hot paths stay one round trip and a role edited through any
+/// replica holds at the next request. Role ids are lowercase letters,
+/// digits and `-`, so `LIKE` matches them exactly.
+macro_rules! context_columns {
     ($t:literal) => {
         concat!(
             ", COALESCE((SELECT o.status FROM orgs o WHERE o.id = ",
@@ -32,11 +37,21 @@ macro_rules! org_columns {
             ".org_id), 'active'), ",
             "COALESCE((SELECT o.allowed_ips FROM orgs o WHERE o.id = ",
             $t,
-            ".org_id), '')"
+            ".org_id), ''), ",
+            "COALESCE((SELECT string_agg(cr.id || '=' || cr.permissions, ';') FROM roles cr \
+              WHERE cr.org_id = ",
+            $t,
+            ".org_id AND (' ' || ",
+            $t,
+            ".roles || ' ') LIKE ('% ' || cr.id || ' %')), '') || ';' || \
+             COALESCE((SELECT string_agg(gr.id || '=' || gr.permissions, ';') FROM global_roles gr \
+              WHERE (' ' || ",
+            $t,
+            ".roles || ' ') LIKE ('% ' || gr.id || ' %')), '')"
         )
     };
 }
-pub(crate) use org_columns;
+pub(crate) use context_columns;
 
 /// One change to an account (`Db::change_account`).
 pub enum AccountChange<'a> {
@@ -122,7 +137,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
-            org_columns!("service_accounts"),
+            context_columns!("service_accounts"),
             " FROM service_accounts WHERE client_id = $1"
         );
         let row: Option<AccountRow> = self.read_one(sql, &[Param::Text(client_id)]).await?;
@@ -143,7 +158,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
-            org_columns!("service_accounts"),
+            context_columns!("service_accounts"),
             " FROM service_accounts WHERE (id = $1 OR client_id = $1) AND ($2 IS NULL OR org_id = $2)"
         );
         let row: Option<AccountRow> = self
@@ -161,7 +176,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
-            org_columns!("service_accounts"),
+            context_columns!("service_accounts"),
             " FROM service_accounts WHERE ($1 IS NULL OR org_id = $1) \
              AND ($2 OR deleted_at IS NULL) ORDER BY org_id, created_at, id"
         );
@@ -294,7 +309,7 @@ impl Db {
         let sql = concat!(
             "SELECT ",
             columns!(),
-            org_columns!("service_accounts"),
+            context_columns!("service_accounts"),
             " FROM service_accounts WHERE org_id = $1 AND ($2 IS NULL OR kind = $2) \
              AND ($3 IS NULL OR status = $3) AND ($4 OR deleted_at IS NULL) \
              AND ($5 IS NULL OR lower(name) LIKE $5 ESCAPE '\\' OR client_id LIKE $6 ESCAPE '\\') \

@@ -1,5 +1,7 @@
 //! The `service_accounts` row: decoded once, by column index, for every
 //! driver, and turned into a `ServiceAccount`.
+use std::collections::BTreeMap;
+
 use crate::db::rows::{Cols, Decode};
 use crate::db::{DbError, DbResult};
 use crate::domain::account::{AccountKind, OrgState, ServiceAccount, Status};
@@ -32,11 +34,12 @@ pub(crate) struct AccountRow {
     allowed_resources: String,
     org_status: String,
     org_allowed_ips: String,
+    stored_roles: String,
 }
 
-/// The number of columns an account read selects: `columns!()` and the
-/// org's state (`org_columns!()`).
-pub(crate) const ACCOUNT_COLUMNS: usize = 25;
+/// The number of columns an account read selects: `columns!()` and
+/// `context_columns!()`.
+pub(crate) const ACCOUNT_COLUMNS: usize = 26;
 
 impl AccountRow {
     /// Decodes `columns!()` starting at column `at`.
@@ -67,6 +70,7 @@ impl AccountRow {
             allowed_resources: r.text(at + 22)?,
             org_status: r.text(at + 23)?,
             org_allowed_ips: r.text(at + 24)?,
+            stored_roles: r.text(at + 25)?,
         })
     }
 }
@@ -112,6 +116,7 @@ impl TryFrom<AccountRow> for ServiceAccount {
                 status: Status::parse(&r.org_status).ok_or_else(|| corrupt("org status"))?,
                 allowed_ips: IpAllowlist::parse_stored(&r.org_allowed_ips),
             },
+            stored_roles: decode_stored_roles(&r.stored_roles, &r.roles),
             last_used_ip: r.last_used_ip,
             secret_prefix: r.secret_prefix,
             secret_created_at: r.secret_created_at,
@@ -130,6 +135,17 @@ impl TryFrom<AccountRow> for ServiceAccount {
             deleted_at: r.deleted_at,
         })
     }
+}
+
+/// The stored roles' definitions as `context_columns!()` reads them
+/// (`id=perm perm;id=perm`), kept for the roles the account holds.
+fn decode_stored_roles(s: &str, held: &str) -> BTreeMap<String, Vec<String>> {
+    let held: Vec<&str> = held.split(' ').collect();
+    s.split(';')
+        .filter_map(|def| def.split_once('='))
+        .filter(|(id, _)| held.contains(id))
+        .map(|(id, perms)| (id.to_owned(), super::split_permissions(perms)))
+        .collect()
 }
 
 pub(crate) fn convert(rows: Vec<AccountRow>) -> DbResult<Vec<ServiceAccount>> {

@@ -70,6 +70,12 @@ fn org_routes() -> Router<Arc<AppState>> {
         )
         .route("/oauth/clients/{id}", delete(accounts::delete_oauth_client))
         .route("/roles", get(roles::list_roles).post(roles::create_role))
+        .route(
+            "/roles/{id}",
+            get(roles::get_role)
+                .patch(roles::patch_role)
+                .delete(roles::delete_role),
+        )
         .route("/audit-events", get(audit::list_audit_events))
 }
 

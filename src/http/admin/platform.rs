@@ -1,6 +1,7 @@
-//! The platform endpoints (`platform:manage`, operators): organizations
-//! and resource servers, for a SaaS backend that creates an org when a
-//! customer signs up and registers its APIs with their permissions.
+//! The platform endpoints (`platform:manage`, operators): organizations,
+//! resource servers and global roles (their handlers are in `roles.rs`),
+//! for a SaaS backend that creates an org when a customer signs up and
+//! registers its APIs with their permissions.
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -10,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AdminCaller, ApiError, ApiJson, IdPath, MaybeJson, PlatformManage};
+use super::{AdminCaller, ApiError, ApiJson, IdPath, MaybeJson, PlatformManage, roles};
 use crate::domain::account::Status;
 use crate::domain::roles::ApiPermission;
 use crate::http::AppState;
@@ -42,6 +43,7 @@ pub fn router() -> Router<Arc<AppState>> {
             "/api/v1/resource-servers/{id}/rotate-secret",
             post(rotate_rs_secret),
         )
+        .merge(roles::global_router())
 }
 
 #[derive(Serialize, ToSchema)]

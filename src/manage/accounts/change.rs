@@ -24,7 +24,7 @@ pub(super) async fn target(scope: &Scope<'_>, key: &str) -> Result<ServiceAccoun
                 .into(),
         )),
         Some(a) => {
-            actor.check_may_act_on(db, &a).await?;
+            actor.check_may_act_on(&a)?;
             Ok(a)
         }
         None => Err(ManageError::NotFound),

@@ -8,7 +8,7 @@ use crate::manage::{Actor, ManageError, invalid};
 /// The most roles one account may hold (each custom one costs a lookup).
 pub const MAX_ROLES: usize = 32;
 
-/// Checks that every role exists (built-in, or custom in `org`) and that
+/// Checks that every role exists (built-in, global, or custom in `org`) and that
 /// `actor` may grant each one not in `already_held`.
 pub async fn validate_roles(
     db: &Db,
@@ -42,7 +42,7 @@ pub async fn validate_roles(
             out.push(r.clone());
         }
     }
-    let found = db.custom_role_permissions(org, &custom).await?;
+    let found = db.stored_role_permissions(org, &custom).await?;
     if let Some(missing) = custom.iter().find(|r| !found.contains_key(*r)) {
         return Err(invalid("roles", format!("unknown role `{missing}`")));
     }

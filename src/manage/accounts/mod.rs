@@ -162,7 +162,9 @@ pub async fn create(
         deleted_at: None,
         version: 1,
         allowed_resources: checked_resources(&req.allowed_resources)?,
+        // Read with the account from the database; not needed here.
         org: Default::default(),
+        stored_roles: Default::default(),
     };
     let ev = actor.event(
         &account.org_id,
