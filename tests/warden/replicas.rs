@@ -504,6 +504,72 @@ async fn api_permission_changes_hold_on_every_replica() {
         let t = token_ok(http, r, &x, billing).await;
         assert_eq!(t["scope"], "billing:write", "at once, on every replica");
     }
+
+    // A custom role and a global role edited through replica A: replica
+    // B's tokens follow at the next request (the roles' permissions are
+    // read with the account, never cached).
+    c.cli_json(&[
+        "roles",
+        "create",
+        "payer",
+        "--permission",
+        "billing:write",
+        "--json",
+    ]);
+    let root = at(&token_ok(http, a, &x, ISSUER).await);
+    let (st, r) = api(
+        http,
+        a,
+        "POST",
+        "/api/v1/roles",
+        &root,
+        Some(json!({"id": "invoicer", "permissions": ["billing:write"]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{r}");
+    let (st, y) = api(
+        http,
+        a,
+        "POST",
+        "/api/v1/service-accounts",
+        &root,
+        Some(json!({"name": "y", "roles": ["invoicer", "payer"]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{y}");
+    let y = Creds::from_json(&y);
+    let rs = c.resource_server(API);
+    let t = at(&token_ok(http, b, &y, API).await);
+    let v = introspect(http, b, &rs, &t, None).await;
+    assert_eq!(v["roles"], json!(["invoicer", "payer"]), "{v}");
+    assert_eq!(v["scope"], "billing:write", "{v}");
+    let narrow = json!({"permissions": ["org:read"]});
+    let (st, r) = api(
+        http,
+        a,
+        "PATCH",
+        "/api/v1/roles/invoicer",
+        &root,
+        Some(narrow),
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    let op = c.account("op", "operator");
+    let op_token = at(&token_ok(http, a, &op, ISSUER).await);
+    let narrow = json!({"permissions": ["org:read"]});
+    let path = "/api/v1/global-roles/payer";
+    let (st, r) = api(http, a, "PATCH", path, &op_token, Some(narrow)).await;
+    assert_eq!(st, 200, "{r}");
+    let r = token(http, b, &y, billing).await;
+    let body: Value = r.json().await.unwrap_or_default();
+    assert_eq!(
+        body["scope"], "",
+        "neither role grants billing:write now: {body}"
+    );
+    let d = token_ok(http, b, &y, API).await;
+    assert_eq!(d["scope"], "org:read", "{d}");
+    let v = introspect(http, b, &rs, &t, None).await;
+    assert_eq!(v["scope"], "", "the token issued before loses it: {v}");
 }
 
 /// A refresh token presented to both replicas at once has one winner.
