@@ -5,12 +5,14 @@
 //! shares an id with a global role. Every role write first takes one lock
 //! row (`write_locks`), so two creations racing on two replicas cannot
 //! both pass that check.
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use super::accounts::split_permissions;
+use super::accounts::{AccountRow, columns, context_columns, convert, split_permissions};
 use super::rows::{Cols, Count, Decode, Param, bound};
 use super::write::{ChangeOutcome, OrgGuard, audited_write, unique_or_conflict};
-use super::{AuditEvent, Db, DbResult};
+use super::{AuditEvent, Db, DbError, DbResult};
+use crate::domain::account::ServiceAccount;
+use crate::domain::roles::ORG_MANAGE;
 
 /// A stored role: an org's (`org_id` set) or global (`None`).
 #[derive(Debug, Clone)]
@@ -64,6 +66,37 @@ macro_rules! holds_role {
     ($p:literal) => {
         concat!("(' ' || a.roles || ' ') LIKE ('% ' || ", $p, " || ' %')")
     };
+}
+
+/// The orgs where some live account holds role `$id` and an active,
+/// unexpired credential account holds `org:manage` (through any role), as
+/// the transaction sees them now.
+macro_rules! managed_orgs {
+    ($tx:expr, $id:expr, $now:expr) => {{
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            context_columns!("service_accounts"),
+            " FROM service_accounts WHERE deleted_at IS NULL AND status = 'active' \
+             AND kind = 'credential' AND (expires_at IS NULL OR expires_at > $2) \
+             AND org_id IN (SELECT a.org_id FROM service_accounts a \
+             WHERE a.deleted_at IS NULL AND ",
+            holds_role!("$1"),
+            ")"
+        ))
+        .bind($id)
+        .bind($now)
+        .fetch_all(&mut *$tx)
+        .await?
+        .iter()
+        .map(<AccountRow as Decode>::decode)
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        convert(rows)?
+            .into_iter()
+            .filter(|a| a.permissions().contains(ORG_MANAGE))
+            .map(|a| a.org_id)
+            .collect::<BTreeSet<String>>()
+    }};
 }
 
 /// Which write `Db::write_role` makes.
@@ -148,19 +181,49 @@ impl Db {
         Ok(n.map_or(0, |c| c.0))
     }
 
+    /// The live accounts (in `org`, or in any org with `None`) that hold
+    /// the role `id`.
+    pub async fn role_holder_accounts(
+        &self,
+        org: Option<&str>,
+        id: &str,
+    ) -> DbResult<Vec<ServiceAccount>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            context_columns!("a"),
+            " FROM service_accounts a WHERE a.deleted_at IS NULL \
+             AND ($1 IS NULL OR a.org_id = $1) AND ",
+            holds_role!("$2")
+        );
+        let rows: Vec<AccountRow> = self
+            .read_all(sql, &[Param::OptText(org), Param::Text(id)])
+            .await?;
+        convert(rows)
+    }
+
     /// Creates, updates or deletes a stored role, with its audit event, in
     /// one transaction that first locks the org rows the role could clash
     /// with. A creation whose id another scope took meanwhile, or which
     /// live accounts already name, and a deletion of a role an account
     /// holds, change nothing (`Stale`).
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "write_role"))]
+    ///
+    /// With `keep_managers`, a global role's update is refused (`Conflict`)
+    /// if it would leave an org that had an active credential account
+    /// holding `org:manage` with none (judged inside the transaction,
+    /// before and after the change; an org role's update is judged by the
+    /// org guard).
     pub async fn write_role(
         &self,
         r: &StoredRole,
         write: RoleWrite,
         audit: &AuditEvent,
         guard: Option<&OrgGuard<'_>>,
+        keep_managers: bool,
     ) -> DbResult<ChangeOutcome> {
+        let judge = keep_managers && write == RoleWrite::Update && r.org_id.is_none();
+        let now = crate::now_unix();
         let org = r.org_id.as_deref();
         let (sql, params): (&str, Vec<Param<'_>>) = match (write, org) {
             (RoleWrite::Create, Some(org)) => (
@@ -244,11 +307,26 @@ impl Db {
             sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
                 .execute(&mut *tx)
                 .await?;
+            let before = if judge {
+                managed_orgs!(tx, &r.id, now)
+            } else {
+                BTreeSet::new()
+            };
             let res = bound!(sql, &params)
                 .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected());
-            unique_or_conflict(res, || format!("role `{}` already exists", r.id))?
+            let changed = unique_or_conflict(res, || format!("role `{}` already exists", r.id))?;
+            if judge {
+                let after = managed_orgs!(tx, &r.id, now);
+                if let Some(org) = before.difference(&after).next() {
+                    return Err(DbError::Conflict(format!(
+                        "refused: organization `{org}` would have no active service account \
+                         holding `{ORG_MANAGE}`"
+                    )));
+                }
+            }
+            changed
         }))
     }
 }
@@ -260,3 +338,44 @@ impl Decode for IdPerms {
         Ok(Self(r.text(0)?, r.text(1)?))
     }
 }
+
+/// Inside an account write's transaction: takes the roles lock (as role
+/// writes do), then checks that every stored role in `$roles` (space
+/// separated, built-in ones skipped) still exists for the account's org
+/// (`$org_sql`, a subquery or parameter giving it, bound to `$org`).
+/// Evaluates to `Err(DbError::Conflict)` naming one that does not, so an
+/// account can never come to name a role deleted while the request was in
+/// flight.
+macro_rules! check_roles_exist {
+    ($tx:expr, $org:expr, $org_sql:literal, $roles:expr) => {{
+        let stored: Vec<&str> = $roles
+            .iter()
+            .map(|r: &String| r.as_str())
+            .filter(|r| $crate::domain::roles::builtin_permissions(r).is_none())
+            .collect();
+        if stored.is_empty() {
+            Ok(())
+        } else {
+            sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
+                .execute(&mut *$tx)
+                .await?;
+            let found: Vec<(String,)> = sqlx::query_as(concat!(
+                "SELECT id FROM global_roles WHERE (' ' || $2 || ' ') LIKE ('% ' || id || ' %') \
+                 UNION ALL SELECT id FROM roles WHERE org_id = ",
+                $org_sql,
+                " AND (' ' || $2 || ' ') LIKE ('% ' || id || ' %')"
+            ))
+            .bind($org)
+            .bind(stored.join(" "))
+            .fetch_all(&mut *$tx)
+            .await?;
+            match stored.iter().find(|r| !found.iter().any(|(f,)| f == *r)) {
+                Some(gone) => Err($crate::db::DbError::Conflict(format!(
+                    "role `{gone}` was deleted while this request was in flight"
+                ))),
+                None => Ok(()),
+            }
+        }
+    }};
+}
+pub(crate) use check_roles_exist;

@@ -63,10 +63,14 @@ async fn write(db: &Db, actor: &Actor, c: Change<'_>, now: i64) -> Result<(), Ma
     if let Some(org) = org {
         ev = ev.in_org(org);
     }
-    let check = |s: &OrgSnapshot| actor.check_in_write(None, c.org_wide && org.is_some(), s);
+    // A role change may change the caller's own account: its lockout is
+    // "would lock you out".
+    let me = actor.own_account();
+    let check = |s: &OrgSnapshot| actor.check_in_write(me, c.org_wide && org.is_some(), s);
     let guard = actor.guard(org.unwrap_or(""), c.org_wide && org.is_some(), &check);
+    let keep_managers = actor.authority.is_some();
     let outcome = db
-        .write_role(c.role, c.write, &ev, guard.as_ref())
+        .write_role(c.role, c.write, &ev, guard.as_ref(), keep_managers)
         .await
         .map_err(|e| match e {
             DbError::Conflict(m) => ManageError::Conflict(m),
@@ -204,6 +208,18 @@ pub async fn update(
     let mut both = old_perms.clone();
     both.extend(perms.iter().cloned());
     actor.check_may_grant(id, &both)?;
+    // It changes every holder: the actor must be one who may act on each.
+    if actor.authority.is_some() {
+        for holder in db.role_holder_accounts(org, id).await? {
+            actor.check_may_act_on(&holder).map_err(|_| {
+                ManageError::Forbidden(format!(
+                    "`{id}` is held by service account `{}`, which holds permissions \
+                     you do not hold",
+                    holder.name
+                ))
+            })?;
+        }
+    }
     let new = StoredRole {
         description,
         permissions: perms.join(" "),

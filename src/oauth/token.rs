@@ -96,6 +96,7 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
     let (account, probed) =
         authenticate_probing(ctx, &req.client, req.source_ip, req.now, probe).await?;
     let known = matches!(probed, Audience::Api { .. });
+
     check_state(&account, req.source_ip, req.now)?;
     let who = Client {
         account: &account,
@@ -104,6 +105,15 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
     };
     match req.grant {
         GrantRequest::ClientCredentials { scope, .. } => {
+            // An audience registered again within the second it was freed
+            // takes tokens from the next second on (`PresentedTo::since`):
+            // none is issued before then that it would refuse. (A refresh
+            // token from before is refused by `refresh_audience`.)
+            if let Audience::Api { since, .. } = probed
+                && since > req.now
+            {
+                return Err(OAuthError::TemporarilyUnavailable);
+            }
             let aud = checked_audience(ctx, requested.as_deref(), known)?;
             check_api_allowed(&account, &aud, &probed)?;
             let allowed = audience_permissions(ctx, &aud, &probed);
@@ -179,7 +189,7 @@ async fn refresh(
     if available.is_empty() {
         return Err(OAuthError::InvalidGrant(
             if still_held(&old, &all).is_empty() {
-                "none of the refresh token's roles are still held"
+                "the account no longer holds any of the refresh token's permissions"
             } else {
                 "none of the refresh token's permissions is among those its resource declares now"
             },

@@ -76,6 +76,7 @@ async fn custom_roles_are_edited_and_deleted(b: Backend) {
         (json!({"permissions": ["billing:delete"]}), 422),
         (json!({"permissions": []}), 422),
         (json!({"colour": "red"}), 400),
+        (json!(["read only", ["org:read"]]), 400),
     ] {
         let (st, p) = s
             .api("PATCH", "/api/v1/roles/billing", &root, Some(body.clone()))
@@ -158,6 +159,15 @@ async fn role_edits_follow_the_grant_rules(b: Backend) {
         s.api("DELETE", "/api/v1/roles/writer", &mgr, None).await.0,
         403
     );
+    // A role it holds in full, but held by an account holding more than it
+    // does: changing the role changes that account, so 403 too.
+    s.role("reader", &["risks:read"]).await;
+    s.create_account(&["reader", "writer"]).await;
+    let body = json!({"permissions": ["org:read"]});
+    let (st, p) = s
+        .api("PATCH", "/api/v1/roles/reader", &mgr, Some(body))
+        .await;
+    assert_eq!(st, 403, "{p}");
     // Its own role, without org:manage: a lockout, refused.
     let (st, p) = s
         .api(
@@ -168,6 +178,10 @@ async fn role_edits_follow_the_grant_rules(b: Backend) {
         )
         .await;
     assert_eq!(st, 409, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap_or("").contains("lock you out"),
+        "{p}"
+    );
     let (_, r) = s.api("GET", "/api/v1/roles/manager", &admin, None).await;
     assert_eq!(
         r["permissions"],
@@ -265,6 +279,20 @@ async fn global_roles_are_visible_in_every_org(b: Backend) {
         409
     );
 
+    // A global role holding an org's only manager keeps org:manage.
+    let gm = json!({"id": "gm", "permissions": ["org:manage", "org:read"]});
+    assert_eq!(
+        s.api("POST", "/api/v1/global-roles", &op, Some(gm)).await.0,
+        201
+    );
+    s.create_in_org("globex", &["gm"], &[], None).await;
+    let less = json!({"permissions": ["org:read"]});
+    let (st, p) = s
+        .api("PATCH", "/api/v1/global-roles/gm", &op, Some(less))
+        .await;
+    assert_eq!(st, 409, "{p}");
+    assert!(p["detail"].as_str().unwrap_or("").contains("globex"), "{p}");
+
     // Edited: every org's holders follow at once.
     let path = "/api/v1/global-roles/billing-reader";
     let narrow = json!({"permissions": ["risks:read"]});
@@ -346,9 +374,17 @@ async fn a_reregistered_audience_starts_clean(b: Backend) {
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap_or_default();
     assert_eq!(body["error"], "invalid_grant", "{body}");
-    // Registered again within the second of the deletion, it accepts
-    // tokens from the next second on (it cannot tell older ones apart).
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Registered again within the second of the deletion, it takes tokens
+    // from the next second on (it cannot tell older ones apart): until
+    // then the token endpoint says to retry, rather than issue a token the
+    // API would refuse.
+    let r = s.token(&a, &[("resource", BILLING)]).await;
+    if r.status() == 503 {
+        assert_eq!(r.headers()["retry-after"], "1");
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    } else {
+        assert_eq!(r.status(), 200);
+    }
     let fresh = s.token_ok(&a, &[("resource", BILLING)]).await;
     assert!(s.is_active(&new, &at(&fresh), None).await);
     // Its key finds the live registration; the old one stays readable.
@@ -366,7 +402,31 @@ async fn a_reregistered_audience_starts_clean(b: Backend) {
     assert!(gone["deleted_at"].is_string(), "{gone}");
 }
 
+/// A role deleted while an account is being given it: one of the two
+/// loses, never both win (no account names a role that does not exist).
+async fn a_role_deleted_while_granted(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, root) = s.caller(&["admin"]).await;
+    for i in 0..12 {
+        let id = format!("r{i}");
+        let body = json!({"id": id, "permissions": ["org:read"]});
+        assert_eq!(
+            s.api("POST", "/api/v1/roles", &root, Some(body)).await.0,
+            201
+        );
+        let path = format!("/api/v1/roles/{id}");
+        let grant = json!({"name": "race", "roles": [id]});
+        let (del, add) = tokio::join!(
+            s.api("DELETE", &path, &root, None),
+            s.api("POST", "/api/v1/service-accounts", &root, Some(grant)),
+        );
+        assert!(!(del.0 == 204 && add.0 == 201), "both won: {del:?} {add:?}");
+        assert!(del.0 == 204 || add.0 == 201, "{del:?} {add:?}");
+    }
+}
+
 both_backends!(
+    a_role_deleted_while_granted,
     custom_roles_are_edited_and_deleted,
     role_edits_follow_the_grant_rules,
     global_roles_are_visible_in_every_org,

@@ -2,6 +2,7 @@
 //! management plane (the hot-path reads are in `hot.rs`).
 mod row;
 
+use super::roles::check_roles_exist;
 use super::rows::Param;
 use super::write::{ChangeOutcome, OrgGuard, audited_write};
 use super::{AuditEvent, Db, DbResult};
@@ -199,33 +200,36 @@ impl Db {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
              $18, $19, $20, $21, $22, $23)"
         );
-        Ok(audited_write!(self, audit, guard, |tx| sqlx::query(sql)
-            .bind(&a.id)
-            .bind(&a.org_id)
-            .bind(a.kind.as_str())
-            .bind(&a.name)
-            .bind(&a.description)
-            .bind(&a.client_id)
-            .bind(&a.secret_hash)
-            .bind(a.credential_epoch)
-            .bind(&a.integration)
-            .bind(a.roles.join(" "))
-            .bind(a.allowed_ips.to_stored())
-            .bind(a.expires_at)
-            .bind(a.status.as_str())
-            .bind(a.created_at)
-            .bind(&a.created_by)
-            .bind(a.last_used_at)
-            .bind(a.deleted_at)
-            .bind(&a.secret_prefix)
-            .bind(a.secret_created_at)
-            .bind(encode_previous(&a.previous_secrets))
-            .bind(a.version)
-            .bind(&a.last_used_ip)
-            .bind(a.allowed_resources.join(" "))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()))
+        Ok(audited_write!(self, audit, guard, |tx| {
+            check_roles_exist!(tx, &a.org_id, "$1", a.roles)?;
+            sqlx::query(sql)
+                .bind(&a.id)
+                .bind(&a.org_id)
+                .bind(a.kind.as_str())
+                .bind(&a.name)
+                .bind(&a.description)
+                .bind(&a.client_id)
+                .bind(&a.secret_hash)
+                .bind(a.credential_epoch)
+                .bind(&a.integration)
+                .bind(a.roles.join(" "))
+                .bind(a.allowed_ips.to_stored())
+                .bind(a.expires_at)
+                .bind(a.status.as_str())
+                .bind(a.created_at)
+                .bind(&a.created_by)
+                .bind(a.last_used_at)
+                .bind(a.deleted_at)
+                .bind(&a.secret_prefix)
+                .bind(a.secret_created_at)
+                .bind(encode_previous(&a.previous_secrets))
+                .bind(a.version)
+                .bind(&a.last_used_ip)
+                .bind(a.allowed_resources.join(" "))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        }))
     }
 
     /// Applies one change to a live account, with its audit record, in one
@@ -247,6 +251,14 @@ impl Db {
     ) -> DbResult<ChangeOutcome> {
         let sql = change.sql();
         Ok(audited_write!(self, audit, guard, |tx| {
+            if let AccountChange::Fields { roles, .. } = change {
+                check_roles_exist!(
+                    tx,
+                    id,
+                    "(SELECT org_id FROM service_accounts WHERE id = $1)",
+                    roles
+                )?;
+            }
             let q = sqlx::query(sql).bind(id).bind(version);
             let q = match change {
                 AccountChange::Fields {

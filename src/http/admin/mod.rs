@@ -151,6 +151,13 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.len() > MAX_JSON_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
+    // Every body is an object: serde would also take a struct's fields
+    // from an array, in order, which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            "invalid JSON body: expected a JSON object".into(),
+        ));
+    }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
