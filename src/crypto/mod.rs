@@ -1,4 +1,5 @@
 //! Key material and secret handling.
+pub mod jose;
 pub mod keys;
 pub mod refresh;
 pub mod secrets;
