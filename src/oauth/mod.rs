@@ -1,6 +1,7 @@
 //! The OAuth flows, independent of HTTP: what the token endpoint decides
 //! and why. Errors are the RFC 6749 §5.2 codes; `http::error` alone maps
 //! them to status codes.
+pub mod assertion;
 mod audience;
 pub mod client_auth;
 pub mod introspect;
