@@ -30,16 +30,35 @@ impl Decode for AccountAnd {
     }
 }
 
-/// An account and the requested audience's declared permissions and
-/// registration time (`None`: no live resource server has that audience).
-struct AccountAndAudience(AccountRow, Option<(String, i64)>);
+/// An account, the requested audience's declared permissions and
+/// registration time (`None`: no live resource server has that audience),
+/// and its public keys when asked for (`id jwk` lines).
+struct AccountAndAudience(AccountRow, Option<(String, i64)>, Option<String>);
 
 impl Decode for AccountAndAudience {
     fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
         let perms = c.opt_text(ACCOUNT_COLUMNS)?;
         let since = c.opt_int(ACCOUNT_COLUMNS + 1)?;
-        Ok(Self(AccountRow::decode_at(c, 0)?, perms.zip(since)))
+        let keys = c.opt_text(ACCOUNT_COLUMNS + 2)?;
+        Ok(Self(AccountRow::decode_at(c, 0)?, perms.zip(since), keys))
     }
+}
+
+/// One of an account's public keys, as stored: the credential's id and
+/// its JWK (JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKey {
+    pub id: String,
+    pub jwk: String,
+}
+
+/// What the token endpoint's one query found.
+#[derive(Debug)]
+pub struct TokenSubject {
+    pub account: ServiceAccount,
+    pub audience: Audience,
+    /// Its unexpired public keys (only when asked for).
+    pub keys: Vec<AccountKey>,
 }
 
 /// What the token endpoint's one query says of the requested audience.
@@ -81,9 +100,9 @@ impl Decode for IntrospectionRow {
 }
 
 impl Db {
-    /// The account behind a client id and, when `audience` is a live
-    /// resource server's, the permissions it declares: the token
-    /// endpoint's one round trip.
+    /// The account behind a client id, when `audience` is a live resource
+    /// server's the permissions it declares, and with `keys_at` its public
+    /// keys unexpired then: the token endpoint's one round trip.
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -94,7 +113,8 @@ impl Db {
         &self,
         client_id: &str,
         audience: Option<&str>,
-    ) -> DbResult<Option<(ServiceAccount, Audience)>> {
+        keys_at: Option<i64>,
+    ) -> DbResult<Option<TokenSubject>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
@@ -102,13 +122,32 @@ impl Db {
             ", (SELECT permissions FROM resource_servers WHERE audience = $2 \
                AND status = 'active' AND deleted_at IS NULL) AS audience_permissions, \
              (SELECT created_at FROM resource_servers WHERE audience = $2 \
-               AND status = 'active' AND deleted_at IS NULL) AS audience_since \
+               AND status = 'active' AND deleted_at IS NULL) AS audience_since, \
+             CASE WHEN $3 IS NOT NULL THEN (SELECT string_agg(c.id || ' ' || c.jwk, $4) \
+               FROM credentials c WHERE c.account_id = service_accounts.id \
+               AND c.kind = 'public_key' AND c.jwk IS NOT NULL \
+               AND (c.expires_at IS NULL OR c.expires_at > $3)) END AS account_keys \
              FROM service_accounts WHERE client_id = $1"
         );
-        let params = [Param::Text(client_id), Param::OptText(audience)];
-        let Some(AccountAndAudience(a, perms)) = self.read_hot(sql, &params).await? else {
+        // A JWK serialised as JSON holds no raw newline.
+        let params = [
+            Param::Text(client_id),
+            Param::OptText(audience),
+            Param::OptInt(keys_at),
+            Param::Text("\n"),
+        ];
+        let Some(AccountAndAudience(a, perms, keys)) = self.read_hot(sql, &params).await? else {
             return Ok(None);
         };
+        let keys = keys
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(id, jwk)| AccountKey {
+                id: id.to_owned(),
+                jwk: jwk.to_owned(),
+            })
+            .collect();
         let audience = match perms {
             Some((p, since)) => Audience::Api {
                 permissions: decode_permissions(&p)?,
@@ -116,7 +155,11 @@ impl Db {
             },
             None => Audience::Unknown,
         };
-        Ok(Some((ServiceAccount::try_from(a)?, audience)))
+        Ok(Some(TokenSubject {
+            account: ServiceAccount::try_from(a)?,
+            audience,
+            keys,
+        }))
     }
 
     /// For introspection, in one round trip: the calling resource server
@@ -210,188 +253,5 @@ impl Db {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use crate::db::audit::{OPERATOR_ID, OPERATOR_TYPE};
-
-    use crate::db::{AuditEvent, Db};
-    use crate::domain::account::AccountKind;
-    use crate::manage::Actor;
-    use crate::manage::accounts::NewAccount;
-
-    /// The inline SQLite reader and the sqlx pool decode the hot-path rows
-    /// identically (every column, NULLs included), and a broken inline
-    /// reader falls back to the pool with the same answers.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn inline_reads_match_the_pool() {
-        let (_dir, db) = Db::temp_sqlite().await;
-        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "org.created", 1)
-            .in_org("acme")
-            .on("org", "acme");
-        db.create_org("acme", "Acme", 1, &ev).await.unwrap();
-        let actor = Actor::operator();
-        let (rs, _) = crate::manage::resource_servers::create(
-            &db,
-            "api",
-            "https://api.test",
-            vec![crate::domain::roles::ApiPermission {
-                name: "billing:read".into(),
-                description: "Read invoices".into(),
-            }],
-            "https://warden.test",
-            &actor,
-            2,
-        )
-        .await
-        .unwrap();
-        // Stored roles are decoded with the account: an org's and a global one.
-        for (org, id) in [(Some("acme"), "acme-reader"), (None, "everyones")] {
-            let perms = ["billing:read".to_owned()];
-            let role = crate::manage::roles::create(&db, org, id, "", &perms, &actor, 2);
-            role.await.unwrap();
-        }
-        let new = |name: &str, ips: Vec<String>, expires: Option<&str>| NewAccount {
-            org: "acme".into(),
-            kind: AccountKind::Credential,
-            name: name.into(),
-            description: "d".into(),
-            integration: None,
-            roles: vec!["acme-reader".into(), "everyones".into(), "viewer".into()],
-            allowed_ips: ips,
-            expires_in: expires.map(Into::into),
-            expires_at: None,
-            // Decoded by the hot reads too.
-            allowed_resources: vec!["https://api.test".into()],
-        };
-        let (plain, _) =
-            crate::manage::accounts::create(&db, new("plain", vec![], None), &actor, 3)
-                .await
-                .unwrap();
-        let (fenced, _) = crate::manage::accounts::create(
-            &db,
-            new(
-                "fenced",
-                vec!["10.0.0.0/8".into(), "2001:db8::/32".into()],
-                Some("30d"),
-            ),
-            &actor,
-            4,
-        )
-        .await
-        .unwrap();
-        let at_5 = crate::manage::Scope {
-            db: &db,
-            org: None,
-            actor: &actor,
-            now: 5,
-        };
-        crate::manage::accounts::rotate_secret(&at_5, &fenced.id, 3600)
-            .await
-            .unwrap();
-        let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "token.revoked", 6)
-            .in_org("acme")
-            .on("token", "jti-1");
-        db.revoke_access_token("jti-1", fenced.client_id.as_deref().unwrap(), 9_999, 6, &ev)
-            .await
-            .unwrap();
-
-        let pool = db.without_inline();
-        let broken = db.with_broken_inline();
-        for a in [&plain, &fenced] {
-            let id = a.client_id.as_deref().unwrap();
-            for aud in [Some("https://api.test"), Some("https://other.test"), None] {
-                let want = format!("{:?}", pool.account_for_token(id, aud).await.unwrap());
-                assert!(want.starts_with("Some"), "{want}");
-                let stored = r#"{"acme-reader": ["billing:read"], "everyones": ["billing:read"]}"#;
-                assert!(want.contains(stored), "{want}");
-                assert_eq!(
-                    format!("{:?}", db.account_for_token(id, aud).await.unwrap()),
-                    want
-                );
-                assert_eq!(
-                    format!("{:?}", broken.account_for_token(id, aud).await.unwrap()),
-                    want
-                );
-            }
-            for (acct, jti) in [(id, "jti-1"), (id, "jti-2"), ("arm_sa_missing", "jti-1")] {
-                let ctx = |c: Option<super::IntrospectionContext>| {
-                    c.map(|c| format!("{:?} {:?}", c.resource_server, c.account))
-                };
-                let want = ctx(pool
-                    .introspection_context(&rs.client_id, acct, jti)
-                    .await
-                    .unwrap());
-                assert!(want.is_some());
-                let got = ctx(db
-                    .introspection_context(&rs.client_id, acct, jti)
-                    .await
-                    .unwrap());
-                assert_eq!(got, want);
-                let got = ctx(broken
-                    .introspection_context(&rs.client_id, acct, jti)
-                    .await
-                    .unwrap());
-                assert_eq!(got, want);
-            }
-        }
-        // Refresh-token families: the revocation check reads inline.
-        for (d, fam) in [(&db, "fam-a"), (&broken, "fam-b")] {
-            use crate::db::refresh::{Spend, SpendRequest};
-            let spend = |jti: &'static str| SpendRequest {
-                jti,
-                family: fam,
-                account_id: &plain.id,
-                expires_at: 9_999,
-                now: 7,
-            };
-            let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "refresh.reused", 7)
-                .in_org("acme")
-                .on("family", fam);
-            let jti1 = if fam == "fam-a" { "a1" } else { "b1" };
-            let jti2 = if fam == "fam-a" { "a2" } else { "b2" };
-            assert_eq!(
-                d.spend_refresh_token(&spend(jti1), &ev).await.unwrap(),
-                Spend::Won
-            );
-            assert_eq!(
-                d.spend_refresh_token(&spend(jti1), &ev).await.unwrap(),
-                Spend::Reused
-            );
-            assert_eq!(
-                d.spend_refresh_token(&spend(jti2), &ev).await.unwrap(),
-                Spend::FamilyRevoked
-            );
-        }
-        // The inline reads really ran inline, every one of them, and the
-        // broken ones did not.
-        let idle = |d: &Db| match d {
-            Db::Sqlite(p) => p.inline.as_ref().map(|r| r.idle()),
-            Db::Postgres(_) => None,
-        };
-        let failures = |d: &Db| match d {
-            Db::Sqlite(p) => p.inline.as_ref().map(|r| r.failures()),
-            Db::Postgres(_) => None,
-        };
-        assert_eq!(idle(&db), Some(1));
-        assert_eq!(
-            failures(&db),
-            Some(0),
-            "an inline read fell back to the pool"
-        );
-        assert_eq!(idle(&broken), Some(0));
-        // 6 token reads, 6 introspection reads, 3 family checks.
-        assert_eq!(failures(&broken), Some(15));
-        assert!(
-            db.account_for_token("arm_sa_missing", None)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            db.introspection_context("arm_sa_nobody", "x", "y")
-                .await
-                .unwrap()
-                .is_none()
-        );
-    }
-}
+#[path = "hot_tests.rs"]
+mod tests;

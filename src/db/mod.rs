@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 
 pub mod accounts;
 pub mod audit;
+pub mod credentials;
 pub mod hot;
 mod inline;
 pub mod orgs;

@@ -128,7 +128,10 @@ impl Db {
             // Kept past expiry for the verification leeway.
             let c = sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
                 .bind(now - 300).execute(p).await?.rows_affected();
-            Ok(a + b + c)
+            // Past its expiry (and the leeway) an assertion is refused anyway.
+            let d = sqlx::query("DELETE FROM spent_assertions WHERE expires_at < $1")
+                .bind(now - 300).execute(p).await?.rows_affected();
+            Ok(a + b + c + d)
         })
     }
 }

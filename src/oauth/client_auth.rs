@@ -68,8 +68,12 @@ pub async fn authenticate_probing(
     throttle(&ctx.client_limiter, &creds.client_id, ip, "token")?;
     let well_formed = creds.secret.is_well_formed();
     let (account, audience) = match ClientId::parse(&creds.client_id) {
-        Some(id) if well_formed => match ctx.db.account_for_token(id.as_str(), audience).await? {
-            Some((a, aud)) if !a.is_deleted() => (Some(a), aud),
+        Some(id) if well_formed => match ctx
+            .db
+            .account_for_token(id.as_str(), audience, None)
+            .await?
+        {
+            Some(t) if !t.account.is_deleted() => (Some(t.account), t.audience),
             _ => (None, Audience::Unknown),
         },
         _ => (None, Audience::Unknown),

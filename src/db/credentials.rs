@@ -1,0 +1,140 @@
+//! An account's credentials besides its secret (public keys for
+//! `private_key_jwt`), and the client assertions already spent.
+use super::rows::{Cols, Decode, Param};
+use super::write::{ChangeOutcome, OrgGuard, audited_write};
+use super::{AuditEvent, Db, DbError, DbResult, on_db_write};
+
+/// A stored credential.
+#[derive(Debug, Clone)]
+pub struct StoredCredential {
+    pub id: String,
+    pub account_id: String,
+    /// `public_key` (or, later, `federated`).
+    pub kind: String,
+    /// The public JWK, as JSON.
+    pub jwk: Option<String>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+}
+
+impl Decode for StoredCredential {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self {
+            id: r.text(0)?,
+            account_id: r.text(1)?,
+            kind: r.text(2)?,
+            jwk: r.opt_text(3)?,
+            created_at: r.int(4)?,
+            created_by: r.text(5)?,
+            expires_at: r.opt_int(6)?,
+            last_used_at: r.opt_int(7)?,
+            last_used_ip: r.opt_text(8)?,
+        })
+    }
+}
+
+/// The most credentials besides the secret one account may hold.
+pub const MAX_CREDENTIALS: i64 = 10;
+
+impl Db {
+    /// An account's credentials, oldest first.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "list_credentials")
+    )]
+    pub async fn list_credentials(&self, account_id: &str) -> DbResult<Vec<StoredCredential>> {
+        let sql = "SELECT id, account_id, kind, jwk, created_at, created_by, expires_at, \
+                   last_used_at, last_used_ip FROM credentials WHERE account_id = $1 \
+                   ORDER BY created_at, id";
+        self.read_all(sql, &[Param::Text(account_id)]).await
+    }
+
+    /// Adds a credential with its audit event, under the guard; refused
+    /// (`Stale`) when the account already holds `MAX_CREDENTIALS`.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "insert_credential")
+    )]
+    pub async fn insert_credential(
+        &self,
+        c: &StoredCredential,
+        audit: &AuditEvent,
+        guard: Option<&OrgGuard<'_>>,
+    ) -> DbResult<ChangeOutcome> {
+        Ok(audited_write!(self, audit, guard, |tx| {
+            sqlx::query(
+                "INSERT INTO credentials (id, account_id, kind, jwk, created_at, created_by, \
+                 expires_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
+                 WHERE (SELECT COUNT(*) FROM credentials WHERE account_id = $2) < $8",
+            )
+            .bind(&c.id)
+            .bind(&c.account_id)
+            .bind(&c.kind)
+            .bind(&c.jwk)
+            .bind(c.created_at)
+            .bind(&c.created_by)
+            .bind(c.expires_at)
+            .bind(MAX_CREDENTIALS)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        }))
+    }
+
+    /// Removes one of an account's credentials, with its audit event.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "delete_credential")
+    )]
+    pub async fn delete_credential(
+        &self,
+        account_id: &str,
+        id: &str,
+        audit: &AuditEvent,
+        guard: Option<&OrgGuard<'_>>,
+    ) -> DbResult<ChangeOutcome> {
+        Ok(audited_write!(self, audit, guard, |tx| {
+            sqlx::query("DELETE FROM credentials WHERE account_id = $1 AND id = $2")
+                .bind(account_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    /// Spends a client assertion's `jti` for `client_id` until
+    /// `expires_at`: `false` when it was spent before (a replay), on any
+    /// replica.
+    #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "spend_assertion"))]
+    pub async fn spend_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> DbResult<bool> {
+        let res = on_db_write!(self, p => sqlx::query(
+            "INSERT INTO spent_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ()));
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if DbError::is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
