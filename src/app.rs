@@ -72,6 +72,7 @@ fn oauth_context(
         refresh: RefreshCodec::new(refresh_key)?,
         bookkeeper: Bookkeeper::new(config.audit_token_events),
         verified: Default::default(),
+        jwks: Default::default(),
         client_limiter: limiter(),
         rs_limiter: limiter(),
     })

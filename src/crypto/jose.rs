@@ -267,6 +267,32 @@ fn object(v: Value) -> Map<String, Value> {
     }
 }
 
+/// Registered keys parsed once: by their stored JSON (which a change to
+/// the key changes), so the hot path verifies without re-parsing.
+#[derive(Default)]
+pub struct JwkCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<PublicJwk>>>,
+}
+
+/// Entries kept before the cache starts over.
+const JWK_CACHE_MAX: usize = 10_000;
+
+impl JwkCache {
+    /// The parsed key for a stored JWK, or `None` if it no longer parses.
+    pub fn get(&self, stored: &str) -> Option<std::sync::Arc<PublicJwk>> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = map.get(stored) {
+            return Some(k.clone());
+        }
+        let key = std::sync::Arc::new(PublicJwk::parse(&serde_json::from_str(stored).ok()?).ok()?);
+        if map.len() >= JWK_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(stored.to_owned(), key.clone());
+        Some(key)
+    }
+}
+
 /// The largest JWS accepted from others, before any decoding.
 pub const MAX_JWS_LEN: usize = 16 * 1024;
 

@@ -266,7 +266,9 @@ impl From<ManageError> for ApiError {
                 field: f.field.into(),
                 detail: f.reason,
             },
-            ManageError::NotFound | ManageError::RoleNotFound => Self::NotFound,
+            ManageError::NotFound | ManageError::RoleNotFound | ManageError::CredentialNotFound => {
+                Self::NotFound
+            }
             ManageError::Conflict(m) => Self::Conflict(m),
             ManageError::Forbidden(m) => Self::Forbidden(m),
             ManageError::Db(d) => d.into(),

@@ -8,7 +8,8 @@ use data_encoding::BASE64;
 
 use crate::domain::credentials::{ClientSecret, MAX_CREDENTIAL_LEN};
 use crate::oauth::OAuthError;
-use crate::oauth::client_auth::ClientCredentials;
+use crate::oauth::assertion::JWT_BEARER_CLIENT_ASSERTION;
+use crate::oauth::client_auth::{ClientAssertion, ClientAuth, ClientCredentials};
 
 /// OAuth requests are small; anything larger is refused unread.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -85,6 +86,46 @@ fn repeated(name: &str) -> OAuthError {
     } else {
         bad("a parameter is repeated")
     }
+}
+
+/// How a client authenticates at the token endpoint: a JWT client
+/// assertion (`client_assertion_type` and `client_assertion`, RFC 7523
+/// §2.2), or a secret (`client_credentials`). One method per request.
+pub fn client_auth(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<ClientAuth, OAuthError> {
+    let kind = form.get("client_assertion_type");
+    let assertion = form.get("client_assertion");
+    if kind.is_none() && assertion.is_none() {
+        return client_credentials(headers, form).map(ClientAuth::Secret);
+    }
+    if headers.contains_key(header::AUTHORIZATION) || form.contains_key("client_secret") {
+        return Err(bad(
+            "use one client authentication method, not a client assertion and a secret together",
+        ));
+    }
+    if kind.map(String::as_str) != Some(JWT_BEARER_CLIENT_ASSERTION) {
+        return Err(bad(&format!(
+            "client_assertion_type must be {JWT_BEARER_CLIENT_ASSERTION}"
+        )));
+    }
+    let Some(assertion) = assertion else {
+        return Err(bad(
+            "client_assertion is required with client_assertion_type",
+        ));
+    };
+    let client_id = form.get("client_id").cloned();
+    if client_id
+        .as_ref()
+        .is_some_and(|c| c.len() > MAX_CREDENTIAL_LEN)
+    {
+        return Err(OAuthError::InvalidClient { basic: false });
+    }
+    Ok(ClientAuth::Assertion(ClientAssertion {
+        client_id,
+        assertion: assertion.clone(),
+    }))
 }
 
 /// Extracts client credentials from the `Authorization: Basic` header or

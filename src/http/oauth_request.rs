@@ -8,10 +8,10 @@ use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::HeaderMap;
 
 use super::AppState;
-use super::form::{client_credentials, read_form};
+use super::form::{client_auth, client_credentials, read_form};
 use super::observe::Refusal;
 use crate::oauth::OAuthError;
-use crate::oauth::client_auth::ClientCredentials;
+use crate::oauth::client_auth::{ClientAuth, ClientCredentials};
 
 pub type Form = HashMap<String, String>;
 
@@ -65,5 +65,18 @@ impl OAuthRequest {
         let creds = client_credentials(&self.headers, form)?;
         self.seen.client_id = creds.shown_id();
         Ok((creds, ip))
+    }
+
+    /// As `identify`, for the token endpoint, which also takes a client
+    /// assertion (`private_key_jwt`).
+    pub fn identify_client(
+        &mut self,
+        form: &Form,
+    ) -> Result<(ClientAuth, Option<IpAddr>), OAuthError> {
+        let ip = super::client_address(&self.state, self.peer, &self.headers);
+        self.seen.ip = ip;
+        let auth = client_auth(&self.headers, form)?;
+        self.seen.client_id = auth.shown_id();
+        Ok((auth, ip))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::{accounts, audit, platform, roles, secrets};
+use super::admin::{accounts, audit, credentials, platform, roles, secrets};
 use super::{health, introspect, metrics, token, wellknown};
 
 #[derive(OpenApi)]
@@ -31,6 +31,9 @@ use super::{health, introspect, metrics, token, wellknown};
         secrets::rotate_secret,
         secrets::revoke_secret,
         secrets::account_usage,
+        credentials::list_credentials,
+        credentials::add_credential,
+        credentials::remove_credential,
         accounts::delete_oauth_client,
         roles::list_roles,
         roles::create_role,

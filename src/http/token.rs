@@ -81,7 +81,7 @@ async fn grant_flow(
         },
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
-    let (client, source_ip) = req.identify(form)?;
+    let (client, source_ip) = req.identify_client(form)?;
     grant_token(
         &req.state,
         TokenRequest {

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::crypto::jose::ACCEPTED_ALGS;
 use crate::domain::roles::PERMISSIONS;
 use crate::http::AppState;
 
@@ -21,7 +22,10 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "grant_types_supported": ["client_credentials", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported":
+            ACCEPTED_ALGS.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         // Only what is true: there is no authorization endpoint (so no
         // response type) and no ID token. RFC 8414 requires the field.
         "response_types_supported": [],

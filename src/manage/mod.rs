@@ -261,6 +261,8 @@ pub enum ManageError {
     NotFound,
     #[error("role not found")]
     RoleNotFound,
+    #[error("credential not found")]
+    CredentialNotFound,
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -2,9 +2,108 @@
 //! §3, OIDC Core §9), checked once its signature is: who it names, whom it
 //! is for, how long it lives, and that it can be spent only once (its
 //! `jti`, recorded by the caller until `exp`).
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
+use super::client_auth::{ClientAssertion, client_failed, limiter_ip, throttle};
+use super::{Context, OAuthError};
+use crate::crypto::jose::Unverified;
 use crate::crypto::verify::{Audience, LEEWAY_SECS};
+use crate::db::hot::{AccountKey, Audience as Probed};
+use crate::domain::account::ServiceAccount;
+use crate::domain::credentials::ClientId;
+
+/// The `client_assertion_type` of a JWT client assertion.
+pub const JWT_BEARER_CLIENT_ASSERTION: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The client an assertion claims to be: the form's `client_id`, else its
+/// (unverified) `sub`, else empty. Only a lookup key: the signature and
+/// the claims are checked against that client's keys.
+pub fn claimed_client(a: &ClientAssertion) -> String {
+    #[derive(Deserialize)]
+    struct Sub {
+        sub: String,
+    }
+    a.client_id.clone().unwrap_or_else(|| {
+        Unverified::decode(&a.assertion)
+            .and_then(|j| j.unverified_claims::<Sub>())
+            .map(|s| s.sub)
+            .unwrap_or_default()
+    })
+}
+
+/// Authenticates a client by its assertion, in the token endpoint's one
+/// read (the account, the audience and the account's unexpired keys), then
+/// spends the assertion's `jti` (one write: an assertion works once, on
+/// any replica). Every failure is the same `invalid_client`, counted for
+/// the throttle like a wrong secret.
+pub async fn authenticate(
+    ctx: &Context,
+    a: &ClientAssertion,
+    source_ip: Option<IpAddr>,
+    now: i64,
+    audience: Option<&str>,
+) -> Result<(ServiceAccount, Probed), OAuthError> {
+    let fail = OAuthError::InvalidClient { basic: false };
+    let client_id = claimed_client(a);
+    throttle(
+        &ctx.client_limiter,
+        &client_id,
+        limiter_ip(source_ip),
+        "token",
+    )?;
+    let jws = Unverified::decode(&a.assertion);
+    let found = match (ClientId::parse(&client_id), &jws) {
+        (Some(id), Some(_)) => {
+            ctx.db
+                .account_for_token(id.as_str(), audience, Some(now))
+                .await?
+        }
+        _ => None,
+    };
+    let found = found.filter(|t| !t.account.is_deleted());
+    let token_endpoint = format!("{}/oauth/token", ctx.issuer);
+    let audiences = [ctx.issuer.as_str(), token_endpoint.as_str()];
+    let verified = match (&found, &jws) {
+        (Some(t), Some(j)) => verified_claims(ctx, j, &t.keys),
+        _ => None,
+    };
+    let spent = match &verified {
+        Some(c) => match check_claims(c, Some(&client_id), &audiences, now) {
+            Ok(jti) => ctx.db.spend_assertion(&client_id, jti, c.exp).await?,
+            Err(_) => false,
+        },
+        None => false,
+    };
+    match found {
+        Some(t) if spent => Ok((t.account, t.audience)),
+        other => {
+            client_failed(
+                ctx,
+                &client_id,
+                other.as_ref().map(|t| &t.account),
+                source_ip,
+                now,
+            );
+            Err(fail)
+        }
+    }
+}
+
+/// The claims of `jws` if one of `keys` verifies it (the one its `kid`
+/// names, when it names one).
+fn verified_claims(
+    ctx: &Context,
+    jws: &Unverified<'_>,
+    keys: &[AccountKey],
+) -> Option<AssertionClaims> {
+    keys.iter()
+        .filter_map(|k| ctx.jwks.get(&k.jwk))
+        .filter(|k| jws.kid.is_none() || k.kid.is_none() || k.kid == jws.kid)
+        .find_map(|k| jws.verify::<AssertionClaims>(&k))
+}
 
 /// The furthest ahead an assertion's `exp` may be: an hour (authlib signs
 /// its assertions for one hour), plus the usual leeway.

@@ -29,9 +29,40 @@ impl ClientCredentials {
     /// The client id as it may be logged: only when it has the shape of
     /// one (a secret pasted in its place never reaches a log line).
     pub fn shown_id(&self) -> Option<String> {
-        ClientId::parse(&self.client_id)
-            .map(|c| c.as_str().to_owned())
-            .or_else(|| resource_server_id_shape(&self.client_id).then(|| self.client_id.clone()))
+        shown_client_id(&self.client_id)
+    }
+}
+
+/// A client id as it may be logged: only when it has the shape of one.
+pub(super) fn shown_client_id(id: &str) -> Option<String> {
+    ClientId::parse(id)
+        .map(|c| c.as_str().to_owned())
+        .or_else(|| resource_server_id_shape(id).then(|| id.to_owned()))
+}
+
+/// A client assertion (`private_key_jwt`, RFC 7523 §2.2): the JWT and the
+/// form's `client_id`, if sent.
+#[derive(Debug)]
+pub struct ClientAssertion {
+    pub client_id: Option<String>,
+    pub assertion: String,
+}
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug)]
+pub enum ClientAuth {
+    Secret(ClientCredentials),
+    Assertion(ClientAssertion),
+}
+
+impl ClientAuth {
+    /// The client id as it may be logged (for an assertion, the form's, or
+    /// the `sub` it names before verification).
+    pub fn shown_id(&self) -> Option<String> {
+        match self {
+            Self::Secret(c) => c.shown_id(),
+            Self::Assertion(a) => shown_client_id(&super::assertion::claimed_client(a)),
+        }
     }
 }
 
@@ -45,7 +76,7 @@ pub async fn authenticate(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<ServiceAccount, OAuthError> {
-    authenticate_probing(ctx, creds, source_ip, now, None)
+    secret_probing(ctx, creds, source_ip, now, None)
         .await
         .map(|(a, _)| a)
 }
@@ -55,6 +86,21 @@ pub async fn authenticate(
 /// as the account (the token endpoint's hot path makes one database call,
 /// not two).
 pub async fn authenticate_probing(
+    ctx: &Context,
+    auth: &ClientAuth,
+    source_ip: Option<IpAddr>,
+    now: i64,
+    audience: Option<&str>,
+) -> Result<(ServiceAccount, Audience), OAuthError> {
+    match auth {
+        ClientAuth::Secret(creds) => secret_probing(ctx, creds, source_ip, now, audience).await,
+        ClientAuth::Assertion(a) => {
+            super::assertion::authenticate(ctx, a, source_ip, now, audience).await
+        }
+    }
+}
+
+async fn secret_probing(
     ctx: &Context,
     creds: &ClientCredentials,
     source_ip: Option<IpAddr>,
@@ -85,25 +131,35 @@ pub async fn authenticate_probing(
     match account {
         Some(a) if ok => Ok((a, audience)),
         other => {
-            if let Some(a) = &other {
-                ctx.bookkeeper
-                    .used(&a.id, now, source_ip, Usage::Failed, || {
-                        credential_event(a, "client.auth_failed", source_ip, now, json!({}))
-                    });
-            }
-            count_failure(
-                ctx,
-                &ctx.client_limiter,
-                creds,
-                ip,
-                now,
-                other
-                    .as_ref()
-                    .map(|a| ("service_account", a.id.clone(), Some(a.org_id.clone()))),
-            );
+            client_failed(ctx, &creds.client_id, other.as_ref(), source_ip, now);
             Err(fail)
         }
     }
+}
+
+/// A failed client authentication at the token endpoint: audited on the
+/// account when there is one, and counted for the throttle.
+pub(super) fn client_failed(
+    ctx: &Context,
+    client_id: &str,
+    account: Option<&ServiceAccount>,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) {
+    if let Some(a) = account {
+        ctx.bookkeeper
+            .used(&a.id, now, source_ip, Usage::Failed, || {
+                credential_event(a, "client.auth_failed", source_ip, now, json!({}))
+            });
+    }
+    count_failure(
+        ctx,
+        &ctx.client_limiter,
+        client_id,
+        limiter_ip(source_ip),
+        now,
+        account.map(|a| ("service_account", a.id.clone(), Some(a.org_id.clone()))),
+    );
 }
 
 /// Does the presented secret match `stored` (the live hash, or `None` for
@@ -132,12 +188,12 @@ fn secret_error(e: SecretError) -> OAuthError {
 
 /// The address failures are counted against; a request whose forwarded
 /// chain could not be read (from a trusted proxy) counts as one bucket.
-fn limiter_ip(source_ip: Option<IpAddr>) -> IpAddr {
+pub(super) fn limiter_ip(source_ip: Option<IpAddr>) -> IpAddr {
     source_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// Refuses an attempt through a throttled (client id, address) or address.
-fn throttle(
+pub(super) fn throttle(
     limiter: &AuthLimiter,
     client_id: &str,
     ip: IpAddr,
@@ -156,16 +212,16 @@ fn throttle(
 fn count_failure(
     ctx: &Context,
     limiter: &AuthLimiter,
-    creds: &ClientCredentials,
+    client_id: &str,
     ip: IpAddr,
     now: i64,
     target: Option<(&str, String, Option<String>)>,
 ) {
-    let tripped = limiter.failed(&creds.client_id, ip);
+    let tripped = limiter.failed(client_id, ip);
     if tripped == Tripped::No {
         return;
     }
-    let shown_id = creds.shown_id();
+    let shown_id = shown_client_id(client_id);
     let grain = match tripped {
         Tripped::Client => "client_and_address",
         _ => "address",
@@ -281,7 +337,7 @@ pub async fn rs_verify(
             count_failure(
                 ctx,
                 &ctx.rs_limiter,
-                creds,
+                &creds.client_id,
                 ip,
                 now,
                 other

@@ -27,6 +27,8 @@ pub struct Context {
     pub bookkeeper: crate::bookkeeping::Bookkeeper,
     /// Access tokens whose signatures were already checked.
     pub verified: crate::crypto::verify::VerifiedTokens,
+    /// Accounts' registered public keys, parsed once.
+    pub jwks: crate::crypto::jose::JwkCache,
     /// Throttles failed client authentication at the token endpoint.
     pub client_limiter: crate::ratelimit::AuthLimiter,
     /// Throttles failed resource-server authentication (introspection,

@@ -10,7 +10,7 @@ use super::OAuthError;
 use super::audience::{
     audience_permissions, check_api_allowed, checked_audience, needs_lookup, refresh_audience,
 };
-use super::client_auth::{ClientCredentials, authenticate_probing, check_state, credential_event};
+use super::client_auth::{ClientAuth, authenticate_probing, check_state, credential_event};
 use crate::bookkeeping::Usage;
 use crate::crypto::refresh::RefreshGrant;
 use crate::db::hot::Audience;
@@ -37,7 +37,7 @@ pub enum GrantRequest {
 #[derive(Debug)]
 pub struct TokenRequest {
     pub grant: GrantRequest,
-    pub client: ClientCredentials,
+    pub client: ClientAuth,
     pub source_ip: Option<IpAddr>,
     pub now: i64,
 }

@@ -30,7 +30,15 @@ async fn metadata_describes_the_server(b: Backend) {
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
+        );
+        assert_eq!(
+            m["token_endpoint_auth_signing_alg_values_supported"],
+            serde_json::json!(["ES256", "ES384", "PS256", "RS256", "EdDSA"])
         );
         // Nothing warden does not do: no authorization endpoint, so no
         // response types, and no ID tokens.

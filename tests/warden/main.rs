@@ -16,6 +16,7 @@ mod first_hour;
 mod fuzz;
 mod hostile;
 mod introspect;
+mod keys;
 mod layout;
 mod malformed;
 mod observability;

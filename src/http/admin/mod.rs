@@ -5,6 +5,7 @@
 pub(crate) mod accounts;
 pub(crate) mod audit;
 mod auth;
+pub(crate) mod credentials;
 pub(crate) mod platform;
 pub(crate) mod query;
 pub(crate) mod roles;
@@ -64,6 +65,14 @@ fn org_routes() -> Router<Arc<AppState>> {
             post(secrets::rotate_secret),
         )
         .route("/service-accounts/{id}/usage", get(secrets::account_usage))
+        .route(
+            "/service-accounts/{id}/credentials",
+            get(credentials::list_credentials).post(credentials::add_credential),
+        )
+        .route(
+            "/service-accounts/{id}/credentials/{credential_id}",
+            delete(credentials::remove_credential),
+        )
         .route(
             "/service-accounts/{id}/secrets/{prefix}",
             delete(secrets::revoke_secret),

@@ -3,6 +3,7 @@
 //! through `target` (who may act on it) and `write` (version-conditional,
 //! guarded for API callers).
 mod change;
+pub mod credentials;
 mod fields;
 mod secrets;
 mod view;

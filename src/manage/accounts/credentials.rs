@@ -1,0 +1,173 @@
+//! An account's credentials as a list: its secrets (by prefix) and the
+//! public keys it signs client assertions with (`private_key_jwt`).
+//! Adding or removing one takes what resetting the secret takes: the
+//! right to act on the account (`change::target`).
+use serde_json::json;
+
+use super::change::target;
+use crate::crypto::jose::PublicJwk;
+use crate::db::credentials::StoredCredential;
+use crate::db::write::{ChangeOutcome, OrgSnapshot};
+use crate::domain::account::{AccountKind, ExpiresIn, ServiceAccount};
+use crate::manage::{ManageError, Scope, invalid, rfc3339};
+
+/// One credential as the API and the CLI show it: its public parts only.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CredentialView {
+    /// The credential's id; for a secret, its prefix.
+    pub id: String,
+    /// `secret` or `public_key`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: Option<String>,
+    /// When it stops working (a rotated-out secret's grace, a key's
+    /// expiry); null for never.
+    pub expires_at: Option<String>,
+    /// When it last authenticated a request (keys; for secrets, see the
+    /// account's `last_used_at`).
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    /// A secret's public prefix (`arm_sk_` and five characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// A public key's JWK (public members, `kid`, `alg`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwk: Option<serde_json::Value>,
+}
+
+fn ts(t: Option<i64>) -> Option<String> {
+    rfc3339(t).as_str().map(str::to_owned)
+}
+
+impl From<&StoredCredential> for CredentialView {
+    fn from(c: &StoredCredential) -> Self {
+        Self {
+            id: c.id.clone(),
+            kind: c.kind.clone(),
+            created_at: ts(Some(c.created_at)),
+            expires_at: ts(c.expires_at),
+            last_used_at: ts(c.last_used_at),
+            last_used_ip: c.last_used_ip.clone(),
+            prefix: None,
+            jwk: c.jwk.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+        }
+    }
+}
+
+/// The secrets of `a` that work at `now`, as credentials.
+fn secrets(a: &ServiceAccount, now: i64) -> Vec<CredentialView> {
+    let secret = |prefix: &str, created: Option<i64>, expires: Option<i64>| CredentialView {
+        id: prefix.to_owned(),
+        kind: "secret".into(),
+        created_at: ts(created),
+        expires_at: ts(expires),
+        last_used_at: None,
+        last_used_ip: None,
+        prefix: Some(prefix.to_owned()),
+        jwk: None,
+    };
+    let current = a
+        .secret_prefix
+        .as_deref()
+        .map(|p| secret(p, a.secret_created_at, None));
+    let previous = a
+        .live_previous_secrets(now)
+        .map(|p| secret(&p.prefix, p.created_at, Some(p.expires_at)));
+    current.into_iter().chain(previous).collect()
+}
+
+/// Every credential of the account `key`.
+pub async fn list(scope: &Scope<'_>, key: &str) -> Result<Vec<CredentialView>, ManageError> {
+    let a = scope
+        .db
+        .find_account(scope.org, key)
+        .await?
+        .filter(|a| !a.is_deleted())
+        .ok_or(ManageError::NotFound)?;
+    let mut out = secrets(&a, scope.now);
+    let stored = scope.db.list_credentials(&a.id).await?;
+    out.extend(stored.iter().map(CredentialView::from));
+    Ok(out)
+}
+
+/// What a new credential is.
+pub enum NewCredential {
+    /// A public key, given as a JWK.
+    PublicKey(serde_json::Value),
+}
+
+/// Adds a credential to the account `key`, expiring after `expires_in`
+/// (`30d` … `1y`, `never`: the default).
+pub async fn add(
+    scope: &Scope<'_>,
+    key: &str,
+    new: NewCredential,
+    expires_in: Option<&str>,
+) -> Result<CredentialView, ManageError> {
+    let a = target(scope, key).await?;
+    if a.kind != AccountKind::Credential {
+        return Err(ManageError::Conflict(
+            "an integration account has no client id to authenticate with".into(),
+        ));
+    }
+    let expires_at = match expires_in {
+        None => None,
+        Some(p) => ExpiresIn::parse(p)
+            .ok_or_else(|| invalid("expires_in", "one of 30d, 60d, 90d, 180d, 1y or never"))?
+            .expires_at(scope.now),
+    };
+    let NewCredential::PublicKey(jwk) = new;
+    let key = PublicJwk::parse(&jwk).map_err(|e| invalid("jwk", e.to_string()))?;
+    let c = StoredCredential {
+        id: uuid::Uuid::now_v7().to_string(),
+        account_id: a.id.clone(),
+        kind: "public_key".into(),
+        jwk: Some(key.to_json().to_string()),
+        created_at: scope.now,
+        created_by: format!("{}:{}", scope.actor.kind, scope.actor.id),
+        expires_at,
+        last_used_at: None,
+        last_used_ip: None,
+    };
+    let ev = scope
+        .actor
+        .record("credential.added", ("service_account", &a.id), scope.now)
+        .in_org(&a.org_id)
+        .with(
+            json!({"credential": c.id, "type": "public_key", "kid": key.kid,
+                     "expires_at": rfc3339(expires_at)}),
+        );
+    let check = |s: &OrgSnapshot| scope.actor.check_in_write(Some(&a.id), false, s);
+    let guard = scope.actor.guard(&a.org_id, false, &check);
+    match scope.db.insert_credential(&c, &ev, guard.as_ref()).await? {
+        ChangeOutcome::Done => Ok(CredentialView::from(&c)),
+        ChangeOutcome::Refused(why) => Err(ManageError::Conflict(why)),
+        ChangeOutcome::Stale => Err(ManageError::Conflict(format!(
+            "an account holds at most {} credentials besides its secret",
+            crate::db::credentials::MAX_CREDENTIALS
+        ))),
+    }
+}
+
+/// Removes one of the account `key`'s credentials (a secret is ended with
+/// `revoke_secret`, or by a reset).
+pub async fn remove(scope: &Scope<'_>, key: &str, id: &str) -> Result<(), ManageError> {
+    let a = target(scope, key).await?;
+    let ev = scope
+        .actor
+        .record("credential.removed", ("service_account", &a.id), scope.now)
+        .in_org(&a.org_id)
+        .with(json!({"credential": id}));
+    let check = |s: &OrgSnapshot| scope.actor.check_in_write(Some(&a.id), false, s);
+    let guard = scope.actor.guard(&a.org_id, false, &check);
+    match scope
+        .db
+        .delete_credential(&a.id, id, &ev, guard.as_ref())
+        .await?
+    {
+        ChangeOutcome::Done => Ok(()),
+        ChangeOutcome::Refused(why) => Err(ManageError::Conflict(why)),
+        ChangeOutcome::Stale => Err(ManageError::CredentialNotFound),
+    }
+}

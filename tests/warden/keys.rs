@@ -1,0 +1,249 @@
+//! Keys instead of secrets (issue 16): an account registers a public key
+//! and authenticates at the token endpoint with a client assertion signed
+//! by it (`private_key_jwt`, RFC 7523 §2.2), signed here by an independent
+//! JWT library (jsonwebtoken).
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use data_encoding::BASE64URL_NOPAD as B64;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::harness::{Account, Backend, TestServer, both_backends};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// An ES256 key pair: its public JWK and its signing key.
+struct Key {
+    jwk: Value,
+    signing: EncodingKey,
+}
+
+fn new_key(kid: &str) -> Key {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).expect("pair");
+    let point = pair.public_key().as_ref();
+    Key {
+        jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid,
+                    "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..])}),
+        signing: EncodingKey::from_ec_der(pkcs8.as_ref()),
+    }
+}
+
+/// A client assertion for `client_id` signed by `key`, with `patch`
+/// applied to the usual claims (a null removes one).
+fn assertion(s: &TestServer, key: &Key, client_id: &str, patch: Value) -> String {
+    let now = warden::now_unix();
+    let mut claims = json!({"iss": client_id, "sub": client_id,
+        "aud": format!("{}/oauth/token", s.issuer), "exp": now + 300, "iat": now,
+        "jti": uuid::Uuid::new_v4().to_string()});
+    for (k, v) in patch.as_object().into_iter().flatten() {
+        match v {
+            Value::Null => {
+                claims.as_object_mut().map(|m| m.remove(k));
+            }
+            v => claims[k] = v.clone(),
+        }
+    }
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = key.jwk["kid"].as_str().map(str::to_owned);
+    jsonwebtoken::encode(&header, &claims, &key.signing).expect("sign")
+}
+
+async fn token_with(s: &TestServer, jwt: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", jwt),
+    ];
+    form.extend_from_slice(extra);
+    let r = s.post_form("/oauth/token", &form, None).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn add_key(s: &TestServer, admin: &str, a: &Account, jwk: &Value) -> (u16, Value) {
+    let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
+    let body = json!({"type": "public_key", "jwk": jwk});
+    s.api("POST", &path, admin, Some(body)).await
+}
+
+async fn a_key_pair_replaces_the_secret(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, admin) = s.caller(&["admin"]).await;
+    let a = s.create_account(&["risk-editor"]).await;
+    let key = new_key("k1");
+    let (st, cred) = add_key(&s, &admin, &a, &key.jwk).await;
+    assert_eq!(st, 201, "{cred}");
+    assert_eq!(cred["type"], "public_key");
+    assert_eq!(cred["jwk"]["kid"], "k1");
+    let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
+    let (_, list) = s.api("GET", &path, &admin, None).await;
+    let kinds: Vec<&str> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["secret", "public_key"], "{list}");
+
+    // A token, with no secret sent; the client id is the assertion's sub.
+    let jwt = assertion(&s, &key, &a.client_id, json!({}));
+    let (st, t) = token_with(&s, &jwt, &[]).await;
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(t["scope"], "risks:read risks:write");
+    // Once only, on every path.
+    let (st, e) = token_with(&s, &jwt, &[]).await;
+    assert_eq!(
+        (st, e["error"].clone()),
+        (401, json!("invalid_client")),
+        "replay"
+    );
+    // With client_id in the form too, and for a refresh.
+    let jwt = assertion(&s, &key, &a.client_id, json!({"aud": s.issuer.clone()}));
+    let (st, t) = token_with(&s, &jwt, &[("client_id", &a.client_id)]).await;
+    assert_eq!(st, 200, "{t}");
+    let rt = t["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let jwt = assertion(&s, &key, &a.client_id, json!({}));
+    let r = s
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &jwt),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // The state table applies: disabled is 403 once authenticated.
+    let (st, _) = s
+        .api(
+            "POST",
+            &format!("/api/v1/service-accounts/{}/disable", a.id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let jwt = assertion(&s, &key, &a.client_id, json!({}));
+    assert_eq!(token_with(&s, &jwt, &[]).await.0, 403);
+    let (st, _) = s
+        .api(
+            "POST",
+            &format!("/api/v1/service-accounts/{}/enable", a.id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    // Removed: its assertions are refused.
+    let cred_path = format!("{path}/{}", cred["id"].as_str().unwrap_or(""));
+    assert_eq!(s.api("DELETE", &cred_path, &admin, None).await.0, 204);
+    assert_eq!(s.api("DELETE", &cred_path, &admin, None).await.0, 404);
+    let jwt = assertion(&s, &key, &a.client_id, json!({}));
+    assert_eq!(token_with(&s, &jwt, &[]).await.0, 401);
+}
+
+async fn bad_assertions_are_refused(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, admin) = s.caller(&["admin"]).await;
+    let a = s.create_account(&["viewer"]).await;
+    let other = s.create_account(&["viewer"]).await;
+    let key = new_key("k1");
+    assert_eq!(add_key(&s, &admin, &a, &key.jwk).await.0, 201);
+    let stranger = new_key("k1");
+    let id = a.client_id.as_str();
+    let later = warden::now_unix() + 2 * 3600;
+    let cases = [
+        ("another key", assertion(&s, &stranger, id, json!({}))),
+        (
+            "wrong aud",
+            assertion(&s, &key, id, json!({"aud": "https://elsewhere"})),
+        ),
+        (
+            "sub is another client",
+            assertion(&s, &key, &other.client_id, json!({})),
+        ),
+        (
+            "iss differs",
+            assertion(&s, &key, id, json!({"iss": other.client_id})),
+        ),
+        (
+            "expired",
+            assertion(&s, &key, id, json!({"exp": warden::now_unix() - 120})),
+        ),
+        (
+            "too far ahead",
+            assertion(&s, &key, id, json!({"exp": later})),
+        ),
+        ("no jti", assertion(&s, &key, id, json!({"jti": null}))),
+        ("garbage", "not.a.jwt".to_owned()),
+    ];
+    for (what, jwt) in cases {
+        let (st, e) = token_with(&s, &jwt, &[]).await;
+        assert_eq!(
+            (st, e["error"].clone()),
+            (401, json!("invalid_client")),
+            "{what}: {e}"
+        );
+    }
+    // A tampered signature, and `none`.
+    let good = assertion(&s, &key, id, json!({}));
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let forged = B64.encode(
+        json!({"iss": id, "sub": id, "aud": s.issuer, "exp": warden::now_unix() + 60, "jti": "x"})
+            .to_string()
+            .as_bytes(),
+    );
+    parts[1] = &forged;
+    assert_eq!(
+        token_with(&s, &parts.join("."), &[]).await.0,
+        401,
+        "tampered"
+    );
+    let none = format!("{}.{}.", B64.encode(br#"{"alg":"none"}"#), forged);
+    assert_eq!(token_with(&s, &none, &[]).await.0, 401, "alg none");
+    // One method at a time; the type must be the JWT bearer one.
+    let jwt = assertion(&s, &key, id, json!({}));
+    let (st, e) = token_with(&s, &jwt, &[("client_secret", &a.secret)]).await;
+    assert_eq!(
+        (st, e["error"].clone()),
+        (400, json!("invalid_request")),
+        "{e}"
+    );
+    let r = s
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:example:saml"),
+                ("client_assertion", &jwt),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    // The key is not accepted as anything but itself: private or
+    // symmetric keys, unknown types.
+    for bad in [
+        json!({"kty": "oct", "k": "c2VjcmV0"}),
+        json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
+        json!({"kty": "EC", "crv": "P-256", "x": key.jwk["x"], "y": key.jwk["y"], "d": "AA"}),
+    ] {
+        let (st, p) = add_key(&s, &admin, &a, &bad).await;
+        assert_eq!((st, p["field"].clone()), (422, json!("jwk")), "{bad}: {p}");
+    }
+    // Adding a key is acting on the account: a caller holding less is refused.
+    s.role("keeper", &["org:read", "org:manage"]).await;
+    let (_, keeper) = s.caller(&["keeper"]).await;
+    let admin_acct = s.create_account(&["admin"]).await;
+    let (st, p) = add_key(&s, &keeper, &admin_acct, &new_key("k2").jwk).await;
+    assert_eq!(st, 403, "{p}");
+}
+
+both_backends!(a_key_pair_replaces_the_secret, bad_assertions_are_refused);
