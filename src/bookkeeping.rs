@@ -57,6 +57,8 @@ pub type Counts = [i64; 3];
 #[derive(Default)]
 struct Pending {
     last_used: HashMap<String, (i64, Option<IpAddr>)>,
+    /// Credential id → its last use (a public key's).
+    credential_used: HashMap<String, (i64, Option<IpAddr>)>,
     /// Account id → (hour, counts) for the hour being counted; an hour
     /// that ends before a flush moves to `past_hours`. Keyed by account
     /// alone so a request finds its entry without allocating.
@@ -76,6 +78,8 @@ pub struct Bookkeeper {
 pub struct Batch {
     /// Account id → (last use, its address).
     pub last_used: Vec<(String, i64, Option<String>)>,
+    /// Credential id → (last use, its address).
+    pub credential_used: Vec<(String, i64, Option<String>)>,
     /// (account id, hour start) → counts.
     pub usage: Vec<(String, i64, Counts)>,
     pub events: Vec<AuditEvent>,
@@ -144,6 +148,12 @@ impl Bookkeeper {
         });
     }
 
+    /// One successful use of a credential other than the secret (its
+    /// `last used`, batched like the account's).
+    pub fn credential_used(&self, credential_id: &str, at: i64, ip: Option<IpAddr>) {
+        self.with(|p| later(&mut p.credential_used, credential_id.to_owned(), at, ip));
+    }
+
     /// Queues an audit event that is always kept (throttle trips).
     pub fn record(&self, ev: AuditEvent) {
         self.with(|p| push_event(p, ev));
@@ -154,11 +164,8 @@ impl Bookkeeper {
         let (batch, dropped) = self.with(|p| {
             (
                 Batch {
-                    last_used: p
-                        .last_used
-                        .drain()
-                        .map(|(id, (at, ip))| (id, at, ip.map(|i| i.to_string())))
-                        .collect(),
+                    last_used: drain_uses(&mut p.last_used),
+                    credential_used: drain_uses(&mut p.credential_used),
                     usage: merge_hours(
                         p.usage
                             .drain()
@@ -173,18 +180,26 @@ impl Bookkeeper {
         if dropped > 0 {
             tracing::error!(dropped, "audit queue full; credential events were dropped");
         }
-        if batch.last_used.is_empty() && batch.usage.is_empty() && batch.events.is_empty() {
+        if batch.last_used.is_empty()
+            && batch.credential_used.is_empty()
+            && batch.usage.is_empty()
+            && batch.events.is_empty()
+        {
             return;
         }
         if let Err(e) = db.flush_bookkeeping(&batch).await {
             tracing::warn!(error = %e, "bookkeeping flush failed; will retry");
             self.with(|p| {
                 for (id, at, ip) in batch.last_used {
-                    let ip = ip.and_then(|i| i.parse().ok());
-                    let e = p.last_used.entry(id).or_insert((at, ip));
-                    if at >= e.0 {
-                        *e = (at, ip);
-                    }
+                    later(&mut p.last_used, id, at, ip.and_then(|i| i.parse().ok()));
+                }
+                for (id, at, ip) in batch.credential_used {
+                    later(
+                        &mut p.credential_used,
+                        id,
+                        at,
+                        ip.and_then(|i| i.parse().ok()),
+                    );
                 }
                 // Counts are added up on write, so a retried hour may be
                 // queued beside a newer entry for the same account.
@@ -210,6 +225,27 @@ impl Bookkeeper {
         }
         self.flush(&db).await;
     }
+}
+
+/// Keeps the later of two uses.
+fn later(
+    map: &mut HashMap<String, (i64, Option<IpAddr>)>,
+    id: String,
+    at: i64,
+    ip: Option<IpAddr>,
+) {
+    let e = map.entry(id).or_insert((at, ip));
+    if at >= e.0 {
+        *e = (at, ip);
+    }
+}
+
+fn drain_uses(
+    map: &mut HashMap<String, (i64, Option<IpAddr>)>,
+) -> Vec<(String, i64, Option<String>)> {
+    map.drain()
+        .map(|(id, (at, ip))| (id, at, ip.map(|i| i.to_string())))
+        .collect()
 }
 
 fn push_event(p: &mut Pending, ev: AuditEvent) {

@@ -166,6 +166,17 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             }
+            for (id, at, ip) in &batch.credential_used {
+                sqlx::query(
+                    "UPDATE credentials SET last_used_at = $2, last_used_ip = $3 \
+                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(ip)
+                .execute(&mut *tx)
+                .await?;
+            }
             for chunk in batch.usage.chunks(500) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO account_usage (account_id, hour, issued, refreshed, failed) ",

@@ -71,14 +71,19 @@ pub async fn authenticate(
         _ => None,
     };
     let spent = match &verified {
-        Some(c) => match check_claims(c, Some(&client_id), &audiences, now) {
+        Some((c, _)) => match check_claims(c, Some(&client_id), &audiences, now) {
             Ok(jti) => ctx.db.spend_assertion(&client_id, jti, c.exp).await?,
             Err(_) => false,
         },
         None => false,
     };
     match found {
-        Some(t) if spent => Ok((t.account, t.audience)),
+        Some(t) if spent => {
+            if let Some((_, key)) = &verified {
+                ctx.bookkeeper.credential_used(key, now, source_ip);
+            }
+            Ok((t.account, t.audience))
+        }
         other => {
             client_failed(
                 ctx,
@@ -92,17 +97,17 @@ pub async fn authenticate(
     }
 }
 
-/// The claims of `jws` if one of `keys` verifies it (the one its `kid`
-/// names, when it names one).
+/// The claims of `jws` and the id of the credential whose key verifies
+/// it (the one its `kid` names, when it names one).
 fn verified_claims(
     ctx: &Context,
     jws: &Unverified<'_>,
     keys: &[AccountKey],
-) -> Option<AssertionClaims> {
+) -> Option<(AssertionClaims, String)> {
     keys.iter()
-        .filter_map(|k| ctx.jwks.get(&k.jwk))
-        .filter(|k| jws.kid.is_none() || k.kid.is_none() || k.kid == jws.kid)
-        .find_map(|k| jws.verify::<AssertionClaims>(&k))
+        .filter_map(|k| Some((ctx.jwks.get(&k.jwk)?, &k.id)))
+        .filter(|(k, _)| jws.kid.is_none() || k.kid.is_none() || k.kid == jws.kid)
+        .find_map(|(k, id)| Some((jws.verify::<AssertionClaims>(&k)?, id.clone())))
 }
 
 /// The furthest ahead an assertion's `exp` may be: an hour (authlib signs

@@ -99,6 +99,18 @@ async fn a_key_pair_replaces_the_secret(b: Backend) {
         (401, json!("invalid_client")),
         "replay"
     );
+    // Its last use shows on the key (batched, about a second later).
+    let mut used = Value::Null;
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (_, list) = s.api("GET", &path, &admin, None).await;
+        used = list["items"][1].clone();
+        if used["last_used_at"].is_string() {
+            break;
+        }
+    }
+    assert!(used["last_used_at"].is_string(), "{used}");
+    assert_eq!(used["last_used_ip"], "127.0.0.1", "{used}");
     // With client_id in the form too, and for a refresh.
     let jwt = assertion(&s, &key, &a.client_id, json!({"aud": s.issuer.clone()}));
     let (st, t) = token_with(&s, &jwt, &[("client_id", &a.client_id)]).await;
