@@ -52,6 +52,9 @@ pub(super) struct CreateArgs {
     /// The integration an integration account represents (e.g. jira).
     #[arg(long)]
     integration: Option<String>,
+    /// No secret: the account authenticates only with keys added to it.
+    #[arg(long)]
+    no_secret: bool,
     /// Print JSON (the secret included, once).
     #[arg(long)]
     json: bool,
@@ -217,6 +220,7 @@ fn new_account(args: CreateArgs) -> Result<NewAccount, CliError> {
         description,
         kind,
         integration,
+        no_secret,
         json: _,
     } = args;
     let kind = AccountKind::parse(&kind)
@@ -238,6 +242,7 @@ fn new_account(args: CreateArgs) -> Result<NewAccount, CliError> {
             .into_iter()
             .filter(|s| !s.trim().is_empty())
             .collect(),
+        with_secret: !no_secret,
     })
 }
 

@@ -50,6 +50,7 @@ async fn inline_reads_match_the_pool() {
         expires_at: None,
         // Decoded by the hot reads too.
         allowed_resources: vec!["https://api.test".into()],
+        with_secret: true,
     };
     let (plain, _) = crate::manage::accounts::create(&db, new("plain", vec![], None), &actor, 3)
         .await

@@ -204,6 +204,7 @@ impl TestServer {
             expires_in: expires_in.map(str::to_owned),
             expires_at: None,
             allowed_resources: Vec::new(),
+            with_secret: true,
         };
         let (a, s) =
             warden::manage::accounts::create(&self.db, req, &Actor::operator(), warden::now_unix())

@@ -258,4 +258,48 @@ async fn bad_assertions_are_refused(b: Backend) {
     assert_eq!(st, 403, "{p}");
 }
 
-both_backends!(a_key_pair_replaces_the_secret, bad_assertions_are_refused);
+/// An account made without a secret has only the keys added to it.
+async fn an_account_without_a_secret(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, admin) = s.caller(&["admin"]).await;
+    let body = json!({"name": "ci", "roles": ["viewer"], "with_secret": false});
+    let (st, v) = s
+        .api("POST", "/api/v1/service-accounts", &admin, Some(body))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert!(v.get("client_secret").is_none(), "{v}");
+    assert_eq!(v["secrets"], json!([]));
+    let a = Account {
+        id: v["id"].as_str().unwrap_or_default().to_owned(),
+        client_id: v["client_id"].as_str().unwrap_or_default().to_owned(),
+        secret: String::new(),
+    };
+    let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
+    assert_eq!(
+        s.api("GET", &path, &admin, None).await.1["items"],
+        json!([])
+    );
+    let key = new_key("ci");
+    assert_eq!(add_key(&s, &admin, &a, &key.jwk).await.0, 201);
+    let jwt = assertion(&s, &key, &a.client_id, json!({}));
+    let (st, t) = token_with(&s, &jwt, &[]).await;
+    assert_eq!(
+        (st, t["scope"].clone()),
+        (200, json!("incidents:read org:read risks:read"))
+    );
+    // No secret works, not even an empty one.
+    let r = s
+        .post_form(
+            "/oauth/token",
+            &[("grant_type", "client_credentials")],
+            Some((&a.client_id, "")),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
+both_backends!(
+    a_key_pair_replaces_the_secret,
+    bad_assertions_are_refused,
+    an_account_without_a_secret
+);

@@ -39,6 +39,9 @@ pub struct CreateAccount {
     pub expires_at: Option<String>,
     /// For integration accounts: the integration they represent.
     pub integration: Option<String>,
+    /// `false`: no secret; the account authenticates only with keys added
+    /// to it (`/credentials`). Default `true`.
+    pub with_secret: Option<bool>,
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -185,6 +188,7 @@ pub async fn create_account(
         allowed_resources: body.allowed_resources,
         expires_in: body.expires_in,
         expires_at: body.expires_at,
+        with_secret: body.with_secret.unwrap_or(true),
     };
     let (a, secret) = accounts::create(&state.db, req, &caller.actor, caller.now()).await?;
     Ok((

@@ -42,6 +42,10 @@ pub struct NewAccount {
     pub expires_at: Option<String>,
     /// The APIs it may get tokens for (audience URIs); empty: every API.
     pub allowed_resources: Vec<String>,
+    /// A credential account without a secret authenticates only with the
+    /// keys added to it later (`private_key_jwt`); `reset-secret` gives it
+    /// one.
+    pub with_secret: bool,
 }
 
 /// What a new account of `kind` is identified by: a credential account
@@ -50,6 +54,7 @@ pub struct NewAccount {
 async fn credentials_for(
     kind: AccountKind,
     integration: Option<&str>,
+    with_secret: bool,
 ) -> Result<NewCredentials, ManageError> {
     match kind {
         AccountKind::Credential => {
@@ -59,14 +64,13 @@ async fn credentials_for(
                     "only integration accounts name an integration",
                 ));
             }
+            let id = Some(ClientId::generate().to_string());
+            if !with_secret {
+                return Ok((id, None, None, None));
+            }
             let secret = ClientSecret::generate();
             let hash = hash_off_runtime(&secret).await?;
-            Ok((
-                Some(ClientId::generate().to_string()),
-                Some(secret),
-                Some(hash),
-                None,
-            ))
+            Ok((id, Some(secret), Some(hash), None))
         }
         AccountKind::Integration => {
             let i = integration
@@ -138,7 +142,7 @@ pub async fn create(
     let expires_at =
         requested_expiry(req.expires_in.as_deref(), req.expires_at.as_deref(), now)?.flatten();
     let (client_id, secret, secret_hash, integration) =
-        credentials_for(req.kind, req.integration.as_deref()).await?;
+        credentials_for(req.kind, req.integration.as_deref(), req.with_secret).await?;
     let account = ServiceAccount {
         id: uuid::Uuid::now_v7().to_string(),
         org_id: req.org.clone(),

@@ -53,11 +53,14 @@ impl AccountView {
     pub fn new(a: &ServiceAccount, secret: Option<&ClientSecret>, now: i64) -> Self {
         let mut secrets = Vec::new();
         if a.kind == AccountKind::Credential && a.deleted_at.is_none() {
-            secrets.push(SecretView {
-                prefix: a.secret_prefix.clone(),
-                created_at: ts(a.secret_created_at),
-                expires_at: None,
-            });
+            // An account created without a secret has none until a reset.
+            if a.secret_hash.is_some() {
+                secrets.push(SecretView {
+                    prefix: a.secret_prefix.clone(),
+                    created_at: ts(a.secret_created_at),
+                    expires_at: None,
+                });
+            }
             for p in a.live_previous_secrets(now) {
                 secrets.push(SecretView {
                     prefix: Some(p.prefix.clone()),
