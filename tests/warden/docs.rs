@@ -20,6 +20,8 @@ fn every_documented_shell_example_runs_as_shown() {
         "README.md:",
         "docs/admin-guide.md:",
         "docs/getting-a-token.md:",
+        // A real authlib client authenticating with private_key_jwt.
+        "docs/keys.md:",
     ] {
         assert!(report.contains(page), "{page} not run: {report}");
     }
