@@ -130,6 +130,9 @@ pub(super) enum AccountsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// An account's credentials: list them, add or remove a public key.
+    #[command(subcommand)]
+    Credentials(super::credentials::CredentialsCmd),
     /// Tombstone the account: it never authenticates again but stays
     /// readable. Asks first on a terminal (not from a script).
     Delete {
@@ -152,6 +155,7 @@ pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
             include_deleted,
             json,
         } => return list(db, org.as_deref(), include_deleted, json).await,
+        AccountsCmd::Credentials(cmd) => return super::credentials::run(cmd, db).await,
         AccountsCmd::Create(args) => {
             let json = args.json;
             let (a, s) = create(db, new_account(args)?).await?;

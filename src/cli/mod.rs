@@ -2,6 +2,7 @@
 //! break-glass commands, audited as the local operator. This file parses,
 //! opens the database and reports; each command group has its own file.
 mod accounts;
+mod credentials;
 mod keys;
 mod orgs;
 mod resource_servers;
@@ -209,8 +210,9 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
         Command::Orgs(cmd) => orgs::run(cmd, &config).await,
         Command::Roles(cmd) => roles::run(cmd, &config).await,
         Command::Accounts(cmd) => {
-            let access = match cmd {
+            let access = match &cmd {
                 AccountsCmd::List { .. } | AccountsCmd::Show(_) => Read,
+                AccountsCmd::Credentials(c) if c.reads_only() => Read,
                 _ => Write,
             };
             accounts::run(cmd, &connect(&config, access).await?).await

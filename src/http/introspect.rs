@@ -82,9 +82,9 @@ pub async fn introspect(mut req: OAuthRequest) -> Response {
 pub async fn revoke(mut req: OAuthRequest) -> Response {
     let result = async {
         let form = req.take_form()?;
-        let (creds, ip) = req.identify(&form)?;
+        let (auth, ip) = req.identify_client(&form)?;
         let token = required(&form, "token")?;
-        revoke_token(&req.state, &creds, token, ip, now_unix()).await
+        revoke_token(&req.state, &auth, token, ip, now_unix()).await
     }
     .await;
     // RFC 7009 §2.2: an empty 200, whether or not the token was live.

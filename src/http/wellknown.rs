@@ -20,7 +20,10 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported":
+            ACCEPTED_ALGS.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "grant_types_supported": ["client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "private_key_jwt"],

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Context;
 use super::OAuthError;
 use super::client_auth::{
-    ClientCredentials, authenticate, authenticate_resource_server, credential_event,
+    ClientAuth, authenticate, authenticate_resource_server, credential_event,
 };
 use crate::db::AuditEvent;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
@@ -23,20 +23,28 @@ const NOT_YOURS: &str = "the token was not issued to this client";
 
 /// Revokes `token` for an authenticated caller. Revoking only takes
 /// privileges away, so a disabled or expired account may still revoke its
-/// own tokens; it must still prove its secret.
+/// own tokens; it must still prove its secret (or sign an assertion with
+/// its key).
 pub async fn revoke_token(
     ctx: &Context,
-    creds: &ClientCredentials,
+    auth: &ClientAuth,
     token: &str,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<(), OAuthError> {
-    let caller = if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) {
-        Caller::Resource(Box::new(
-            authenticate_resource_server(ctx, creds, source_ip, now).await?,
-        ))
-    } else {
-        Caller::Account(Box::new(authenticate(ctx, creds, source_ip, now).await?))
+    let caller = match auth {
+        ClientAuth::Secret(creds) if creds.client_id.starts_with(RS_CLIENT_ID_PREFIX) => {
+            Caller::Resource(Box::new(
+                authenticate_resource_server(ctx, creds, source_ip, now).await?,
+            ))
+        }
+        ClientAuth::Secret(creds) => {
+            Caller::Account(Box::new(authenticate(ctx, creds, source_ip, now).await?))
+        }
+        ClientAuth::Assertion(a) => {
+            let (account, _) = super::assertion::authenticate(ctx, a, source_ip, now, None).await?;
+            Caller::Account(Box::new(account))
+        }
     };
     let call = Call {
         caller,

@@ -888,7 +888,64 @@ async fn org_state_from_the_cli(b: Backend) {
     );
 }
 
+/// An account without a secret and its keys, from the CLI.
+async fn credentials_from_the_cli(b: Backend) {
+    let s = TestServer::start(b).await;
+    let keys = s.dir.path().join("keys");
+    let url = s.db_url.clone();
+    let w = |args: &[&str]| warden(&url, &keys, args);
+    let a = json_of(&w(&[
+        "accounts",
+        "create",
+        "--name",
+        "ci",
+        "--role",
+        "viewer",
+        "--no-secret",
+        "--json",
+    ]));
+    assert!(a.get("client_secret").is_none(), "{a}");
+    let id = a["id"].as_str().unwrap_or_default();
+    let file = s.dir.path().join("ci.jwk");
+    let key = crate::keys::new_key("ci-1");
+    std::fs::write(&file, key.jwk.to_string()).expect("write jwk");
+    let path = file.to_string_lossy().to_string();
+    let added = json_of(&w(&[
+        "accounts",
+        "credentials",
+        "add-key",
+        id,
+        "--jwk",
+        &path,
+        "--expires-in",
+        "90d",
+        "--json",
+    ]));
+    assert_eq!(added["type"], "public_key");
+    assert!(added["expires_at"].is_string(), "{added}");
+    let list = json_of(&w(&["accounts", "credentials", "list", id, "--json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let cred = added["id"].as_str().unwrap_or_default();
+    assert!(
+        w(&["accounts", "credentials", "remove", id, cred])
+            .status
+            .success()
+    );
+    assert_usage_error(
+        &w(&["accounts", "credentials", "remove", id, cred]),
+        "not found",
+    );
+    let mut private = key.jwk.clone();
+    private["d"] = "AAAA".into();
+    std::fs::write(&file, private.to_string()).expect("write jwk");
+    assert_usage_error(
+        &w(&["accounts", "credentials", "add-key", id, "--jwk", &path]),
+        "private",
+    );
+}
+
 both_backends!(
+    credentials_from_the_cli,
     org_state_from_the_cli,
     the_whole_command_set,
     account_lifecycle_from_the_cli,

@@ -12,12 +12,12 @@ use crate::harness::{Account, Backend, TestServer, both_backends};
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// An ES256 key pair: its public JWK and its signing key.
-struct Key {
-    jwk: Value,
+pub struct Key {
+    pub jwk: Value,
     signing: EncodingKey,
 }
 
-fn new_key(kid: &str) -> Key {
+pub fn new_key(kid: &str) -> Key {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
     let pair =
@@ -246,6 +246,8 @@ async fn bad_assertions_are_refused(b: Backend) {
         json!({"kty": "oct", "k": "c2VjcmV0"}),
         json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
         json!({"kty": "EC", "crv": "P-256", "x": key.jwk["x"], "y": key.jwk["y"], "d": "AA"}),
+        // A point of small order: anyone could sign for it (R = identity, S = 0).
+        json!({"kty": "OKP", "crv": "Ed25519", "x": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
     ] {
         let (st, p) = add_key(&s, &admin, &a, &bad).await;
         assert_eq!((st, p["field"].clone()), (422, json!("jwk")), "{bad}: {p}");
@@ -287,6 +289,32 @@ async fn an_account_without_a_secret(b: Backend) {
         (st, t["scope"].clone()),
         (200, json!("incidents:read org:read risks:read"))
     );
+    // It revokes its own refresh token with an assertion too.
+    let rt = t["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let jwt = assertion(&s, &key, &a.client_id, json!({}));
+    let form = [
+        ("token", rt.as_str()),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", jwt.as_str()),
+    ];
+    assert_eq!(
+        s.post_form("/oauth/revoke", &form, None).await.status(),
+        200
+    );
+    let jwt = assertion(&s, &key, &a.client_id, json!({}));
+    let r = s
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &jwt),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400, "revoked");
     // No secret works, not even an empty one.
     let r = s
         .post_form(

@@ -135,7 +135,7 @@ pub async fn add(
         .record("credential.added", ("service_account", &a.id), scope.now)
         .in_org(&a.org_id)
         .with(
-            json!({"credential": c.id, "type": "public_key", "kid": key.kid,
+            json!({"credential": c.id, "type": "public_key", "jwk": key.to_json(),
                      "expires_at": rfc3339(expires_at)}),
         );
     let check = |s: &OrgSnapshot| scope.actor.check_in_write(Some(&a.id), false, s);
@@ -154,11 +154,20 @@ pub async fn add(
 /// `revoke_secret`, or by a reset).
 pub async fn remove(scope: &Scope<'_>, key: &str, id: &str) -> Result<(), ManageError> {
     let a = target(scope, key).await?;
+    // The audit event says which key it was, public parts only.
+    let gone = scope
+        .db
+        .list_credentials(&a.id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(ManageError::CredentialNotFound)?;
+    let jwk: Option<serde_json::Value> = gone.jwk.and_then(|j| serde_json::from_str(&j).ok());
     let ev = scope
         .actor
         .record("credential.removed", ("service_account", &a.id), scope.now)
         .in_org(&a.org_id)
-        .with(json!({"credential": id}));
+        .with(json!({"credential": id, "type": gone.kind, "jwk": jwk}));
     let check = |s: &OrgSnapshot| scope.actor.check_in_write(Some(&a.id), false, s);
     let guard = scope.actor.guard(&a.org_id, false, &check);
     match scope

@@ -10,13 +10,13 @@
 //! be confused for a shared secret), a key signs only with the algorithms
 //! of its type (and only its own `alg` when it names one), a header's
 //! `jku`/`x5u`/`jwk`/`x5c` are never followed, and `crit` is refused.
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ED25519, ParsedPublicKey,
-    RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256, RsaPublicKeyComponents,
-};
+use aws_lc_rs::signature::ParsedPublicKey;
 use data_encoding::BASE64URL_NOPAD;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+
+mod kty;
+use kty::{ec, okp, rsa};
 
 /// A JWS signing algorithm warden accepts from others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,8 +135,9 @@ impl PublicJwk {
         let alg = match m.get("alg") {
             None => None,
             Some(a) => Some(a.as_str().and_then(JwsAlg::parse).ok_or_else(|| {
+                let shown: String = a.to_string().chars().take(32).collect();
                 JwkError::Unsupported(format!(
-                    "`alg` {a}: one of ES256, ES384, RS256, PS256, EdDSA"
+                    "`alg` {shown}: one of ES256, ES384, RS256, PS256, EdDSA"
                 ))
             })?),
         };
@@ -193,77 +194,6 @@ impl PublicJwk {
                 .iter()
                 .find(|(a, _)| *a == alg)
                 .is_some_and(|(_, k)| k.verify_sig(message, sig).is_ok())
-    }
-}
-
-type Parsed = (Map<String, Value>, Vec<(JwsAlg, ParsedPublicKey)>);
-
-fn ec(m: &Map<String, Value>) -> Result<Parsed, JwkError> {
-    let crv = text(m, "crv")?;
-    let (alg, verifier, len) = match crv {
-        "P-256" => (JwsAlg::ES256, &ECDSA_P256_SHA256_FIXED, 32),
-        "P-384" => (JwsAlg::ES384, &ECDSA_P384_SHA384_FIXED, 48),
-        _ => return Err(JwkError::Unsupported("`crv` for EC: P-256 or P-384".into())),
-    };
-    let (x, y) = (bytes(m, "x")?, bytes(m, "y")?);
-    if x.len() != len || y.len() != len {
-        return Err(JwkError::Invalid(
-            "`x` and `y` have the wrong length for the curve",
-        ));
-    }
-    let mut point = Vec::with_capacity(1 + 2 * len);
-    point.push(4);
-    point.extend_from_slice(&x);
-    point.extend_from_slice(&y);
-    let key = ParsedPublicKey::new(verifier, &point)
-        .map_err(|_| JwkError::Invalid("the point is not on the curve"))?;
-    let members = json!({"kty": "EC", "crv": crv, "x": text(m, "x")?, "y": text(m, "y")?});
-    Ok((object(members), vec![(alg, key)]))
-}
-
-fn rsa(m: &Map<String, Value>) -> Result<Parsed, JwkError> {
-    let (n, e) = (bytes(m, "n")?, bytes(m, "e")?);
-    let n = n.strip_prefix(&[0]).unwrap_or(&n).to_vec();
-    if !RSA_MODULUS_BYTES.contains(&n.len()) {
-        return Err(JwkError::Unsupported(
-            "an RSA modulus of 2048 to 8192 bits".into(),
-        ));
-    }
-    if e.is_empty() || e.len() > 4 {
-        return Err(JwkError::Invalid("`e` is not a usable exponent"));
-    }
-    let components = RsaPublicKeyComponents { n: &n, e: &e };
-    let parse = |params| {
-        components
-            .to_parsed_public_key(params)
-            .map_err(|_| JwkError::Invalid("`n` and `e` do not form an RSA key"))
-    };
-    let verifiers = vec![
-        (JwsAlg::RS256, parse(&RSA_PKCS1_2048_8192_SHA256)?),
-        (JwsAlg::PS256, parse(&RSA_PSS_2048_8192_SHA256)?),
-    ];
-    let members = json!({"kty": "RSA", "n": text(m, "n")?, "e": text(m, "e")?});
-    Ok((object(members), verifiers))
-}
-
-fn okp(m: &Map<String, Value>) -> Result<Parsed, JwkError> {
-    if text(m, "crv")? != "Ed25519" {
-        return Err(JwkError::Unsupported("`crv` for OKP: Ed25519".into()));
-    }
-    let x = bytes(m, "x")?;
-    if x.len() != 32 {
-        return Err(JwkError::Invalid("`x` is not 32 bytes"));
-    }
-    let key =
-        ParsedPublicKey::new(&ED25519, &x).map_err(|_| JwkError::Invalid("`x` is not a key"))?;
-    let members = json!({"kty": "OKP", "crv": "Ed25519", "x": text(m, "x")?});
-    Ok((object(members), vec![(JwsAlg::EdDSA, key)]))
-}
-
-fn object(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
     }
 }
 
@@ -357,5 +287,4 @@ impl<'a> Unverified<'a> {
 }
 
 #[cfg(test)]
-#[path = "jose_tests.rs"]
 mod tests;

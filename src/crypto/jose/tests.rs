@@ -222,3 +222,51 @@ fn only_usable_public_keys_are_accepted() {
     assert!(k.to_json().get("extra").is_none());
     assert_eq!(k.to_json()["x"], e["x"]);
 }
+
+#[test]
+fn small_order_ed25519_points_and_useless_rsa_keys_are_refused() {
+    let okp = |x: Vec<u8>| json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(&x)});
+    let mut one = vec![0u8; 32];
+    one[0] = 1;
+    let mut p_minus_1 = vec![0xffu8; 32];
+    p_minus_1[0] = 0xec;
+    p_minus_1[31] = 0x7f;
+    let mut zero_negative = vec![0u8; 32];
+    zero_negative[31] = 0x80;
+    for x in [vec![0u8; 32], one.clone(), p_minus_1, zero_negative] {
+        assert!(
+            matches!(PublicJwk::parse(&okp(x.clone())), Err(JwkError::Invalid(_))),
+            "{x:?}"
+        );
+    }
+    // The forgery it would allow: R the identity, S = 0, for any message.
+    let mut sig = vec![0u8; 64];
+    sig[0] = 1;
+    let forged = format!(
+        "{}.{}.{}",
+        B64.encode(br#"{"alg":"EdDSA"}"#),
+        B64.encode(b"{}"),
+        B64.encode(&sig)
+    );
+    let real = ed();
+    assert!(!verifies(&forged, &real.jwk));
+    // RSA: a real key's modulus, changed to be short of 2048 bits, even,
+    // or with an exponent of 1.
+    let r = rsa().jwk;
+    let n = B64.decode(r["n"].as_str().unwrap().as_bytes()).unwrap();
+    let mut short = n.clone();
+    short[0] = 0x7f;
+    let mut even = n.clone();
+    let last = even.len() - 1;
+    even[last] &= 0xfe;
+    let with = |n: &[u8], e: &str| json!({"kty": "RSA", "n": B64.encode(n), "e": e});
+    assert!(PublicJwk::parse(&with(&n, "AQAB")).is_ok());
+    for (jwk, why) in [
+        (with(&short, "AQAB"), "2047 bits"),
+        (with(&even, "AQAB"), "even n"),
+        (with(&n, "AQ"), "e = 1"),
+        (with(&n, "Ag"), "e = 2"),
+    ] {
+        assert!(PublicJwk::parse(&jwk).is_err(), "{why}");
+    }
+}
