@@ -91,6 +91,20 @@ pub fn post_form(host: &str, path: &str, basic: (&str, &str), form: &[(&str, &st
     .into_bytes()
 }
 
+/// A form POST without client authentication in a header (a client
+/// assertion travels in the form).
+pub fn post_form_plain(host: &str, path: &str, form: &[(&str, &str)]) -> Vec<u8> {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 pub fn get(host: &str, path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
 }

@@ -183,6 +183,105 @@ impl Worker for Refresher {
     }
 }
 
+/// An account's ES256 key pair, registered with warden (`private_key_jwt`).
+#[derive(Clone)]
+struct KeyCred {
+    client_id: String,
+    pair: std::sync::Arc<aws_lc_rs::signature::EcdsaKeyPair>,
+}
+
+/// A fresh client assertion per request, signed with the account's key
+/// (the signing is the load generator's CPU, not warden's).
+struct Assertor {
+    host: String,
+    aud: String,
+    key: KeyCred,
+    n: u64,
+    req: Vec<u8>,
+}
+
+impl Assertor {
+    fn assertion(&mut self) -> String {
+        use data_encoding::BASE64URL_NOPAD as B64;
+        self.n += 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let header = B64.encode(br#"{"alg":"ES256","kid":"bench"}"#);
+        let claims = serde_json::json!({"iss": self.key.client_id, "sub": self.key.client_id,
+            "aud": self.aud, "exp": now + 300, "jti": format!("{}-{}-{}", std::process::id(), now, self.n)});
+        let input = format!("{header}.{}", B64.encode(claims.to_string().as_bytes()));
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = self
+            .key
+            .pair
+            .sign(&rng, input.as_bytes())
+            .unwrap_or_else(|_| unreachable!("signing cannot fail"));
+        format!("{input}.{}", B64.encode(sig.as_ref()))
+    }
+}
+
+impl Worker for Assertor {
+    fn request(&mut self) -> &[u8] {
+        let jwt = self.assertion();
+        self.req = http1::post_form_plain(
+            &self.host,
+            "/oauth/token",
+            &[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &jwt),
+                ("resource", "https://api.example.com"),
+            ],
+        );
+        &self.req
+    }
+    fn check(&mut self, status: u16, _body: &[u8]) -> bool {
+        status == 200
+    }
+}
+
+/// Registers an ES256 key for each account through the CLI; `None` for a
+/// build that cannot (its scenario is skipped).
+fn register_keys(
+    bin: &str,
+    env: &[(&str, String)],
+    accounts: &[Cred],
+    dir: &std::path::Path,
+) -> Option<Vec<KeyCred>> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use data_encoding::BASE64URL_NOPAD as B64;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let mut out = Vec::new();
+    for (i, c) in accounts.iter().enumerate() {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).ok()?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).ok()?;
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "bench",
+            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..])});
+        let file = dir.join(format!("key-{i}.json"));
+        std::fs::write(&file, jwk.to_string()).ok()?;
+        let ok = Command::new(bin)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(["accounts", "credentials", "add-key", &c.id, "--jwk"])
+            .arg(&file)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            return None;
+        }
+        out.push(KeyCred {
+            client_id: c.id.clone(),
+            pair: std::sync::Arc::new(pair),
+        });
+    }
+    Some(out)
+}
+
 /// CPU time a process has used so far (user + system), in seconds.
 pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -287,6 +386,7 @@ async fn bench_warden(
     accounts: Vec<Cred>,
     rs: Cred,
     declaring: bool,
+    keys: Option<Vec<KeyCred>>,
     args: &Args,
 ) -> Vec<Outcome> {
     let api = "https://api.example.com";
@@ -343,6 +443,34 @@ async fn bench_warden(
         }));
     }
     out.push(drive("token (refresh_token)", host, pid, args.seconds, refresh).await);
+
+    // A fresh client assertion per request, verified against the account's
+    // registered key (warm cache) and its jti spent: one signature
+    // verification and one write more than a secret.
+    let assertors: Vec<Box<dyn Worker>> = match &keys {
+        Some(keys) if !keys.is_empty() => (0..n)
+            .map(|i| {
+                Box::new(Assertor {
+                    host: host.to_owned(),
+                    aud: format!("{base}/oauth/token"),
+                    key: keys[i % keys.len()].clone(),
+                    n: 0,
+                    req: Vec::new(),
+                }) as Box<dyn Worker>
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    out.push(
+        drive(
+            "token (private_key_jwt)",
+            host,
+            pid,
+            args.seconds,
+            assertors,
+        )
+        .await,
+    );
 
     let mut intro: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {
@@ -484,6 +612,7 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         ])
         .output()
         .is_ok_and(|o| o.status.success());
+    let keys = register_keys(bin, &env, &accounts, dir.path());
     // The server runs with its default settings, log level included; its
     // log goes to a file, shown if it never becomes ready.
     let log_path = dir.path().join("warden.log");
@@ -502,7 +631,7 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         panic!("warden never became ready; its log:\n{log}");
     }
     print_rss("warden idle", _server.0.id());
-    let out = bench_warden(&host, _server.0.id(), accounts, rs, declaring, args).await;
+    let out = bench_warden(&host, _server.0.id(), accounts, rs, declaring, keys, args).await;
     print_rss("warden after load", _server.0.id());
     out
 }

@@ -155,5 +155,41 @@ fn decision(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, secrets, tokens, allowlist, decision);
+/// A client assertion (`private_key_jwt`): split and verified against a
+/// registered ES256 key (parsed once, as the key cache does).
+fn assertions(c: &mut Criterion) {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use data_encoding::BASE64URL_NOPAD as B64;
+    use warden::crypto::jose::{PublicJwk, Unverified};
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let Ok(pair) = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING) else {
+        return;
+    };
+    let point = pair.public_key().as_ref().to_vec();
+    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
+        "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..])});
+    let Ok(key) = PublicJwk::parse(&jwk) else {
+        return;
+    };
+    let input = format!(
+        "{}.{}",
+        B64.encode(br#"{"alg":"ES256"}"#),
+        B64.encode(br#"{"iss":"arm_sa_x","sub":"arm_sa_x","aud":"http://a","exp":9999999999,"jti":"j"}"#)
+    );
+    let Ok(sig) = pair.sign(&rng, input.as_bytes()) else {
+        return;
+    };
+    let jwt = format!("{input}.{}", B64.encode(sig.as_ref()));
+    c.bench_function("assertion/verify ES256 (key parsed)", |b| {
+        b.iter(|| {
+            let u = Unverified::decode(black_box(&jwt));
+            u.and_then(|u| u.verify::<serde_json::Value>(&key))
+        })
+    });
+    c.bench_function("assertion/parse ES256 JWK", |b| {
+        b.iter(|| PublicJwk::parse(black_box(&jwk)).is_ok())
+    });
+}
+
+criterion_group!(benches, secrets, tokens, allowlist, decision, assertions);
 criterion_main!(benches);
