@@ -174,7 +174,9 @@ fn assertions(c: &mut Criterion) {
     let input = format!(
         "{}.{}",
         B64.encode(br#"{"alg":"ES256"}"#),
-        B64.encode(br#"{"iss":"arm_sa_x","sub":"arm_sa_x","aud":"http://a","exp":9999999999,"jti":"j"}"#)
+        B64.encode(
+            br#"{"iss":"arm_sa_x","sub":"arm_sa_x","aud":"http://a","exp":9999999999,"jti":"j"}"#
+        )
     );
     let Ok(sig) = pair.sign(&rng, input.as_bytes()) else {
         return;

@@ -1,8 +1,9 @@
 //! An account's credentials besides its secret (public keys for
 //! `private_key_jwt`), and the client assertions already spent.
 use super::rows::{Cols, Decode, Param};
+use super::spends::{Spent, SpentRow};
 use super::write::{ChangeOutcome, OrgGuard, audited_write};
-use super::{AuditEvent, Db, DbError, DbResult, on_db_write};
+use super::{AuditEvent, Db, DbError, DbResult};
 
 /// A stored credential.
 #[derive(Debug, Clone)]
@@ -122,17 +123,32 @@ impl Db {
         jti: &str,
         expires_at: i64,
     ) -> DbResult<bool> {
-        let res = on_db_write!(self, p => sqlx::query(
-            "INSERT INTO spent_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)",
-        )
-        .bind(client_id)
-        .bind(jti)
-        .bind(expires_at)
-        .execute(p)
-        .await
-        .map(|_| ()));
+        let res = match self {
+            // Gathered with concurrent spends into one statement on the
+            // single writer (group commit), as refresh tokens are.
+            Db::Sqlite(p) => {
+                let row = SpentRow {
+                    kind: Spent::Assertion,
+                    jti: jti.to_owned(),
+                    family: String::new(),
+                    account_id: client_id.to_owned(),
+                    expires_at,
+                    now: 0,
+                };
+                return p.spends.spend(row).await;
+            }
+            Db::Postgres(p) => sqlx::query(
+                "INSERT INTO spent_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)",
+            )
+            .bind(client_id)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(p)
+            .await
+            .map(|_| ()),
+        };
         match res {
-            Ok(_) => Ok(true),
+            Ok(()) => Ok(true),
             Err(e) if DbError::is_unique_violation(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }

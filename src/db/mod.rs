@@ -26,6 +26,7 @@ pub mod refresh;
 pub mod resource_servers;
 pub mod roles;
 pub(crate) mod rows;
+mod spends;
 pub mod write;
 
 pub use audit::AuditEvent;
@@ -48,8 +49,9 @@ pub struct SqlitePools {
     /// The token, introspection and refresh-family reads, run without a thread hop
     /// (`inline.rs`); `None` for an in-memory database.
     inline: Option<std::sync::Arc<inline::InlineReader>>,
-    /// Refresh-token spends, written in batches on the writer.
-    spends: std::sync::Arc<refresh::SpendBatcher>,
+    /// Refresh-token and client-assertion spends, written in batches on
+    /// the writer.
+    spends: std::sync::Arc<spends::SpendBatcher>,
 }
 
 /// Runs `$body` with `$pool` bound to the pool for reads.
@@ -161,7 +163,7 @@ impl Db {
                 .await?;
             let inline = (!is_in_memory(url))
                 .then(|| std::sync::Arc::new(inline::InlineReader::new(opts.get_filename())));
-            let spends = std::sync::Arc::new(refresh::SpendBatcher::start(write.clone()));
+            let spends = std::sync::Arc::new(spends::SpendBatcher::start(write.clone()));
             Ok(Self::Sqlite(SqlitePools {
                 read,
                 write,

@@ -1,15 +1,11 @@
 //! Refresh-token use and revocation: single-use spending, family
 //! revocation (by reuse or RFC 7009), revoked access tokens, and what
 //! introspection asks about a refresh token's chain.
-use std::collections::HashSet;
-
-use sqlx::{QueryBuilder, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
-
+use super::spends::{Spent, SpentRow};
 use super::write::{audited_write, insert_audits};
-use super::{AuditEvent, Db, DbError, DbResult, on_db, on_db_write};
+use super::{AuditEvent, Db, DbResult, on_db, on_db_write};
 
-const INSERT_SPENT: &str = "INSERT INTO refresh_tokens_spent \
+pub(super) const INSERT_SPENT: &str = "INSERT INTO refresh_tokens_spent \
     (jti, family_id, account_id, expires_at, spent_at) \
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING";
 
@@ -221,168 +217,16 @@ impl Db {
     }
 }
 
-/// An owned spend, as queued for the SQLite group commit.
-#[derive(Debug, Clone)]
-pub(crate) struct SpentRow {
-    jti: String,
-    family: String,
-    account_id: String,
-    expires_at: i64,
-    now: i64,
-}
-
+/// A refresh token's spend, as queued for the SQLite group commit.
 impl From<&SpendRequest<'_>> for SpentRow {
     fn from(r: &SpendRequest<'_>) -> Self {
         Self {
+            kind: Spent::RefreshToken,
             jti: r.jti.to_owned(),
             family: r.family.to_owned(),
             account_id: r.account_id.to_owned(),
             expires_at: r.expires_at,
             now: r.now,
         }
-    }
-}
-
-/// Most spends written by one statement.
-const MAX_BATCH: usize = 256;
-
-type Queued = (SpentRow, oneshot::Sender<DbResult<bool>>);
-
-/// Group commit for refresh-token spends on SQLite.
-///
-/// Each refresh writes a single-use marker, and SQLite has one writer
-/// connection, reached through sqlx's worker thread: one insert per request
-/// meant two thread hops and a commit each, and refresh topped out near
-/// 4,000/s. Here one task takes whatever spends are queued (at most
-/// `MAX_BATCH`) and writes them with one `INSERT … ON CONFLICT DO NOTHING
-/// RETURNING jti`; the rows it returns won. No timer is involved: a lone
-/// request is written at once, and requests arriving meanwhile form the
-/// next batch. Two spends of the same `jti` in one batch: the first
-/// queued wins and the other is reuse, as if they had come one after the
-/// other. If a batch fails, its rows are retried one by one so each
-/// request gets its own answer.
-#[derive(Debug)]
-pub(crate) struct SpendBatcher {
-    queue: mpsc::UnboundedSender<Queued>,
-}
-
-impl SpendBatcher {
-    /// Starts the writing task on the current Tokio runtime.
-    pub(crate) fn start(write: SqlitePool) -> Self {
-        let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_batches(write, rx));
-        Self { queue }
-    }
-
-    pub(crate) async fn spend(&self, row: SpentRow) -> DbResult<bool> {
-        let (tx, rx) = oneshot::channel();
-        // A closed queue or a dropped reply means the runtime is shutting
-        // down: the caller answers "try again" (503), never a wrong result.
-        self.queue
-            .send((row, tx))
-            .map_err(|_| DbError::Sqlx(sqlx::Error::PoolClosed))?;
-        rx.await
-            .map_err(|_| DbError::Sqlx(sqlx::Error::PoolClosed))?
-    }
-}
-
-async fn run_batches(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Queued>) {
-    let mut batch: Vec<Queued> = Vec::new();
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match insert_batch(&pool, &batch).await {
-            Ok(inserted) => {
-                let mut claimed = HashSet::with_capacity(batch.len());
-                for (row, reply) in batch.drain(..) {
-                    let won = inserted.contains(&row.jti) && claimed.insert(row.jti);
-                    let _ = reply.send(Ok(won));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, rows = batch.len(), "batched refresh-token spend failed; retrying one by one");
-                for (row, reply) in batch.drain(..) {
-                    let one = insert_spent!(&pool, row).map_err(DbError::from);
-                    let _ = reply.send(one);
-                }
-            }
-        }
-    }
-}
-
-async fn insert_batch(pool: &SqlitePool, batch: &[Queued]) -> Result<HashSet<String>, sqlx::Error> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO refresh_tokens_spent (jti, family_id, account_id, expires_at, spent_at) ",
-    );
-    q.push_values(batch, |mut b, (r, _)| {
-        b.push_bind(&r.jti)
-            .push_bind(&r.family)
-            .push_bind(&r.account_id)
-            .push_bind(r.expires_at)
-            .push_bind(r.now);
-    });
-    q.push(" ON CONFLICT (jti) DO NOTHING RETURNING jti");
-    let rows: Vec<(String,)> = q.build_query_as().fetch_all(pool).await?;
-    Ok(rows.into_iter().map(|(j,)| j).collect())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    /// Concurrent spends through the group commit: of many attempts on one
-    /// token exactly one wins, however they fall into batches, and distinct
-    /// tokens all win.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn batched_spends_have_one_winner_per_token() {
-        let (_dir, db) = Db::temp_sqlite().await;
-        let Db::Sqlite(pools) = &db else {
-            unreachable!("a SQLite URL")
-        };
-        let row = |jti: String| SpentRow {
-            jti,
-            family: "f".into(),
-            account_id: "a".into(),
-            expires_at: 100,
-            now: 1,
-        };
-        for round in 0..5 {
-            let mut tasks = Vec::new();
-            for i in 0..120 {
-                let spends = pools.spends.clone();
-                // Every third attempt is on the round's shared token.
-                let jti = if i % 3 == 0 {
-                    format!("shared-{round}")
-                } else {
-                    format!("own-{round}-{i}")
-                };
-                tasks.push(tokio::spawn(async move {
-                    (jti.clone(), spends.spend(row(jti)).await)
-                }));
-            }
-            let mut shared_wins = 0;
-            for t in tasks {
-                let (jti, won) = t.await.unwrap();
-                let won = won.unwrap();
-                if jti.starts_with("shared") {
-                    shared_wins += usize::from(won);
-                } else {
-                    assert!(won, "{jti} lost");
-                }
-            }
-            assert_eq!(shared_wins, 1, "round {round}");
-            // Spent once: every later attempt loses.
-            assert!(
-                !pools
-                    .spends
-                    .spend(row(format!("shared-{round}")))
-                    .await
-                    .unwrap()
-            );
-        }
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens_spent")
-            .fetch_one(&pools.write)
-            .await
-            .unwrap();
-        assert_eq!(n, 5 * 81);
     }
 }
