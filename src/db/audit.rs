@@ -155,27 +155,23 @@ impl Db {
     pub async fn flush_bookkeeping(&self, batch: &crate::bookkeeping::Batch) -> DbResult<()> {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            for (id, at, ip) in &batch.last_used {
-                sqlx::query(
-                    "UPDATE service_accounts SET last_used_at = $2, last_used_ip = $3 \
-                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)",
-                )
-                .bind(id)
-                .bind(at)
-                .bind(ip)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for (id, at, ip) in &batch.credential_used {
-                sqlx::query(
-                    "UPDATE credentials SET last_used_at = $2, last_used_ip = $3 \
-                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)",
-                )
-                .bind(id)
-                .bind(at)
-                .bind(ip)
-                .execute(&mut *tx)
-                .await?;
+            // An account's last use, and a key's: only ever moved forward.
+            let uses = [
+                ("UPDATE service_accounts SET last_used_at = $2, last_used_ip = $3 \
+                  WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)", &batch.last_used),
+                ("UPDATE credentials SET last_used_at = $2, last_used_ip = $3 \
+                  WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)",
+                 &batch.credential_used),
+            ];
+            for (sql, rows) in uses {
+                for (id, at, ip) in rows {
+                    sqlx::query(sql)
+                        .bind(id)
+                        .bind(at)
+                        .bind(ip)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             for chunk in batch.usage.chunks(500) {
                 let mut qb = sqlx::QueryBuilder::new(

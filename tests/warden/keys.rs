@@ -62,6 +62,18 @@ async fn token_with(s: &TestServer, jwt: &str, extra: &[(&str, &str)]) -> (u16, 
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// A refresh, the client authenticated by an assertion signed with `key`.
+async fn refresh_with(s: &TestServer, key: &Key, a: &Account, rt: &str) -> reqwest::Response {
+    let jwt = assertion(s, key, &a.client_id, json!({}));
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", &jwt),
+    ];
+    s.post_form("/oauth/token", &form, None).await
+}
+
 async fn add_key(s: &TestServer, admin: &str, a: &Account, jwk: &Value) -> (u16, Value) {
     let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
     let body = json!({"type": "public_key", "jwk": jwk});
@@ -116,19 +128,7 @@ async fn a_key_pair_replaces_the_secret(b: Backend) {
     let (st, t) = token_with(&s, &jwt, &[("client_id", &a.client_id)]).await;
     assert_eq!(st, 200, "{t}");
     let rt = t["refresh_token"].as_str().unwrap_or_default().to_owned();
-    let jwt = assertion(&s, &key, &a.client_id, json!({}));
-    let r = s
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &rt),
-                ("client_assertion_type", ASSERTION_TYPE),
-                ("client_assertion", &jwt),
-            ],
-            None,
-        )
-        .await;
+    let r = refresh_with(&s, &key, &a, &rt).await;
     assert_eq!(r.status(), 200);
 
     // The state table applies: disabled is 403 once authenticated.
@@ -301,19 +301,7 @@ async fn an_account_without_a_secret(b: Backend) {
         s.post_form("/oauth/revoke", &form, None).await.status(),
         200
     );
-    let jwt = assertion(&s, &key, &a.client_id, json!({}));
-    let r = s
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &rt),
-                ("client_assertion_type", ASSERTION_TYPE),
-                ("client_assertion", &jwt),
-            ],
-            None,
-        )
-        .await;
+    let r = refresh_with(&s, &key, &a, &rt).await;
     assert_eq!(r.status(), 400, "revoked");
     // No secret works, not even an empty one.
     let r = s
