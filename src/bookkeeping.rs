@@ -59,6 +59,8 @@ struct Pending {
     last_used: HashMap<String, (i64, Option<IpAddr>)>,
     /// Credential id → its last use (a public key's).
     credential_used: HashMap<String, (i64, Option<IpAddr>)>,
+    /// `account id` and a space and a secret's prefix → its last use.
+    secret_used: HashMap<String, (i64, Option<IpAddr>)>,
     /// Account id → (hour, counts) for the hour being counted; an hour
     /// that ends before a flush moves to `past_hours`. Keyed by account
     /// alone so a request finds its entry without allocating.
@@ -80,6 +82,9 @@ pub struct Batch {
     pub last_used: Vec<(String, i64, Option<String>)>,
     /// Credential id → (last use, its address).
     pub credential_used: Vec<(String, i64, Option<String>)>,
+    /// `account id` and a space and a secret's prefix → (last use, its
+    /// address).
+    pub secret_used: Vec<(String, i64, Option<String>)>,
     /// (account id, hour start) → counts.
     pub usage: Vec<(String, i64, Counts)>,
     pub events: Vec<AuditEvent>,
@@ -154,6 +159,12 @@ impl Bookkeeper {
         self.with(|p| later(&mut p.credential_used, credential_id.to_owned(), at, ip));
     }
 
+    /// One successful use of an account's secret, by its public prefix.
+    pub fn secret_used(&self, account_id: &str, prefix: &str, at: i64, ip: Option<IpAddr>) {
+        let key = format!("{account_id} {prefix}");
+        self.with(|p| later(&mut p.secret_used, key, at, ip));
+    }
+
     /// Queues an audit event that is always kept (throttle trips).
     pub fn record(&self, ev: AuditEvent) {
         self.with(|p| push_event(p, ev));
@@ -166,6 +177,7 @@ impl Bookkeeper {
                 Batch {
                     last_used: drain_uses(&mut p.last_used),
                     credential_used: drain_uses(&mut p.credential_used),
+                    secret_used: drain_uses(&mut p.secret_used),
                     usage: merge_hours(
                         p.usage
                             .drain()
@@ -182,6 +194,7 @@ impl Bookkeeper {
         }
         if batch.last_used.is_empty()
             && batch.credential_used.is_empty()
+            && batch.secret_used.is_empty()
             && batch.usage.is_empty()
             && batch.events.is_empty()
         {
@@ -200,6 +213,9 @@ impl Bookkeeper {
                         at,
                         ip.and_then(|i| i.parse().ok()),
                     );
+                }
+                for (id, at, ip) in batch.secret_used {
+                    later(&mut p.secret_used, id, at, ip.and_then(|i| i.parse().ok()));
                 }
                 // Counts are added up on write, so a retried hour may be
                 // queued beside a newer entry for the same account.

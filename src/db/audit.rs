@@ -173,6 +173,23 @@ impl Db {
                         .await?;
                 }
             }
+            for (key, at, ip) in &batch.secret_used {
+                let Some((account, prefix)) = key.split_once(' ') else {
+                    continue;
+                };
+                sqlx::query(
+                    "INSERT INTO secret_uses (account_id, prefix, last_used_at, last_used_ip) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, prefix) DO UPDATE SET \
+                     last_used_at = excluded.last_used_at, last_used_ip = excluded.last_used_ip \
+                     WHERE secret_uses.last_used_at <= excluded.last_used_at",
+                )
+                .bind(account)
+                .bind(prefix)
+                .bind(at)
+                .bind(ip)
+                .execute(&mut *tx)
+                .await?;
+            }
             for chunk in batch.usage.chunks(500) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO account_usage (account_id, hour, issued, refreshed, failed) ",

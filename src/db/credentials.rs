@@ -55,6 +55,17 @@ impl Db {
         self.read_all(sql, &[Param::Text(account_id)]).await
     }
 
+    /// The last use of each of an account's secrets, by prefix.
+    pub async fn secret_uses(
+        &self,
+        account_id: &str,
+    ) -> DbResult<Vec<(String, i64, Option<String>)>> {
+        let sql =
+            "SELECT prefix, last_used_at, last_used_ip FROM secret_uses WHERE account_id = $1";
+        let rows: Vec<SecretUse> = self.read_all(sql, &[Param::Text(account_id)]).await?;
+        Ok(rows.into_iter().map(|u| (u.0, u.1, u.2)).collect())
+    }
+
     /// Adds a credential with its audit event, under the guard; refused
     /// (`Stale`) when the account already holds `MAX_CREDENTIALS`.
     #[tracing::instrument(
@@ -152,5 +163,13 @@ impl Db {
             Err(e) if DbError::is_unique_violation(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+struct SecretUse(String, i64, Option<String>);
+
+impl Decode for SecretUse {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self(r.text(0)?, r.int(1)?, r.opt_text(2)?))
     }
 }

@@ -129,7 +129,11 @@ async fn secret_probing(
         .and_then(|a| a.hash_for(creds.secret.expose(), now));
     let ok = secret_matches(ctx, creds, stored).await?;
     match account {
-        Some(a) if ok => Ok((a, audience)),
+        Some(a) if ok => {
+            let prefix = crate::domain::credentials::secret_prefix(creds.secret.expose());
+            ctx.bookkeeper.secret_used(&a.id, &prefix, now, source_ip);
+            Ok((a, audience))
+        }
         other => {
             client_failed(ctx, &creds.client_id, other.as_ref(), source_ip, now);
             Err(fail)

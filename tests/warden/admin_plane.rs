@@ -801,6 +801,7 @@ async fn audit_retention_prunes_without_blocking(b: Backend) {
     let batch = warden::bookkeeping::Batch {
         last_used: vec![],
         credential_used: vec![],
+        secret_used: vec![],
         usage: vec![(a.id.clone(), old - old.rem_euclid(3600), [5, 0, 0])],
         events: (0..9_000).map(|n| ev(old + (n as i64 % 100), n)).collect(),
     };
@@ -808,6 +809,7 @@ async fn audit_retention_prunes_without_blocking(b: Backend) {
     let recent = warden::bookkeeping::Batch {
         last_used: vec![],
         credential_used: vec![],
+        secret_used: vec![],
         usage: vec![],
         events: vec![ev(now - 86_400, 0)],
     };

@@ -314,7 +314,45 @@ async fn an_account_without_a_secret(b: Backend) {
     assert_eq!(r.status(), 401);
 }
 
+/// During a rotation, each secret's own last use shows which one is still
+/// in use.
+async fn each_secret_shows_its_last_use(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, admin) = s.caller(&["admin"]).await;
+    let a = s.create_account(&["viewer"]).await;
+    s.token_ok(&a, &[]).await;
+    let rotate = format!("/api/v1/service-accounts/{}/rotate-secret", a.id);
+    let (st, v) = s.api("POST", &rotate, &admin, None).await;
+    assert_eq!(st, 200, "{v}");
+    let new_prefix = v["secrets"][0]["prefix"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
+    let mut list = Value::Null;
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        list = s.api("GET", &path, &admin, None).await.1;
+        if list["items"][1]["last_used_at"].is_string() {
+            break;
+        }
+    }
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items[0]["prefix"], new_prefix.as_str(), "{list}");
+    assert!(
+        items[0]["last_used_at"].is_null(),
+        "the new one is unused: {list}"
+    );
+    assert!(
+        items[1]["last_used_at"].is_string(),
+        "the old one was used: {list}"
+    );
+    assert_eq!(items[1]["last_used_ip"], "127.0.0.1");
+}
+
 both_backends!(
+    each_secret_shows_its_last_use,
     a_key_pair_replaces_the_secret,
     bad_assertions_are_refused,
     an_account_without_a_secret

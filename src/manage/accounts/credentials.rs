@@ -23,8 +23,7 @@ pub struct CredentialView {
     /// When it stops working (a rotated-out secret's grace, a key's
     /// expiry); null for never.
     pub expires_at: Option<String>,
-    /// When it last authenticated a request (keys; for secrets, see the
-    /// account's `last_used_at`).
+    /// When it last authenticated a request.
     pub last_used_at: Option<String>,
     pub last_used_ip: Option<String>,
     /// A secret's public prefix (`arm_sk_` and five characters).
@@ -86,6 +85,13 @@ pub async fn list(scope: &Scope<'_>, key: &str) -> Result<Vec<CredentialView>, M
         .filter(|a| !a.is_deleted())
         .ok_or(ManageError::NotFound)?;
     let mut out = secrets(&a, scope.now);
+    let uses = scope.db.secret_uses(&a.id).await?;
+    for s in &mut out {
+        if let Some((_, at, ip)) = uses.iter().find(|(p, _, _)| Some(p) == s.prefix.as_ref()) {
+            s.last_used_at = ts(Some(*at));
+            s.last_used_ip = ip.clone();
+        }
+    }
     let stored = scope.db.list_credentials(&a.id).await?;
     out.extend(stored.iter().map(CredentialView::from));
     Ok(out)
