@@ -37,10 +37,13 @@ struct AccountAndAudience(AccountRow, Option<(String, i64)>, Option<String>);
 
 impl Decode for AccountAndAudience {
     fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
-        let perms = c.opt_text(ACCOUNT_COLUMNS)?;
-        let since = c.opt_int(ACCOUNT_COLUMNS + 1)?;
-        let keys = c.opt_text(ACCOUNT_COLUMNS + 2)?;
-        Ok(Self(AccountRow::decode_at(c, 0)?, perms.zip(since), keys))
+        // `created_at permissions`, one lookup of the resource server.
+        let audience = c.opt_text(ACCOUNT_COLUMNS)?.and_then(|s| {
+            let (since, perms) = s.split_once(' ')?;
+            Some((perms.to_owned(), since.parse().ok()?))
+        });
+        let keys = c.opt_text(ACCOUNT_COLUMNS + 1)?;
+        Ok(Self(AccountRow::decode_at(c, 0)?, audience, keys))
     }
 }
 
@@ -119,10 +122,8 @@ impl Db {
             "SELECT ",
             columns!(),
             context_columns!("service_accounts"),
-            ", (SELECT permissions FROM resource_servers WHERE audience = $2 \
-               AND status = 'active' AND deleted_at IS NULL) AS audience_permissions, \
-             (SELECT created_at FROM resource_servers WHERE audience = $2 \
-               AND status = 'active' AND deleted_at IS NULL) AS audience_since, \
+            ", (SELECT created_at || ' ' || permissions FROM resource_servers \
+               WHERE audience = $2 AND status = 'active' AND deleted_at IS NULL) AS audience, \
              CASE WHEN $3 IS NOT NULL THEN (SELECT string_agg(c.id || ' ' || c.jwk, $4) \
                FROM credentials c WHERE c.account_id = service_accounts.id \
                AND c.kind = 'public_key' AND c.jwk IS NOT NULL \

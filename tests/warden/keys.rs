@@ -349,6 +349,15 @@ async fn each_secret_shows_its_last_use(b: Backend) {
         "the old one was used: {list}"
     );
     assert_eq!(items[1]["last_used_ip"], "127.0.0.1");
+    // A secret is a credential like the others: the old one is ended
+    // through the same path; the current one is replaced by a reset (409).
+    let old = format!("{path}/{}", items[1]["id"].as_str().unwrap_or_default());
+    assert_eq!(s.api("DELETE", &old, &admin, None).await.0, 204);
+    assert_eq!(s.api("DELETE", &old, &admin, None).await.0, 404);
+    let current = format!("{path}/{new_prefix}");
+    assert_eq!(s.api("DELETE", &current, &admin, None).await.0, 409);
+    let (_, list) = s.api("GET", &path, &admin, None).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
 }
 
 both_backends!(

@@ -156,9 +156,13 @@ pub async fn add(
     }
 }
 
-/// Removes one of the account `key`'s credentials (a secret is ended with
-/// `revoke_secret`, or by a reset).
+/// Removes one of the account `key`'s credentials. A secret, listed by its
+/// prefix, is ended as `revoke_secret` ends it (the current one is
+/// replaced by a reset or rotation instead: 409).
 pub async fn remove(scope: &Scope<'_>, key: &str, id: &str) -> Result<(), ManageError> {
+    if id.starts_with(crate::domain::credentials::CLIENT_SECRET_PREFIX) {
+        return super::revoke_secret(scope, key, id).await.map(|_| ());
+    }
     let a = target(scope, key).await?;
     // The audit event says which key it was, public parts only.
     let gone = scope
