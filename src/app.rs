@@ -73,6 +73,7 @@ fn oauth_context(
         bookkeeper: Bookkeeper::new(config.audit_token_events),
         verified: Default::default(),
         jwks: Default::default(),
+        issuers: crate::oauth::issuers::Issuers::new(config.federation_allow_http)?,
         client_limiter: limiter(),
         rs_limiter: limiter(),
     })

@@ -147,7 +147,9 @@ pub(super) enum AccountsCmd {
     },
 }
 
-pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
+/// `allow_http`: federated credentials may name plain-http issuers
+/// (`WARDEN_FEDERATION_ALLOW_HTTP`).
+pub(super) async fn run(cmd: AccountsCmd, db: &Db, allow_http: bool) -> Result<(), CliError> {
     let scope = Scope::operator(db);
     let (account, secret, json_out) = match cmd {
         AccountsCmd::List {
@@ -155,7 +157,9 @@ pub(super) async fn run(cmd: AccountsCmd, db: &Db) -> Result<(), CliError> {
             include_deleted,
             json,
         } => return list(db, org.as_deref(), include_deleted, json).await,
-        AccountsCmd::Credentials(cmd) => return super::credentials::run(cmd, db).await,
+        AccountsCmd::Credentials(cmd) => {
+            return super::credentials::run(cmd, db, allow_http).await;
+        }
         AccountsCmd::Create(args) => {
             let json = args.json;
             let (a, s) = create(db, new_account(args)?).await?;

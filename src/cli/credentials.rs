@@ -1,5 +1,6 @@
-//! `warden accounts credentials …`: an account's secrets and public keys,
-//! and adding or removing a key, as the operator.
+//! `warden accounts credentials …`: an account's secrets, public keys and
+//! federated trusts, and adding or removing a key or a trust, as the
+//! operator.
 use clap::Subcommand;
 
 use super::{CliError, print_object};
@@ -32,7 +33,36 @@ pub(super) enum CredentialsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Remove one of the account's keys.
+    /// Trust an external issuer's tokens for the account (a federated
+    /// credential): a token with this issuer and subject, whose audience
+    /// includes this audience and whose claims match, gets the account's
+    /// access tokens at the token endpoint.
+    AddFederated {
+        /// The account's id or client id.
+        account: String,
+        /// The issuer's URL, exactly as its tokens' `iss` says it.
+        #[arg(long)]
+        issuer: String,
+        /// The tokens' `sub`, exactly.
+        #[arg(long)]
+        subject: String,
+        /// A value the tokens' `aud` must contain.
+        #[arg(long)]
+        audience: String,
+        /// A claim the tokens must carry with exactly this value, as
+        /// NAME=VALUE (a string), or NAME:=JSON for a number or boolean;
+        /// repeatable.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        /// 30d, 60d, 90d, 180d, 1y or never.
+        #[arg(long, default_value = "never")]
+        expires_in: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one of the account's keys or federated trusts (or end a
+    /// rotated-out secret, by its prefix).
     Remove {
         /// The account's id or client id.
         account: String,
@@ -58,7 +88,31 @@ fn read_jwk(path: &str) -> Result<serde_json::Value, CliError> {
     serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("--jwk {path}: not JSON: {e}")))
 }
 
-pub(super) async fn run(cmd: CredentialsCmd, db: &Db) -> Result<(), CliError> {
+/// `--claim` values as a JSON object: `NAME=text` is a string, and
+/// `NAME:=json` a number or boolean.
+fn parse_claims(claims: &[String]) -> Result<Option<serde_json::Value>, CliError> {
+    if claims.is_empty() {
+        return Ok(None);
+    }
+    let mut out = serde_json::Map::new();
+    for c in claims {
+        let usage = || CliError::Usage(format!("--claim {c}: NAME=VALUE or NAME:=JSON"));
+        let (name, value) = match c.split_once('=') {
+            Some((n, v)) if n.ends_with(':') => (
+                n.trim_end_matches(':'),
+                serde_json::from_str(v).map_err(|_| usage())?,
+            ),
+            Some((n, v)) => (n, serde_json::Value::String(v.to_owned())),
+            None => return Err(usage()),
+        };
+        if name.is_empty() || out.insert(name.to_owned(), value).is_some() {
+            return Err(usage());
+        }
+    }
+    Ok(Some(serde_json::Value::Object(out)))
+}
+
+pub(super) async fn run(cmd: CredentialsCmd, db: &Db, allow_http: bool) -> Result<(), CliError> {
     let scope = Scope::operator(db);
     match cmd {
         CredentialsCmd::List { account, json } => {
@@ -87,6 +141,26 @@ pub(super) async fn run(cmd: CredentialsCmd, db: &Db) -> Result<(), CliError> {
             json,
         } => {
             let new = NewCredential::PublicKey(read_jwk(&jwk)?);
+            let view = credentials::add(&scope, &account, new, Some(&expires_in)).await?;
+            print_object(serde_json::to_value(view).unwrap_or_default(), None, json);
+            Ok(())
+        }
+        CredentialsCmd::AddFederated {
+            account,
+            issuer,
+            subject,
+            audience,
+            claims,
+            expires_in,
+            json,
+        } => {
+            let new = NewCredential::Federated {
+                issuer,
+                subject,
+                audience,
+                claims: parse_claims(&claims)?,
+                allow_http,
+            };
             let view = credentials::add(&scope, &account, new, Some(&expires_in)).await?;
             print_object(serde_json::to_value(view).unwrap_or_default(), None, json);
             Ok(())

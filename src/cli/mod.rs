@@ -215,7 +215,8 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
                 AccountsCmd::Credentials(c) if c.reads_only() => Read,
                 _ => Write,
             };
-            accounts::run(cmd, &connect(&config, access).await?).await
+            let allow_http = config.federation_allow_http;
+            accounts::run(cmd, &connect(&config, access).await?, allow_http).await
         }
         Command::ResourceServers(cmd) => {
             let issuer = config.issuer_for(config.listen);

@@ -78,6 +78,9 @@ pub struct Config {
     pub key_reload_interval: Duration,
     /// Automatic rotation period; `None` rotates only on `warden keys rotate`.
     pub key_rotation_interval: Option<Duration>,
+    /// Federation may reach issuers over plain http, and on loopback
+    /// addresses (`WARDEN_FEDERATION_ALLOW_HTTP`; for development only).
+    pub federation_allow_http: bool,
 }
 
 /// The longest refresh-token lifetime warden accepts (90 days). No refresh
@@ -117,6 +120,7 @@ const KEYS: &[&str] = &[
     "key_publication_delay",
     "key_reload_interval",
     "key_rotation_interval",
+    "federation_allow_http",
 ];
 
 impl Config {

@@ -241,6 +241,7 @@ pub(super) fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Config
         key_reload_interval: r.key_reload_interval()?,
         key_publication_delay: r.key_publication_delay(r.key_reload_interval()?)?,
         key_rotation_interval: r.key_rotation_interval()?,
+        federation_allow_http: r.flag("federation_allow_http")?,
     })
 }
 

@@ -10,10 +10,16 @@ use super::{AuditEvent, Db, DbError, DbResult};
 pub struct StoredCredential {
     pub id: String,
     pub account_id: String,
-    /// `public_key` (or, later, `federated`).
+    /// `public_key` or `federated`.
     pub kind: String,
     /// The public JWK, as JSON.
     pub jwk: Option<String>,
+    /// A federated credential's trust: issuer, subject, audience, and the
+    /// exact-match claims as a JSON object (`""`: none).
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    pub claims: String,
     pub created_at: i64,
     pub created_by: String,
     pub expires_at: Option<i64>,
@@ -33,6 +39,10 @@ impl Decode for StoredCredential {
             expires_at: r.opt_int(6)?,
             last_used_at: r.opt_int(7)?,
             last_used_ip: r.opt_text(8)?,
+            issuer: r.opt_text(9)?,
+            subject: r.opt_text(10)?,
+            audience: r.opt_text(11)?,
+            claims: r.text(12)?,
         })
     }
 }
@@ -50,7 +60,8 @@ impl Db {
     )]
     pub async fn list_credentials(&self, account_id: &str) -> DbResult<Vec<StoredCredential>> {
         let sql = "SELECT id, account_id, kind, jwk, created_at, created_by, expires_at, \
-                   last_used_at, last_used_ip FROM credentials WHERE account_id = $1 \
+                   last_used_at, last_used_ip, issuer, subject, audience, claims FROM credentials \
+                   WHERE account_id = $1 \
                    ORDER BY created_at, id";
         self.read_all(sql, &[Param::Text(account_id)]).await
     }
@@ -83,7 +94,8 @@ impl Db {
         Ok(audited_write!(self, audit, guard, |tx| {
             sqlx::query(
                 "INSERT INTO credentials (id, account_id, kind, jwk, created_at, created_by, \
-                 expires_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
+                 expires_at, issuer, subject, audience, claims) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $12 \
                  WHERE (SELECT COUNT(*) FROM credentials WHERE account_id = $2) < $8",
             )
             .bind(&c.id)
@@ -94,6 +106,10 @@ impl Db {
             .bind(&c.created_by)
             .bind(c.expires_at)
             .bind(MAX_CREDENTIALS)
+            .bind(&c.issuer)
+            .bind(&c.subject)
+            .bind(&c.audience)
+            .bind(&c.claims)
             .execute(&mut *tx)
             .await?
             .rows_affected()

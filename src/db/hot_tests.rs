@@ -97,6 +97,10 @@ async fn inline_reads_match_the_pool() {
         expires_at: None,
         last_used_at: None,
         last_used_ip: None,
+        issuer: None,
+        subject: None,
+        audience: None,
+        claims: String::new(),
     };
     let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "credential.added", 6).in_org("acme");
     db.insert_credential(&key, &ev, None).await.unwrap();

@@ -19,6 +19,7 @@ use sqlx::sqlite::{
 pub mod accounts;
 pub mod audit;
 pub mod credentials;
+pub mod federation;
 pub mod hot;
 mod inline;
 pub mod orgs;

@@ -179,4 +179,34 @@ impl Db {
             None => self.read_one(sql, params).await,
         }
     }
+
+    /// A hot-path read of several rows: as `read_hot`, every row.
+    pub(super) async fn read_hot_all<T: Decode>(
+        &self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> DbResult<Vec<T>> {
+        if params.len() > NAMES.len() {
+            return Err(sqlx::Error::Protocol(format!(
+                "{} parameters; at most {}",
+                params.len(),
+                NAMES.len()
+            ))
+            .into());
+        }
+        let inline = self.read_inline(|c| {
+            let named: Vec<(&str, &dyn rusqlite::ToSql)> = NAMES
+                .iter()
+                .zip(params)
+                .map(|(n, p)| (*n, p as &dyn rusqlite::ToSql))
+                .collect();
+            c.prepare_cached(sql)?
+                .query_map(&*named, |r| T::decode(r))?
+                .collect::<rusqlite::Result<Vec<T>>>()
+        });
+        match inline {
+            Some(rows) => Ok(rows),
+            None => self.read_all(sql, params).await,
+        }
+    }
 }

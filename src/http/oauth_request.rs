@@ -79,4 +79,26 @@ impl OAuthRequest {
         self.seen.client_id = auth.shown_id();
         Ok((auth, ip))
     }
+
+    /// For the federated grants, which take no client authentication (the
+    /// external token is the credential): the address, after refusing a
+    /// secret or an assertion sent anyway. A `client_id` alone may come.
+    pub fn identify_federated(&mut self, form: &Form) -> Result<Option<IpAddr>, OAuthError> {
+        let ip = super::client_address(&self.state, self.peer, &self.headers);
+        self.seen.ip = ip;
+        let authenticates = self.headers.contains_key(axum::http::header::AUTHORIZATION)
+            || ["client_secret", "client_assertion", "client_assertion_type"]
+                .iter()
+                .any(|k| form.contains_key(*k));
+        if authenticates {
+            return Err(OAuthError::InvalidRequest(
+                "this grant takes no client authentication: the external token is the credential"
+                    .into(),
+            ));
+        }
+        self.seen.client_id = form
+            .get("client_id")
+            .and_then(|c| crate::oauth::client_auth::shown_client_id(c));
+        Ok(ip)
+    }
 }

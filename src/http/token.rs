@@ -7,13 +7,18 @@ use super::form::required;
 use super::oauth_request::{Form, OAuthRequest};
 use crate::now_unix;
 use crate::oauth::OAuthError;
-use crate::oauth::token::{GrantRequest, TokenRequest, grant_token};
+use crate::oauth::federation::{
+    ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT,
+};
+use crate::oauth::token::{FederatedGrant, GrantRequest, TokenRequest, grant_token};
 
 /// Documentation of the token request's form fields.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TokenForm {
-    /// `client_credentials` or `refresh_token`.
+    /// `client_credentials`, `refresh_token`,
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
     grant_type: String,
     /// Space-separated permissions or role ids to narrow the grant to.
     scope: Option<String>,
@@ -24,6 +29,23 @@ pub struct TokenForm {
     /// For `client_secret_post` (instead of HTTP Basic).
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// For `private_key_jwt`:
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    client_assertion_type: Option<String>,
+    /// For `private_key_jwt`: the client assertion, a JWT signed with one
+    /// of the account's registered keys.
+    client_assertion: Option<String>,
+    /// For jwt-bearer: the external JWT a federated credential trusts.
+    assertion: Option<String>,
+    /// For token exchange: the external JWT a federated credential trusts.
+    subject_token: Option<String>,
+    /// For token exchange: `urn:ietf:params:oauth:token-type:jwt`.
+    subject_token_type: Option<String>,
+    /// For token exchange: `urn:ietf:params:oauth:token-type:access_token`
+    /// if sent.
+    requested_token_type: Option<String>,
+    /// For token exchange: the target, as `resource` (one of the two).
+    audience: Option<String>,
 }
 
 /// Exchange client credentials or a refresh token for tokens.
@@ -46,6 +68,8 @@ pub async fn token(mut req: OAuthRequest) -> Response {
     {
         Ok(Some("client_credentials")) => "client_credentials",
         Ok(Some("refresh_token")) => "refresh_token",
+        Ok(Some(JWT_BEARER_GRANT)) => "jwt_bearer",
+        Ok(Some(TOKEN_EXCHANGE_GRANT)) => "token_exchange",
         Ok(Some(_)) => "other",
         Ok(None) | Err(_) => "none",
     };
@@ -79,9 +103,17 @@ async fn grant_flow(
             scope: form.get("scope").cloned(),
             resource: form.get("resource").cloned(),
         },
+        JWT_BEARER_GRANT => federated(form, FederatedGrant::JwtBearer)?,
+        TOKEN_EXCHANGE_GRANT => federated(form, FederatedGrant::TokenExchange)?,
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
-    let (client, source_ip) = req.identify_client(form)?;
+    let (client, source_ip) = match grant {
+        GrantRequest::Federated { .. } => (None, req.identify_federated(form)?),
+        _ => {
+            let (c, ip) = req.identify_client(form)?;
+            (Some(c), ip)
+        }
+    };
     grant_token(
         &req.state,
         TokenRequest {
@@ -92,4 +124,49 @@ async fn grant_flow(
         },
     )
     .await
+}
+
+/// A federated grant's parameters: jwt-bearer's `assertion` (RFC 7523
+/// §2.1), or token exchange's `subject_token` of type JWT (RFC 8693 §2.1;
+/// no `actor_token`: delegation is not offered; `audience` as `resource`).
+fn federated(
+    form: &super::oauth_request::Form,
+    kind: FederatedGrant,
+) -> Result<GrantRequest, OAuthError> {
+    let bad = |m: &str| Err(OAuthError::InvalidRequest(m.to_owned()));
+    let (token, resource) = match kind {
+        FederatedGrant::JwtBearer => (required(form, "assertion")?, form.get("resource")),
+        FederatedGrant::TokenExchange => {
+            if required(form, "subject_token_type")? != JWT_TOKEN_TYPE {
+                return bad("subject_token_type must be urn:ietf:params:oauth:token-type:jwt");
+            }
+            if form
+                .get("requested_token_type")
+                .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+            {
+                return bad(
+                    "requested_token_type, when sent, must be urn:ietf:params:oauth:token-type:access_token",
+                );
+            }
+            if form.contains_key("actor_token") || form.contains_key("actor_token_type") {
+                return bad(
+                    "actor_token is not supported: warden does not issue delegation tokens",
+                );
+            }
+            let resource = match (form.get("resource"), form.get("audience")) {
+                (Some(r), Some(a)) if r != a => {
+                    return bad("send the target as resource or as audience, not two targets");
+                }
+                (r, a) => r.or(a),
+            };
+            (required(form, "subject_token")?, resource)
+        }
+    };
+    Ok(GrantRequest::Federated {
+        kind,
+        token: token.clone(),
+        client_id: form.get("client_id").cloned(),
+        scope: form.get("scope").cloned(),
+        resource: resource.cloned(),
+    })
 }

@@ -24,7 +24,8 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
             ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_signing_alg_values_supported":
             ACCEPTED_ALGS.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-        "grant_types_supported": ["client_credentials", "refresh_token"],
+        "grant_types_supported": ["client_credentials", "refresh_token",
+            crate::oauth::federation::JWT_BEARER_GRANT, crate::oauth::federation::TOKEN_EXCHANGE_GRANT],
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported":

@@ -34,7 +34,7 @@ impl ClientCredentials {
 }
 
 /// A client id as it may be logged: only when it has the shape of one.
-pub(super) fn shown_client_id(id: &str) -> Option<String> {
+pub fn shown_client_id(id: &str) -> Option<String> {
     ClientId::parse(id)
         .map(|c| c.as_str().to_owned())
         .or_else(|| resource_server_id_shape(id).then(|| id.to_owned()))

@@ -4,7 +4,11 @@
 pub mod assertion;
 mod audience;
 pub mod client_auth;
+pub mod federation;
 pub mod introspect;
+mod issue;
+pub mod issuers;
+mod outbound;
 pub mod revoke;
 pub mod token;
 
@@ -29,6 +33,8 @@ pub struct Context {
     pub verified: crate::crypto::verify::VerifiedTokens,
     /// Accounts' registered public keys, parsed once.
     pub jwks: crate::crypto::jose::JwkCache,
+    /// External issuers' keys, for federated credentials.
+    pub issuers: issuers::Issuers,
     /// Throttles failed client authentication at the token endpoint.
     pub client_limiter: crate::ratelimit::AuthLimiter,
     /// Throttles failed resource-server authentication (introspection,
@@ -90,9 +96,10 @@ impl OAuthError {
                     .into()
             }
             Self::InvalidGrant(d) | Self::AccessDenied(d) | Self::InvalidTarget(d) => (*d).into(),
-            Self::UnsupportedGrantType => {
-                "grant_type must be client_credentials or refresh_token".into()
-            }
+            Self::UnsupportedGrantType => "grant_type must be client_credentials, refresh_token, \
+                 urn:ietf:params:oauth:grant-type:jwt-bearer or \
+                 urn:ietf:params:oauth:grant-type:token-exchange"
+                .into(),
             Self::PayloadTooLarge => "request body too large".into(),
             Self::TooManyAttempts(s) => {
                 format!("too many failed authentication attempts from this address; retry in {s} s")

@@ -1,5 +1,6 @@
 //! `POST /oauth/token`: the client-credentials and refresh-token grants,
-//! each a checklist in the order the spec gives it.
+//! and the federated ones (jwt-bearer, token exchange), each a checklist
+//! in the order the spec gives it.
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -11,6 +12,8 @@ use super::audience::{
     audience_permissions, check_api_allowed, checked_audience, needs_lookup, refresh_audience,
 };
 use super::client_auth::{ClientAuth, authenticate_probing, check_state, credential_event};
+use super::federation;
+use super::issue::{issue, scope_error};
 use crate::bookkeeping::Usage;
 use crate::crypto::refresh::RefreshGrant;
 use crate::db::hot::Audience;
@@ -18,7 +21,7 @@ use crate::db::refresh::{Spend, SpendRequest};
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::random_token_id;
 use crate::domain::roles::{
-    AudiencePermissions, Grant, RolePermissions, ScopeError, derive_grant, narrow_to_live,
+    AudiencePermissions, Grant, RolePermissions, derive_grant, narrow_to_live,
 };
 
 #[derive(Debug)]
@@ -32,12 +35,30 @@ pub enum GrantRequest {
         scope: Option<String>,
         resource: Option<String>,
     },
+    /// An external token for a federated credential (no client
+    /// authentication; `client_id`, when sent, must be the account's).
+    Federated {
+        kind: FederatedGrant,
+        token: String,
+        client_id: Option<String>,
+        scope: Option<String>,
+        resource: Option<String>,
+    },
+}
+
+/// Which federated grant: they differ only in their parameter names, their
+/// error code and the answer's `issued_token_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FederatedGrant {
+    JwtBearer,
+    TokenExchange,
 }
 
 #[derive(Debug)]
 pub struct TokenRequest {
     pub grant: GrantRequest,
-    pub client: ClientAuth,
+    /// `None` for the federated grants only.
+    pub client: Option<ClientAuth>,
     pub source_ip: Option<IpAddr>,
     pub now: i64,
 }
@@ -47,24 +68,14 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: u64,
-    pub refresh_token: String,
+    /// Not for the federated grants (the workload exchanges a fresh
+    /// external token instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub scope: String,
-}
-
-/// RFC 9068 access-token claims.
-#[derive(Serialize)]
-struct AccessClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    client_id: &'a str,
-    aud: &'a str,
-    exp: i64,
-    iat: i64,
-    nbf: i64,
-    jti: String,
-    scope: String,
-    roles: &'a [String],
-    org: &'a str,
+    /// Token exchange only (RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 const INVALID_REFRESH: &str = "the refresh token is invalid, expired or revoked";
@@ -73,11 +84,19 @@ const INVALID_REFRESH: &str = "the refresh token is invalid, expired or revoked"
 /// requested audience, the client's authentication and live state (one
 /// query, with the audience), then the grant itself.
 pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    if let GrantRequest::Federated { .. } = req.grant {
+        return federated(ctx, req).await;
+    }
+    let client = req
+        .client
+        .as_ref()
+        .ok_or(OAuthError::InvalidClient { basic: false })?;
     // A refresh token is opened (local crypto, no database) before the
     // client is authenticated, so its audience can be checked in the same
     // query as the account; it is judged only after authentication.
     let (requested, opened) = match &req.grant {
-        GrantRequest::ClientCredentials { resource, .. } => (resource.clone(), None),
+        GrantRequest::ClientCredentials { resource, .. }
+        | GrantRequest::Federated { resource, .. } => (resource.clone(), None),
         GrantRequest::RefreshToken {
             refresh_token,
             resource,
@@ -94,7 +113,7 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
     let target = requested.as_deref().unwrap_or(&ctx.default_audience);
     let probe = Some(target).filter(|r| needs_lookup(ctx, r));
     let (account, probed) =
-        authenticate_probing(ctx, &req.client, req.source_ip, req.now, probe).await?;
+        authenticate_probing(ctx, client, req.source_ip, req.now, probe).await?;
     let known = matches!(probed, Audience::Api { .. });
 
     check_state(&account, req.source_ip, req.now)?;
@@ -117,7 +136,7 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
             let aud = checked_audience(ctx, requested.as_deref(), known)?;
             check_api_allowed(&account, &aud, &probed)?;
             let allowed = audience_permissions(ctx, &aud, &probed);
-            client_credentials(ctx, &who, aud, &allowed, scope.as_deref()).await
+            client_credentials(ctx, &who, aud, &allowed, scope.as_deref(), None).await
         }
         GrantRequest::RefreshToken {
             scope, resource, ..
@@ -130,7 +149,54 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
             let allowed = audience_permissions(ctx, &aud, &probed);
             refresh(ctx, &who, old, aud, &allowed, scope.as_deref()).await
         }
+        GrantRequest::Federated { .. } => Err(OAuthError::UnsupportedGrantType),
     }
+}
+
+/// A federated grant: the external token names the account (in place of
+/// client authentication), then everything else is client_credentials',
+/// without a refresh token.
+async fn federated(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    let GrantRequest::Federated {
+        kind,
+        token,
+        client_id,
+        scope,
+        resource,
+    } = req.grant
+    else {
+        return Err(OAuthError::UnsupportedGrantType);
+    };
+    let refuse: federation::Refuse = match kind {
+        FederatedGrant::JwtBearer => OAuthError::InvalidGrant,
+        FederatedGrant::TokenExchange => |why| OAuthError::InvalidRequest(why.into()),
+    };
+    let target = resource.as_deref().unwrap_or(&ctx.default_audience);
+    let presented = federation::Presented {
+        token: &token,
+        client_id: client_id.as_deref(),
+        source_ip: req.source_ip,
+        now: req.now,
+        audience: Some(target).filter(|r| needs_lookup(ctx, r)),
+    };
+    let found = federation::authenticate(ctx, &presented, refuse).await?;
+    let (account, probed) = (found.account, found.requested);
+    check_state(&account, req.source_ip, req.now)?;
+    if let Audience::Api { since, .. } = probed
+        && since > req.now
+    {
+        return Err(OAuthError::TemporarilyUnavailable);
+    }
+    let known = matches!(probed, Audience::Api { .. });
+    let aud = checked_audience(ctx, resource.as_deref(), known)?;
+    check_api_allowed(&account, &aud, &probed)?;
+    let allowed = audience_permissions(ctx, &aud, &probed);
+    let who = Client {
+        account: &account,
+        ip: req.source_ip,
+        now: req.now,
+    };
+    client_credentials(ctx, &who, aud, &allowed, scope.as_deref(), Some(kind)).await
 }
 
 /// The authenticated client of a token request.
@@ -146,6 +212,7 @@ async fn client_credentials(
     aud: String,
     allowed: &AudiencePermissions,
     scope: Option<&str>,
+    federated: Option<FederatedGrant>,
 ) -> Result<TokenResponse, OAuthError> {
     let all = who.account.role_permissions();
     let held = allowed.restrict(&all);
@@ -156,7 +223,16 @@ async fn client_credentials(
         // permission (the scope stays the admin API's own).
         grant.roles = derive_grant(&all, scope).map_or(grant.roles, |g| g.roles);
     }
-    let out = issue(ctx, who.account, &grant, &aud, random_token_id(), who.now)?;
+    let family = federated.is_none().then(random_token_id);
+    let mut out = issue(ctx, who.account, &grant, &aud, family, who.now)?;
+    let grant_type = match federated {
+        None => "client_credentials",
+        Some(FederatedGrant::JwtBearer) => federation::JWT_BEARER_GRANT,
+        Some(FederatedGrant::TokenExchange) => {
+            out.issued_token_type = Some(federation::ACCESS_TOKEN_TYPE);
+            federation::TOKEN_EXCHANGE_GRANT
+        }
+    };
     ctx.bookkeeper
         .used(&who.account.id, who.now, who.ip, Usage::Issued, || {
             credential_event(
@@ -164,7 +240,7 @@ async fn client_credentials(
                 "token.issued",
                 who.ip,
                 who.now,
-                json!({"grant_type": "client_credentials", "scope": out.scope, "aud": aud}),
+                json!({"grant_type": grant_type, "scope": out.scope, "aud": aud}),
             )
         });
     Ok(out)
@@ -206,7 +282,14 @@ async fn refresh(
             .collect();
     }
     spend(ctx, who, &old).await?;
-    let out = issue(ctx, account, &grant, &aud, old.family.clone(), who.now)?;
+    let out = issue(
+        ctx,
+        account,
+        &grant,
+        &aud,
+        Some(old.family.clone()),
+        who.now,
+    )?;
     ctx.bookkeeper
         .used(&account.id, who.now, who.ip, Usage::Refreshed, || {
             credential_event(
@@ -267,85 +350,5 @@ async fn spend(ctx: &Context, who: &Client<'_>, old: &RefreshGrant) -> Result<()
             Err(OAuthError::InvalidGrant(INVALID_REFRESH))
         }
         Spend::FamilyRevoked => Err(OAuthError::InvalidGrant(INVALID_REFRESH)),
-    }
-}
-
-/// Signs the access token and seals the refresh token. Writes nothing.
-fn issue(
-    ctx: &Context,
-    account: &ServiceAccount,
-    grant: &Grant,
-    aud: &str,
-    family: String,
-    now: i64,
-) -> Result<TokenResponse, OAuthError> {
-    let client_id = account
-        .client_id
-        .as_deref()
-        .ok_or(OAuthError::ServerError)?;
-    let access_ttl = ctx.access_token_ttl_secs;
-    let scope = grant.scope_string();
-    let claims = AccessClaims {
-        iss: &ctx.issuer,
-        sub: client_id,
-        client_id,
-        aud,
-        exp: now + access_ttl as i64,
-        iat: now,
-        nbf: now,
-        jti: random_token_id(),
-        scope: scope.clone(),
-        roles: &grant.roles,
-        org: &account.org_id,
-    };
-    let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::ServerError)?;
-    let keys = ctx.keys.current();
-    let access_token = keys.signing.sign_jwt(&body).map_err(|e| {
-        tracing::error!(error = %e, "signing failed");
-        OAuthError::ServerError
-    })?;
-    let refresh = RefreshGrant {
-        jti: random_token_id(),
-        family,
-        account_id: account.id.clone(),
-        org: account.org_id.clone(),
-        epoch: account.credential_epoch,
-        iat: now,
-        exp: now + ctx.refresh_token_ttl_secs,
-        aud: aud.to_owned(),
-        roles: grant.roles.clone(),
-        scope: grant.scope.clone(),
-    };
-    let refresh_token = ctx
-        .refresh
-        .seal(&refresh)
-        .map_err(|_| OAuthError::ServerError)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: access_ttl,
-        refresh_token,
-        scope,
-    })
-}
-
-/// `invalid_scope`, saying whether the account lacks the value or the
-/// requested resource does not take it (`held`: everything the account
-/// holds, whatever the audience).
-fn scope_error(e: ScopeError, held: &RolePermissions) -> OAuthError {
-    match e {
-        ScopeError::Malformed => {
-            OAuthError::InvalidScope("scope contains characters not allowed by RFC 6749".into())
-        }
-        ScopeError::NotHeld(s)
-            if held.contains_key(&s) || held.values().flatten().any(|p| *p == s) =>
-        {
-            OAuthError::InvalidScope(format!(
-                "`{s}` is not among the permissions of the requested resource"
-            ))
-        }
-        ScopeError::NotHeld(s) => OAuthError::InvalidScope(format!(
-            "`{s}` is neither a role nor a permission this account holds"
-        )),
     }
 }

@@ -1,7 +1,7 @@
 //! The `warden` binary: account commands, configuration errors, keys.
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::harness::{Account, Backend, TestServer, both_backends, fresh_database};
 
@@ -942,6 +942,52 @@ async fn credentials_from_the_cli(b: Backend) {
         &w(&["accounts", "credentials", "add-key", id, "--jwk", &path]),
         "private",
     );
+
+    // A federated trust: a GitHub Actions workflow of one repository,
+    // matched by its ids as well as its subject.
+    let gh = "https://token.actions.githubusercontent.com";
+    let trusted = json_of(&w(&[
+        "accounts",
+        "credentials",
+        "add-federated",
+        id,
+        "--issuer",
+        gh,
+        "--subject",
+        "repo:acme/app:ref:refs/heads/main",
+        "--audience",
+        "https://warden.example",
+        "--claim",
+        "repository_id=1001",
+        "--claim",
+        "run_attempt:=1",
+        "--json",
+    ]));
+    assert_eq!(trusted["type"], "federated", "{trusted}");
+    assert_eq!(
+        trusted["claims"],
+        json!({"repository_id": "1001", "run_attempt": 1})
+    );
+    let list = json_of(&w(&["accounts", "credentials", "list", id, "--json"]));
+    assert_eq!(list[0]["issuer"], gh, "{list}");
+    for (args, says) in [
+        (vec!["--issuer", "http://ci.example"], "https"),
+        (vec!["--issuer", gh, "--claim", "sub=x"], "claims"),
+        (vec!["--issuer", gh, "--claim", "novalue"], "NAME=VALUE"),
+    ] {
+        let mut all = vec![
+            "accounts",
+            "credentials",
+            "add-federated",
+            id,
+            "--subject",
+            "s",
+            "--audience",
+            "a",
+        ];
+        all.extend(args);
+        assert_usage_error(&w(&all), says);
+    }
 }
 
 both_backends!(

@@ -26,7 +26,12 @@ async fn metadata_describes_the_server(b: Backend) {
         assert_eq!(m["jwks_uri"], format!("{}/.well-known/jwks.json", s.issuer));
         assert_eq!(
             m["grant_types_supported"],
-            serde_json::json!(["client_credentials", "refresh_token"])
+            serde_json::json!([
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],

@@ -12,6 +12,7 @@ mod cli;
 mod discovery;
 mod docs;
 mod faults;
+mod federation;
 mod first_hour;
 mod fuzz;
 mod hostile;

@@ -18,16 +18,29 @@ pub struct CredentialList {
     pub items: Vec<CredentialView>,
 }
 
-/// A new credential. Today: a public key, as a JWK (EC P-256 or P-384,
-/// RSA of 2048 bits or more, or Ed25519; public members only).
+/// A new credential: a public key, as a JWK (EC P-256 or P-384, RSA of
+/// 2048 bits or more, or Ed25519; public members only), or a federated
+/// trust in an external issuer's tokens.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddCredential {
-    /// `public_key`.
+    /// `public_key` or `federated`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// `public_key`: the public JWK.
     #[schema(value_type = Option<Object>)]
     pub jwk: Option<serde_json::Value>,
+    /// `federated`: the issuer's URL, exactly as its tokens' `iss` says
+    /// it (https; its OpenID discovery document names its JWKS).
+    pub issuer: Option<String>,
+    /// `federated`: the tokens' `sub`, exactly.
+    pub subject: Option<String>,
+    /// `federated`: a value the tokens' `aud` must contain.
+    pub audience: Option<String>,
+    /// `federated`: claims the tokens must carry with exactly these values
+    /// (strings, numbers, booleans).
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<serde_json::Value>,
     /// `30d`, `60d`, `90d`, `180d`, `1y` or `never` (the default).
     pub expires_in: Option<String>,
 }
@@ -70,23 +83,10 @@ pub async fn add_credential(
     Path(IdPath { id }): Path<IdPath>,
     ApiJson(body): ApiJson<AddCredential>,
 ) -> Result<(StatusCode, Json<CredentialView>), ApiError> {
-    let new = match (body.kind.as_str(), body.jwk) {
-        ("public_key", Some(jwk)) => NewCredential::PublicKey(jwk),
-        ("public_key", None) => {
-            return Err(ApiError::invalid(
-                "jwk",
-                "a public_key credential needs its public key as a JWK (a jwks_uri is not accepted yet)",
-            ));
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                "type",
-                "`public_key` (federated credentials are not accepted yet)",
-            ));
-        }
-    };
+    let expires_in = body.expires_in.clone();
+    let new = new_credential(body, state.config.federation_allow_http)?;
     let scope = caller.scope(&state.db);
-    let view = credentials::add(&scope, &id, new, body.expires_in.as_deref()).await?;
+    let view = credentials::add(&scope, &id, new, expires_in.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -110,4 +110,42 @@ pub async fn remove_credential(
 ) -> Result<StatusCode, ApiError> {
     credentials::remove(&caller.scope(&state.db), &id, &credential_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The credential a request body describes, each type with only its own
+/// fields.
+fn new_credential(body: AddCredential, allow_http: bool) -> Result<NewCredential, ApiError> {
+    let federated = [&body.issuer, &body.subject, &body.audience]
+        .iter()
+        .any(|f| f.is_some())
+        || body.claims.is_some();
+    match body.kind.as_str() {
+        "public_key" if federated => Err(ApiError::invalid(
+            "type",
+            "issuer, subject, audience and claims belong to a federated credential",
+        )),
+        "public_key" => body.jwk.map(NewCredential::PublicKey).ok_or_else(|| {
+            ApiError::invalid(
+                "jwk",
+                "a public_key credential needs its public key as a JWK (a jwks_uri is not accepted yet)",
+            )
+        }),
+        "federated" if body.jwk.is_some() => Err(ApiError::invalid(
+            "jwk",
+            "a federated credential has no key of its own: the issuer's keys are found by discovery",
+        )),
+        "federated" => {
+            let need = |v: Option<String>, field: &'static str| {
+                v.ok_or_else(|| ApiError::invalid(field, "a federated credential needs it"))
+            };
+            Ok(NewCredential::Federated {
+                issuer: need(body.issuer, "issuer")?,
+                subject: need(body.subject, "subject")?,
+                audience: need(body.audience, "audience")?,
+                claims: body.claims,
+                allow_http,
+            })
+        }
+        _ => Err(ApiError::invalid("type", "`public_key` or `federated`")),
+    }
 }

@@ -1,5 +1,6 @@
-//! An account's credentials as a list: its secrets (by prefix) and the
-//! public keys it signs client assertions with (`private_key_jwt`).
+//! An account's credentials as a list: its secrets (by prefix), the
+//! public keys it signs client assertions with (`private_key_jwt`), and
+//! the external issuers it trusts (federated credentials).
 //! Adding or removing one takes what resetting the secret takes: the
 //! right to act on the account (`change::target`).
 use serde_json::json;
@@ -9,6 +10,7 @@ use crate::crypto::jose::PublicJwk;
 use crate::db::credentials::StoredCredential;
 use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::domain::account::{AccountKind, ExpiresIn, ServiceAccount};
+use crate::domain::federation::{FederatedTrust, TrustError};
 use crate::manage::{ManageError, Scope, invalid, rfc3339};
 
 /// One credential as the API and the CLI show it: its public parts only.
@@ -16,7 +18,7 @@ use crate::manage::{ManageError, Scope, invalid, rfc3339};
 pub struct CredentialView {
     /// The credential's id; for a secret, its prefix.
     pub id: String,
-    /// `secret` or `public_key`.
+    /// `secret`, `public_key` or `federated`.
     #[serde(rename = "type")]
     pub kind: String,
     pub created_at: Option<String>,
@@ -33,6 +35,19 @@ pub struct CredentialView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub jwk: Option<serde_json::Value>,
+    /// A federated credential's issuer (the tokens' `iss`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The tokens' `sub`, exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// A value the tokens' `aud` must contain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Claims the tokens must carry with exactly these values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<serde_json::Value>,
 }
 
 fn ts(t: Option<i64>) -> Option<String> {
@@ -50,6 +65,11 @@ impl From<&StoredCredential> for CredentialView {
             last_used_ip: c.last_used_ip.clone(),
             prefix: None,
             jwk: c.jwk.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            issuer: c.issuer.clone(),
+            subject: c.subject.clone(),
+            audience: c.audience.clone(),
+            claims: (c.kind == "federated")
+                .then(|| serde_json::from_str(&c.claims).unwrap_or_else(|_| json!({}))),
         }
     }
 }
@@ -65,6 +85,10 @@ fn secrets(a: &ServiceAccount, now: i64) -> Vec<CredentialView> {
         last_used_ip: None,
         prefix: Some(prefix.to_owned()),
         jwk: None,
+        issuer: None,
+        subject: None,
+        audience: None,
+        claims: None,
     };
     let current = a
         .secret_prefix
@@ -101,6 +125,55 @@ pub async fn list(scope: &Scope<'_>, key: &str) -> Result<Vec<CredentialView>, M
 pub enum NewCredential {
     /// A public key, given as a JWK.
     PublicKey(serde_json::Value),
+    /// Trust in an external issuer's tokens; `allow_http`: the deployment
+    /// lets federation use plain http (`WARDEN_FEDERATION_ALLOW_HTTP`).
+    Federated {
+        issuer: String,
+        subject: String,
+        audience: String,
+        claims: Option<serde_json::Value>,
+        allow_http: bool,
+    },
+}
+
+/// The stored parts of a new credential, and what its audit event says.
+struct Parts {
+    kind: &'static str,
+    jwk: Option<String>,
+    trust: Option<FederatedTrust>,
+    details: serde_json::Value,
+}
+
+fn parts(new: NewCredential) -> Result<Parts, ManageError> {
+    match new {
+        NewCredential::PublicKey(jwk) => {
+            let key = PublicJwk::parse(&jwk).map_err(|e| invalid("jwk", e.to_string()))?;
+            Ok(Parts {
+                kind: "public_key",
+                jwk: Some(key.to_json().to_string()),
+                trust: None,
+                details: json!({"jwk": key.to_json()}),
+            })
+        }
+        NewCredential::Federated {
+            issuer,
+            subject,
+            audience,
+            claims,
+            allow_http,
+        } => {
+            let t = FederatedTrust::new(&issuer, &subject, &audience, claims.as_ref(), allow_http)
+                .map_err(|TrustError(field, why)| invalid(field, why))?;
+            let details = json!({"issuer": t.issuer, "subject": t.subject,
+                                 "audience": t.audience, "claims": t.claims});
+            Ok(Parts {
+                kind: "federated",
+                jwk: None,
+                trust: Some(t),
+                details,
+            })
+        }
+    }
 }
 
 /// Adds a credential to the account `key`, expiring after `expires_in`
@@ -123,27 +196,35 @@ pub async fn add(
             .ok_or_else(|| invalid("expires_in", "one of 30d, 60d, 90d, 180d, 1y or never"))?
             .expires_at(scope.now),
     };
-    let NewCredential::PublicKey(jwk) = new;
-    let key = PublicJwk::parse(&jwk).map_err(|e| invalid("jwk", e.to_string()))?;
+    let p = parts(new)?;
     let c = StoredCredential {
         id: uuid::Uuid::now_v7().to_string(),
         account_id: a.id.clone(),
-        kind: "public_key".into(),
-        jwk: Some(key.to_json().to_string()),
+        kind: p.kind.into(),
+        jwk: p.jwk,
+        issuer: p.trust.as_ref().map(|t| t.issuer.clone()),
+        subject: p.trust.as_ref().map(|t| t.subject.clone()),
+        audience: p.trust.as_ref().map(|t| t.audience.clone()),
+        claims: p
+            .trust
+            .as_ref()
+            .map(FederatedTrust::claims_text)
+            .unwrap_or_default(),
         created_at: scope.now,
         created_by: format!("{}:{}", scope.actor.kind, scope.actor.id),
         expires_at,
         last_used_at: None,
         last_used_ip: None,
     };
+    let mut details = p.details;
+    details["credential"] = json!(c.id);
+    details["type"] = json!(p.kind);
+    details["expires_at"] = rfc3339(expires_at);
     let ev = scope
         .actor
         .record("credential.added", ("service_account", &a.id), scope.now)
         .in_org(&a.org_id)
-        .with(
-            json!({"credential": c.id, "type": "public_key", "jwk": key.to_json(),
-                     "expires_at": rfc3339(expires_at)}),
-        );
+        .with(details);
     let check = |s: &OrgSnapshot| scope.actor.check_in_write(Some(&a.id), false, s);
     let guard = scope.actor.guard(&a.org_id, false, &check);
     match scope.db.insert_credential(&c, &ev, guard.as_ref()).await? {
@@ -172,12 +253,15 @@ pub async fn remove(scope: &Scope<'_>, key: &str, id: &str) -> Result<(), Manage
         .into_iter()
         .find(|c| c.id == id)
         .ok_or(ManageError::CredentialNotFound)?;
-    let jwk: Option<serde_json::Value> = gone.jwk.and_then(|j| serde_json::from_str(&j).ok());
+    let shown = CredentialView::from(&gone);
     let ev = scope
         .actor
         .record("credential.removed", ("service_account", &a.id), scope.now)
         .in_org(&a.org_id)
-        .with(json!({"credential": id, "type": gone.kind, "jwk": jwk}));
+        .with(
+            json!({"credential": id, "type": gone.kind, "jwk": shown.jwk,
+                     "issuer": shown.issuer, "subject": shown.subject}),
+        );
     let check = |s: &OrgSnapshot| scope.actor.check_in_write(Some(&a.id), false, s);
     let guard = scope.actor.guard(&a.org_id, false, &check);
     match scope

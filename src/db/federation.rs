@@ -1,0 +1,106 @@
+//! The federated grants' one read: the unexpired federated credentials
+//! that trust an external token's issuer and subject, each with its
+//! account (as the token endpoint reads one) and the requested audience.
+use super::accounts::{ACCOUNT_COLUMNS, AccountRow, columns, context_columns};
+use super::hot::Audience;
+use super::resource_servers::decode_permissions;
+use super::rows::{Cols, Decode, Param};
+use super::{Db, DbResult};
+use crate::domain::account::ServiceAccount;
+
+/// A federated credential that may match a token, and whom it is for.
+#[derive(Debug)]
+pub struct FederatedCandidate {
+    pub credential_id: String,
+    /// What the token's `aud` must contain.
+    pub audience: String,
+    /// The exact-match claims as stored (`""`: none).
+    pub claims: String,
+    pub account: ServiceAccount,
+    /// The requested audience, as `account_for_token` reads it.
+    pub requested: Audience,
+}
+
+struct Row(AccountRow, Option<String>, String, String, String);
+
+impl Decode for Row {
+    fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
+        Ok(Self(
+            AccountRow::decode_at(c, 0)?,
+            c.opt_text(ACCOUNT_COLUMNS)?,
+            c.text(ACCOUNT_COLUMNS + 1)?,
+            c.text(ACCOUNT_COLUMNS + 2)?,
+            c.text(ACCOUNT_COLUMNS + 3)?,
+        ))
+    }
+}
+
+/// The most candidates read for one issuer and subject.
+const MAX_CANDIDATES: i64 = 16;
+
+impl Db {
+    /// The unexpired federated credentials for `issuer` and `subject` at
+    /// `now`, on accounts not deleted, with each account and what
+    /// `audience` is (when asked): the jwt-bearer and token-exchange
+    /// grants' one round trip.
+    #[tracing::instrument(
+        name = "db",
+        level = "debug",
+        skip_all,
+        fields(op = "federated_candidates")
+    )]
+    pub async fn federated_candidates(
+        &self,
+        issuer: &str,
+        subject: &str,
+        audience: Option<&str>,
+        now: i64,
+    ) -> DbResult<Vec<FederatedCandidate>> {
+        // The credential's columns are renamed in the derived table, so
+        // the account's unqualified column names stay unambiguous.
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            context_columns!("service_accounts"),
+            ", (SELECT created_at || ' ' || permissions FROM resource_servers \
+               WHERE audience = $3 AND status = 'active' AND deleted_at IS NULL) AS requested, \
+             fc.cred_id, fc.cred_audience, fc.cred_claims \
+             FROM (SELECT id AS cred_id, account_id AS cred_account, \
+                   audience AS cred_audience, claims AS cred_claims FROM credentials \
+                   WHERE kind = 'federated' AND issuer = $1 AND subject = $2 \
+                   AND (expires_at IS NULL OR expires_at > $4)) fc \
+             JOIN service_accounts ON service_accounts.id = fc.cred_account \
+             WHERE service_accounts.deleted_at IS NULL \
+             ORDER BY fc.cred_id LIMIT $5"
+        );
+        let params = [
+            Param::Text(issuer),
+            Param::Text(subject),
+            Param::OptText(audience),
+            Param::Int(now),
+            Param::Int(MAX_CANDIDATES),
+        ];
+        let rows: Vec<Row> = self.read_hot_all(sql, &params).await?;
+        rows.into_iter()
+            .map(|Row(a, requested, credential_id, audience, claims)| {
+                let requested = match requested.and_then(|s| {
+                    let (since, perms) = s.split_once(' ')?;
+                    Some((perms.to_owned(), since.parse::<i64>().ok()?))
+                }) {
+                    Some((p, since)) => Audience::Api {
+                        permissions: decode_permissions(&p)?,
+                        since,
+                    },
+                    None => Audience::Unknown,
+                };
+                Ok(FederatedCandidate {
+                    credential_id,
+                    audience,
+                    claims,
+                    account: ServiceAccount::try_from(a)?,
+                    requested,
+                })
+            })
+            .collect()
+    }
+}

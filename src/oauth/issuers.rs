@@ -1,0 +1,197 @@
+//! External issuers' signing keys, for federated credentials: found by
+//! OpenID discovery (`{issuer}/.well-known/openid-configuration`, whose
+//! `issuer` must be the one asked for) and its `jwks_uri`, then cached.
+//!
+//! - Only an issuer a federated credential names is ever fetched: the
+//!   caller asks after the database matched a credential, never for an
+//!   `iss` it merely read from a token.
+//! - Fetched by `outbound`: https only (plain http and loopback only with
+//!   `WARDEN_FEDERATION_ALLOW_HTTP=true`), never to a link-local address,
+//!   no redirect, capped in time and size.
+//! - Keys are kept as fresh as the JWKS response's `Cache-Control` says
+//!   (within bounds). A known key is used from the cache even when stale,
+//!   while a background refresh runs (never on the request's path); an
+//!   unknown `kid` refetches at most once per `REFRESH_INTERVAL` per
+//!   issuer, and a failed fetch is not retried sooner either.
+//! - Each issuer has its own lock: a slow or down issuer delays only the
+//!   requests for its own tokens with keys not yet cached.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::outbound::{FetchError, Outbound, REQUEST_TIMEOUT, refused};
+use crate::crypto::jose::PublicJwk;
+
+/// The least time between two fetches for one issuer (an unknown `kid`,
+/// a failure, a stale cache).
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// Issuers remembered before the cache starts over.
+const MAX_ISSUERS: usize = 10_000;
+
+/// The issuers' key caches and the client that fills them.
+#[derive(Clone)]
+pub struct Issuers {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: Outbound,
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+}
+
+#[derive(Default)]
+struct Entry {
+    snapshot: RwLock<Snapshot>,
+    /// Held while fetching: one fetch per issuer at a time.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    keys: Vec<Arc<PublicJwk>>,
+    fresh_until: Option<Instant>,
+    last_attempt: Option<Instant>,
+}
+
+impl Snapshot {
+    fn matching(&self, kid: Option<&str>) -> Vec<Arc<PublicJwk>> {
+        self.keys
+            .iter()
+            .filter(|k| kid.is_none() || k.kid.is_none() || k.kid.as_deref() == kid)
+            .cloned()
+            .collect()
+    }
+
+    fn may_fetch(&self, now: Instant) -> bool {
+        self.last_attempt
+            .is_none_or(|t| now.duration_since(t) >= REFRESH_INTERVAL)
+    }
+}
+
+impl Issuers {
+    /// `allow_http`: plain http and loopback addresses are allowed (for
+    /// development and tests).
+    pub fn new(allow_http: bool) -> anyhow::Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http: Outbound::new(allow_http)?,
+                entries: Mutex::default(),
+            }),
+        })
+    }
+
+    pub fn allow_http(&self) -> bool {
+        self.inner.http.allow_http()
+    }
+
+    fn entry(&self, issuer: &str) -> Arc<Entry> {
+        let mut map = self.inner.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(issuer) && map.len() >= MAX_ISSUERS {
+            map.clear();
+        }
+        map.entry(issuer.to_owned()).or_default().clone()
+    }
+
+    /// The keys of `issuer` that may have signed a token with `kid`: from
+    /// the cache when it has one (refreshed in the background when stale),
+    /// else after one fetch (at most one per interval per issuer). Empty
+    /// when none is known and none can be fetched now.
+    pub async fn keys(&self, issuer: &str, kid: Option<&str>) -> Vec<Arc<PublicJwk>> {
+        let entry = self.entry(issuer);
+        let now = Instant::now();
+        let (found, stale, may_fetch, seen) = {
+            let s = entry.snapshot.read().unwrap_or_else(|e| e.into_inner());
+            (
+                s.matching(kid),
+                s.fresh_until.is_none_or(|t| now >= t),
+                s.may_fetch(now),
+                s.last_attempt,
+            )
+        };
+        if !found.is_empty() {
+            if stale && may_fetch {
+                let this = self.clone();
+                let issuer = issuer.to_owned();
+                tokio::spawn(async move { this.refresh(&issuer, &entry, seen).await });
+            }
+            return found;
+        }
+        if !may_fetch {
+            return found;
+        }
+        self.refresh(issuer, &entry, seen).await;
+        let s = entry.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        s.matching(kid)
+    }
+
+    /// Fetches `issuer`'s keys into `entry` unless another fetch ran since
+    /// `seen` (the attempt the caller saw): concurrent callers share one.
+    async fn refresh(&self, issuer: &str, entry: &Entry, seen: Option<Instant>) {
+        let _one = entry.fetching.lock().await;
+        {
+            let s = entry.snapshot.read().unwrap_or_else(|e| e.into_inner());
+            if s.last_attempt != seen {
+                return;
+            }
+        }
+        let started = Instant::now();
+        let budget = REQUEST_TIMEOUT * 2;
+        let result = match tokio::time::timeout(budget, self.fetch(issuer)).await {
+            Ok(r) => r,
+            Err(_) => Err(refused("timed out")),
+        };
+        let mut s = entry.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        s.last_attempt = Some(started);
+        match result {
+            Ok((keys, fresh)) => {
+                metrics::counter!("warden_federation_fetches_total", "result" => "ok").increment(1);
+                tracing::info!(issuer, keys = keys.len(), "fetched the issuer's keys");
+                s.keys = keys;
+                s.fresh_until = Some(started + fresh);
+            }
+            Err(e) => {
+                metrics::counter!("warden_federation_fetches_total", "result" => "failed")
+                    .increment(1);
+                tracing::warn!(issuer, error = %e, "cannot fetch the issuer's keys; keeping those cached");
+            }
+        }
+    }
+
+    /// Discovery, then the JWKS: the usable keys and how long they stay
+    /// fresh.
+    async fn fetch(&self, issuer: &str) -> Result<(Vec<Arc<PublicJwk>>, Duration), FetchError> {
+        #[derive(Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let base = issuer.trim_end_matches('/');
+        let url = format!("{base}/.well-known/openid-configuration");
+        let (doc, _) = self.inner.http.get_json(&url).await?;
+        let doc: Discovery = serde_json::from_value(doc)
+            .map_err(|_| refused("the discovery document has no issuer or jwks_uri"))?;
+        if doc.issuer != issuer {
+            return Err(refused(format!(
+                "the discovery document names another issuer ({})",
+                doc.issuer.chars().take(128).collect::<String>()
+            )));
+        }
+        crate::domain::federation::validate_issuer(&doc.jwks_uri, self.inner.http.allow_http())
+            .map_err(|e| refused(format!("jwks_uri: {}", e.1)))?;
+        let (jwks, fresh) = self.inner.http.get_json(&doc.jwks_uri).await?;
+        let keys: Vec<Arc<PublicJwk>> = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| refused("the JWKS has no keys array"))?
+            .iter()
+            .filter_map(|k| PublicJwk::parse(k).ok().map(Arc::new))
+            .collect();
+        if keys.is_empty() {
+            return Err(refused("the JWKS has no signing key warden accepts"));
+        }
+        Ok((keys, fresh))
+    }
+}

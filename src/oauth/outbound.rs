@@ -1,0 +1,268 @@
+//! The outbound HTTP client federation fetches with (discovery documents
+//! and JWKS): https only (plain http, and loopback addresses, only when
+//! the deployment allows it), never to a link-local, unspecified,
+//! multicast or broadcast address whatever a name resolves to, no redirect
+//! followed, each response capped in time and size. TLS runs on aws-lc-rs
+//! (as the signing keys) and trusts the system's roots: a private CA is
+//! added to the system's store, or named by `SSL_CERT_FILE`.
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// Freshness when a response says nothing, and its bounds.
+const DEFAULT_FRESH: Duration = Duration::from_secs(300);
+const MIN_FRESH: Duration = Duration::from_secs(60);
+const MAX_FRESH: Duration = Duration::from_secs(86_400);
+/// Each request's deadline, and the connection's.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest document read.
+const MAX_BODY: usize = 256 * 1024;
+
+/// Why a fetch failed (logged; never shown to a token's presenter).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("request failed: {0}")]
+    Http(String),
+}
+
+pub fn refused(why: impl Into<String>) -> FetchError {
+    FetchError::Refused(why.into())
+}
+
+type HttpClient = Client<HttpsConnector<HttpConnector<Resolver>>, Empty<Bytes>>;
+
+/// The client, and whether plain http and loopback are allowed.
+pub struct Outbound {
+    http: HttpClient,
+    allow_http: bool,
+}
+
+impl Outbound {
+    /// `allow_http`: plain http and loopback addresses are allowed (for
+    /// development and tests).
+    pub fn new(allow_http: bool) -> anyhow::Result<Self> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_native_roots()?
+            .with_no_client_auth();
+        let mut connector = HttpConnector::new_with_resolver(Resolver { allow_http });
+        connector.enforce_http(false);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let http = Client::builder(TokioExecutor::new()).build(https);
+        Ok(Self { http, allow_http })
+    }
+
+    pub fn allow_http(&self) -> bool {
+        self.allow_http
+    }
+
+    /// GETs a JSON document: a 200 (no redirect is followed), at most
+    /// `MAX_BODY`, within `REQUEST_TIMEOUT`; and its freshness.
+    pub async fn get_json(&self, url: &str) -> Result<(Value, Duration), FetchError> {
+        check_url(url, self.allow_http)?;
+        let req = hyper::Request::get(url)
+            .header(hyper::header::ACCEPT, "application/json")
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("warden/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::new())
+            .map_err(|_| refused("not a URL"))?;
+        let fetch = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| FetchError::Http(e.to_string()))?;
+            if resp.status() != hyper::StatusCode::OK {
+                return Err(refused(format!("{url} answered {}", resp.status())));
+            }
+            let fresh = freshness(resp.headers().get(hyper::header::CACHE_CONTROL));
+            let body = Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|_| refused(format!("{url}: unreadable or over {MAX_BODY} bytes")))?
+                .to_bytes();
+            Ok((body, fresh))
+        };
+        let (body, fresh) = tokio::time::timeout(REQUEST_TIMEOUT, fetch)
+            .await
+            .map_err(|_| refused(format!("{url}: no answer within {REQUEST_TIMEOUT:?}")))??;
+        let v = serde_json::from_slice(&body).map_err(|_| refused(format!("{url}: not JSON")))?;
+        Ok((v, fresh))
+    }
+}
+
+/// How long a response stays fresh: its `max-age`, within bounds
+/// (`no-store`, `no-cache`: the least).
+fn freshness(cc: Option<&hyper::header::HeaderValue>) -> Duration {
+    let Some(cc) = cc.and_then(|v| v.to_str().ok()) else {
+        return DEFAULT_FRESH;
+    };
+    let mut fresh = DEFAULT_FRESH;
+    for d in cc.split(',').map(str::trim) {
+        let d = d.to_ascii_lowercase();
+        if d == "no-store" || d == "no-cache" {
+            return MIN_FRESH;
+        }
+        if let Some(n) = d
+            .strip_prefix("max-age=")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            fresh = Duration::from_secs(n);
+        }
+    }
+    fresh.clamp(MIN_FRESH, MAX_FRESH)
+}
+
+/// May warden connect to `ip` for federation?
+pub fn address_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(a) => {
+            let [b0, b1, ..] = a.octets();
+            !(a.is_unspecified()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || b0 == 0
+                || (b0 == 100 && b1 == 100) // Alibaba Cloud's metadata service.
+                || (a.is_loopback() && !allow_loopback))
+        }
+        IpAddr::V6(a) => {
+            let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
+            !(a.is_unspecified()
+                || a.is_multicast()
+                || link_local
+                || (a.is_loopback() && !allow_loopback))
+        }
+    }
+}
+
+/// An https URL (http only when allowed) whose host, when an address
+/// literal, is one warden connects to (names are checked as they resolve,
+/// by `Resolver`).
+fn check_url(url: &str, allow_http: bool) -> Result<(), FetchError> {
+    let u = url::Url::parse(url).map_err(|_| refused("not a URL"))?;
+    if !(u.scheme() == "https" || (allow_http && u.scheme() == "http")) {
+        return Err(refused(format!("{url}: not https")));
+    }
+    let ip = match u.host() {
+        Some(url::Host::Ipv4(a)) => IpAddr::V4(a),
+        Some(url::Host::Ipv6(a)) => IpAddr::V6(a),
+        _ => return Ok(()),
+    };
+    if address_allowed(ip, allow_http) {
+        Ok(())
+    } else {
+        Err(refused(format!(
+            "{ip} is not an address warden connects to"
+        )))
+    }
+}
+
+/// Resolves names as the system does, dropping every address federation
+/// may not connect to.
+#[derive(Clone)]
+struct Resolver {
+    allow_http: bool,
+}
+
+type Resolving =
+    Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
+
+impl tower::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let allow = self.allow_http;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| address_allowed(a.ip(), allow))
+                .collect();
+            if addrs.is_empty() {
+                return Err(std::io::Error::other(format!(
+                    "{host} has no address warden connects to"
+                )));
+            }
+            Ok(addrs.into_iter())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_and_loopback_addresses_are_refused() {
+        for (ip, loopback_ok, ok) in [
+            ("169.254.169.254", true, false),
+            ("fe80::1", true, false),
+            ("0.0.0.0", true, false),
+            ("::", true, false),
+            ("224.0.0.1", true, false),
+            ("100.100.100.200", true, false),
+            ("::ffff:169.254.169.254", true, false),
+            ("127.0.0.1", false, false),
+            ("::1", false, false),
+            ("127.0.0.1", true, true),
+            ("10.0.0.5", false, true),
+            ("192.168.1.10", false, true),
+            ("140.82.112.3", false, true),
+        ] {
+            let addr: IpAddr = ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            assert_eq!(address_allowed(addr, loopback_ok), ok, "{ip}");
+        }
+        assert!(check_url("https://169.254.169.254/x", true).is_err());
+        assert!(check_url("https://[fe80::1]/x", true).is_err());
+        assert!(check_url("https://issuer.example/x", false).is_ok());
+        assert!(check_url("http://issuer.example/x", false).is_err());
+        assert!(check_url("http://127.0.0.1:8080/x", true).is_ok());
+    }
+
+    #[test]
+    fn freshness_follows_cache_control_within_bounds() {
+        let hv = |s: &'static str| hyper::header::HeaderValue::from_static(s);
+        assert_eq!(freshness(None), DEFAULT_FRESH);
+        assert_eq!(
+            freshness(Some(&hv("public, max-age=600"))),
+            Duration::from_secs(600)
+        );
+        assert_eq!(freshness(Some(&hv("max-age=1"))), MIN_FRESH);
+        assert_eq!(freshness(Some(&hv("max-age=99999999"))), MAX_FRESH);
+        assert_eq!(freshness(Some(&hv("no-store"))), MIN_FRESH);
+    }
+}
