@@ -282,6 +282,45 @@ fn register_keys(
     Some(out)
 }
 
+/// Trusts the stand-in issuer for each account (subject `bench-N`)
+/// through the CLI, and returns one token per connection; `None` for a
+/// build that cannot (its scenario is skipped).
+fn register_federated(
+    bin: &str,
+    env: &[(&str, String)],
+    accounts: &[Cred],
+    issuer: &issuer::Issuer,
+    connections: usize,
+) -> Option<Vec<String>> {
+    for (i, c) in accounts.iter().enumerate() {
+        let ok = Command::new(bin)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(["accounts", "credentials", "add-federated", &c.id])
+            .args(["--issuer", &issuer.url, "--subject", &format!("bench-{i}")])
+            .args([
+                "--audience",
+                "https://warden.bench",
+                "--claim",
+                "repository_id=1001",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            return None;
+        }
+    }
+    Some(
+        (0..connections)
+            .map(|i| {
+                issuer.token(
+                    &format!("bench-{}", i % accounts.len()),
+                    "https://warden.bench",
+                )
+            })
+            .collect(),
+    )
+}
+
 /// CPU time a process has used so far (user + system), in seconds.
 pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -387,6 +426,7 @@ async fn bench_warden(
     rs: Cred,
     declaring: bool,
     keys: Option<Vec<KeyCred>>,
+    federated: Option<Vec<String>>,
     args: &Args,
 ) -> Vec<Outcome> {
     let api = "https://api.example.com";
@@ -472,6 +512,28 @@ async fn bench_warden(
         .await,
     );
 
+    // An external issuer's token per connection (the same one each time,
+    // as a pod presents its projected token), exchanged by jwt-bearer:
+    // one indexed read and one signature verification with the issuer's
+    // cached key, no write.
+    let exchangers: Vec<Box<dyn Worker>> = federated
+        .iter()
+        .flatten()
+        .map(|token| {
+            let req = http1::post_form_plain(
+                host,
+                "/oauth/token",
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", token),
+                    ("resource", api),
+                ],
+            );
+            Box::new(Fixed { req, ok: any }) as Box<dyn Worker>
+        })
+        .collect();
+    out.push(drive("token (jwt-bearer)", host, pid, args.seconds, exchangers).await);
+
     let mut intro: Vec<Box<dyn Worker>> = Vec::new();
     for i in 0..n {
         let t = get_token(&client, &base, pick(i), &[("resource", api)]).await;
@@ -552,6 +614,8 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
             dir.path().join("keys").display().to_string(),
         ),
         ("WARDEN_LISTEN", format!("127.0.0.1:{port}")),
+        // The stand-in issuer of the jwt-bearer scenario is plain http.
+        ("WARDEN_FEDERATION_ALLOW_HTTP", "true".to_owned()),
     ];
     let n = args.connections.min(32);
     let accounts: Vec<Cred> = (0..n)
@@ -613,6 +677,8 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         .output()
         .is_ok_and(|o| o.status.success());
     let keys = register_keys(bin, &env, &accounts, dir.path());
+    let issuer = issuer::Issuer::start().await;
+    let federated = register_federated(bin, &env, &accounts, &issuer, args.connections);
     // The server runs with its default settings, log level included; its
     // log goes to a file, shown if it never becomes ready.
     let log_path = dir.path().join("warden.log");
@@ -631,7 +697,21 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         panic!("warden never became ready; its log:\n{log}");
     }
     print_rss("warden idle", _server.0.id());
-    let out = bench_warden(&host, _server.0.id(), accounts, rs, declaring, keys, args).await;
+    let out = bench_warden(
+        &host,
+        _server.0.id(),
+        accounts,
+        rs,
+        declaring,
+        keys,
+        federated,
+        args,
+    )
+    .await;
+    println!(
+        "(the stand-in issuer served {} discovery and JWKS requests)",
+        issuer.served.load(std::sync::atomic::Ordering::Relaxed)
+    );
     print_rss("warden after load", _server.0.id());
     out
 }
@@ -707,4 +787,5 @@ async fn main() {
 }
 
 mod http1;
+mod issuer;
 mod node;

@@ -2,7 +2,10 @@
 //! platform's, a Kubernetes cluster's, a SPIFFE trust domain's, another
 //! warden's). A token matches when its `iss` and `sub` are the
 //! credential's, its `aud` contains the credential's audience, and every
-//! claim the credential names has exactly the value it names.
+//! claim the credential names has exactly the value it names. A claim
+//! name that starts with `/` is a JSON Pointer (RFC 6901) into the claims,
+//! for nested claims (a Kubernetes token's
+//! `/kubernetes.io/serviceaccount/uid`).
 use serde_json::{Map, Value};
 
 /// The most exact-match claims one credential names.
@@ -99,7 +102,10 @@ impl FederatedTrust {
         }
         for (k, v) in &claims {
             bounded("claims", k)?;
-            if RESERVED.contains(&k.as_str()) {
+            let top = k
+                .strip_prefix('/')
+                .map_or(k.as_str(), |p| p.split('/').next().unwrap_or_default());
+            if k == "/" || RESERVED.contains(&top) {
                 return Err(TrustError(
                     "claims",
                     format!("`{k}` is matched by its own field or not at all"),
@@ -135,16 +141,24 @@ impl FederatedTrust {
 }
 
 /// Does a token's claims set (`token`, verified) hold every claim of the
-/// stored `claims` (`""`: none) with exactly its value? A stored text that
-/// no longer parses matches nothing.
-pub fn claims_match(claims: &str, token: &Map<String, Value>) -> bool {
+/// stored `claims` (`""`: none) with exactly its value (a name starting
+/// with `/` is a JSON Pointer)? A stored text that no longer parses
+/// matches nothing.
+pub fn claims_match(claims: &str, token: &Value) -> bool {
     if claims.is_empty() {
         return true;
     }
     let Ok(Value::Object(want)) = serde_json::from_str::<Value>(claims) else {
         return false;
     };
-    want.iter().all(|(k, v)| token.get(k) == Some(v))
+    want.iter().all(|(k, v)| {
+        let got = if k.starts_with('/') {
+            token.pointer(k)
+        } else {
+            token.get(k)
+        };
+        got == Some(v)
+    })
 }
 
 #[cfg(test)]
@@ -188,8 +202,11 @@ mod tests {
     fn claims_are_scalars_not_reserved() {
         let t = trust(json!({"repository_id": "123", "run_attempt": 1, "x": true})).unwrap();
         assert_eq!(t.claims.len(), 3);
+        assert!(trust(json!({"/kubernetes.io/serviceaccount/uid": "u-1"})).is_ok());
         for bad in [
             json!({"sub": "x"}),
+            json!({"/sub": "x"}),
+            json!({"/": "x"}),
             json!({"aud": "x"}),
             json!({"nested": {"a": 1}}),
             json!({"list": ["a"]}),
@@ -207,7 +224,7 @@ mod tests {
     fn claims_match_exactly() {
         let t = trust(json!({"repository_id": "123", "run_attempt": 1})).unwrap();
         let stored = t.claims_text();
-        let token = |v: Value| v.as_object().unwrap().clone();
+        let token = |v: Value| v;
         assert!(claims_match(
             &stored,
             &token(json!({"repository_id": "123", "run_attempt": 1, "other": "y"}))
@@ -222,6 +239,20 @@ mod tests {
             &token(json!({"repository_id": "123"}))
         ));
         assert!(claims_match("", &token(json!({}))));
+        // A pointer reaches into nested claims; a dotted name does not.
+        let k8s = json!({"kubernetes.io": {"serviceaccount": {"uid": "u-1"}}});
+        assert!(claims_match(
+            r#"{"/kubernetes.io/serviceaccount/uid": "u-1"}"#,
+            &k8s
+        ));
+        assert!(!claims_match(
+            r#"{"/kubernetes.io/serviceaccount/uid": "u-2"}"#,
+            &k8s
+        ));
+        assert!(!claims_match(
+            r#"{"kubernetes.io.serviceaccount.uid": "u-1"}"#,
+            &k8s
+        ));
         assert!(!claims_match("not json", &token(json!({}))));
     }
 }

@@ -143,7 +143,8 @@ async fn select(
     if let Err(why) = check_times(&claims, p.now) {
         return Ok(Err(why));
     }
-    let aud = audiences(&claims);
+    let claims = Value::Object(claims);
+    let aud = claims.as_object().map(audiences).unwrap_or_default();
     let mut matching = candidates.into_iter().filter(|c| {
         aud.iter().any(|a| *a == c.audience)
             && claims_match(&c.claims, &claims)

@@ -43,6 +43,11 @@ CLIENT_ID=$(echo "$CREDS" | jq -r .client_id) CLIENT_SECRET=$(echo "$CREDS" | jq
 """,
 }
 
+# The settings a page tells the reader to start warden with.
+PAGE_ENV = {
+    "docs/ci-without-secrets.md": {"WARDEN_FEDERATION_ALLOW_HTTP": "true"},
+}
+
 PAIR = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"\s*:\s*("(?:[^"\\]|\\.)*"|true|false|null|-?\d+(?:\.\d+)?)')
 
 
@@ -124,9 +129,16 @@ def run_page(binary, page):
     work = tempfile.mkdtemp(prefix="warden-docs-")
     # Pages refer to their example files as docs/examples/…, from a clone.
     os.symlink(os.path.join(ROOT, "docs"), os.path.join(work, "docs"))
+    # And the test issuers (tests/issuers), with the npm packages
+    # ./scripts/test installed there, which examples import.
+    os.symlink(os.path.join(ROOT, "tests"), os.path.join(work, "tests"))
+    modules = os.path.join(ROOT, "tests", "issuers", "node_modules")
+    if os.path.isdir(modules):
+        os.symlink(modules, os.path.join(work, "node_modules"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     env.update(WARDEN_LISTEN=f"127.0.0.1:{port}", DOCS_WARDEN_BIN=binary, WARDEN_LOG="warn")
+    env.update(PAGE_ENV.get(page, {}))
     local = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([binary, "serve"], cwd=work, env=env,
                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "server.log"), "w"))
@@ -149,6 +161,8 @@ def run_page(binary, page):
             script.append(f"{{\n{body}\n}} > {work}/run{n}.out 2>&1; echo $? > {work}/run{n}.rc")
             expected = [p.replace("http://127.0.0.1:8080", local) for p in stable_pairs(shown)]
             checks.append((n, body, expected))
+        # What the page started in the background stops with it.
+        script.append("kill $(jobs -p) 2>/dev/null; true")
         path = os.path.join(work, "page.sh")
         open(path, "w").write("\n".join(script) + "\n")
         subprocess.run(["bash", path], cwd=work, env=env, timeout=300)
