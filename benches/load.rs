@@ -418,17 +418,24 @@ async fn get_token(
 /// An API registered with declared permissions (`risks:read`, `risks:write`).
 const DECLARING_API: &str = "https://risks.example.com";
 
-/// The five scenarios against a warden at `host` (`127.0.0.1:port`).
+/// What the secretless scenarios present, when the build can register it:
+/// each account's key pair, and one external issuer's token per connection.
+struct Secretless {
+    keys: Option<Vec<KeyCred>>,
+    federated: Option<Vec<String>>,
+}
+
+/// The scenarios against a warden at `host` (`127.0.0.1:port`).
 async fn bench_warden(
     host: &str,
     pid: u32,
     accounts: Vec<Cred>,
     rs: Cred,
     declaring: bool,
-    keys: Option<Vec<KeyCred>>,
-    federated: Option<Vec<String>>,
+    secretless: Secretless,
     args: &Args,
 ) -> Vec<Outcome> {
+    let Secretless { keys, federated } = secretless;
     let api = "https://api.example.com";
     let base = format!("http://{host}");
     let client = reqwest::Client::new();
@@ -703,8 +710,7 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         accounts,
         rs,
         declaring,
-        keys,
-        federated,
+        Secretless { keys, federated },
         args,
     )
     .await;
