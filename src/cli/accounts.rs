@@ -147,9 +147,18 @@ pub(super) enum AccountsCmd {
     },
 }
 
-/// `allow_http`: federated credentials may name plain-http issuers
-/// (`WARDEN_FEDERATION_ALLOW_HTTP`).
-pub(super) async fn run(cmd: AccountsCmd, db: &Db, allow_http: bool) -> Result<(), CliError> {
+/// What federated credentials may trust: plain-http issuers only with
+/// `WARDEN_FEDERATION_ALLOW_HTTP`, and never this warden's own issuer.
+pub(super) struct Federation {
+    pub allow_http: bool,
+    pub own_issuer: String,
+}
+
+pub(super) async fn run(
+    cmd: AccountsCmd,
+    db: &Db,
+    federation: &Federation,
+) -> Result<(), CliError> {
     let scope = Scope::operator(db);
     let (account, secret, json_out) = match cmd {
         AccountsCmd::List {
@@ -158,7 +167,7 @@ pub(super) async fn run(cmd: AccountsCmd, db: &Db, allow_http: bool) -> Result<(
             json,
         } => return list(db, org.as_deref(), include_deleted, json).await,
         AccountsCmd::Credentials(cmd) => {
-            return super::credentials::run(cmd, db, allow_http).await;
+            return super::credentials::run(cmd, db, federation).await;
         }
         AccountsCmd::Create(args) => {
             let json = args.json;

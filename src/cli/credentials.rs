@@ -112,7 +112,11 @@ fn parse_claims(claims: &[String]) -> Result<Option<serde_json::Value>, CliError
     Ok(Some(serde_json::Value::Object(out)))
 }
 
-pub(super) async fn run(cmd: CredentialsCmd, db: &Db, allow_http: bool) -> Result<(), CliError> {
+pub(super) async fn run(
+    cmd: CredentialsCmd,
+    db: &Db,
+    federation: &super::accounts::Federation,
+) -> Result<(), CliError> {
     let scope = Scope::operator(db);
     match cmd {
         CredentialsCmd::List { account, json } => {
@@ -159,7 +163,8 @@ pub(super) async fn run(cmd: CredentialsCmd, db: &Db, allow_http: bool) -> Resul
                 subject,
                 audience,
                 claims: parse_claims(&claims)?,
-                allow_http,
+                allow_http: federation.allow_http,
+                own_issuer: federation.own_issuer.clone(),
             };
             let view = credentials::add(&scope, &account, new, Some(&expires_in)).await?;
             print_object(serde_json::to_value(view).unwrap_or_default(), None, json);

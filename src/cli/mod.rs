@@ -215,8 +215,11 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
                 AccountsCmd::Credentials(c) if c.reads_only() => Read,
                 _ => Write,
             };
-            let allow_http = config.federation_allow_http;
-            accounts::run(cmd, &connect(&config, access).await?, allow_http).await
+            let federation = accounts::Federation {
+                allow_http: config.federation_allow_http,
+                own_issuer: config.issuer_for(config.listen),
+            };
+            accounts::run(cmd, &connect(&config, access).await?, &federation).await
         }
         Command::ResourceServers(cmd) => {
             let issuer = config.issuer_for(config.listen);

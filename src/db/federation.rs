@@ -35,14 +35,37 @@ impl Decode for Row {
     }
 }
 
-/// The most candidates read for one issuer and subject.
-const MAX_CANDIDATES: i64 = 16;
+/// The credential's columns are renamed in the derived table, so the
+/// account's unqualified column names stay unambiguous. The `LIMIT` is a
+/// literal (`MAX_CANDIDATES` + 1): a bound one makes SQLite prepare the
+/// statement again on every run (about 30 times the cost of the read).
+const FEDERATED_SQL: &str = concat!(
+    "SELECT ",
+    columns!(),
+    context_columns!("service_accounts"),
+    ", (SELECT created_at || ' ' || permissions FROM resource_servers \
+       WHERE audience = $3 AND status = 'active' AND deleted_at IS NULL) AS requested, \
+     fc.cred_id, fc.cred_audience, fc.cred_claims \
+     FROM (SELECT id AS cred_id, account_id AS cred_account, \
+           audience AS cred_audience, claims AS cred_claims FROM credentials \
+           WHERE kind = 'federated' AND issuer = $1 AND subject = $2 \
+           AND (expires_at IS NULL OR expires_at > $4)) fc \
+     JOIN service_accounts ON service_accounts.id = fc.cred_account \
+     WHERE service_accounts.deleted_at IS NULL \
+     AND ($5 IS NULL OR service_accounts.client_id = $5) \
+     LIMIT 17"
+);
+
+/// The most candidates one token may have (one more is read, to tell).
+pub const MAX_CANDIDATES: usize = 16;
 
 impl Db {
     /// The unexpired federated credentials for `issuer` and `subject` at
-    /// `now`, on accounts not deleted, with each account and what
-    /// `audience` is (when asked): the jwt-bearer and token-exchange
-    /// grants' one round trip.
+    /// `now`, on accounts not deleted (only `client_id`'s, when given),
+    /// with each account and what `audience` is (when asked): the
+    /// jwt-bearer and token-exchange grants' one round trip. At most
+    /// `MAX_CANDIDATES` + 1: more than `MAX_CANDIDATES` means too many to
+    /// choose from.
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -54,33 +77,19 @@ impl Db {
         issuer: &str,
         subject: &str,
         audience: Option<&str>,
+        client_id: Option<&str>,
         now: i64,
     ) -> DbResult<Vec<FederatedCandidate>> {
         // The credential's columns are renamed in the derived table, so
         // the account's unqualified column names stay unambiguous.
-        let sql = concat!(
-            "SELECT ",
-            columns!(),
-            context_columns!("service_accounts"),
-            ", (SELECT created_at || ' ' || permissions FROM resource_servers \
-               WHERE audience = $3 AND status = 'active' AND deleted_at IS NULL) AS requested, \
-             fc.cred_id, fc.cred_audience, fc.cred_claims \
-             FROM (SELECT id AS cred_id, account_id AS cred_account, \
-                   audience AS cred_audience, claims AS cred_claims FROM credentials \
-                   WHERE kind = 'federated' AND issuer = $1 AND subject = $2 \
-                   AND (expires_at IS NULL OR expires_at > $4)) fc \
-             JOIN service_accounts ON service_accounts.id = fc.cred_account \
-             WHERE service_accounts.deleted_at IS NULL \
-             ORDER BY fc.cred_id LIMIT $5"
-        );
         let params = [
             Param::Text(issuer),
             Param::Text(subject),
             Param::OptText(audience),
             Param::Int(now),
-            Param::Int(MAX_CANDIDATES),
+            Param::OptText(client_id),
         ];
-        let rows: Vec<Row> = self.read_hot_all(sql, &params).await?;
+        let rows: Vec<Row> = self.read_hot_all(FEDERATED_SQL, &params).await?;
         rows.into_iter()
             .map(|Row(a, requested, credential_id, audience, claims)| {
                 let requested = match requested.and_then(|s| {

@@ -105,8 +105,50 @@ async fn inline_reads_match_the_pool() {
     let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "credential.added", 6).in_org("acme");
     db.insert_credential(&key, &ev, None).await.unwrap();
 
+    // A federated credential, read with its account by issuer and subject.
+    let trust = crate::db::credentials::StoredCredential {
+        id: "cred-2".into(),
+        kind: "federated".into(),
+        jwk: None,
+        issuer: Some("https://ci.test".into()),
+        subject: Some("repo:acme/app".into()),
+        audience: Some("https://warden.test".into()),
+        claims: r#"{"repository_id":"1"}"#.into(),
+        ..key.clone()
+    };
+    db.insert_credential(&trust, &ev, None).await.unwrap();
+
     let pool = db.without_inline();
     let broken = db.with_broken_inline();
+    for aud in [Some("https://api.test"), None] {
+        let read = |d: &Db| {
+            let d = d.clone();
+            async move {
+                format!(
+                    "{:?}",
+                    d.federated_candidates("https://ci.test", "repo:acme/app", aud, None, 5)
+                        .await
+                        .unwrap()
+                )
+            }
+        };
+        let want = read(&pool).await;
+        assert!(
+            want.contains("cred-2") && want.contains("repository_id"),
+            "{want}"
+        );
+        assert_eq!(read(&db).await, want);
+        assert_eq!(read(&broken).await, want);
+    }
+    // Only the named client's, when one is named.
+    let fenced_id = fenced.client_id.as_deref();
+    for (client, n) in [(fenced_id, 1), (plain.client_id.as_deref(), 0)] {
+        let got = db
+            .federated_candidates("https://ci.test", "repo:acme/app", None, client, 5)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), n);
+    }
     for a in [&plain, &fenced] {
         let id = a.client_id.as_deref().unwrap();
         for aud in [Some("https://api.test"), Some("https://other.test"), None] {
@@ -200,8 +242,9 @@ async fn inline_reads_match_the_pool() {
         "an inline read fell back to the pool"
     );
     assert_eq!(idle(&broken), Some(0));
-    // 6 token reads, 6 introspection reads, 3 family checks.
-    assert_eq!(failures(&broken), Some(15));
+    // 6 token reads, 6 introspection reads, 2 federated reads, 3 family
+    // checks.
+    assert_eq!(failures(&broken), Some(17));
     assert!(
         db.account_for_token("arm_sa_missing", None, None)
             .await

@@ -113,11 +113,14 @@ impl FederatedTrust {
             }
             match v {
                 Value::String(s) => bounded("claims", s)?,
-                Value::Number(_) | Value::Bool(_) => {}
+                // Integers only: a float (or an integer past 64 bits,
+                // which JSON parsing rounds to one) compares inexactly.
+                Value::Number(n) if n.is_i64() || n.is_u64() => {}
+                Value::Bool(_) => {}
                 _ => {
                     return Err(TrustError(
                         "claims",
-                        format!("`{k}`: a string, number or boolean to match exactly"),
+                        format!("`{k}`: a string, integer or boolean to match exactly"),
                     ));
                 }
             }
@@ -210,6 +213,8 @@ mod tests {
             json!({"aud": "x"}),
             json!({"nested": {"a": 1}}),
             json!({"list": ["a"]}),
+            json!({"float": 1.5}),
+            serde_json::from_str::<Value>(r#"{"huge": 12345678901234567890123}"#).unwrap(),
             json!({"empty": null}),
             json!([1]),
             json!("x"),

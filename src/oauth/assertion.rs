@@ -152,7 +152,7 @@ pub fn check_claims<'c>(
     if !audiences.iter().any(|a| c.aud.contains(a)) {
         return Err("the client assertion's aud must be this server's issuer or the endpoint URL");
     }
-    if c.exp + LEEWAY_SECS <= now {
+    if c.exp.saturating_add(LEEWAY_SECS) <= now {
         return Err("the client assertion has expired");
     }
     if c.exp > now + MAX_ASSERTION_LIFETIME_SECS + LEEWAY_SECS {

@@ -19,7 +19,7 @@ use super::client_auth::{client_failed, limiter_ip, throttle};
 use super::{Context, OAuthError};
 use crate::crypto::jose::Unverified;
 use crate::crypto::verify::LEEWAY_SECS;
-use crate::db::federation::FederatedCandidate;
+use crate::db::federation::{FederatedCandidate, MAX_CANDIDATES};
 use crate::db::hot::Audience;
 use crate::domain::account::ServiceAccount;
 use crate::domain::federation::claims_match;
@@ -42,6 +42,9 @@ pub struct Federated {
     pub account: ServiceAccount,
     /// The requested audience, read with the account.
     pub requested: Audience,
+    /// What the audit event says of the exchange: the credential, and the
+    /// external token's issuer, subject and `jti`.
+    pub details: Value,
 }
 
 /// How the grant says "this token is refused": `invalid_grant` for
@@ -87,12 +90,13 @@ pub async fn authenticate(
         }
     };
     match outcome {
-        Ok((c, account)) => {
+        Ok((c, account, details)) => {
             ctx.bookkeeper
                 .credential_used(&c.credential_id, p.now, p.source_ip);
             Ok(Federated {
                 account,
                 requested: c.requested,
+                details,
             })
         }
         Err(why) => {
@@ -106,7 +110,7 @@ fn text(c: &Map<String, Value>, k: &str) -> Option<String> {
     c.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
-type Selected = Result<(FederatedCandidate, ServiceAccount), &'static str>;
+type Selected = Result<(FederatedCandidate, ServiceAccount, Value), &'static str>;
 
 /// The one credential the verified token matches, or why none does.
 async fn select(
@@ -116,13 +120,25 @@ async fn select(
     iss: &str,
     sub: &str,
 ) -> Result<Selected, OAuthError> {
+    if iss == ctx.issuer {
+        // Its own tokens are checked live (revocation, the account's
+        // state) where they are presented; exchanging one would skip that.
+        return Ok(Err(
+            "warden's own access tokens are not exchanged: the account authenticates with its own credentials",
+        ));
+    }
     let candidates = ctx
         .db
-        .federated_candidates(iss, sub, p.audience, p.now)
+        .federated_candidates(iss, sub, p.audience, p.client_id, p.now)
         .await?;
     if candidates.is_empty() {
         return Ok(Err(
             "no federated credential trusts this token's issuer and subject",
+        ));
+    }
+    if candidates.len() > MAX_CANDIDATES {
+        return Ok(Err(
+            "too many federated credentials trust this token's issuer and subject: name the account with client_id",
         ));
     }
     // Only now, for an issuer a credential names, are its keys looked up.
@@ -158,11 +174,13 @@ async fn select(
     };
     if matching.next().is_some() {
         return Ok(Err(
-            "the token matches more than one federated credential; make their audiences or claims distinct",
+            "the token matches more than one federated credential: name the account with client_id",
         ));
     }
     let account = one.account.clone();
-    Ok(Ok((one, account)))
+    let details = serde_json::json!({"credential": one.credential_id, "issuer": iss,
+        "subject": sub, "jti": claims.get("jti").and_then(Value::as_str)});
+    Ok(Ok((one, account, details)))
 }
 
 /// The token's `aud`: a string or an array of strings.
@@ -178,23 +196,25 @@ fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
 /// older than `MAX_TOKEN_AGE_SECS` (by `iat`, else by how far `exp` is).
 /// The leeway is the one warden's own tokens get.
 pub fn check_times(claims: &Map<String, Value>, now: i64) -> Result<(), &'static str> {
-    let num = |k: &str| claims.get(k).and_then(Value::as_i64);
+    // NumericDate may have a fraction (RFC 7519 §2): compared as numbers.
+    let num = |k: &str| claims.get(k).and_then(Value::as_f64);
+    let (now, leeway, max_age) = (now as f64, LEEWAY_SECS as f64, MAX_TOKEN_AGE_SECS as f64);
     let Some(exp) = num("exp") else {
         return Err("the token has no exp");
     };
-    if exp + LEEWAY_SECS <= now {
+    if exp + leeway <= now {
         return Err("the token has expired");
     }
     if [num("nbf"), num("iat")]
         .iter()
         .flatten()
-        .any(|t| *t > now + LEEWAY_SECS)
+        .any(|t| *t > now + leeway)
     {
         return Err("the token is not valid yet");
     }
     let too_old = match num("iat") {
-        Some(iat) => iat + MAX_TOKEN_AGE_SECS + LEEWAY_SECS < now,
-        None => exp > now + MAX_TOKEN_AGE_SECS + LEEWAY_SECS,
+        Some(iat) => iat + max_age + leeway < now,
+        None => exp > now + max_age + leeway,
     };
     if too_old {
         return Err("the token is too old: it must be issued within the last hour");
@@ -221,9 +241,13 @@ mod tests {
         assert!(times(json!({"exp": NOW - 10, "iat": NOW - 300})).is_ok());
         assert!(times(json!({"exp": NOW + 3600})).is_ok());
         assert!(times(json!({"exp": NOW + 86_400, "iat": NOW - 3600})).is_ok());
+        assert!(times(json!({"exp": i64::MAX, "iat": NOW})).is_ok());
         for bad in [
             json!({}),
             json!({"exp": "soon"}),
+            json!({"exp": NOW + 300, "nbf": NOW as f64 + 31.5}),
+            json!({"exp": NOW + 300, "iat": NOW as f64 + 31.5}),
+            json!({"exp": u64::MAX}),
             json!({"exp": NOW - 31}),
             json!({"exp": NOW + 300, "nbf": NOW + 31}),
             json!({"exp": NOW + 300, "iat": NOW + 31}),

@@ -174,8 +174,9 @@ impl Issuers {
         let doc: Discovery = serde_json::from_value(doc)
             .map_err(|_| refused("the discovery document has no issuer or jwks_uri"))?;
         if doc.issuer != issuer {
+            // Quoted and escaped: the text is another party's.
             return Err(refused(format!(
-                "the discovery document names another issuer ({})",
+                "the discovery document names another issuer ({:?})",
                 doc.issuer.chars().take(128).collect::<String>()
             )));
         }

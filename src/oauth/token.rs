@@ -180,7 +180,7 @@ async fn federated(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OA
         audience: Some(target).filter(|r| needs_lookup(ctx, r)),
     };
     let found = federation::authenticate(ctx, &presented, refuse).await?;
-    let (account, probed) = (found.account, found.requested);
+    let (account, probed, via) = (found.account, found.requested, found.details);
     check_state(&account, req.source_ip, req.now)?;
     if let Audience::Api { since, .. } = probed
         && since > req.now
@@ -196,7 +196,15 @@ async fn federated(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OA
         ip: req.source_ip,
         now: req.now,
     };
-    client_credentials(ctx, &who, aud, &allowed, scope.as_deref(), Some(kind)).await
+    client_credentials(
+        ctx,
+        &who,
+        aud,
+        &allowed,
+        scope.as_deref(),
+        Some((kind, via)),
+    )
+    .await
 }
 
 /// The authenticated client of a token request.
@@ -212,7 +220,7 @@ async fn client_credentials(
     aud: String,
     allowed: &AudiencePermissions,
     scope: Option<&str>,
-    federated: Option<FederatedGrant>,
+    federated: Option<(FederatedGrant, serde_json::Value)>,
 ) -> Result<TokenResponse, OAuthError> {
     let all = who.account.role_permissions();
     let held = allowed.restrict(&all);
@@ -225,12 +233,12 @@ async fn client_credentials(
     }
     let family = federated.is_none().then(random_token_id);
     let mut out = issue(ctx, who.account, &grant, &aud, family, who.now)?;
-    let grant_type = match federated {
-        None => "client_credentials",
-        Some(FederatedGrant::JwtBearer) => federation::JWT_BEARER_GRANT,
-        Some(FederatedGrant::TokenExchange) => {
+    let (grant_type, via) = match federated {
+        None => ("client_credentials", None),
+        Some((FederatedGrant::JwtBearer, via)) => (federation::JWT_BEARER_GRANT, Some(via)),
+        Some((FederatedGrant::TokenExchange, via)) => {
             out.issued_token_type = Some(federation::ACCESS_TOKEN_TYPE);
-            federation::TOKEN_EXCHANGE_GRANT
+            (federation::TOKEN_EXCHANGE_GRANT, Some(via))
         }
     };
     ctx.bookkeeper
@@ -240,7 +248,12 @@ async fn client_credentials(
                 "token.issued",
                 who.ip,
                 who.now,
-                json!({"grant_type": grant_type, "scope": out.scope, "aud": aud}),
+                match via {
+                    // The federated credential and the external token.
+                    Some(via) => json!({"grant_type": grant_type, "scope": out.scope,
+                                        "aud": aud, "federated": via}),
+                    None => json!({"grant_type": grant_type, "scope": out.scope, "aud": aud}),
+                },
             )
         });
     Ok(out)

@@ -208,6 +208,27 @@ async fn a_ci_workload_gets_a_token_without_a_secret(b: Backend) {
 
     // The keys were fetched once, not per request.
     assert_eq!(ci.jwks_fetches().await, 1);
+    // The audit log says which credential and which external token.
+    let mut via = Value::Null;
+    for _ in 0..30 {
+        let q = "/api/v1/audit-events?action=token.issued";
+        let (_, events) = s.api("GET", q, &admin, None).await;
+        via = events["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["details"]["grant_type"] == TOKEN_EXCHANGE)
+            .map(|e| e["details"]["federated"].clone())
+            .unwrap_or_default();
+        if via.is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(via["credential"], cred["id"], "{via}");
+    assert_eq!(via["subject"], "repo-app");
+    assert_eq!(via["issuer"], ci.issuer.as_str());
+    assert!(via["jti"].is_string(), "{via}");
 
     // The credential shows its last use.
     let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
@@ -326,6 +347,10 @@ async fn federated_tokens_are_checked(b: Backend) {
         ),
         ("tampered signature", tampered),
         ("alg none", unsigned),
+        (
+            "warden's own issuer",
+            ci.mint(with(json!({"iss": s.issuer}))).await,
+        ),
         ("garbage", "not.a.jwt".to_owned()),
     ];
     for (what, jwt) in &cases {
@@ -396,6 +421,28 @@ async fn federated_tokens_are_checked(b: Backend) {
         claims_of(t["access_token"].as_str().unwrap_or_default())["sub"],
         other.client_id.as_str()
     );
+    // Another org trusting the same token many times over cannot stop an
+    // account that names itself: past 16 candidates a request must name
+    // its account, and then only that account's credentials are read.
+    for n in 0..2 {
+        let squatter = s.create_account(&["viewer"]).await;
+        for i in 0..8 {
+            let mut t = repo_app_trust(&ci, &s);
+            t["audience"] = json!(format!("https://squat-{n}-{i}.example"));
+            assert_eq!(trust(&s, &admin, &squatter, t).await.0, 201);
+        }
+    }
+    let (st, e) = exchange(&s, JWT_BEARER, &ok, &[]).await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too many"),
+        "{e}"
+    );
+    let (st, e) = exchange(&s, JWT_BEARER, &ok, &[("client_id", &other.client_id)]).await;
+    assert_eq!(st, 200, "{e}");
 
     // The live state applies: disabled and expired accounts get 403.
     let disable = format!("/api/v1/service-accounts/{}/disable", other.id);
@@ -543,8 +590,31 @@ async fn federated_credentials_are_validated(b: Backend) {
         ("reserved claim", with("claims", json!({"sub": "x"}))),
         ("nested claim", with("claims", json!({"a": {"b": 1}}))),
         ("a jwk too", with("jwk", json!({"kty": "EC"}))),
+        ("this warden", with("issuer", json!(s.issuer))),
+        ("a float claim", with("claims", json!({"run": 1.5}))),
     ] {
         let (st, e) = trust(&s, &admin, &a, body).await;
+        assert_eq!(st, 422, "{what}: {e}");
+    }
+    // A jwks_uri follows the same rules as an issuer, and is the key's
+    // only source.
+    let keys = format!("/api/v1/service-accounts/{}/credentials", a.id);
+    for (what, body) in [
+        (
+            "http",
+            json!({"type": "public_key", "jwks_uri": "http://keys.example/jwks"}),
+        ),
+        (
+            "not a URL",
+            json!({"type": "public_key", "jwks_uri": "keys"}),
+        ),
+        (
+            "both",
+            json!({"type": "public_key", "jwks_uri": "https://keys.example/jwks",
+                        "jwk": {"kty": "EC"}}),
+        ),
+    ] {
+        let (st, e) = s.api("POST", &keys, &admin, Some(body)).await;
         assert_eq!(st, 422, "{what}: {e}");
     }
     let (st, c) = trust(&s, &admin, &a, base.clone()).await;
@@ -661,7 +731,71 @@ async fn openid_client_signs_with_a_key(b: Backend) {
     assert!(used["last_used_at"].is_string(), "{used}");
 }
 
+/// A client that publishes its keys at a `jwks_uri` (here the CI
+/// issuer's JWKS, whose key signs the assertions): warden fetches them when
+/// an assertion names a `kid` it has not seen, and follows the client's
+/// rotation.
+async fn a_key_published_at_a_jwks_uri(b: Backend) {
+    if without_node_issuer() {
+        return;
+    }
+    let ci = CiIssuer::start();
+    let s = federated_server(b).await;
+    let (_, admin) = s.caller(&["admin"]).await;
+    let a = s.create_account(&["viewer"]).await;
+    let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
+    let jwks_uri = format!("{}/jwks", ci.issuer);
+    let body = json!({"type": "public_key", "jwks_uri": jwks_uri});
+    let (st, c) = s.api("POST", &path, &admin, Some(body)).await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(c["jwks_uri"], jwks_uri.as_str());
+    let token_endpoint = format!("{}/oauth/token", s.issuer);
+    let claims = json!({"iss": a.client_id, "sub": a.client_id, "aud": token_endpoint});
+    let assert_with = |jwt: &str| {
+        [
+            ("grant_type", "client_credentials".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", jwt.to_owned()),
+        ]
+    };
+    let post = |form: [(&'static str, String); 3]| {
+        let s = &s;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.post_form("/oauth/token", &form, None)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    let jwt = ci.mint(claims.clone()).await;
+    assert_eq!(post(assert_with(&jwt)).await, 200);
+    assert_eq!(post(assert_with(&jwt)).await, 401, "replay");
+    assert_eq!(ci.jwks_fetches().await, 1);
+    let jwt = ci.mint(claims.clone()).await;
+    assert_eq!(post(assert_with(&jwt)).await, 200, "the key is cached");
+    assert_eq!(ci.jwks_fetches().await, 1);
+    // The client rotates: its new kid is fetched, once the interval since
+    // the last fetch has passed.
+    ci.rotate().await;
+    let jwt = ci.mint(claims.clone()).await;
+    assert_eq!(post(assert_with(&jwt)).await, 401);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let jwt = ci.mint(claims.clone()).await;
+    assert_eq!(post(assert_with(&jwt)).await, 200);
+    assert_eq!(ci.jwks_fetches().await, 2);
+    // Removed: refused from the next request on.
+    let cred = format!("{path}/{}", c["id"].as_str().unwrap_or_default());
+    assert_eq!(s.api("DELETE", &cred, &admin, None).await.0, 204);
+    let jwt = ci.mint(claims).await;
+    assert_eq!(post(assert_with(&jwt)).await, 401);
+}
+
 both_backends!(
+    a_key_published_at_a_jwks_uri,
     openid_client_signs_with_a_key,
     a_ci_workload_gets_a_token_without_a_secret,
     federated_tokens_are_checked,

@@ -84,7 +84,7 @@ pub async fn add_credential(
     ApiJson(body): ApiJson<AddCredential>,
 ) -> Result<(StatusCode, Json<CredentialView>), ApiError> {
     let expires_in = body.expires_in.clone();
-    let new = new_credential(body, state.config.federation_allow_http)?;
+    let new = new_credential(body, state.config.federation_allow_http, &state.issuer)?;
     let scope = caller.scope(&state.db);
     let view = credentials::add(&scope, &id, new, expires_in.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -114,7 +114,11 @@ pub async fn remove_credential(
 
 /// The credential a request body describes, each type with only its own
 /// fields.
-fn new_credential(body: AddCredential, allow_http: bool) -> Result<NewCredential, ApiError> {
+fn new_credential(
+    body: AddCredential,
+    allow_http: bool,
+    own_issuer: &str,
+) -> Result<NewCredential, ApiError> {
     let federated = [&body.issuer, &body.subject, &body.audience]
         .iter()
         .any(|f| f.is_some())
@@ -144,6 +148,7 @@ fn new_credential(body: AddCredential, allow_http: bool) -> Result<NewCredential
                 audience: need(body.audience, "audience")?,
                 claims: body.claims,
                 allow_http,
+                own_issuer: own_issuer.to_owned(),
             })
         }
         _ => Err(ApiError::invalid("type", "`public_key` or `federated`")),

@@ -126,13 +126,17 @@ pub enum NewCredential {
     /// A public key, given as a JWK.
     PublicKey(serde_json::Value),
     /// Trust in an external issuer's tokens; `allow_http`: the deployment
-    /// lets federation use plain http (`WARDEN_FEDERATION_ALLOW_HTTP`).
+    /// lets federation use plain http (`WARDEN_FEDERATION_ALLOW_HTTP`);
+    /// `own_issuer`: this warden's issuer URL, which is never trusted (its
+    /// tokens are checked live where they are presented, and exchanging
+    /// one would skip that).
     Federated {
         issuer: String,
         subject: String,
         audience: String,
         claims: Option<serde_json::Value>,
         allow_http: bool,
+        own_issuer: String,
     },
 }
 
@@ -161,7 +165,14 @@ fn parts(new: NewCredential) -> Result<Parts, ManageError> {
             audience,
             claims,
             allow_http,
+            own_issuer,
         } => {
+            if issuer.trim_end_matches('/') == own_issuer.trim_end_matches('/') {
+                return Err(invalid(
+                    "issuer",
+                    "this warden's own tokens are not exchanged: the account authenticates with its own credentials",
+                ));
+            }
             let t = FederatedTrust::new(&issuer, &subject, &audience, claims.as_ref(), allow_http)
                 .map_err(|TrustError(field, why)| invalid(field, why))?;
             let details = json!({"issuer": t.issuer, "subject": t.subject,
