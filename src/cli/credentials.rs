@@ -18,14 +18,23 @@ pub(super) enum CredentialsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Add a public key (a JWK file, `-` for standard input) the account
-    /// authenticates with (`private_key_jwt`).
+    /// Add a public key (a JWK file, `-` for standard input), or the URL
+    /// where the client publishes its keys, that the account authenticates
+    /// with (`private_key_jwt`).
     AddKey {
         /// The account's id or client id.
         account: String,
         /// The public JWK, as a file.
-        #[arg(long, value_name = "FILE")]
-        jwk: String,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "jwks_uri",
+            conflicts_with = "jwks_uri"
+        )]
+        jwk: Option<String>,
+        /// Instead of --jwk: the https URL of the client's JWK Set.
+        #[arg(long, value_name = "URL")]
+        jwks_uri: Option<String>,
         /// 30d, 60d, 90d, 180d, 1y or never.
         #[arg(long, default_value = "never")]
         expires_in: String,
@@ -141,10 +150,18 @@ pub(super) async fn run(
         CredentialsCmd::AddKey {
             account,
             jwk,
+            jwks_uri,
             expires_in,
             json,
         } => {
-            let new = NewCredential::PublicKey(read_jwk(&jwk)?);
+            let new = match (jwk, jwks_uri) {
+                (Some(file), _) => NewCredential::PublicKey(read_jwk(&file)?),
+                (None, Some(jwks_uri)) => NewCredential::KeySet {
+                    jwks_uri,
+                    allow_http: federation.allow_http,
+                },
+                (None, None) => return Err(CliError::Usage("--jwk or --jwks-uri".into())),
+            };
             let view = credentials::add(&scope, &account, new, Some(&expires_in)).await?;
             print_object(serde_json::to_value(view).unwrap_or_default(), None, json);
             Ok(())

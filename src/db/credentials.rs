@@ -14,6 +14,8 @@ pub struct StoredCredential {
     pub kind: String,
     /// The public JWK, as JSON.
     pub jwk: Option<String>,
+    /// Or where the client publishes its keys (a JWK Set).
+    pub jwks_uri: Option<String>,
     /// A federated credential's trust: issuer, subject, audience, and the
     /// exact-match claims as a JSON object (`""`: none).
     pub issuer: Option<String>,
@@ -43,6 +45,7 @@ impl Decode for StoredCredential {
             subject: r.opt_text(10)?,
             audience: r.opt_text(11)?,
             claims: r.text(12)?,
+            jwks_uri: r.opt_text(13)?,
         })
     }
 }
@@ -60,7 +63,7 @@ impl Db {
     )]
     pub async fn list_credentials(&self, account_id: &str) -> DbResult<Vec<StoredCredential>> {
         let sql = "SELECT id, account_id, kind, jwk, created_at, created_by, expires_at, \
-                   last_used_at, last_used_ip, issuer, subject, audience, claims FROM credentials \
+                   last_used_at, last_used_ip, issuer, subject, audience, claims, jwks_uri FROM credentials \
                    WHERE account_id = $1 \
                    ORDER BY created_at, id";
         self.read_all(sql, &[Param::Text(account_id)]).await
@@ -94,8 +97,8 @@ impl Db {
         Ok(audited_write!(self, audit, guard, |tx| {
             sqlx::query(
                 "INSERT INTO credentials (id, account_id, kind, jwk, created_at, created_by, \
-                 expires_at, issuer, subject, audience, claims) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $12 \
+                 expires_at, issuer, subject, audience, claims, jwks_uri) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $12, $13 \
                  WHERE (SELECT COUNT(*) FROM credentials WHERE account_id = $2) < $8",
             )
             .bind(&c.id)
@@ -110,6 +113,7 @@ impl Db {
             .bind(&c.subject)
             .bind(&c.audience)
             .bind(&c.claims)
+            .bind(&c.jwks_uri)
             .execute(&mut *tx)
             .await?
             .rows_affected()

@@ -48,11 +48,18 @@ impl Decode for AccountAndAudience {
 }
 
 /// One of an account's public keys, as stored: the credential's id and
-/// its JWK (JSON).
+/// its JWK (JSON), or `@` and the `jwks_uri` it is published at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountKey {
     pub id: String,
     pub jwk: String,
+}
+
+impl AccountKey {
+    /// Where the keys are published, for a `jwks_uri` credential.
+    pub fn jwks_uri(&self) -> Option<&str> {
+        self.jwk.strip_prefix('@')
+    }
 }
 
 /// What the token endpoint's one query found.
@@ -124,13 +131,15 @@ impl Db {
             context_columns!("service_accounts"),
             ", (SELECT created_at || ' ' || permissions FROM resource_servers \
                WHERE audience = $2 AND status = 'active' AND deleted_at IS NULL) AS audience, \
-             CASE WHEN $3 IS NOT NULL THEN (SELECT string_agg(c.id || ' ' || c.jwk, $4) \
+             CASE WHEN $3 IS NOT NULL THEN (SELECT string_agg(c.id || ' ' || \
+               COALESCE(c.jwk, '@' || c.jwks_uri), $4) \
                FROM credentials c WHERE c.account_id = service_accounts.id \
-               AND c.kind = 'public_key' AND c.jwk IS NOT NULL \
+               AND c.kind = 'public_key' AND (c.jwk IS NOT NULL OR c.jwks_uri IS NOT NULL) \
                AND (c.expires_at IS NULL OR c.expires_at > $3)) END AS account_keys \
              FROM service_accounts WHERE client_id = $1"
         );
-        // A JWK serialised as JSON holds no raw newline.
+        // A JWK serialised as JSON holds no raw newline, nor does a
+        // jwks_uri (no control character is accepted in one).
         let params = [
             Param::Text(client_id),
             Param::OptText(audience),

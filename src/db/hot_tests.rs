@@ -101,6 +101,7 @@ async fn inline_reads_match_the_pool() {
         subject: None,
         audience: None,
         claims: String::new(),
+        jwks_uri: None,
     };
     let ev = AuditEvent::new(OPERATOR_TYPE, OPERATOR_ID, "credential.added", 6).in_org("acme");
     db.insert_credential(&key, &ev, None).await.unwrap();

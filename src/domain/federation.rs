@@ -50,9 +50,19 @@ fn bounded(field: &'static str, v: &str) -> Result<(), TrustError> {
 /// credentials, query or fragment (OpenID Discovery §4 appends the
 /// well-known path to it).
 pub fn validate_issuer(issuer: &str, allow_http: bool) -> Result<(), TrustError> {
-    bounded("issuer", issuer)?;
-    let bad = |why: &str| TrustError("issuer", why.to_owned());
-    let u = url::Url::parse(issuer).map_err(|_| bad("an absolute https URL"))?;
+    validate_fetch_url("issuer", issuer, allow_http)
+}
+
+/// Checks a URL warden will fetch from (an issuer, a `jwks_uri`), as
+/// `validate_issuer` does; errors name `field`.
+pub fn validate_fetch_url(
+    field: &'static str,
+    url: &str,
+    allow_http: bool,
+) -> Result<(), TrustError> {
+    bounded(field, url)?;
+    let bad = |why: &str| TrustError(field, why.to_owned());
+    let u = url::Url::parse(url).map_err(|_| bad("an absolute https URL"))?;
     match u.scheme() {
         "https" => {}
         "http" if allow_http => {}

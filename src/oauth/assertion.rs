@@ -7,8 +7,9 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::client_auth::{ClientAssertion, client_failed, limiter_ip, throttle};
+use super::issuers::KeySource;
 use super::{Context, OAuthError};
-use crate::crypto::jose::Unverified;
+use crate::crypto::jose::{PublicJwk, Unverified};
 use crate::crypto::verify::{Audience, LEEWAY_SECS};
 use crate::db::hot::{AccountKey, Audience as Probed};
 use crate::domain::account::ServiceAccount;
@@ -67,7 +68,7 @@ pub async fn authenticate(
     let token_endpoint = format!("{}/oauth/token", ctx.issuer);
     let audiences = [ctx.issuer.as_str(), token_endpoint.as_str()];
     let verified = match (&found, &jws) {
-        (Some(t), Some(j)) => verified_claims(ctx, j, &t.keys),
+        (Some(t), Some(j)) => verified_claims(ctx, j, &t.keys).await,
         _ => None,
     };
     let spent = match &verified {
@@ -98,16 +99,38 @@ pub async fn authenticate(
 }
 
 /// The claims of `jws` and the id of the credential whose key verifies
-/// it (the one its `kid` names, when it names one).
-fn verified_claims(
+/// it (the one its `kid` names, when it names one). Registered JWKs are
+/// tried first; keys published at a `jwks_uri` come from their cache
+/// (fetched only for a `kid` not seen yet, as an issuer's are).
+async fn verified_claims(
     ctx: &Context,
     jws: &Unverified<'_>,
     keys: &[AccountKey],
 ) -> Option<(AssertionClaims, String)> {
-    keys.iter()
+    let names_it = |k: &PublicJwk| jws.kid.is_none() || k.kid.is_none() || k.kid == jws.kid;
+    let registered = keys
+        .iter()
+        .filter(|k| k.jwks_uri().is_none())
         .filter_map(|k| Some((ctx.jwks.get(&k.jwk)?, &k.id)))
-        .filter(|(k, _)| jws.kid.is_none() || k.kid.is_none() || k.kid == jws.kid)
-        .find_map(|(k, id)| Some((jws.verify::<AssertionClaims>(&k)?, id.clone())))
+        .filter(|(k, _)| names_it(k))
+        .find_map(|(k, id)| Some((jws.verify::<AssertionClaims>(&k)?, id.clone())));
+    if registered.is_some() {
+        return registered;
+    }
+    for k in keys {
+        let Some(uri) = k.jwks_uri() else { continue };
+        let published = ctx
+            .issuers
+            .keys(KeySource::Jwks(uri), jws.kid.as_deref())
+            .await;
+        if let Some(c) = published
+            .iter()
+            .find_map(|p| jws.verify::<AssertionClaims>(p))
+        {
+            return Some((c, k.id.clone()));
+        }
+    }
+    None
 }
 
 /// The furthest ahead an assertion's `exp` may be: an hour (authlib signs

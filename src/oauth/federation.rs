@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use super::client_auth::{client_failed, limiter_ip, throttle};
+use super::issuers::KeySource;
 use super::{Context, OAuthError};
 use crate::crypto::jose::Unverified;
 use crate::crypto::verify::LEEWAY_SECS;
@@ -142,7 +143,10 @@ async fn select(
         ));
     }
     // Only now, for an issuer a credential names, are its keys looked up.
-    let keys = ctx.issuers.keys(iss, jws.kid.as_deref()).await;
+    let keys = ctx
+        .issuers
+        .keys(KeySource::Issuer(iss), jws.kid.as_deref())
+        .await;
     if keys.is_empty() {
         return Ok(Err(
             "the issuer's key for this token could not be found (its discovery or JWKS is unavailable, or the kid is unknown)",

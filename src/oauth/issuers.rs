@@ -39,7 +39,31 @@ pub struct Issuers {
 
 struct Inner {
     http: Outbound,
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    /// By issuer URL, and by `jwks_uri`.
+    entries: [Mutex<HashMap<String, Arc<Entry>>>; 2],
+}
+
+/// Where a set of keys comes from: an issuer (OpenID discovery names its
+/// JWKS) or a client's own `jwks_uri`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource<'a> {
+    Issuer(&'a str),
+    Jwks(&'a str),
+}
+
+impl KeySource<'_> {
+    fn url(&self) -> &str {
+        match self {
+            Self::Issuer(u) | Self::Jwks(u) => u,
+        }
+    }
+
+    fn slot(&self) -> usize {
+        match self {
+            Self::Issuer(_) => 0,
+            Self::Jwks(_) => 1,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -78,7 +102,7 @@ impl Issuers {
         Ok(Self {
             inner: Arc::new(Inner {
                 http: Outbound::new(allow_http)?,
-                entries: Mutex::default(),
+                entries: Default::default(),
             }),
         })
     }
@@ -87,20 +111,25 @@ impl Issuers {
         self.inner.http.allow_http()
     }
 
-    fn entry(&self, issuer: &str) -> Arc<Entry> {
-        let mut map = self.inner.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if !map.contains_key(issuer) && map.len() >= MAX_ISSUERS {
+    fn entry(&self, source: KeySource<'_>) -> Arc<Entry> {
+        let mut map = self.inner.entries[source.slot()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get(source.url()) {
+            return e.clone();
+        }
+        if map.len() >= MAX_ISSUERS {
             map.clear();
         }
-        map.entry(issuer.to_owned()).or_default().clone()
+        map.entry(source.url().to_owned()).or_default().clone()
     }
 
-    /// The keys of `issuer` that may have signed a token with `kid`: from
+    /// The keys of `source` that may have signed a token with `kid`: from
     /// the cache when it has one (refreshed in the background when stale),
-    /// else after one fetch (at most one per interval per issuer). Empty
+    /// else after one fetch (at most one per interval per source). Empty
     /// when none is known and none can be fetched now.
-    pub async fn keys(&self, issuer: &str, kid: Option<&str>) -> Vec<Arc<PublicJwk>> {
-        let entry = self.entry(issuer);
+    pub async fn keys(&self, source: KeySource<'_>, kid: Option<&str>) -> Vec<Arc<PublicJwk>> {
+        let entry = self.entry(source);
         let now = Instant::now();
         let (found, stale, may_fetch, seen) = {
             let s = entry.snapshot.read().unwrap_or_else(|e| e.into_inner());
@@ -114,22 +143,30 @@ impl Issuers {
         if !found.is_empty() {
             if stale && may_fetch {
                 let this = self.clone();
-                let issuer = issuer.to_owned();
-                tokio::spawn(async move { this.refresh(&issuer, &entry, seen).await });
+                let url = source.url().to_owned();
+                let jwks = matches!(source, KeySource::Jwks(_));
+                tokio::spawn(async move {
+                    let source = if jwks {
+                        KeySource::Jwks(&url)
+                    } else {
+                        KeySource::Issuer(&url)
+                    };
+                    this.refresh(source, &entry, seen).await
+                });
             }
             return found;
         }
         if !may_fetch {
             return found;
         }
-        self.refresh(issuer, &entry, seen).await;
+        self.refresh(source, &entry, seen).await;
         let s = entry.snapshot.read().unwrap_or_else(|e| e.into_inner());
         s.matching(kid)
     }
 
-    /// Fetches `issuer`'s keys into `entry` unless another fetch ran since
+    /// Fetches `source`'s keys into `entry` unless another fetch ran since
     /// `seen` (the attempt the caller saw): concurrent callers share one.
-    async fn refresh(&self, issuer: &str, entry: &Entry, seen: Option<Instant>) {
+    async fn refresh(&self, source: KeySource<'_>, entry: &Entry, seen: Option<Instant>) {
         let _one = entry.fetching.lock().await;
         {
             let s = entry.snapshot.read().unwrap_or_else(|e| e.into_inner());
@@ -139,7 +176,13 @@ impl Issuers {
         }
         let started = Instant::now();
         let budget = REQUEST_TIMEOUT * 2;
-        let result = match tokio::time::timeout(budget, self.fetch(issuer)).await {
+        let fetch = async {
+            match source {
+                KeySource::Issuer(issuer) => self.discover(issuer).await,
+                KeySource::Jwks(uri) => self.jwks(uri).await,
+            }
+        };
+        let result = match tokio::time::timeout(budget, fetch).await {
             Ok(r) => r,
             Err(_) => Err(refused("timed out")),
         };
@@ -148,21 +191,21 @@ impl Issuers {
         match result {
             Ok((keys, fresh)) => {
                 metrics::counter!("warden_federation_fetches_total", "result" => "ok").increment(1);
-                tracing::info!(issuer, keys = keys.len(), "fetched the issuer's keys");
+                tracing::info!(source = ?source, keys = keys.len(), "fetched signing keys");
                 s.keys = keys;
                 s.fresh_until = Some(started + fresh);
             }
             Err(e) => {
                 metrics::counter!("warden_federation_fetches_total", "result" => "failed")
                     .increment(1);
-                tracing::warn!(issuer, error = %e, "cannot fetch the issuer's keys; keeping those cached");
+                tracing::warn!(source = ?source, error = %e, "cannot fetch signing keys; keeping those cached");
             }
         }
     }
 
     /// Discovery, then the JWKS: the usable keys and how long they stay
     /// fresh.
-    async fn fetch(&self, issuer: &str) -> Result<(Vec<Arc<PublicJwk>>, Duration), FetchError> {
+    async fn discover(&self, issuer: &str) -> Result<(Vec<Arc<PublicJwk>>, Duration), FetchError> {
         #[derive(Deserialize)]
         struct Discovery {
             issuer: String,
@@ -182,7 +225,12 @@ impl Issuers {
         }
         crate::domain::federation::validate_issuer(&doc.jwks_uri, self.inner.http.allow_http())
             .map_err(|e| refused(format!("jwks_uri: {}", e.1)))?;
-        let (jwks, fresh) = self.inner.http.get_json(&doc.jwks_uri).await?;
+        self.jwks(&doc.jwks_uri).await
+    }
+
+    /// A JWK Set: its usable signing keys and how long they stay fresh.
+    async fn jwks(&self, uri: &str) -> Result<(Vec<Arc<PublicJwk>>, Duration), FetchError> {
+        let (jwks, fresh) = self.inner.http.get_json(uri).await?;
         let keys: Vec<Arc<PublicJwk>> = jwks
             .get("keys")
             .and_then(Value::as_array)

@@ -970,6 +970,30 @@ async fn credentials_from_the_cli(b: Backend) {
     );
     let list = json_of(&w(&["accounts", "credentials", "list", id, "--json"]));
     assert_eq!(list[0]["issuer"], gh, "{list}");
+    let published = json_of(&w(&[
+        "accounts",
+        "credentials",
+        "add-key",
+        id,
+        "--jwks-uri",
+        "https://keys.example/jwks.json",
+        "--json",
+    ]));
+    assert_eq!(
+        published["jwks_uri"], "https://keys.example/jwks.json",
+        "{published}"
+    );
+    assert_usage_error(
+        &w(&[
+            "accounts",
+            "credentials",
+            "add-key",
+            id,
+            "--jwks-uri",
+            "http://keys.example/jwks",
+        ]),
+        "https",
+    );
     for (args, says) in [
         (vec!["--issuer", "http://ci.example"], "https"),
         (vec!["--issuer", gh, "--claim", "sub=x"], "claims"),

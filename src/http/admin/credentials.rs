@@ -30,6 +30,9 @@ pub struct AddCredential {
     /// `public_key`: the public JWK.
     #[schema(value_type = Option<Object>)]
     pub jwk: Option<serde_json::Value>,
+    /// `public_key`, instead of `jwk`: where the client publishes its
+    /// public keys as a JWK Set (https).
+    pub jwks_uri: Option<String>,
     /// `federated`: the issuer's URL, exactly as its tokens' `iss` says
     /// it (https; its OpenID discovery document names its JWKS).
     pub issuer: Option<String>,
@@ -128,13 +131,18 @@ fn new_credential(
             "type",
             "issuer, subject, audience and claims belong to a federated credential",
         )),
-        "public_key" => body.jwk.map(NewCredential::PublicKey).ok_or_else(|| {
-            ApiError::invalid(
+        "public_key" => match (body.jwk, body.jwks_uri) {
+            (Some(jwk), None) => Ok(NewCredential::PublicKey(jwk)),
+            (None, Some(jwks_uri)) => Ok(NewCredential::KeySet {
+                jwks_uri,
+                allow_http,
+            }),
+            _ => Err(ApiError::invalid(
                 "jwk",
-                "a public_key credential needs its public key as a JWK (a jwks_uri is not accepted yet)",
-            )
-        }),
-        "federated" if body.jwk.is_some() => Err(ApiError::invalid(
+                "a public_key credential has its public key as a JWK, or a jwks_uri: one of the two",
+            )),
+        },
+        "federated" if body.jwk.is_some() || body.jwks_uri.is_some() => Err(ApiError::invalid(
             "jwk",
             "a federated credential has no key of its own: the issuer's keys are found by discovery",
         )),

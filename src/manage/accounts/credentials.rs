@@ -10,7 +10,7 @@ use crate::crypto::jose::PublicJwk;
 use crate::db::credentials::StoredCredential;
 use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::domain::account::{AccountKind, ExpiresIn, ServiceAccount};
-use crate::domain::federation::{FederatedTrust, TrustError};
+use crate::domain::federation::{FederatedTrust, TrustError, validate_fetch_url};
 use crate::manage::{ManageError, Scope, invalid, rfc3339};
 
 /// One credential as the API and the CLI show it: its public parts only.
@@ -35,6 +35,10 @@ pub struct CredentialView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub jwk: Option<serde_json::Value>,
+    /// Where the client publishes its public keys (a JWK Set), instead of
+    /// one `jwk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// A federated credential's issuer (the tokens' `iss`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
@@ -65,6 +69,7 @@ impl From<&StoredCredential> for CredentialView {
             last_used_ip: c.last_used_ip.clone(),
             prefix: None,
             jwk: c.jwk.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: c.jwks_uri.clone(),
             issuer: c.issuer.clone(),
             subject: c.subject.clone(),
             audience: c.audience.clone(),
@@ -85,6 +90,7 @@ fn secrets(a: &ServiceAccount, now: i64) -> Vec<CredentialView> {
         last_used_ip: None,
         prefix: Some(prefix.to_owned()),
         jwk: None,
+        jwks_uri: None,
         issuer: None,
         subject: None,
         audience: None,
@@ -125,6 +131,9 @@ pub async fn list(scope: &Scope<'_>, key: &str) -> Result<Vec<CredentialView>, M
 pub enum NewCredential {
     /// A public key, given as a JWK.
     PublicKey(serde_json::Value),
+    /// Public keys the client publishes at a `jwks_uri` (fetched as an
+    /// external issuer's are: https only unless `allow_http`).
+    KeySet { jwks_uri: String, allow_http: bool },
     /// Trust in an external issuer's tokens; `allow_http`: the deployment
     /// lets federation use plain http (`WARDEN_FEDERATION_ALLOW_HTTP`);
     /// `own_issuer`: this warden's issuer URL, which is never trusted (its
@@ -144,6 +153,7 @@ pub enum NewCredential {
 struct Parts {
     kind: &'static str,
     jwk: Option<String>,
+    jwks_uri: Option<String>,
     trust: Option<FederatedTrust>,
     details: serde_json::Value,
 }
@@ -155,8 +165,23 @@ fn parts(new: NewCredential) -> Result<Parts, ManageError> {
             Ok(Parts {
                 kind: "public_key",
                 jwk: Some(key.to_json().to_string()),
+                jwks_uri: None,
                 trust: None,
                 details: json!({"jwk": key.to_json()}),
+            })
+        }
+        NewCredential::KeySet {
+            jwks_uri,
+            allow_http,
+        } => {
+            validate_fetch_url("jwks_uri", &jwks_uri, allow_http)
+                .map_err(|TrustError(field, why)| invalid(field, why))?;
+            Ok(Parts {
+                kind: "public_key",
+                jwk: None,
+                details: json!({"jwks_uri": jwks_uri}),
+                jwks_uri: Some(jwks_uri),
+                trust: None,
             })
         }
         NewCredential::Federated {
@@ -180,6 +205,7 @@ fn parts(new: NewCredential) -> Result<Parts, ManageError> {
             Ok(Parts {
                 kind: "federated",
                 jwk: None,
+                jwks_uri: None,
                 trust: Some(t),
                 details,
             })
@@ -213,6 +239,7 @@ pub async fn add(
         account_id: a.id.clone(),
         kind: p.kind.into(),
         jwk: p.jwk,
+        jwks_uri: p.jwks_uri,
         issuer: p.trust.as_ref().map(|t| t.issuer.clone()),
         subject: p.trust.as_ref().map(|t| t.subject.clone()),
         audience: p.trust.as_ref().map(|t| t.audience.clone()),
@@ -271,7 +298,8 @@ pub async fn remove(scope: &Scope<'_>, key: &str, id: &str) -> Result<(), Manage
         .in_org(&a.org_id)
         .with(
             json!({"credential": id, "type": gone.kind, "jwk": shown.jwk,
-                     "issuer": shown.issuer, "subject": shown.subject}),
+                     "jwks_uri": shown.jwks_uri, "issuer": shown.issuer,
+                     "subject": shown.subject}),
         );
     let check = |s: &OrgSnapshot| scope.actor.check_in_write(Some(&a.id), false, s);
     let guard = scope.actor.guard(&a.org_id, false, &check);
