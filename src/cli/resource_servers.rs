@@ -50,6 +50,11 @@ pub(super) enum RsCmd {
         /// Stop declaring a permission (repeatable)
         #[arg(long = "remove-permission", value_name = "NAME")]
         remove: Vec<String>,
+        /// Replace its public keys (`private_key_jwt` at introspection and
+        /// revocation) with a JWK Set file (`-`: standard input;
+        /// `{"keys": []}` removes them).
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -123,9 +128,10 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
             name,
             add,
             remove,
+            jwks,
             json,
         } => (
-            update(db, &resource_server, name, &add, &remove).await?,
+            update(db, &resource_server, name, &add, &remove, jwks.as_deref()).await?,
             None,
             json,
         ),
@@ -184,6 +190,7 @@ async fn update(
     name: Option<String>,
     add: &[String],
     remove: &[String],
+    jwks: Option<&str>,
 ) -> Result<crate::domain::resource_server::ResourceServer, CliError> {
     use crate::manage::resource_servers as rs;
     let (actor, now) = (Actor::operator(), now_unix());
@@ -195,9 +202,21 @@ async fn update(
         let add = add.iter().map(|p| parse_permission(p)).collect();
         r = Some(rs::change_permissions(db, key, add, remove, &actor, now).await?);
     }
+    if let Some(path) = jwks {
+        let text = if path == "-" {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(path)
+        }
+        .map_err(|e| CliError::Usage(format!("--jwks {path}: {e}")))?;
+        let set: Value = serde_json::from_str(&text)
+            .map_err(|e| CliError::Usage(format!("--jwks {path}: not JSON: {e}")))?;
+        r = Some(crate::manage::rs_keys::set_keys(db, key, &set, &actor, now).await?);
+    }
     r.ok_or_else(|| {
         CliError::Usage(
-            "nothing to change: pass --name, --add-permission or --remove-permission".into(),
+            "nothing to change: pass --name, --add-permission, --remove-permission or --jwks"
+                .into(),
         )
     })
 }

@@ -16,7 +16,7 @@ macro_rules! select_rs {
 macro_rules! rs_columns {
     () => {
         "id, name, audience, client_id, secret_hash, status, created_at, created_by, deleted_at, \
-         secret_prefix, previous_secrets, permissions"
+         secret_prefix, previous_secrets, permissions, jwks"
     };
 }
 
@@ -34,10 +34,11 @@ pub(super) struct RsRow {
     pub(super) secret_prefix: Option<String>,
     pub(super) previous_secrets: String,
     pub(super) permissions: String,
+    pub(super) jwks: String,
 }
 
 /// The number of columns in `rs_columns!()`.
-pub(super) const RS_COLUMNS: usize = 12;
+pub(super) const RS_COLUMNS: usize = 13;
 
 impl Decode for RsRow {
     fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
@@ -54,6 +55,7 @@ impl Decode for RsRow {
             secret_prefix: r.opt_text(9)?,
             previous_secrets: r.text(10)?,
             permissions: r.text(11)?,
+            jwks: r.text(12)?,
         })
     }
 }
@@ -81,6 +83,14 @@ impl TryFrom<RsRow> for ResourceServer {
                 })?
             },
             permissions: decode_permissions(&r.permissions)?,
+            keys: if r.jwks.is_empty() {
+                Vec::new()
+            } else {
+                let keys: Vec<serde_json::Value> = serde_json::from_str(&r.jwks).map_err(|_| {
+                    DbError::Sqlx(sqlx::Error::Decode("resource_servers.jwks".into()))
+                })?;
+                keys.iter().map(|k| k.to_string()).collect()
+            },
             created_at: r.created_at,
             created_by: r.created_by,
             deleted_at: r.deleted_at,
@@ -95,6 +105,15 @@ pub(super) fn decode_permissions(s: &str) -> DbResult<Vec<ApiPermission>> {
     }
     serde_json::from_str(s)
         .map_err(|_| DbError::Sqlx(sqlx::Error::Decode("resource_servers.permissions".into())))
+}
+
+/// Public JWKs (each stored as JSON) as a JSON array, '' for none.
+fn encode_keys(keys: &[String]) -> String {
+    if keys.is_empty() {
+        String::new()
+    } else {
+        format!("[{}]", keys.join(","))
+    }
 }
 
 fn encode_permissions(p: &[ApiPermission]) -> String {
@@ -130,7 +149,7 @@ impl Db {
         let sql = concat!(
             "INSERT INTO resource_servers (",
             rs_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         audited_write!(self, audit, None, |tx| {
             let res = sqlx::query(sql)
@@ -146,6 +165,7 @@ impl Db {
                 .bind(&rs.secret_prefix)
                 .bind(super::accounts::encode_previous(&rs.previous_secrets))
                 .bind(encode_permissions(&rs.permissions))
+                .bind(encode_keys(&rs.keys))
                 .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected());
@@ -271,6 +291,11 @@ impl Db {
                 .bind(*prefix)
                 .bind(super::accounts::encode_previous(previous))
                 .bind(*expected_hash),
+                RsChange::Keys(keys) => sqlx::query(
+                    "UPDATE resource_servers SET jwks = $2 WHERE id = $1 AND deleted_at IS NULL",
+                )
+                .bind(id)
+                .bind(encode_keys(keys)),
                 RsChange::Name(n) => sqlx::query(
                     "UPDATE resource_servers SET name = $2 WHERE id = $1 AND deleted_at IS NULL",
                 )
@@ -301,6 +326,9 @@ pub enum RsChange<'a> {
         expected_hash: &'a str,
     },
     Name(&'a str),
+    /// The public keys it may sign client assertions with (each a JWK, as
+    /// JSON), replacing the ones it had.
+    Keys(&'a [String]),
     /// The declared permissions, if they are still `expected` (of two
     /// concurrent edits, one wins).
     Permissions {

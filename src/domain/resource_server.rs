@@ -23,6 +23,10 @@ pub struct ResourceServer {
     /// The permissions its tokens may carry; none: every permission the
     /// account holds.
     pub permissions: Vec<ApiPermission>,
+    /// Public JWKs (each as JSON) it may sign client assertions with at
+    /// introspection and revocation (`private_key_jwt`), besides its
+    /// secret.
+    pub keys: Vec<String>,
     pub status: Status,
     pub created_at: i64,
     pub created_by: String,

@@ -23,6 +23,12 @@ pub struct IntrospectForm {
     source_ip: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// For `private_key_jwt`:
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    client_assertion_type: Option<String>,
+    /// For `private_key_jwt`: an assertion signed with one of the
+    /// resource server's registered keys.
+    client_assertion: Option<String>,
 }
 
 /// Documentation of the revocation request's form fields.
@@ -44,7 +50,7 @@ pub struct RevokeForm {
 pub async fn introspect(mut req: OAuthRequest) -> Response {
     let result = async {
         let form = req.take_form()?;
-        let (creds, peer_ip) = req.identify(&form)?;
+        let (auth, peer_ip) = req.identify_client(&form)?;
         let token = required(&form, "token")?;
         // `source_ip` is the address the resource server's own caller came
         // from; without it, an account with an allowlist is inactive.
@@ -54,7 +60,7 @@ pub async fn introspect(mut req: OAuthRequest) -> Response {
             })?),
             None => None,
         };
-        introspect_token(&req.state, &creds, token, peer_ip, caller_ip, now_unix()).await
+        introspect_token(&req.state, &auth, token, peer_ip, caller_ip, now_unix()).await
     }
     .await;
     let outcome = match &result {

@@ -8,10 +8,10 @@ use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::HeaderMap;
 
 use super::AppState;
-use super::form::{client_auth, client_credentials, read_form};
+use super::form::{client_auth, read_form};
 use super::observe::Refusal;
 use crate::oauth::OAuthError;
-use crate::oauth::client_auth::{ClientAuth, ClientCredentials};
+use crate::oauth::client_auth::ClientAuth;
 
 pub type Form = HashMap<String, String>;
 
@@ -54,21 +54,9 @@ impl OAuthRequest {
         std::mem::replace(&mut self.form, Ok(Form::new()))
     }
 
-    /// The client credentials it presents (HTTP Basic or the form) and
-    /// the address it comes from, both also noted in `seen`.
-    pub fn identify(
-        &mut self,
-        form: &Form,
-    ) -> Result<(ClientCredentials, Option<IpAddr>), OAuthError> {
-        let ip = super::client_address(&self.state, self.peer, &self.headers);
-        self.seen.ip = ip;
-        let creds = client_credentials(&self.headers, form)?;
-        self.seen.client_id = creds.shown_id();
-        Ok((creds, ip))
-    }
-
-    /// As `identify`, for the token endpoint, which also takes a client
-    /// assertion (`private_key_jwt`).
+    /// The client's authentication (HTTP Basic, the form's secret, or a
+    /// client assertion: `private_key_jwt`) and the address it comes from,
+    /// both also noted in `seen`.
     pub fn identify_client(
         &mut self,
         form: &Form,

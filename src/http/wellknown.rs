@@ -18,7 +18,10 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
         "token_endpoint": format!("{iss}/oauth/token"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported":
+            ACCEPTED_ALGS.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
         "revocation_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "private_key_jwt"],

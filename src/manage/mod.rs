@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod orgs;
 pub mod resource_servers;
 pub mod roles;
+pub mod rs_keys;
 
 use crate::crypto::secrets::hash_blocking;
 use crate::db::write::{OrgGuard, OrgSnapshot};

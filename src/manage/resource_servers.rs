@@ -88,6 +88,7 @@ pub async fn create(
         previous_secrets: Vec::new(),
         secret_hash,
         permissions,
+        keys: Vec::new(),
         status: Status::Active,
         created_at,
         created_by: format!("{}:{}", actor.kind, actor.id),
@@ -110,7 +111,7 @@ pub async fn create(
     Ok((rs, secret))
 }
 
-async fn live(db: &Db, key: &str) -> Result<ResourceServer, ManageError> {
+pub(super) async fn live(db: &Db, key: &str) -> Result<ResourceServer, ManageError> {
     match db.find_resource_server(key).await? {
         Some(r) if r.deleted_at.is_none() => Ok(r),
         _ => Err(ManageError::NotFound),
@@ -289,6 +290,10 @@ pub struct ResourceServerView {
     pub deleted_at: Option<String>,
     /// The secrets that work now, by prefix (none once deleted).
     pub secrets: Vec<crate::manage::accounts::SecretView>,
+    /// The public keys it may sign client assertions with
+    /// (`private_key_jwt`), as a JWK Set.
+    #[schema(value_type = Object)]
+    pub jwks: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
 }
@@ -327,6 +332,9 @@ impl ResourceServerView {
             } else {
                 secrets
             },
+            jwks: json!({"keys": r.keys.iter()
+                .filter_map(|k| serde_json::from_str::<serde_json::Value>(k).ok())
+                .collect::<Vec<_>>()}),
             client_secret: secret.map(|s| s.expose().to_owned()),
         }
     }

@@ -213,7 +213,7 @@ pub(super) fn throttle(
 /// limit, audits and logs that (the target, if known: its type, id and
 /// org). The client id is recorded only if it has the shape of one (a
 /// pasted secret must not land in the audit log).
-fn count_failure(
+pub(super) fn count_failure(
     ctx: &Context,
     limiter: &AuthLimiter,
     client_id: &str,
@@ -246,7 +246,7 @@ fn count_failure(
     ctx.bookkeeper.record(ev);
 }
 
-fn resource_server_id_shape(s: &str) -> bool {
+pub(super) fn resource_server_id_shape(s: &str) -> bool {
     use crate::domain::resource_server::RS_CLIENT_ID_PREFIX;
     s.len() <= 64
         && s.strip_prefix(RS_CLIENT_ID_PREFIX)

@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use super::Context;
 use super::OAuthError;
-use super::client_auth::{ClientCredentials, authenticate_resource_server, rs_precheck, rs_verify};
+use super::client_auth::ClientAuth;
+use super::rs_auth;
 use crate::crypto::verify::AccessClaims;
 use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
@@ -28,31 +29,37 @@ use crate::domain::roles::{AudiencePermissions, Grant, RolePermissions, narrow_t
 /// are read in one query; otherwise the caller is looked up alone.
 pub async fn introspect_token(
     ctx: &Context,
-    creds: &ClientCredentials,
+    auth: &ClientAuth,
     token: &str,
     peer_ip: Option<IpAddr>,
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<Introspection>, OAuthError> {
-    let lookup = rs_precheck(ctx, creds, peer_ip)?;
+    const ENDPOINT: &str = "/oauth/introspect";
+    let (rs_id, lookup) = rs_auth::precheck(ctx, auth, peer_ip)?;
     if lookup && !token.starts_with(REFRESH_TOKEN_PREFIX) {
         let keys = ctx.keys.current();
         if let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) {
             let found = ctx
                 .db
-                .introspection_context(&creds.client_id, &claims.client_id, &claims.jti)
+                .introspection_context(&rs_id, &claims.client_id, &claims.jti)
                 .await?;
             let (row, account) = match found {
                 Some(c) => (Some(c.resource_server), c.account),
                 None => (None, None),
             };
-            let caller = rs_verify(ctx, creds, peer_ip, now, row).await?;
+            let caller = rs_auth::verify(ctx, auth, &rs_id, peer_ip, now, row, ENDPOINT).await?;
             return Ok(evaluate_access_token(
                 &caller, &claims, account, source_ip, now,
             ));
         }
     }
-    let caller = authenticate_resource_server(ctx, creds, peer_ip, now).await?;
+    let row = if lookup {
+        ctx.db.resource_server_by_client_id(&rs_id).await?
+    } else {
+        None
+    };
+    let caller = rs_auth::verify(ctx, auth, &rs_id, peer_ip, now, row, ENDPOINT).await?;
     introspect(ctx, &caller, token, source_ip, now).await
 }
 

@@ -10,6 +10,7 @@ mod issue;
 pub mod issuers;
 mod outbound;
 pub mod revoke;
+mod rs_auth;
 pub mod token;
 
 use crate::db::DbError;

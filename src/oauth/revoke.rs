@@ -41,6 +41,13 @@ pub async fn revoke_token(
         ClientAuth::Secret(creds) => {
             Caller::Account(Box::new(authenticate(ctx, creds, source_ip, now).await?))
         }
+        ClientAuth::Assertion(a)
+            if super::assertion::claimed_client(a).starts_with(RS_CLIENT_ID_PREFIX) =>
+        {
+            Caller::Resource(Box::new(
+                super::rs_auth::authenticate(ctx, auth, source_ip, now, "/oauth/revoke").await?,
+            ))
+        }
         ClientAuth::Assertion(a) => {
             let (account, _) = super::assertion::authenticate(ctx, a, source_ip, now, None).await?;
             Caller::Account(Box::new(account))

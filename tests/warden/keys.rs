@@ -360,7 +360,88 @@ async fn each_secret_shows_its_last_use(b: Backend) {
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
 }
 
+/// A resource server signs its own assertions at introspection and
+/// revocation (`private_key_jwt`), with keys the operator registers.
+async fn a_resource_server_signs_with_a_key(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, op) = s.caller(&["operator"]).await;
+    let rs = s.create_resource_server("https://api.example.com").await;
+    let key = new_key("rs-1");
+    let path = format!("/api/v1/resource-servers/{}", rs.id);
+    let mut private = key.jwk.clone();
+    private["d"] = json!("AAAA");
+    let (st, e) = s
+        .api(
+            "PATCH",
+            &path,
+            &op,
+            Some(json!({"jwks": {"keys": [private]}})),
+        )
+        .await;
+    assert_eq!(st, 422, "a private key: {e}");
+    let (st, view) = s
+        .api(
+            "PATCH",
+            &path,
+            &op,
+            Some(json!({"jwks": {"keys": [key.jwk]}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{view}");
+    assert_eq!(view["jwks"]["keys"][0]["kid"], "rs-1");
+
+    let a = s.create_account(&["viewer"]).await;
+    let t = s
+        .token_ok(&a, &[("resource", "https://api.example.com")])
+        .await;
+    let token = t["access_token"].as_str().unwrap_or_default().to_owned();
+    let introspect_url = format!("{}/oauth/introspect", s.issuer);
+    let call = |path: &'static str, jwt: String| {
+        let s = &s;
+        let token = token.clone();
+        async move {
+            let form = [
+                ("token", token.as_str()),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", jwt.as_str()),
+            ];
+            let r = s.post_form(path, &form, None).await;
+            let st = r.status().as_u16();
+            (st, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let jwt = assertion(&s, &key, &rs.client_id, json!({"aud": introspect_url}));
+    let (st, v) = call("/oauth/introspect", jwt.clone()).await;
+    assert_eq!((st, v["active"].clone()), (200, json!(true)), "{v}");
+    // Once only; another key; an account posing as a resource server.
+    assert_eq!(call("/oauth/introspect", jwt).await.0, 401, "replay");
+    let stranger = new_key("rs-1");
+    let jwt = assertion(&s, &stranger, &rs.client_id, json!({}));
+    assert_eq!(call("/oauth/introspect", jwt).await.0, 401, "another key");
+    let jwt = assertion(&s, &key, &a.client_id, json!({}));
+    let (st, e) = call("/oauth/introspect", jwt).await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+
+    // It revokes with an assertion too; the token is then inactive.
+    let jwt = assertion(&s, &key, &rs.client_id, json!({}));
+    assert_eq!(call("/oauth/revoke", jwt).await.0, 200);
+    assert!(!s.is_active(&rs, &token, None).await);
+
+    // Its keys removed: refused from the next request on.
+    let (st, _) = s
+        .api("PATCH", &path, &op, Some(json!({"jwks": {"keys": []}})))
+        .await;
+    assert_eq!(st, 200);
+    let jwt = assertion(&s, &key, &rs.client_id, json!({}));
+    assert_eq!(call("/oauth/introspect", jwt).await.0, 401);
+}
+
 both_backends!(
+    a_resource_server_signs_with_a_key,
     each_secret_shows_its_last_use,
     a_key_pair_replaces_the_secret,
     bad_assertions_are_refused,

@@ -220,6 +220,11 @@ pub struct PatchResourceServer {
     pub name: Option<String>,
     /// The whole new declaration (replaces the old one).
     pub permissions: Option<Vec<ApiPermission>>,
+    /// The public keys it may sign client assertions with at introspection
+    /// and revocation (`private_key_jwt`), as a JWK Set; replaces the old
+    /// ones (`{"keys": []}` removes them).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -323,6 +328,9 @@ pub async fn patch_resource_server(
     if let Some(next) = &body.permissions {
         rs::checked_permissions(next.clone())?;
     }
+    if let Some(jwks) = &body.jwks {
+        crate::manage::rs_keys::checked_keys(jwks)?;
+    }
     if let Some(name) = &body.name {
         r = rs::rename(&state.db, &r.id, name, &caller.actor, now).await?;
     }
@@ -334,6 +342,9 @@ pub async fn patch_resource_server(
             .map(|p| p.name.clone())
             .collect();
         r = rs::change_permissions(&state.db, &r.id, next, &remove, &caller.actor, now).await?;
+    }
+    if let Some(jwks) = &body.jwks {
+        r = crate::manage::rs_keys::set_keys(&state.db, &r.id, jwks, &caller.actor, now).await?;
     }
     Ok(Json(ResourceServerView::new(&r, None)))
 }
