@@ -5,7 +5,7 @@ use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::{accounts, audit, credentials, platform, roles, secrets};
+use super::admin::{accounts, audit, credentials, platform, platform_apis, roles, secrets};
 use super::{health, introspect, metrics, token, wellknown};
 
 #[derive(OpenApi)]
@@ -52,13 +52,13 @@ use super::{health, introspect, metrics, token, wellknown};
         platform::patch_org,
         platform::disable_org,
         platform::enable_org,
-        platform::list_resource_servers,
-        platform::create_resource_server,
-        platform::get_resource_server,
-        platform::patch_resource_server,
-        platform::delete_resource_server,
-        platform::reset_rs_secret,
-        platform::rotate_rs_secret,
+        platform_apis::list_resource_servers,
+        platform_apis::create_resource_server,
+        platform_apis::get_resource_server,
+        platform_apis::patch_resource_server,
+        platform_apis::delete_resource_server,
+        platform_apis::reset_rs_secret,
+        platform_apis::rotate_rs_secret,
     ),
     components(schemas(super::error::Problem)),
     modifiers(&SecuritySchemes, &OrgScopedPaths)

@@ -7,6 +7,7 @@ pub(crate) mod audit;
 mod auth;
 pub(crate) mod credentials;
 pub(crate) mod platform;
+pub(crate) mod platform_apis;
 pub(crate) mod query;
 pub(crate) mod roles;
 pub(crate) mod secrets;
