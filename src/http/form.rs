@@ -122,10 +122,10 @@ pub fn client_auth(
     {
         return Err(OAuthError::InvalidClient { basic: false });
     }
-    Ok(ClientAuth::Assertion(ClientAssertion {
+    Ok(ClientAuth::Assertion(ClientAssertion::new(
         client_id,
-        assertion: assertion.clone(),
-    }))
+        assertion.clone(),
+    )))
 }
 
 /// Extracts client credentials from the `Authorization: Basic` header or

@@ -22,13 +22,14 @@ pub const JWT_BEARER_CLIENT_ASSERTION: &str =
 /// The client an assertion claims to be: the form's `client_id`, else its
 /// (unverified) `sub`, else empty. Only a lookup key: the signature and
 /// the claims are checked against that client's keys.
-pub fn claimed_client(a: &ClientAssertion) -> String {
+/// Worked out once, when the request is read (`ClientAssertion::new`).
+pub fn claimed_client(client_id: Option<&str>, assertion: &str) -> String {
     #[derive(Deserialize)]
     struct Sub {
         sub: String,
     }
-    a.client_id.clone().unwrap_or_else(|| {
-        Unverified::decode(&a.assertion)
+    client_id.map(str::to_owned).unwrap_or_else(|| {
+        Unverified::decode(assertion)
             .and_then(|j| j.unverified_claims::<Sub>())
             .map(|s| s.sub)
             .unwrap_or_default()
@@ -48,7 +49,7 @@ pub async fn authenticate(
     audience: Option<&str>,
 ) -> Result<(ServiceAccount, Probed), OAuthError> {
     let fail = OAuthError::InvalidClient { basic: false };
-    let client_id = claimed_client(a);
+    let client_id = a.claimed.clone();
     throttle(
         &ctx.client_limiter,
         &client_id,

@@ -46,6 +46,20 @@ pub fn shown_client_id(id: &str) -> Option<String> {
 pub struct ClientAssertion {
     pub client_id: Option<String>,
     pub assertion: String,
+    /// The client it claims to be (`assertion::claimed_client`): a lookup
+    /// key only.
+    pub claimed: String,
+}
+
+impl ClientAssertion {
+    pub fn new(client_id: Option<String>, assertion: String) -> Self {
+        let claimed = super::assertion::claimed_client(client_id.as_deref(), &assertion);
+        Self {
+            client_id,
+            assertion,
+            claimed,
+        }
+    }
 }
 
 /// How a client authenticates at the token endpoint.
@@ -61,7 +75,7 @@ impl ClientAuth {
     pub fn shown_id(&self) -> Option<String> {
         match self {
             Self::Secret(c) => c.shown_id(),
-            Self::Assertion(a) => shown_client_id(&super::assertion::claimed_client(a)),
+            Self::Assertion(a) => shown_client_id(&a.claimed),
         }
     }
 }

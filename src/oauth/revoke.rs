@@ -41,9 +41,7 @@ pub async fn revoke_token(
         ClientAuth::Secret(creds) => {
             Caller::Account(Box::new(authenticate(ctx, creds, source_ip, now).await?))
         }
-        ClientAuth::Assertion(a)
-            if super::assertion::claimed_client(a).starts_with(RS_CLIENT_ID_PREFIX) =>
-        {
+        ClientAuth::Assertion(a) if a.claimed.starts_with(RS_CLIENT_ID_PREFIX) => {
             Caller::Resource(Box::new(
                 super::rs_auth::authenticate(ctx, auth, source_ip, now, "/oauth/revoke").await?,
             ))

@@ -6,7 +6,7 @@
 //! `invalid_client`, throttled like a wrong secret.
 use std::net::IpAddr;
 
-use super::assertion::{AssertionClaims, check_claims, claimed_client};
+use super::assertion::{AssertionClaims, check_claims};
 use super::client_auth::{
     ClientAssertion, ClientAuth, count_failure, limiter_ip, resource_server_id_shape, rs_precheck,
     rs_verify, throttle,
@@ -27,7 +27,7 @@ pub fn precheck(
     match auth {
         ClientAuth::Secret(c) => Ok((c.client_id.clone(), rs_precheck(ctx, c, peer_ip)?)),
         ClientAuth::Assertion(a) => {
-            let id = claimed_client(a);
+            let id = a.claimed.clone();
             throttle(&ctx.rs_limiter, &id, limiter_ip(peer_ip), "introspect")?;
             if id.starts_with(CLIENT_ID_PREFIX) {
                 return Err(OAuthError::NotAResourceServer);
