@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::client_auth::{ClientAssertion, client_failed, limiter_ip, throttle};
-use super::issuers::KeySource;
+use super::issuers::{KeySource, MAX_VERIFY_ATTEMPTS};
 use super::{Context, OAuthError};
 use crate::crypto::jose::{PublicJwk, Unverified};
 use crate::crypto::verify::{Audience, LEEWAY_SECS};
@@ -108,15 +108,21 @@ async fn verified_claims(
     jws: &Unverified<'_>,
     keys: &[AccountKey],
 ) -> Option<(AssertionClaims, String)> {
+    // Each verification costs: an assertion is tried against at most
+    // `MAX_VERIFY_ATTEMPTS` keys in all (one that names its `kid` needs one).
+    let mut budget = MAX_VERIFY_ATTEMPTS;
     let names_it = |k: &PublicJwk| jws.kid.is_none() || k.kid.is_none() || k.kid == jws.kid;
-    let registered = keys
-        .iter()
-        .filter(|k| k.jwks_uri().is_none())
-        .filter_map(|k| Some((ctx.jwks.get(&k.jwk)?, &k.id)))
-        .filter(|(k, _)| names_it(k))
-        .find_map(|(k, id)| Some((jws.verify::<AssertionClaims>(&k)?, id.clone())));
-    if registered.is_some() {
-        return registered;
+    for k in keys.iter().filter(|k| k.jwks_uri().is_none()) {
+        let Some(key) = ctx.jwks.get(&k.jwk).filter(|key| names_it(key)) else {
+            continue;
+        };
+        if budget == 0 {
+            return None;
+        }
+        budget -= 1;
+        if let Some(c) = jws.verify::<AssertionClaims>(&key) {
+            return Some((c, k.id.clone()));
+        }
     }
     for k in keys {
         let Some(uri) = k.jwks_uri() else { continue };
@@ -124,11 +130,14 @@ async fn verified_claims(
             .issuers
             .keys(KeySource::Jwks(uri), jws.kid.as_deref())
             .await;
-        if let Some(c) = published
-            .iter()
-            .find_map(|p| jws.verify::<AssertionClaims>(p))
-        {
-            return Some((c, k.id.clone()));
+        for p in published {
+            if budget == 0 {
+                return None;
+            }
+            budget -= 1;
+            if let Some(c) = jws.verify::<AssertionClaims>(&p) {
+                return Some((c, k.id.clone()));
+            }
         }
     }
     None
@@ -147,10 +156,28 @@ pub struct AssertionClaims {
     pub iss: String,
     pub sub: String,
     pub aud: Audience,
+    #[serde(deserialize_with = "numeric_date")]
     pub exp: i64,
+    #[serde(default, deserialize_with = "opt_numeric_date")]
     pub nbf: Option<i64>,
+    #[serde(default, deserialize_with = "opt_numeric_date")]
     pub iat: Option<i64>,
     pub jti: Option<String>,
+}
+
+/// A NumericDate (RFC 7519 §2): an integer, or a number with a fraction,
+/// taken to its whole second.
+fn numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !v.is_finite() {
+        return Err(serde::de::Error::custom("not a NumericDate"));
+    }
+    // `as` saturates: a date past i64 is the largest one.
+    Ok(v.floor() as i64)
+}
+
+fn opt_numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    numeric_date(d).map(Some)
 }
 
 /// Why an assertion's claims are refused (the `error_description` of the
@@ -252,6 +279,16 @@ mod tests {
                 "{patch} {client_id:?}"
             );
         }
+    }
+
+    #[test]
+    fn dates_may_have_a_fraction() {
+        let c = claims(json!({"exp": NOW as f64 + 300.5, "iat": NOW as f64 - 0.25}));
+        assert_eq!((c.exp, c.iat), (NOW + 300, Some(NOW - 1)));
+        assert!(check(json!({"exp": NOW as f64 + 300.5}), None).is_ok());
+        let huge = claims(json!({"exp": 1e300}));
+        assert_eq!(huge.exp, i64::MAX);
+        assert!(check(json!({"exp": 1e300}), None).is_err());
     }
 
     #[test]

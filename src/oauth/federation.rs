@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use super::client_auth::{client_failed, limiter_ip, throttle};
-use super::issuers::KeySource;
+use super::issuers::{KeySource, MAX_VERIFY_ATTEMPTS};
 use super::{Context, OAuthError};
 use crate::crypto::jose::Unverified;
 use crate::crypto::verify::LEEWAY_SECS;
@@ -154,6 +154,7 @@ async fn select(
     }
     let Some(claims) = keys
         .iter()
+        .take(MAX_VERIFY_ATTEMPTS)
         .find_map(|k| jws.verify::<Map<String, Value>>(k))
     else {
         return Ok(Err(

@@ -29,7 +29,15 @@ use crate::crypto::jose::PublicJwk;
 /// a failure, a stale cache).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 /// Issuers remembered before the cache starts over.
-const MAX_ISSUERS: usize = 10_000;
+const MAX_ISSUERS: usize = 1_000;
+
+/// The most keys kept from one JWK Set; a larger set is refused (each key
+/// may cost a signature verification per request, and memory).
+pub const MAX_SET_KEYS: usize = 20;
+
+/// The most signature verifications one token or assertion may cost: one
+/// without a `kid` is tried against at most this many keys.
+pub const MAX_VERIFY_ATTEMPTS: usize = 4;
 
 /// The issuers' key caches and the client that fills them.
 #[derive(Clone)]
@@ -119,7 +127,10 @@ impl Issuers {
             return e.clone();
         }
         if map.len() >= MAX_ISSUERS {
-            map.clear();
+            // One goes, not all: the others' cached keys stay.
+            if let Some(k) = map.keys().next().cloned() {
+                map.remove(&k);
+            }
         }
         map.entry(source.url().to_owned()).or_default().clone()
     }
@@ -231,13 +242,20 @@ impl Issuers {
     /// A JWK Set: its usable signing keys and how long they stay fresh.
     async fn jwks(&self, uri: &str) -> Result<(Vec<Arc<PublicJwk>>, Duration), FetchError> {
         let (jwks, fresh) = self.inner.http.get_json(uri).await?;
-        let keys: Vec<Arc<PublicJwk>> = jwks
+        let listed = jwks
             .get("keys")
             .and_then(Value::as_array)
-            .ok_or_else(|| refused("the JWKS has no keys array"))?
+            .ok_or_else(|| refused("the JWKS has no keys array"))?;
+        let keys: Vec<Arc<PublicJwk>> = listed
             .iter()
             .filter_map(|k| PublicJwk::parse(k).ok().map(Arc::new))
             .collect();
+        if keys.len() > MAX_SET_KEYS {
+            return Err(refused(format!(
+                "the JWKS has {} signing keys; warden keeps at most {MAX_SET_KEYS}",
+                keys.len()
+            )));
+        }
         if keys.is_empty() {
             return Err(refused("the JWKS has no signing key warden accepts"));
         }

@@ -17,6 +17,18 @@ pub struct Key {
     signing: EncodingKey,
 }
 
+impl Key {
+    /// The same key, its JWK without `kid` (assertions then name none).
+    fn without_kid(&self) -> Key {
+        let mut jwk = self.jwk.clone();
+        jwk.as_object_mut().map(|m| m.remove("kid"));
+        Key {
+            jwk,
+            signing: self.signing.clone(),
+        }
+    }
+}
+
 pub fn new_key(kid: &str) -> Key {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
@@ -440,7 +452,41 @@ async fn a_resource_server_signs_with_a_key(b: Backend) {
     assert_eq!(call("/oauth/introspect", jwt).await.0, 401);
 }
 
+/// Each signature check costs CPU: an assertion that names no `kid` is
+/// tried against a few keys only (found by a review: a published set of
+/// two thousand keys cost 120 ms a request).
+async fn a_kidless_assertion_is_tried_against_few_keys(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, admin) = s.caller(&["admin"]).await;
+    let a = s.create_account(&["viewer"]).await;
+    let keys: Vec<Key> = (1..=5).map(|i| new_key(&format!("k{i}"))).collect();
+    for k in &keys {
+        assert_eq!(add_key(&s, &admin, &a, &k.jwk).await.0, 201);
+    }
+    let last = &keys[4];
+    let unnamed = last.without_kid();
+    let jwt = assertion(&s, &unnamed, &a.client_id, json!({}));
+    assert_eq!(
+        token_with(&s, &jwt, &[]).await.0,
+        401,
+        "the fifth key, unnamed"
+    );
+    let jwt = assertion(&s, last, &a.client_id, json!({}));
+    assert_eq!(
+        token_with(&s, &jwt, &[]).await.0,
+        200,
+        "the fifth key, by kid"
+    );
+    let jwt = assertion(&s, &keys[0].without_kid(), &a.client_id, json!({}));
+    assert_eq!(
+        token_with(&s, &jwt, &[]).await.0,
+        200,
+        "the first key, unnamed"
+    );
+}
+
 both_backends!(
+    a_kidless_assertion_is_tried_against_few_keys,
     a_resource_server_signs_with_a_key,
     each_secret_shows_its_last_use,
     a_key_pair_replaces_the_secret,
