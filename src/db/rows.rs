@@ -155,25 +155,11 @@ impl Db {
         sql: &'static str,
         params: &[Param<'_>],
     ) -> DbResult<Option<T>> {
-        if params.len() > NAMES.len() {
-            // A parameter left unbound would read as NULL: refuse instead.
-            return Err(sqlx::Error::Protocol(format!(
-                "{} parameters; at most {}",
-                params.len(),
-                NAMES.len()
-            ))
-            .into());
-        }
-        let inline = self.read_inline(|c| {
-            let named: Vec<(&str, &dyn rusqlite::ToSql)> = NAMES
-                .iter()
-                .zip(params)
-                .map(|(n, p)| (*n, p as &dyn rusqlite::ToSql))
-                .collect();
+        let inline = self.read_inline_named(params, |c, named| {
             c.prepare_cached(sql)?
-                .query_row(&*named, |r| T::decode(r))
+                .query_row(named, |r| T::decode(r))
                 .optional()
-        });
+        })?;
         match inline {
             Some(row) => Ok(row),
             None => self.read_one(sql, params).await,
@@ -186,7 +172,26 @@ impl Db {
         sql: &'static str,
         params: &[Param<'_>],
     ) -> DbResult<Vec<T>> {
+        let inline = self.read_inline_named(params, |c, named| {
+            c.prepare_cached(sql)?
+                .query_map(named, |r| T::decode(r))?
+                .collect::<rusqlite::Result<Vec<T>>>()
+        })?;
+        match inline {
+            Some(rows) => Ok(rows),
+            None => self.read_all(sql, params).await,
+        }
+    }
+
+    /// Runs `f` on the inline reader with `params` bound as `$1`, `$2`, …
+    /// (`None`: no inline reader, or it failed; ask the pool).
+    fn read_inline_named<R>(
+        &self,
+        params: &[Param<'_>],
+        f: impl FnOnce(&rusqlite::Connection, &[(&str, &dyn rusqlite::ToSql)]) -> rusqlite::Result<R>,
+    ) -> DbResult<Option<R>> {
         if params.len() > NAMES.len() {
+            // A parameter left unbound would read as NULL: refuse instead.
             return Err(sqlx::Error::Protocol(format!(
                 "{} parameters; at most {}",
                 params.len(),
@@ -194,19 +199,13 @@ impl Db {
             ))
             .into());
         }
-        let inline = self.read_inline(|c| {
+        Ok(self.read_inline(|c| {
             let named: Vec<(&str, &dyn rusqlite::ToSql)> = NAMES
                 .iter()
                 .zip(params)
                 .map(|(n, p)| (*n, p as &dyn rusqlite::ToSql))
                 .collect();
-            c.prepare_cached(sql)?
-                .query_map(&*named, |r| T::decode(r))?
-                .collect::<rusqlite::Result<Vec<T>>>()
-        });
-        match inline {
-            Some(rows) => Ok(rows),
-            None => self.read_all(sql, params).await,
-        }
+            f(c, &named)
+        }))
     }
 }

@@ -167,6 +167,28 @@ fn claims_of(jwt: &str) -> Value {
     serde_json::from_slice(&B64.decode(payload.as_bytes()).unwrap_or_default()).unwrap_or_default()
 }
 
+/// The account's first credential of `kind` once its last use shows (it
+/// is written in batches, about a second later), or as it last stood.
+pub async fn used_credential(s: &TestServer, admin: &str, account: &str, kind: &str) -> Value {
+    let path = format!("/api/v1/service-accounts/{account}/credentials");
+    let mut used = Value::Null;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (_, list) = s.api("GET", &path, admin, None).await;
+        used = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == kind)
+            .cloned()
+            .unwrap_or_default();
+        if used["last_used_at"].is_string() {
+            break;
+        }
+    }
+    used
+}
+
 /// The CI workload `repo-app`'s trust: its subject, warden's issuer as the
 /// audience, and the repository's and owner's ids (not their names).
 fn repo_app_trust(ci: &CiIssuer, s: &TestServer) -> Value {
@@ -231,22 +253,7 @@ async fn a_ci_workload_gets_a_token_without_a_secret(b: Backend) {
     assert!(via["jti"].is_string(), "{via}");
 
     // The credential shows its last use.
-    let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
-    let mut used = Value::Null;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let (_, list) = s.api("GET", &path, &admin, None).await;
-        used = list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["type"] == "federated")
-            .cloned()
-            .unwrap_or_default();
-        if used["last_used_at"].is_string() {
-            break;
-        }
-    }
+    let used = used_credential(&s, &admin, &a.id, "federated").await;
     assert!(used["last_used_at"].is_string(), "{used}");
     assert_eq!(used["last_used_ip"], "127.0.0.1");
 
@@ -719,15 +726,7 @@ async fn openid_client_signs_with_a_key(b: Backend) {
         a.client_id.as_str()
     );
     // The key's last use shows.
-    let mut used = Value::Null;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let (_, list) = s.api("GET", &path, &admin, None).await;
-        used = list["items"][1].clone();
-        if used["last_used_at"].is_string() {
-            break;
-        }
-    }
+    let used = used_credential(&s, &admin, &a.id, "public_key").await;
     assert!(used["last_used_at"].is_string(), "{used}");
 }
 
