@@ -2,6 +2,7 @@
 //! break-glass commands, audited as the local operator. This file parses,
 //! opens the database and reports; each command group has its own file.
 mod accounts;
+mod console;
 mod credentials;
 mod keys;
 mod orgs;
@@ -65,6 +66,9 @@ enum Command {
     /// Signing keys: list, rotate, prune.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// The admin console: one-time sign-in links.
+    #[command(subcommand)]
+    Console(console::ConsoleCmd),
 }
 
 /// A failed command: `Usage` (bad input, exit 2) or `Failure` (exit 1).
@@ -230,6 +234,7 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
             resource_servers::run(cmd, &connect(&config, access).await?, &issuer).await
         }
         Command::Keys(cmd) => keys::run(cmd, &config),
+        Command::Console(cmd) => console::run(cmd, &config).await,
     }
 }
 

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+mod console;
 mod parse;
+
+pub use console::ConsoleSso;
 
 use crate::crypto::keys::Alg;
 use crate::ratelimit::Quota;
@@ -81,6 +84,8 @@ pub struct Config {
     /// Federation may reach issuers over plain http, and on loopback
     /// addresses (`WARDEN_FEDERATION_ALLOW_HTTP`; for development only).
     pub federation_allow_http: bool,
+    /// The admin console's single sign-on, when configured.
+    pub console_sso: Option<ConsoleSso>,
 }
 
 /// The longest refresh-token lifetime warden accepts (90 days). No refresh
@@ -121,6 +126,11 @@ const KEYS: &[&str] = &[
     "key_reload_interval",
     "key_rotation_interval",
     "federation_allow_http",
+    "console_oidc_issuer",
+    "console_oidc_client_id",
+    "console_oidc_client_secret",
+    "console_oidc_rules",
+    "console_oidc_scopes",
 ];
 
 impl Config {

@@ -242,6 +242,9 @@ pub(super) fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Config
         key_publication_delay: r.key_publication_delay(r.key_reload_interval()?)?,
         key_rotation_interval: r.key_rotation_interval()?,
         federation_allow_http: r.flag("federation_allow_http")?,
+        console_sso: super::console::parse(|k| {
+            r.get(k).map(|(v, s)| (v.to_owned(), s.to_owned()))
+        })?,
     })
 }
 
@@ -267,7 +270,7 @@ fn duration(
 
 /// An issuer is an absolute http(s) URL without query or fragment
 /// (RFC 8414 §2); a trailing slash is dropped so `iss` compares exactly.
-fn validate_url(v: &str) -> Result<String, &'static str> {
+pub(super) fn validate_url(v: &str) -> Result<String, &'static str> {
     let rest = v
         .strip_prefix("https://")
         .or_else(|| v.strip_prefix("http://"));

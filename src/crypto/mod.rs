@@ -1,6 +1,7 @@
 //! Key material and secret handling.
 pub mod jose;
 pub mod keys;
+pub mod opaque;
 pub mod refresh;
 pub mod secrets;
 pub mod verify;

@@ -16,11 +16,11 @@ pub struct AuditEvent {
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String)]
     pub at: i64,
-    /// `service_account`, `resource_server`, `operator` or `anonymous`
-    /// (a throttled address).
+    /// `service_account`, `resource_server`, `operator`, `user` (a person
+    /// in the console) or `anonymous` (a throttled address).
     pub actor_type: String,
-    /// The acting account's or resource server's id, `local-operator`, or
-    /// the throttled address.
+    /// The acting account's or resource server's id, a person's subject,
+    /// `local-operator`, or the throttled address.
     pub actor_id: String,
     /// What happened, e.g. `service_account.disabled`, `token.issued`.
     pub action: String,
@@ -33,6 +33,10 @@ pub struct AuditEvent {
     /// The person an operator's call was made for (its
     /// `Warden-On-Behalf-Of` header), as the caller named them.
     pub on_behalf_of: Option<String>,
+    /// A person's email, when the actor is a person signed in to the
+    /// console (`actor_type` `user`) and their sign-in gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_email: Option<String>,
     /// Changed fields and context; never a secret or token.
     #[schema(value_type = Object)]
     pub details: Value,
@@ -63,6 +67,7 @@ impl AuditEvent {
             target_id: None,
             source_ip: None,
             on_behalf_of: None,
+            actor_email: None,
             details: Value::Object(Default::default()),
         }
     }
@@ -70,6 +75,12 @@ impl AuditEvent {
     /// Who the action was done for, when an operator named them.
     pub fn for_person(mut self, person: Option<String>) -> Self {
         self.on_behalf_of = person;
+        self
+    }
+
+    /// The acting person's email (console sign-ins).
+    pub fn by_email(mut self, email: Option<String>) -> Self {
+        self.actor_email = email;
         self
     }
 
@@ -108,7 +119,7 @@ macro_rules! select_events {
     ($tail:literal) => {
         concat!(
             "SELECT id, org_id, at, actor_type, actor_id, action, target_type, target_id, \
-             source_ip, details, on_behalf_of FROM audit_events ",
+             source_ip, details, on_behalf_of, actor_email FROM audit_events ",
             $tail
         )
     };
@@ -137,6 +148,7 @@ impl Decode for AuditRow {
                 source_ip: r.opt_text(8)?,
                 details: serde_json::from_str(&r.text(9)?).unwrap_or_default(),
                 on_behalf_of: r.opt_text(10)?,
+                actor_email: r.opt_text(11)?,
             },
         })
     }

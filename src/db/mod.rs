@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 
 pub mod accounts;
 pub mod audit;
+pub mod console;
 pub mod credentials;
 pub mod federation;
 pub mod hot;

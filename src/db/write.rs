@@ -11,7 +11,7 @@ macro_rules! insert_audits {
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO audit_events \
              (org_id, at, actor_type, actor_id, action, target_type, target_id, source_ip, details, \
-             on_behalf_of) ",
+             on_behalf_of, actor_email) ",
         );
         qb.push_values(events, |mut b, ev| {
             b.push_bind(&ev.org_id)
@@ -23,7 +23,8 @@ macro_rules! insert_audits {
                 .push_bind(&ev.target_id)
                 .push_bind(&ev.source_ip)
                 .push_bind(ev.details.to_string())
-                .push_bind(&ev.on_behalf_of);
+                .push_bind(&ev.on_behalf_of)
+                .push_bind(&ev.actor_email);
         });
         qb.build().execute($exec).await
     }};

@@ -266,10 +266,12 @@ impl From<ManageError> for ApiError {
                 field: f.field.into(),
                 detail: f.reason,
             },
-            ManageError::NotFound | ManageError::RoleNotFound | ManageError::CredentialNotFound => {
-                Self::NotFound
-            }
+            ManageError::NotFound
+            | ManageError::RoleNotFound
+            | ManageError::CredentialNotFound
+            | ManageError::MemberNotFound => Self::NotFound,
             ManageError::Conflict(m) => Self::Conflict(m),
+            ManageError::Refused(m) => Self::BadRequest(m),
             ManageError::Forbidden(m) => Self::Forbidden(m),
             ManageError::Db(d) => d.into(),
             ManageError::Hash => Self::Internal,

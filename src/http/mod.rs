@@ -1,5 +1,6 @@
 //! HTTP: routes, middleware, and the only place responses are shaped.
 pub(crate) mod admin;
+pub(crate) mod console;
 mod error;
 pub mod form;
 mod health;
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/revoke", post(introspect::revoke))
         .merge(admin::router())
+        .merge(console::router())
         .route("/readyz", get(health::readyz))
         .route_layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::{accounts, audit, credentials, platform, platform_apis, roles, secrets};
+use super::admin::{
+    accounts, audit, credentials, members, platform, platform_apis, roles, secrets,
+};
 use super::{health, introspect, metrics, token, wellknown};
 
 #[derive(OpenApi)]
@@ -46,6 +48,9 @@ use super::{health, introspect, metrics, token, wellknown};
         roles::patch_global_role,
         roles::delete_global_role,
         audit::list_audit_events,
+        members::list_members,
+        members::patch_member,
+        members::delete_member,
         platform::list_orgs,
         platform::create_org,
         platform::get_org,
@@ -97,6 +102,7 @@ const ORG_SCOPED: &[&str] = &[
     "/api/v1/oauth/clients",
     "/api/v1/roles",
     "/api/v1/audit-events",
+    "/api/v1/members",
 ];
 
 impl Modify for OrgScopedPaths {

@@ -8,7 +8,11 @@
 //! - `roles`: stored roles, an org's custom ones and the global ones.
 //! - `resource_servers`: the APIs that accept warden's tokens.
 //! - `orgs`: organizations.
+//! - `console`, `members`: the admin console's sign-ins, sessions and
+//!   people (who act as `Actor`s of kind `user`, bound by the same rules).
 pub mod accounts;
+pub mod console;
+pub mod members;
 pub mod orgs;
 pub mod resource_servers;
 pub mod roles;
@@ -24,6 +28,9 @@ use crate::domain::text::InvalidField;
 
 /// The actor kind of a service account calling the admin API.
 pub const SERVICE_ACCOUNT: &str = "service_account";
+
+/// The actor kind of a person signed in to the admin console.
+pub const USER: &str = "user";
 
 /// An operation's setting: the database, the org it is confined to
 /// (`None`: any, for the local operator), who acts and when.
@@ -60,6 +67,8 @@ pub struct Actor {
     /// The person an operator acts for (`Warden-On-Behalf-Of`), recorded
     /// in every audit event of the action.
     pub on_behalf_of: Option<String>,
+    /// A person's email (console sign-ins), recorded with their subject.
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +97,7 @@ impl Actor {
             source_ip: None,
             authority: None,
             on_behalf_of: None,
+            email: None,
         }
     }
 
@@ -121,20 +131,31 @@ impl Actor {
     /// Otherwise a holder of `org:manage` alone could take over a more
     /// powerful account, e.g. by rotating its secret and using the new one.
     pub fn check_may_act_on(&self, target: &ServiceAccount) -> Result<(), ManageError> {
+        self.check_may_act_on_holder(&target.roles, &target.permissions(), "this service account")
+    }
+
+    /// The same rule for any holder of `roles` granting `permissions` (an
+    /// account, or a person in the console).
+    pub fn check_may_act_on_holder(
+        &self,
+        roles: &[String],
+        permissions: &std::collections::BTreeSet<String>,
+        who: &str,
+    ) -> Result<(), ManageError> {
         let Some(auth) = &self.authority else {
             return Ok(());
         };
-        if target.roles.iter().any(|r| r == "admin")
+        if roles.iter().any(|r| r == "admin")
             && !auth.has_role("admin")
             && !auth.has_role("operator")
         {
-            return Err(ManageError::Forbidden(
-                "only an admin may act on an account holding the admin role".into(),
-            ));
-        }
-        if let Some(p) = target.permissions().into_iter().find(|p| !auth.holds(p)) {
             return Err(ManageError::Forbidden(format!(
-                "this service account holds `{p}`, which you do not hold"
+                "only an admin may act on {who}: it holds the admin role"
+            )));
+        }
+        if let Some(p) = permissions.iter().find(|p| !auth.holds(p)) {
+            return Err(ManageError::Forbidden(format!(
+                "{who} holds `{p}`, which you do not hold"
             )));
         }
         Ok(())
@@ -237,6 +258,7 @@ impl Actor {
             .on(target.0, target.1)
             .from_address(self.source_ip.clone())
             .for_person(self.on_behalf_of.clone())
+            .by_email(self.email.clone())
     }
 
     /// An audit event by this actor about an account of `org`.
@@ -264,6 +286,11 @@ pub enum ManageError {
     RoleNotFound,
     #[error("credential not found")]
     CredentialNotFound,
+    #[error("member not found")]
+    MemberNotFound,
+    /// A rule refuses the request as made (the last-admin rule): 400.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

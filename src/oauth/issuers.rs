@@ -119,6 +119,12 @@ impl Issuers {
         self.inner.http.allow_http()
     }
 
+    /// The client the caches fetch with, under the same rules, for other
+    /// documents of a configured provider (the console's single sign-on).
+    pub fn outbound(&self) -> &Outbound {
+        &self.inner.http
+    }
+
     fn entry(&self, source: KeySource<'_>) -> Arc<Entry> {
         let mut map = self.inner.entries[source.slot()]
             .lock()

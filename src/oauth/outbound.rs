@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::Client;
@@ -44,7 +44,7 @@ pub fn refused(why: impl Into<String>) -> FetchError {
     FetchError::Refused(why.into())
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector<Resolver>>, Empty<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>;
 
 /// The client, and whether plain http and loopback are allowed.
 pub struct Outbound {
@@ -80,14 +80,43 @@ impl Outbound {
     /// GETs a JSON document: a 200 (no redirect is followed), at most
     /// `MAX_BODY`, within `REQUEST_TIMEOUT`; and its freshness.
     pub async fn get_json(&self, url: &str) -> Result<(Value, Duration), FetchError> {
+        let req = hyper::Request::get(url);
+        self.send(url, req, Bytes::new()).await
+    }
+
+    /// POSTs a form (`application/x-www-form-urlencoded`), with HTTP Basic
+    /// credentials when given, under the same rules as `get_json`: for
+    /// the console's single sign-on, at its provider's token endpoint.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: String,
+        basic: Option<String>,
+    ) -> Result<Value, FetchError> {
+        let mut req = hyper::Request::post(url).header(
+            hyper::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+        if let Some(b) = basic {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Basic {b}"));
+        }
+        self.send(url, req, Bytes::from(form)).await.map(|(v, _)| v)
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        req: hyper::http::request::Builder,
+        body: Bytes,
+    ) -> Result<(Value, Duration), FetchError> {
         check_url(url, self.allow_http)?;
-        let req = hyper::Request::get(url)
+        let req = req
             .header(hyper::header::ACCEPT, "application/json")
             .header(
                 hyper::header::USER_AGENT,
                 concat!("warden/", env!("CARGO_PKG_VERSION")),
             )
-            .body(Empty::new())
+            .body(Full::new(body))
             .map_err(|_| refused("not a URL"))?;
         let fetch = async {
             let resp = self

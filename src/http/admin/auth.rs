@@ -5,6 +5,10 @@
 //! account's current roles. Each handler names what it needs through the
 //! extractor's type (`AdminCaller<OrgRead>`, `<OrgManage>`, `<AuditRead>`),
 //! so no endpoint can be reached without a permission check.
+//!
+//! A person signed in to the console calls the same endpoints with the
+//! session cookie instead of a bearer token (`console_caller`): the same
+//! permission check, the same rules, and a CSRF token on every change.
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +18,6 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::ApiError;
-use crate::domain::account::ServiceAccount;
 use crate::domain::roles::{AUDIT_READ, ORG_MANAGE, ORG_READ, PLATFORM_MANAGE};
 use crate::http::AppState;
 use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
@@ -95,7 +98,9 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let Some(token) = bearer(parts) else {
+            return console_caller(parts, state).await;
+        };
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -137,14 +142,67 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
             source_ip: source_ip.map(|i| i.to_string()),
             on_behalf_of: on_behalf_of(parts, &authority)?,
             authority: Some(authority),
+            email: None,
         };
-        let org = path_org(parts, state, &account, &actor).await?;
+        let org = path_org(parts, state, &account.org_id, &actor).await?;
         Ok(Self {
             actor,
             org,
             need: PhantomData,
         })
     }
+}
+
+/// The caller of a request with no bearer token: the person whose console
+/// session the cookie names. A change (any method but GET and HEAD) must
+/// carry the session's CSRF token in `X-CSRF-Token`.
+async fn console_caller<N: Need>(
+    parts: &mut Parts,
+    state: &Arc<AppState>,
+) -> Result<AdminCaller<N>, ApiError> {
+    let cookie = crate::http::console::session_cookie(state, &parts.headers)
+        .ok_or(ApiError::Unauthorized)?;
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .ok_or(ApiError::Internal)?;
+    let source_ip = crate::http::client_address(state, peer, &parts.headers);
+    let caller = crate::manage::console::session(&state.db, &cookie, source_ip, now_unix())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        let sent = parts
+            .headers
+            .get(crate::http::console::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !crate::crypto::opaque::same(sent, &caller.csrf) {
+            return Err(ApiError::Forbidden(
+                "a change from the console needs its CSRF token (X-CSRF-Token)".into(),
+            ));
+        }
+    }
+    let holds = caller
+        .actor
+        .authority
+        .as_ref()
+        .is_some_and(|a| N::ANY_OF.iter().any(|p| a.holds(p)));
+    if !holds {
+        return Err(ApiError::Forbidden(format!(
+            "this needs the `{}` permission",
+            N::ANY_OF.join("` or `")
+        )));
+    }
+    let org = path_org(parts, state, &caller.org, &caller.actor).await?;
+    Ok(AdminCaller {
+        actor: caller.actor,
+        org,
+        need: PhantomData,
+    })
 }
 
 /// The bearer token of the `Authorization` header.
@@ -164,16 +222,16 @@ fn bearer(parts: &Parts) -> Option<String> {
 async fn path_org(
     parts: &mut Parts,
     state: &Arc<AppState>,
-    account: &ServiceAccount,
+    own_org: &str,
     actor: &Actor,
 ) -> Result<String, ApiError> {
     let params = RawPathParams::from_request_parts(parts, state)
         .await
         .map_err(|_| ApiError::NotFound)?;
     let Some((_, org)) = params.iter().find(|(k, _)| *k == "org") else {
-        return Ok(account.org_id.clone());
+        return Ok(own_org.to_owned());
     };
-    if org == account.org_id {
+    if org == own_org {
         return Ok(org.to_owned());
     }
     let operator = actor

@@ -6,6 +6,7 @@ pub(crate) mod accounts;
 pub(crate) mod audit;
 mod auth;
 pub(crate) mod credentials;
+pub(crate) mod members;
 pub(crate) mod platform;
 pub(crate) mod platform_apis;
 pub(crate) mod query;
@@ -87,6 +88,11 @@ fn org_routes() -> Router<Arc<AppState>> {
                 .delete(roles::delete_role),
         )
         .route("/audit-events", get(audit::list_audit_events))
+        .route("/members", get(members::list_members))
+        .route(
+            "/members/{subject}",
+            axum::routing::patch(members::patch_member).delete(members::delete_member),
+        )
 }
 
 /// The `{id}` of a path.

@@ -1,0 +1,375 @@
+//! The admin console's storage: its people (`console_members`), one-time
+//! sign-in links, server-side sessions and single sign-on in flight. Every
+//! secret is kept as its SHA-256 only (links, session cookies, the SSO
+//! browser binding); each single-use thing is spent by one conditional
+//! statement (`… RETURNING`), so two requests at once cannot both use it.
+use super::rows::{Cols, Decode, Param};
+use super::write::insert_audits;
+use super::{AuditEvent, Db, DbResult, on_db_write};
+
+/// A person of an org, as stored.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub subject: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    #[serde(skip)]
+    pub created_at: i64,
+    #[serde(skip)]
+    pub last_seen_at: Option<i64>,
+}
+
+impl Decode for Member {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self {
+            subject: r.text(0)?,
+            email: r.opt_text(1)?,
+            roles: split(&r.text(2)?),
+            created_at: r.int(3)?,
+            last_seen_at: r.opt_int(4)?,
+        })
+    }
+}
+
+fn split(roles: &str) -> Vec<String> {
+    roles
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What a sign-in link grants, once.
+#[derive(Debug, Clone)]
+pub struct LinkGrant {
+    pub org: String,
+    pub subject: String,
+    pub roles: Vec<String>,
+}
+
+/// A live session: the person, as they stand now, and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub org: String,
+    pub org_active: bool,
+    /// The org's allowlist, as stored.
+    pub org_allowed_ips: String,
+    pub member: Member,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+impl Decode for Session {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self {
+            org: r.text(0)?,
+            org_active: r.text(1)? == "active",
+            csrf: r.text(2)?,
+            expires_at: r.int(3)?,
+            member: Member {
+                subject: r.text(4)?,
+                email: r.opt_text(5)?,
+                roles: split(&r.text(6)?),
+                created_at: r.int(7)?,
+                last_seen_at: r.opt_int(8)?,
+            },
+            org_allowed_ips: r.text(9)?,
+        })
+    }
+}
+
+/// A new session, to store at sign-in.
+pub struct NewSession<'a> {
+    pub id_hash: &'a str,
+    pub csrf: &'a str,
+    pub org: &'a str,
+    pub subject: &'a str,
+    pub email: Option<&'a str>,
+    /// The member's roles: set by the sign-in (a link's or the SSO rule's),
+    /// or `None` to keep a known member's own (the console edits them).
+    pub roles: Option<&'a [String]>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// SSO in flight, as taken back at the callback.
+#[derive(Debug, Clone)]
+pub struct SsoState {
+    pub browser: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub expires_at: i64,
+}
+
+impl Decode for SsoState {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self {
+            browser: r.text(0)?,
+            nonce: r.text(1)?,
+            verifier: r.text(2)?,
+            expires_at: r.int(3)?,
+        })
+    }
+}
+
+struct Grant(String, String, String);
+impl Decode for Grant {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self(r.text(0)?, r.text(1)?, r.text(2)?))
+    }
+}
+
+impl Db {
+    /// Stores a sign-in link (its token's hash), with its audit event.
+    pub async fn create_console_link(
+        &self,
+        id_hash: &str,
+        grant: &LinkGrant,
+        now: i64,
+        expires_at: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
+        on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO console_links (id, org_id, subject, roles, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id_hash)
+            .bind(&grant.org)
+            .bind(&grant.subject)
+            .bind(grant.roles.join(" "))
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Spends a sign-in link: what it grants, if it exists, is unexpired
+    /// and was never used. One statement, so it is used at most once.
+    pub async fn redeem_console_link(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> DbResult<Option<LinkGrant>> {
+        let row: Option<Grant> = on_db_write!(self, p => {
+            let row = super::rows::bound!(
+                "UPDATE console_links SET used_at = $2 \
+                 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 \
+                 RETURNING org_id, subject, roles",
+                &[Param::Text(id_hash), Param::Int(now)]
+            )
+            .fetch_optional(p)
+            .await?;
+            row.map(|r| Grant::decode(&r)).transpose()?
+        });
+        Ok(row.map(|Grant(org, subject, roles)| LinkGrant {
+            org,
+            subject,
+            roles: split(&roles),
+        }))
+    }
+
+    /// Signs a person in: their member row (created, or roles set when the
+    /// sign-in gives them), the session, and the sign-in's audit event, in
+    /// one transaction. Expired sessions, links and SSO states go too.
+    pub async fn start_console_session(
+        &self,
+        s: &NewSession<'_>,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
+        let roles = s.roles.map(|r| r.join(" "));
+        on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            for sql in [
+                "DELETE FROM console_sessions WHERE expires_at <= $1",
+                "DELETE FROM console_links WHERE expires_at <= $1",
+                "DELETE FROM console_sso_states WHERE expires_at <= $1",
+            ] {
+                sqlx::query(sql).bind(s.now).execute(&mut *tx).await?;
+            }
+            // A new member with no roles given holds none.
+            sqlx::query(
+                "INSERT INTO console_members (org_id, subject, email, roles, created_at, last_seen_at) \
+                 VALUES ($1, $2, $3, COALESCE($4, ''), $5, $5) \
+                 ON CONFLICT (org_id, subject) DO UPDATE SET \
+                   email = COALESCE(excluded.email, console_members.email), \
+                   roles = COALESCE($4, console_members.roles), \
+                   last_seen_at = excluded.last_seen_at",
+            )
+            .bind(s.org)
+            .bind(s.subject)
+            .bind(s.email)
+            .bind(roles.as_deref())
+            .bind(s.now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO console_sessions (id, org_id, subject, csrf, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(s.id_hash)
+            .bind(s.org)
+            .bind(s.subject)
+            .bind(s.csrf)
+            .bind(s.now)
+            .bind(s.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The live session with this cookie hash, with its person as they
+    /// stand now (a removed member has no session).
+    pub async fn console_session(&self, id_hash: &str, now: i64) -> DbResult<Option<Session>> {
+        self.read_one(
+            "SELECT s.org_id, o.status, s.csrf, s.expires_at, m.subject, m.email, m.roles, \
+                    m.created_at, m.last_seen_at, o.allowed_ips \
+             FROM console_sessions s \
+             JOIN orgs o ON o.id = s.org_id \
+             JOIN console_members m ON m.org_id = s.org_id AND m.subject = s.subject \
+             WHERE s.id = $1 AND s.expires_at > $2",
+            &[Param::Text(id_hash), Param::Int(now)],
+        )
+        .await
+    }
+
+    /// Ends a session (signing out), with its audit event when it existed.
+    pub async fn end_console_session(&self, id_hash: &str, audit: &AuditEvent) -> DbResult<bool> {
+        Ok(on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query("DELETE FROM console_sessions WHERE id = $1")
+                .bind(id_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
+            }
+            tx.commit().await?;
+            n == 1
+        }))
+    }
+
+    /// Records a single sign-on in flight, keyed by its `state`.
+    pub async fn put_sso_state(&self, state: &str, s: &SsoState) -> DbResult<()> {
+        on_db_write!(self, p => sqlx::query(
+            "INSERT INTO console_sso_states (state, browser, nonce, verifier, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state)
+        .bind(&s.browser)
+        .bind(&s.nonce)
+        .bind(&s.verifier)
+        .bind(s.expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Takes a single sign-on in flight: it can be taken once.
+    pub async fn take_sso_state(&self, state: &str) -> DbResult<Option<SsoState>> {
+        Ok(on_db_write!(self, p => {
+            let row = super::rows::bound!(
+                "DELETE FROM console_sso_states WHERE state = $1 \
+                 RETURNING browser, nonce, verifier, expires_at",
+                &[Param::Text(state)]
+            )
+            .fetch_optional(p)
+            .await?;
+            row.map(|r| SsoState::decode(&r)).transpose()?
+        }))
+    }
+
+    /// An org's people, by subject.
+    pub async fn list_members(&self, org: &str) -> DbResult<Vec<Member>> {
+        self.read_all(
+            "SELECT subject, email, roles, created_at, last_seen_at FROM console_members \
+             WHERE org_id = $1 ORDER BY subject",
+            &[Param::Text(org)],
+        )
+        .await
+    }
+
+    /// Sets a member's roles (`Some`) or removes the member and their
+    /// sessions (`None`), with the audit event, if `keeps_manager` approves
+    /// the org's people as the change leaves them (read inside the
+    /// transaction, after the org's row is locked, so two changes at once
+    /// cannot both pass). `Ok(None)`: no such member.
+    pub async fn change_member(
+        &self,
+        org: &str,
+        subject: &str,
+        roles: Option<&[String]>,
+        audit: &AuditEvent,
+        keeps_manager: &(dyn Fn(&[Member]) -> Result<(), String> + Send + Sync),
+    ) -> DbResult<Option<Result<(), String>>> {
+        let roles = roles.map(|r| r.join(" "));
+        Ok(on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
+                .bind(org)
+                .execute(&mut *tx)
+                .await?;
+            let n = match &roles {
+                Some(r) => sqlx::query(
+                    "UPDATE console_members SET roles = $3 WHERE org_id = $1 AND subject = $2",
+                )
+                .bind(org)
+                .bind(subject)
+                .bind(r)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                None => {
+                    sqlx::query("DELETE FROM console_sessions WHERE org_id = $1 AND subject = $2")
+                        .bind(org)
+                        .bind(subject)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM console_members WHERE org_id = $1 AND subject = $2")
+                        .bind(org)
+                        .bind(subject)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                }
+            };
+            if n != 1 {
+                tx.rollback().await?;
+                None
+            } else {
+                let rows = super::rows::bound!(
+                    "SELECT subject, email, roles, created_at, last_seen_at FROM console_members \
+                     WHERE org_id = $1",
+                    &[Param::Text(org)]
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let after = rows
+                    .iter()
+                    .map(Member::decode)
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                match keeps_manager(&after) {
+                    Ok(()) => {
+                        insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
+                        tx.commit().await?;
+                        Some(Ok(()))
+                    }
+                    Err(why) => {
+                        tx.rollback().await?;
+                        Some(Err(why))
+                    }
+                }
+            }
+        }))
+    }
+}

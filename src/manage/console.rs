@@ -1,0 +1,205 @@
+//! Signing in to the admin console: one-time links (the operator's
+//! bootstrap and break-glass path), sessions started by a link or by single
+//! sign-on, and the session behind a request, as the `Actor` it acts as. A
+//! person acts with the permissions of their roles as they stand at each
+//! request, bound by the same grant rules as a service account.
+use std::net::IpAddr;
+
+use serde_json::json;
+
+use super::{Actor, Authority, ManageError, USER, invalid};
+use crate::crypto::opaque::{new_token, token_hash};
+use crate::db::console::{LinkGrant, Member, NewSession};
+use crate::db::{AuditEvent, Db};
+use crate::domain::ip::IpAllowlist;
+use crate::domain::roles::{builtin_permissions, permissions_of, valid_role_id};
+
+/// How long a console session lasts (absolute, from sign-in).
+pub const SESSION_TTL: i64 = 8 * 3600;
+/// The longest a sign-in link may stay usable.
+pub const MAX_LINK_TTL: i64 = 24 * 3600;
+
+/// A person signing in: to which org, as whom, with which roles (`None`:
+/// a known member keeps their own), from where, and how.
+pub struct Person<'a> {
+    pub org: &'a str,
+    pub subject: &'a str,
+    pub email: Option<&'a str>,
+    pub roles: Option<&'a [String]>,
+    pub source_ip: Option<IpAddr>,
+    /// `link` or `sso`, for the audit log.
+    pub method: &'static str,
+}
+
+/// A new session: the cookie's value (given to the browser, never stored)
+/// and when it ends.
+pub struct SignedIn {
+    pub cookie: String,
+    pub expires_at: i64,
+}
+
+/// The person behind a request, as they stand now.
+pub struct ConsoleCaller {
+    pub actor: Actor,
+    pub org: String,
+    pub member: Member,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+/// Every role is one the org can hold: built-in, global or its own.
+pub async fn check_roles_exist(db: &Db, org: &str, roles: &[String]) -> Result<(), ManageError> {
+    if roles.is_empty() {
+        return Err(invalid("roles", "name at least one role"));
+    }
+    let stored = db.stored_role_permissions(org, roles).await?;
+    match roles.iter().find(|r| {
+        !valid_role_id(r) || (builtin_permissions(r).is_none() && !stored.contains_key(*r))
+    }) {
+        Some(r) => Err(invalid(
+            "roles",
+            format!("`{r}` is not a role of this organization"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Makes a one-time sign-in link's token for `subject` (a name, e.g. an
+/// email) in `org` with `roles`, usable once within `ttl` seconds. The
+/// operator's act (the CLI), audited as `console.link_created`.
+pub async fn create_link(
+    db: &Db,
+    org: &str,
+    subject: &str,
+    roles: &[String],
+    ttl: i64,
+    now: i64,
+) -> Result<String, ManageError> {
+    if !(60..=MAX_LINK_TTL).contains(&ttl) {
+        return Err(invalid("ttl", "must be between 1m and 24h"));
+    }
+    let name = subject.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(invalid("user", "must be 1 to 200 printable characters"));
+    }
+    if db.find_org(org).await?.is_none() {
+        return Err(invalid("org", format!("no organization `{org}`")));
+    }
+    check_roles_exist(db, org, roles).await?;
+    let token = new_token();
+    let grant = LinkGrant {
+        org: org.to_owned(),
+        subject: format!("link:{name}"),
+        roles: roles.to_vec(),
+    };
+    let audit = Actor::operator()
+        .record("console.link_created", ("user", &grant.subject), now)
+        .in_org(org)
+        .with(json!({"roles": roles, "expires_at": super::rfc3339(Some(now + ttl))}));
+    db.create_console_link(&token_hash(&token), &grant, now, now + ttl, &audit)
+        .await?;
+    Ok(token)
+}
+
+/// Spends a sign-in link and starts its session; `None` when the link is
+/// unknown, used or expired (which of them is not said).
+pub async fn redeem_link(
+    db: &Db,
+    token: &str,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<SignedIn>, ManageError> {
+    let Some(grant) = db.redeem_console_link(&token_hash(token), now).await? else {
+        return Ok(None);
+    };
+    let person = Person {
+        org: &grant.org,
+        subject: &grant.subject,
+        email: None,
+        roles: Some(&grant.roles),
+        source_ip,
+        method: "link",
+    };
+    start(db, &person, now).await.map(Some)
+}
+
+/// Starts a session for a person whose sign-in has been verified.
+pub async fn start(db: &Db, p: &Person<'_>, now: i64) -> Result<SignedIn, ManageError> {
+    let cookie = new_token();
+    let audit = AuditEvent::new(USER, p.subject, "console.signed_in", now)
+        .on("user", p.subject)
+        .in_org(p.org)
+        .from_address(p.source_ip.map(|i| i.to_string()))
+        .by_email(p.email.map(str::to_owned))
+        .with(json!({"method": p.method, "roles": p.roles}));
+    let expires_at = now + SESSION_TTL;
+    db.start_console_session(
+        &NewSession {
+            id_hash: &token_hash(&cookie),
+            csrf: &new_token(),
+            org: p.org,
+            subject: p.subject,
+            email: p.email,
+            roles: p.roles,
+            now,
+            expires_at,
+        },
+        &audit,
+    )
+    .await?;
+    Ok(SignedIn { cookie, expires_at })
+}
+
+/// The person behind a session cookie, with the authority their roles
+/// give right now; `None` when the session is unknown or over, the person
+/// was removed, or their org is disabled or does not admit the address.
+pub async fn session(
+    db: &Db,
+    cookie: &str,
+    source_ip: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<ConsoleCaller>, ManageError> {
+    let Some(s) = db.console_session(&token_hash(cookie), now).await? else {
+        return Ok(None);
+    };
+    if !s.org_active || !IpAllowlist::parse_stored(&s.org_allowed_ips).permits(source_ip) {
+        return Ok(None);
+    }
+    let custom = db.stored_role_permissions(&s.org, &s.member.roles).await?;
+    let permissions = permissions_of(&s.member.roles, &custom)
+        .into_iter()
+        .collect();
+    let actor = Actor {
+        kind: USER.into(),
+        id: s.member.subject.clone(),
+        source_ip: source_ip.map(|i| i.to_string()),
+        authority: Some(Authority {
+            roles: s.member.roles.clone(),
+            permissions,
+        }),
+        on_behalf_of: None,
+        email: s.member.email.clone(),
+    };
+    Ok(Some(ConsoleCaller {
+        actor,
+        org: s.org,
+        member: s.member,
+        csrf: s.csrf,
+        expires_at: s.expires_at,
+    }))
+}
+
+/// Ends the session of this cookie (signing out), audited.
+pub async fn sign_out(
+    db: &Db,
+    cookie: &str,
+    caller: &ConsoleCaller,
+    now: i64,
+) -> Result<(), ManageError> {
+    let audit = caller
+        .actor
+        .record("console.signed_out", ("user", &caller.actor.id), now)
+        .in_org(&caller.org);
+    db.end_console_session(&token_hash(cookie), &audit).await?;
+    Ok(())
+}
