@@ -9,6 +9,8 @@ mod admin;
 mod admin_plane;
 mod api_permissions;
 mod cli;
+mod console;
+mod console_browser;
 mod discovery;
 mod docs;
 mod faults;

@@ -76,13 +76,18 @@ pub async fn whoami(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let cookie = session_cookie(&state, &headers).ok_or(ApiError::Unauthorized)?;
+    // Not signed in is an answer, not an error: the page asks first.
+    let signed_out = || Json(json!({"signed_in": false})).into_response();
+    let Some(cookie) = session_cookie(&state, &headers) else {
+        return Ok(signed_out());
+    };
     let ip = crate::http::client_address(&state, peer, &headers);
-    let c = console::session(&state.db, &cookie, ip, now_unix())
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let Some(c) = console::session(&state.db, &cookie, ip, now_unix()).await? else {
+        return Ok(signed_out());
+    };
     let permissions = c.actor.authority.map(|a| a.permissions).unwrap_or_default();
     Ok(Json(json!({
+        "signed_in": true,
         "subject": c.member.subject,
         "email": c.member.email,
         "org": c.org,

@@ -41,7 +41,7 @@ fn failure(status: StatusCode, why: &str) -> Response {
     tracing::info!(reason = why, "console single sign-on refused");
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed · warden</title>\
-         <link rel=\"stylesheet\" href=\"/console/assets/app.css\"></head><body><main class=\"signin\">\
+         <link rel=\"stylesheet\" href=\"/console/assets/app.css\"><link rel=\"icon\" href=\"/console/assets/favicon.svg\"></head><body><main class=\"signin\">\
          <h1>Sign-in failed</h1><p role=\"alert\">{}</p><p><a href=\"/console/login\">Back to sign-in</a></p>\
          </main></body></html>",
         escape(why)
@@ -119,6 +119,8 @@ pub struct Callback {
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    /// The issuer of the answer (RFC 9207), when the provider names it.
+    iss: Option<String>,
 }
 
 /// The provider's redirect back: checks the flow, redeems the code,
@@ -177,6 +179,10 @@ async fn finish(
     if pending.expires_at <= now {
         return Err(refuse("this sign-in took too long: start again"));
     }
+    // RFC 9207: an answer naming another issuer is a mix-up attack.
+    if cb.iss.as_deref().is_some_and(|i| i != sso.issuer) {
+        return Err(refuse("the answer comes from another issuer"));
+    }
     if let Some(e) = cb.error {
         let d = cb.error_description.unwrap_or_default();
         return Err(refuse(format!("the provider refused: {e} {d}")));
@@ -220,7 +226,7 @@ async fn finish(
     // session cookie is not sent.
     let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
                 <meta http-equiv=\"refresh\" content=\"0;url=/console\"><title>Signed in · warden</title>\
-                <link rel=\"stylesheet\" href=\"/console/assets/app.css\"></head><body><main class=\"signin\">\
+                <link rel=\"stylesheet\" href=\"/console/assets/app.css\"><link rel=\"icon\" href=\"/console/assets/favicon.svg\"></head><body><main class=\"signin\">\
                 <p>Signed in. <a href=\"/console\">Continue to the console</a></p></main></body></html>";
     let body = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
     let mut r = super::session::signed_in(state, &signed, body);

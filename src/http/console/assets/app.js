@@ -183,7 +183,7 @@ async function show() {
     if (!m) continue;
     main.replaceChildren(el('p', { class: 'loading', text: 'Loading…' }));
     try {
-      const view = await render(...m.slice(1).map(decodeURIComponent));
+      const view = await render(...m.slice(1).map((v) => (v === undefined ? v : decodeURIComponent(v))));
       main.replaceChildren(view);
       if (W.focusMain) main.focus();
     } catch (err) {
@@ -197,12 +197,15 @@ async function show() {
 W.refresh = show;
 
 async function start() {
-  if (location.pathname === '/console/login') return W.signInPage();
-  try {
-    W.me = await W.api('GET', '/console/session');
-  } catch (err) {
-    if (err.status === 401) return location.assign('/console/login');
-    throw err;
+  if (location.pathname === '/console/login') {
+    // A link opened in a tab already on this page changes only the hash.
+    window.addEventListener('hashchange', () => W.signInPage());
+    return W.signInPage();
+  }
+  W.me = await W.api('GET', '/console/session');
+  if (!W.me.signed_in) {
+    W.me = null;
+    return location.assign('/console/login');
   }
   const top = document.querySelector('.top');
   top.hidden = false;
