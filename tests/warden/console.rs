@@ -124,7 +124,11 @@ async fn links_are_single_use_and_short_lived(b: Backend) {
         .await
         .expect("send");
     assert_eq!(r.status(), 403);
-    assert_eq!(redeem(&srv, &token).await.0, 204, "the refused try did not spend it");
+    assert_eq!(
+        redeem(&srv, &token).await.0,
+        204,
+        "the refused try did not spend it"
+    );
     // Only the hash of a link is stored.
     let stored: Vec<(String,)> = warden_rows(&srv, "SELECT id FROM console_links").await;
     assert!(stored.iter().all(|(id,)| id.len() == 64 && *id != token));
@@ -147,29 +151,95 @@ async fn the_session_calls_the_admin_api_with_csrf_on_changes(b: Backend) {
     assert_eq!(s, 200, "{list}");
     let create = json!({"type": "credential", "name": "ci", "roles": ["viewer"]});
     // Without the CSRF token a change is refused and nothing is written.
-    let (s, _) = call(&srv, &alice, "POST", "/api/v1/service-accounts", Some(create.clone()), false).await;
+    let (s, _) = call(
+        &srv,
+        &alice,
+        "POST",
+        "/api/v1/service-accounts",
+        Some(create.clone()),
+        false,
+    )
+    .await;
     assert_eq!(s, 403);
-    let wrong = Person { cookie: alice.cookie.clone(), csrf: "x".repeat(43) };
-    let (s, _) = call(&srv, &wrong, "POST", "/api/v1/service-accounts", Some(create.clone()), true).await;
+    let wrong = Person {
+        cookie: alice.cookie.clone(),
+        csrf: "x".repeat(43),
+    };
+    let (s, _) = call(
+        &srv,
+        &wrong,
+        "POST",
+        "/api/v1/service-accounts",
+        Some(create.clone()),
+        true,
+    )
+    .await;
     assert_eq!(s, 403);
     let (_, list) = call(&srv, &alice, "GET", "/api/v1/service-accounts", None, false).await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
-    let (s, made) = call(&srv, &alice, "POST", "/api/v1/service-accounts", Some(create), true).await;
+    let (s, made) = call(
+        &srv,
+        &alice,
+        "POST",
+        "/api/v1/service-accounts",
+        Some(create),
+        true,
+    )
+    .await;
     assert_eq!(s, 201, "{made}");
     assert_eq!(made["created_by"], "user:link:alice@example.com");
     let id = made["id"].as_str().expect("id");
-    let (s, _) = call(&srv, &alice, "POST", &format!("/api/v1/service-accounts/{id}/disable"), None, true).await;
+    let (s, _) = call(
+        &srv,
+        &alice,
+        "POST",
+        &format!("/api/v1/service-accounts/{id}/disable"),
+        None,
+        true,
+    )
+    .await;
     assert_eq!(s, 200);
     // The audit log names the person.
-    let (_, log) = call(&srv, &alice, "GET", "/api/v1/audit-events?action=service_account.disabled", None, false).await;
+    let (_, log) = call(
+        &srv,
+        &alice,
+        "GET",
+        "/api/v1/audit-events?action=service_account.disabled",
+        None,
+        false,
+    )
+    .await;
     let ev = &log["items"][0];
     assert_eq!(ev["actor_type"], "user", "{log}");
     assert_eq!(ev["actor_id"], "link:alice@example.com");
-    let (_, log) = call(&srv, &alice, "GET", "/api/v1/audit-events?action=console.signed_in", None, false).await;
+    let (_, log) = call(
+        &srv,
+        &alice,
+        "GET",
+        "/api/v1/audit-events?action=console.signed_in",
+        None,
+        false,
+    )
+    .await;
     assert_eq!(log["items"][0]["details"]["method"], "link", "{log}");
     // A bad cookie is no session; a bearer token still works beside it.
-    let nobody = Person { cookie: "warden_console=forged".into(), csrf: String::new() };
-    assert_eq!(call(&srv, &nobody, "GET", "/api/v1/service-accounts", None, false).await.0, 401);
+    let nobody = Person {
+        cookie: "warden_console=forged".into(),
+        csrf: String::new(),
+    };
+    assert_eq!(
+        call(
+            &srv,
+            &nobody,
+            "GET",
+            "/api/v1/service-accounts",
+            None,
+            false
+        )
+        .await
+        .0,
+        401
+    );
     // Signing out ends the session everywhere (it is in the database).
     let r = srv
         .http
@@ -188,7 +258,12 @@ async fn the_session_calls_the_admin_api_with_csrf_on_changes(b: Backend) {
         .await
         .expect("send");
     assert_eq!(r.status(), 204);
-    assert_eq!(call(&srv, &alice, "GET", "/api/v1/service-accounts", None, false).await.0, 401);
+    assert_eq!(
+        call(&srv, &alice, "GET", "/api/v1/service-accounts", None, false)
+            .await
+            .0,
+        401
+    );
     let r = srv
         .http
         .get(srv.url("/console/session"))
@@ -196,7 +271,10 @@ async fn the_session_calls_the_admin_api_with_csrf_on_changes(b: Backend) {
         .send()
         .await
         .expect("send");
-    assert_eq!(r.json::<Value>().await.expect("json"), json!({"signed_in": false}));
+    assert_eq!(
+        r.json::<Value>().await.expect("json"),
+        json!({"signed_in": false})
+    );
 }
 
 async fn a_person_is_bound_by_the_grant_rules(b: Backend) {
@@ -204,83 +282,273 @@ async fn a_person_is_bound_by_the_grant_rules(b: Backend) {
     srv.role("manager", &["org:manage", "org:read"]).await;
     let admin_account = srv.create_account(&["admin"]).await;
     let dave = sign_in(&srv, "dave", &["manager"]).await;
-    let (s, p) = call(&srv, &dave, "POST", "/api/v1/service-accounts",
-        Some(json!({"type": "credential", "name": "x", "roles": ["admin"]})), true).await;
+    let (s, p) = call(
+        &srv,
+        &dave,
+        "POST",
+        "/api/v1/service-accounts",
+        Some(json!({"type": "credential", "name": "x", "roles": ["admin"]})),
+        true,
+    )
+    .await;
     assert_eq!(s, 403, "only an admin grants admin: {p}");
-    let (s, p) = call(&srv, &dave, "POST", "/api/v1/service-accounts",
-        Some(json!({"type": "credential", "name": "x", "roles": ["editor"]})), true).await;
+    let (s, p) = call(
+        &srv,
+        &dave,
+        "POST",
+        "/api/v1/service-accounts",
+        Some(json!({"type": "credential", "name": "x", "roles": ["editor"]})),
+        true,
+    )
+    .await;
     assert_eq!(s, 403, "cannot grant what you do not hold: {p}");
-    let (s, _) = call(&srv, &dave, "POST",
-        &format!("/api/v1/service-accounts/{}/reset-secret", admin_account.id), None, true).await;
+    let (s, _) = call(
+        &srv,
+        &dave,
+        "POST",
+        &format!("/api/v1/service-accounts/{}/reset-secret", admin_account.id),
+        None,
+        true,
+    )
+    .await;
     assert_eq!(s, 403, "cannot take over an admin account");
     // A viewer may read but not change.
     let erin = sign_in(&srv, "erin", &["viewer"]).await;
-    assert_eq!(call(&srv, &erin, "GET", "/api/v1/service-accounts", None, false).await.0, 200);
-    let (s, _) = call(&srv, &erin, "POST", "/api/v1/service-accounts",
-        Some(json!({"type": "credential", "name": "x", "roles": ["viewer"]})), true).await;
+    assert_eq!(
+        call(&srv, &erin, "GET", "/api/v1/service-accounts", None, false)
+            .await
+            .0,
+        200
+    );
+    let (s, _) = call(
+        &srv,
+        &erin,
+        "POST",
+        "/api/v1/service-accounts",
+        Some(json!({"type": "credential", "name": "x", "roles": ["viewer"]})),
+        true,
+    )
+    .await;
     assert_eq!(s, 403);
-    assert_eq!(call(&srv, &erin, "GET", "/api/v1/audit-events", None, false).await.0, 403);
+    assert_eq!(
+        call(&srv, &erin, "GET", "/api/v1/audit-events", None, false)
+            .await
+            .0,
+        403
+    );
     // Another org is not theirs; platform endpoints are not theirs.
-    warden::manage::orgs::create(&srv.db, "other", Some("Other"), &warden::manage::Actor::operator(), warden::now_unix())
+    warden::manage::orgs::create(
+        &srv.db,
+        "other",
+        Some("Other"),
+        &warden::manage::Actor::operator(),
+        warden::now_unix(),
+    )
+    .await
+    .expect("org");
+    assert_eq!(
+        call(
+            &srv,
+            &dave,
+            "GET",
+            "/api/v1/orgs/other/service-accounts",
+            None,
+            false
+        )
         .await
-        .expect("org");
-    assert_eq!(call(&srv, &dave, "GET", "/api/v1/orgs/other/service-accounts", None, false).await.0, 404);
-    assert_eq!(call(&srv, &dave, "GET", "/api/v1/orgs", None, false).await.0, 403);
+        .0,
+        404
+    );
+    assert_eq!(
+        call(&srv, &dave, "GET", "/api/v1/orgs", None, false)
+            .await
+            .0,
+        403
+    );
     // A disabled org's people are signed out.
-    srv.sql("UPDATE orgs SET status = 'disabled' WHERE id = $1", "default").await;
-    assert_eq!(call(&srv, &erin, "GET", "/api/v1/service-accounts", None, false).await.0, 401);
+    srv.sql(
+        "UPDATE orgs SET status = 'disabled' WHERE id = $1",
+        "default",
+    )
+    .await;
+    assert_eq!(
+        call(&srv, &erin, "GET", "/api/v1/service-accounts", None, false)
+            .await
+            .0,
+        401
+    );
 }
 
 async fn the_last_admin_cannot_remove_their_own_admin(b: Backend) {
     let srv = TestServer::start(b).await;
     let alice = sign_in(&srv, "alice", &["admin"]).await;
     let me = "link:alice";
-    let (s, p) = call(&srv, &alice, "PATCH", &format!("/api/v1/members/{me}"),
-        Some(json!({"roles": ["viewer"]})), true).await;
+    let (s, p) = call(
+        &srv,
+        &alice,
+        "PATCH",
+        &format!("/api/v1/members/{me}"),
+        Some(json!({"roles": ["viewer"]})),
+        true,
+    )
+    .await;
     assert_eq!(s, 400, "{p}");
-    assert_eq!(p["detail"], "Cannot remove or deactivate the last admin. Assign the admin role to another member first.");
-    assert_eq!(call(&srv, &alice, "DELETE", &format!("/api/v1/members/{me}"), None, true).await.0, 400);
+    assert_eq!(
+        p["detail"],
+        "Cannot remove or deactivate the last admin. Assign the admin role to another member first."
+    );
+    assert_eq!(
+        call(
+            &srv,
+            &alice,
+            "DELETE",
+            &format!("/api/v1/members/{me}"),
+            None,
+            true
+        )
+        .await
+        .0,
+        400
+    );
     // An admin service account does not count (seed 004): still refused.
     srv.create_account(&["admin"]).await;
-    assert_eq!(call(&srv, &alice, "DELETE", &format!("/api/v1/members/{me}"), None, true).await.0, 400);
+    assert_eq!(
+        call(
+            &srv,
+            &alice,
+            "DELETE",
+            &format!("/api/v1/members/{me}"),
+            None,
+            true
+        )
+        .await
+        .0,
+        400
+    );
     // With a second admin person, it can be done; then that one is last.
     let bob = sign_in(&srv, "bob", &["admin"]).await;
-    let (s, p) = call(&srv, &alice, "PATCH", &format!("/api/v1/members/{me}"),
-        Some(json!({"roles": ["viewer"]})), true).await;
+    let (s, p) = call(
+        &srv,
+        &alice,
+        "PATCH",
+        &format!("/api/v1/members/{me}"),
+        Some(json!({"roles": ["viewer"]})),
+        true,
+    )
+    .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["roles"], json!(["viewer"]));
     // Alice's session now acts with her new roles.
-    assert_eq!(call(&srv, &alice, "GET", "/api/v1/audit-events", None, false).await.0, 403);
+    assert_eq!(
+        call(&srv, &alice, "GET", "/api/v1/audit-events", None, false)
+            .await
+            .0,
+        403
+    );
     let (s, _) = call(&srv, &bob, "DELETE", "/api/v1/members/link:bob", None, true).await;
     assert_eq!(s, 400);
     let (s, list) = call(&srv, &bob, "GET", "/api/v1/members", None, false).await;
     assert_eq!(s, 200);
     assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
     // Removing a person ends their sessions; their change is audited.
-    assert_eq!(call(&srv, &bob, "DELETE", &format!("/api/v1/members/{me}"), None, true).await.0, 204);
-    assert_eq!(call(&srv, &alice, "GET", "/api/v1/service-accounts", None, false).await.0, 401);
-    let (_, log) = call(&srv, &bob, "GET", "/api/v1/audit-events?action=member.removed", None, false).await;
+    assert_eq!(
+        call(
+            &srv,
+            &bob,
+            "DELETE",
+            &format!("/api/v1/members/{me}"),
+            None,
+            true
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        call(&srv, &alice, "GET", "/api/v1/service-accounts", None, false)
+            .await
+            .0,
+        401
+    );
+    let (_, log) = call(
+        &srv,
+        &bob,
+        "GET",
+        "/api/v1/audit-events?action=member.removed",
+        None,
+        false,
+    )
+    .await;
     assert_eq!(log["items"][0]["actor_id"], "link:bob", "{log}");
     assert_eq!(log["items"][0]["target_id"], me, "{log}");
-    assert_eq!(call(&srv, &bob, "PATCH", "/api/v1/members/nobody", Some(json!({"roles": ["viewer"]})), true).await.0, 404);
+    assert_eq!(
+        call(
+            &srv,
+            &bob,
+            "PATCH",
+            "/api/v1/members/nobody",
+            Some(json!({"roles": ["viewer"]})),
+            true
+        )
+        .await
+        .0,
+        404
+    );
 }
 
 async fn the_page_is_served_with_a_strict_policy(b: Backend) {
     let srv = TestServer::start(b).await;
-    for path in ["/console", "/console/login", "/console/assets/app.js", "/console/assets/app.css"] {
+    for path in [
+        "/console",
+        "/console/login",
+        "/console/assets/app.js",
+        "/console/assets/app.css",
+    ] {
         let r = srv.http.get(srv.url(path)).send().await.expect("send");
         assert_eq!(r.status(), 200, "{path}");
-        let csp = r.headers()["content-security-policy"].to_str().expect("csp");
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     }
-    let html = srv.http.get(srv.url("/console")).send().await.expect("send").text().await.expect("text");
-    assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style");
-    assert!(html.contains("content=\"off\""), "single sign-on is off here");
-    assert_eq!(srv.http.get(srv.url("/console/assets/nope.js")).send().await.expect("send").status(), 404);
+    let html = srv
+        .http
+        .get(srv.url("/console"))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "no inline script or style"
+    );
+    assert!(
+        html.contains("content=\"off\""),
+        "single sign-on is off here"
+    );
+    assert_eq!(
+        srv.http
+            .get(srv.url("/console/assets/nope.js"))
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        404
+    );
     // No single sign-on configured: its routes say so.
-    let r = srv.http.get(srv.url("/console/sso/start")).send().await.expect("send");
+    let r = srv
+        .http
+        .get(srv.url("/console/sso/start"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 404);
 }
 
@@ -306,19 +574,38 @@ fn console_link_from_the_cli() {
             .output()
             .expect("run")
     };
-    let o = run(&["console", "link", "--user", "ops@example.com", "--ttl", "15m"]);
+    let o = run(&[
+        "console",
+        "link",
+        "--user",
+        "ops@example.com",
+        "--ttl",
+        "15m",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let url = String::from_utf8_lossy(&o.stdout);
-    assert!(url.starts_with("https://auth.example.com/console/login#token="), "{url}");
+    assert!(
+        url.starts_with("https://auth.example.com/console/login#token="),
+        "{url}"
+    );
     for (args, says) in [
         (&["console", "link", "--org", "nope"][..], "no organization"),
-        (&["console", "link", "--role", "no-such-role"][..], "not a role"),
-        (&["console", "link", "--ttl", "3d"][..], "between 1m and 24h"),
+        (
+            &["console", "link", "--role", "no-such-role"][..],
+            "not a role",
+        ),
+        (
+            &["console", "link", "--ttl", "3d"][..],
+            "between 1m and 24h",
+        ),
         (&["console", "link", "--ttl", "soon"][..], "duration"),
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(says) && err.trim().lines().count() == 1, "{args:?}: {err}");
+        assert!(
+            err.contains(says) && err.trim().lines().count() == 1,
+            "{args:?}: {err}"
+        );
     }
 }

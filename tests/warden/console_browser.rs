@@ -32,7 +32,14 @@ async fn first_hour_in_the_browser(b: Backend) {
     let srv = TestServer::start(b).await;
     // The link comes from the CLI, on the server's own database.
     let o = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["console", "link", "--user", "alice@example.com", "--ttl", "10m"])
+        .args([
+            "console",
+            "link",
+            "--user",
+            "alice@example.com",
+            "--ttl",
+            "10m",
+        ])
         .env("WARDEN_DATABASE_URL", &srv.db_url)
         .env("WARDEN_ISSUER", &srv.issuer)
         .env("WARDEN_KEYS_DIR", srv.dir.path().join("keys"))
@@ -114,10 +121,16 @@ async fn single_sign_on_in_the_browser(b: Backend) {
     // The people the provider signed in are the org's members, by subject,
     // with the roles the rule gave.
     let members = srv.db.list_members("default").await.expect("members");
-    let ann = members.iter().find(|m| m.subject == "admin-ann").expect("ann");
+    let ann = members
+        .iter()
+        .find(|m| m.subject == "admin-ann")
+        .expect("ann");
     assert_eq!(ann.roles, vec!["admin"]);
     assert_eq!(ann.email.as_deref(), Some("admin-ann@acme.test"));
-    assert!(members.iter().all(|m| m.subject != "guest-gus"), "refused people are not members");
+    assert!(
+        members.iter().all(|m| m.subject != "guest-gus"),
+        "refused people are not members"
+    );
 }
 
 /// Whether the browser tests must be skipped: Chromium or Playwright is
