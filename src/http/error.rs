@@ -271,7 +271,6 @@ impl From<ManageError> for ApiError {
             | ManageError::CredentialNotFound
             | ManageError::MemberNotFound => Self::NotFound,
             ManageError::Conflict(m) => Self::Conflict(m),
-            ManageError::Refused(m) => Self::BadRequest(m),
             ManageError::Forbidden(m) => Self::Forbidden(m),
             ManageError::Db(d) => d.into(),
             ManageError::Hash => Self::Internal,

@@ -137,7 +137,7 @@ async fn change(
         .await?
     {
         None => Err(ManageError::MemberNotFound),
-        Some(Err(why)) => Err(ManageError::Refused(why)),
+        Some(Err(why)) => Err(ManageError::Conflict(why)),
         Some(Ok(())) => Ok(()),
     }
 }

@@ -288,9 +288,6 @@ pub enum ManageError {
     CredentialNotFound,
     #[error("member not found")]
     MemberNotFound,
-    /// A rule refuses the request as made (the last-admin rule): 400.
-    #[error("{0}")]
-    Refused(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

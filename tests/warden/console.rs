@@ -392,7 +392,7 @@ async fn the_last_admin_cannot_remove_their_own_admin(b: Backend) {
         true,
     )
     .await;
-    assert_eq!(s, 400, "{p}");
+    assert_eq!(s, 409, "{p}");
     assert_eq!(
         p["detail"],
         "Cannot remove or deactivate the last admin. Assign the admin role to another member first."
@@ -408,7 +408,7 @@ async fn the_last_admin_cannot_remove_their_own_admin(b: Backend) {
         )
         .await
         .0,
-        400
+        409
     );
     // An admin service account does not count (seed 004): still refused.
     srv.create_account(&["admin"]).await;
@@ -423,7 +423,7 @@ async fn the_last_admin_cannot_remove_their_own_admin(b: Backend) {
         )
         .await
         .0,
-        400
+        409
     );
     // With a second admin person, it can be done; then that one is last.
     let bob = sign_in(&srv, "bob", &["admin"]).await;
@@ -446,7 +446,7 @@ async fn the_last_admin_cannot_remove_their_own_admin(b: Backend) {
         403
     );
     let (s, _) = call(&srv, &bob, "DELETE", "/api/v1/members/link:bob", None, true).await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 409);
     let (s, list) = call(&srv, &bob, "GET", "/api/v1/members", None, false).await;
     assert_eq!(s, 200);
     assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
@@ -494,6 +494,27 @@ async fn the_last_admin_cannot_remove_their_own_admin(b: Backend) {
         .0,
         404
     );
+    // The operator reaches the same people through the org-scoped
+    // routes, under the same rule.
+    let (_, op) = srv.caller(&["operator"]).await;
+    let (s, list) = srv
+        .api("GET", "/api/v1/orgs/default/members", &op, None)
+        .await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list["items"][0]["subject"], "link:bob", "{list}");
+    let (s, p) = srv
+        .api(
+            "PATCH",
+            "/api/v1/orgs/default/members/link:bob",
+            &op,
+            Some(json!({"roles": ["viewer"]})),
+        )
+        .await;
+    assert_eq!(s, 409, "{p}");
+    let (s, p) = srv
+        .api("DELETE", "/api/v1/orgs/default/members/nobody", &op, None)
+        .await;
+    assert_eq!(s, 404, "{p}");
 }
 
 async fn the_page_is_served_with_a_strict_policy(b: Backend) {

@@ -24,6 +24,8 @@ fn every_documented_shell_example_runs_as_shown() {
         "docs/keys.md:",
         // A CI token from node-oidc-provider exchanged for warden's.
         "docs/ci-without-secrets.md:",
+        // The operator's one-time console link.
+        "docs/console.md:",
     ] {
         assert!(report.contains(page), "{page} not run: {report}");
     }

@@ -11,12 +11,19 @@ use utoipa::ToSchema;
 
 use super::{AdminCaller, ApiError, ApiJson, OrgManage, OrgRead};
 use crate::http::AppState;
-use crate::http::openapi::{BODY, NOT_FOUND, Problems};
+use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, Problems};
 use crate::manage::members::{self, MemberView};
 
 #[derive(Serialize, ToSchema)]
 pub struct MemberList {
     pub items: Vec<MemberView>,
+}
+
+/// The `{subject}` of a member's path (named, so the org-scoped route's
+/// `{org}` is left to the caller's extractor).
+#[derive(Deserialize)]
+pub struct SubjectPath {
+    subject: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,17 +46,17 @@ pub async fn list_members(
     }))
 }
 
-/// Sets a person's roles. Refused (400) when it would leave the
+/// Sets a person's roles. Refused (409) when it would leave the
 /// organization without a person able to manage it.
 #[utoipa::path(patch, path = "/api/v1/members/{subject}", tag = "members",
     params(("subject" = String, Path, description = "the person's subject")),
     request_body = PatchMember,
-    responses((status = 200, description = "OK", body = MemberView), Problems<{ BODY | NOT_FOUND }>),
+    responses((status = 200, description = "OK", body = MemberView), Problems<{ BODY | NOT_FOUND | CONFLICT }>),
     security(("bearer" = [])))]
 pub async fn patch_member(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(subject): Path<String>,
+    Path(SubjectPath { subject }): Path<SubjectPath>,
     ApiJson(body): ApiJson<PatchMember>,
 ) -> Result<Json<MemberView>, ApiError> {
     Ok(Json(
@@ -58,16 +65,16 @@ pub async fn patch_member(
 }
 
 /// Removes a person and ends their sessions (they may sign in again by
-/// single sign-on). Refused (400) for the last person able to manage
+/// single sign-on). Refused (409) for the last person able to manage
 /// the organization.
 #[utoipa::path(delete, path = "/api/v1/members/{subject}", tag = "members",
     params(("subject" = String, Path, description = "the person's subject")),
-    responses((status = 204, description = "Removed"), Problems<{ NOT_FOUND }>),
+    responses((status = 204, description = "Removed"), Problems<{ NOT_FOUND | CONFLICT }>),
     security(("bearer" = [])))]
 pub async fn delete_member(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<OrgManage>,
-    Path(subject): Path<String>,
+    Path(SubjectPath { subject }): Path<SubjectPath>,
 ) -> Result<StatusCode, ApiError> {
     members::remove(caller.scope(&state.db), &subject).await?;
     Ok(StatusCode::NO_CONTENT)
