@@ -141,7 +141,15 @@
       td('Action', el('code', { text: e.action })),
       td('Target', e.target_id ? el('code', { text: `${e.target_type}:${e.target_id}` }) : '—'),
       td('Source IP', e.source_ip || '—'),
-      td('Details', el('div', { class: 'details mono', text: e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : '' })))));
+      td('Details', auditDetails(e.details)))));
+  }
+
+  // One line per field: `name: value`, a change as `from → to`.
+  function auditDetails(details) {
+    const show = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+    return el('div', { class: 'details mono' }, Object.entries(details || {}).map(([k, v]) => el('div', {},
+      el('span', { class: 'key', text: `${k}: ` }),
+      v && typeof v === 'object' && !Array.isArray(v) && 'from' in v && 'to' in v ? `${show(v.from)} → ${show(v.to)}` : show(v))));
   }
 
   W.route(/^\/accounts\/([^/]+)(?:\/(credentials|activity))?$/, async (id, tab) => {
