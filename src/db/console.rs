@@ -1,43 +1,11 @@
-//! The admin console's storage: its people (`console_members`), one-time
-//! sign-in links, server-side sessions and single sign-on in flight. Every
+//! The admin console's storage: one-time sign-in links, server-side sessions and single sign-on in flight. Every
 //! secret is kept as its SHA-256 only (links, session cookies, the SSO
 //! browser binding); each single-use thing is spent by one conditional
 //! statement (`… RETURNING`), so two requests at once cannot both use it.
+use super::members::{Member, split};
 use super::rows::{Cols, Decode, Param};
 use super::write::insert_audits;
 use super::{AuditEvent, Db, DbResult, on_db_write};
-
-/// A person of an org, as stored.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct Member {
-    pub subject: String,
-    pub email: Option<String>,
-    pub roles: Vec<String>,
-    #[serde(skip)]
-    pub created_at: i64,
-    #[serde(skip)]
-    pub last_seen_at: Option<i64>,
-}
-
-impl Decode for Member {
-    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
-        Ok(Self {
-            subject: r.text(0)?,
-            email: r.opt_text(1)?,
-            roles: split(&r.text(2)?),
-            created_at: r.int(3)?,
-            last_seen_at: r.opt_int(4)?,
-        })
-    }
-}
-
-fn split(roles: &str) -> Vec<String> {
-    roles
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
 
 /// What a sign-in link grants, once.
 #[derive(Debug, Clone)]
@@ -286,90 +254,6 @@ impl Db {
             .fetch_optional(p)
             .await?;
             row.map(|r| SsoState::decode(&r)).transpose()?
-        }))
-    }
-
-    /// An org's people, by subject.
-    pub async fn list_members(&self, org: &str) -> DbResult<Vec<Member>> {
-        self.read_all(
-            "SELECT subject, email, roles, created_at, last_seen_at FROM console_members \
-             WHERE org_id = $1 ORDER BY subject",
-            &[Param::Text(org)],
-        )
-        .await
-    }
-
-    /// Sets a member's roles (`Some`) or removes the member and their
-    /// sessions (`None`), with the audit event, if `keeps_manager` approves
-    /// the org's people as the change leaves them (read inside the
-    /// transaction, after the org's row is locked, so two changes at once
-    /// cannot both pass). `Ok(None)`: no such member.
-    pub async fn change_member(
-        &self,
-        org: &str,
-        subject: &str,
-        roles: Option<&[String]>,
-        audit: &AuditEvent,
-        keeps_manager: &(dyn Fn(&[Member]) -> Result<(), String> + Send + Sync),
-    ) -> DbResult<Option<Result<(), String>>> {
-        let roles = roles.map(|r| r.join(" "));
-        Ok(on_db_write!(self, p => {
-            let mut tx = p.begin().await?;
-            sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
-                .bind(org)
-                .execute(&mut *tx)
-                .await?;
-            let n = match &roles {
-                Some(r) => sqlx::query(
-                    "UPDATE console_members SET roles = $3 WHERE org_id = $1 AND subject = $2",
-                )
-                .bind(org)
-                .bind(subject)
-                .bind(r)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-                None => {
-                    sqlx::query("DELETE FROM console_sessions WHERE org_id = $1 AND subject = $2")
-                        .bind(org)
-                        .bind(subject)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM console_members WHERE org_id = $1 AND subject = $2")
-                        .bind(org)
-                        .bind(subject)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                }
-            };
-            if n != 1 {
-                tx.rollback().await?;
-                None
-            } else {
-                let rows = super::rows::bound!(
-                    "SELECT subject, email, roles, created_at, last_seen_at FROM console_members \
-                     WHERE org_id = $1",
-                    &[Param::Text(org)]
-                )
-                .fetch_all(&mut *tx)
-                .await?;
-                let after = rows
-                    .iter()
-                    .map(Member::decode)
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
-                match keeps_manager(&after) {
-                    Ok(()) => {
-                        insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
-                        tx.commit().await?;
-                        Some(Ok(()))
-                    }
-                    Err(why) => {
-                        tx.rollback().await?;
-                        Some(Err(why))
-                    }
-                }
-            }
         }))
     }
 }

@@ -23,6 +23,7 @@ pub mod credentials;
 pub mod federation;
 pub mod hot;
 mod inline;
+pub mod members;
 pub mod orgs;
 pub mod refresh;
 pub mod resource_servers;

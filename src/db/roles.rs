@@ -8,6 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::accounts::{AccountRow, columns, context_columns, convert, split_permissions};
+use super::members::{last_admin, member_holds_role, people_managing};
 use super::rows::{Cols, Count, Decode, Param, bound};
 use super::write::{ChangeOutcome, OrgGuard, audited_write, unique_or_conflict};
 use super::{AuditEvent, Db, DbError, DbResult};
@@ -287,6 +288,8 @@ impl Db {
                      AND NOT EXISTS (SELECT 1 FROM service_accounts a \
                      WHERE a.org_id = $1 AND a.deleted_at IS NULL AND ",
                     holds_role!("$2"),
+                    ") AND NOT EXISTS (SELECT 1 FROM console_members m WHERE m.org_id = $1 AND ",
+                    member_holds_role!("$2"),
                     ")"
                 ),
                 vec![Param::Text(org), Param::Text(&r.id)],
@@ -297,6 +300,8 @@ impl Db {
                      AND NOT EXISTS (SELECT 1 FROM service_accounts a \
                      WHERE a.deleted_at IS NULL AND ",
                     holds_role!("$1"),
+                    ") AND NOT EXISTS (SELECT 1 FROM console_members m WHERE ",
+                    member_holds_role!("$1"),
                     ")"
                 ),
                 vec![Param::Text(&r.id)],
@@ -312,6 +317,14 @@ impl Db {
             } else {
                 BTreeSet::new()
             };
+            // Seed 004's last-admin rule, for people: no role change may
+            // leave an org that had a person able to manage it without one.
+            let people = write == RoleWrite::Update;
+            let people_before = if people {
+                people_managing!(tx, org)
+            } else {
+                BTreeSet::new()
+            };
             let res = bound!(sql, &params)
                 .execute(&mut *tx)
                 .await
@@ -324,6 +337,12 @@ impl Db {
                         "refused: organization `{org}` would have no active service account \
                          holding `{ORG_MANAGE}`"
                     )));
+                }
+            }
+            if people {
+                let after = people_managing!(tx, org);
+                if let Some(org) = people_before.difference(&after).next() {
+                    return Err(DbError::Conflict(last_admin(org)));
                 }
             }
             changed

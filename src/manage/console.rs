@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::{Actor, Authority, ManageError, USER, invalid};
 use crate::crypto::opaque::{new_token, token_hash};
-use crate::db::console::{LinkGrant, Member, NewSession};
+use crate::db::console::{LinkGrant, NewSession};
+use crate::db::members::Member;
 use crate::db::{AuditEvent, Db};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::roles::{builtin_permissions, permissions_of, valid_role_id};

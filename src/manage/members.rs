@@ -11,8 +11,7 @@ use utoipa::ToSchema;
 use super::console::check_roles_exist;
 use super::{ManageError, Scope};
 use crate::db::Db;
-use crate::db::console::Member;
-use crate::domain::console::{LAST_ADMIN, manages};
+use crate::db::members::Member;
 use crate::domain::roles::permissions_of;
 
 /// A person of the org, as the API shows them.
@@ -111,7 +110,8 @@ pub async fn remove(scope: Scope<'_>, subject: &str) -> Result<(), ManageError> 
 }
 
 /// The write, refused inside its transaction when it would leave the org
-/// without a person able to manage it (if it had one).
+/// without a person able to manage it (if it had one): the rule itself is
+/// `Db::change_member`'s, judged under the locks every such change takes.
 async fn change(
     scope: Scope<'_>,
     org: &str,
@@ -119,23 +119,7 @@ async fn change(
     roles: Option<&[String]>,
     audit: &crate::db::AuditEvent,
 ) -> Result<(), ManageError> {
-    let members = scope.db.list_members(org).await?;
-    let mut every: Vec<String> = members.iter().flat_map(|m| m.roles.clone()).collect();
-    every.extend(roles.into_iter().flatten().cloned());
-    let custom = scope.db.stored_role_permissions(org, &every).await?;
-    let keeps = move |after: &[Member]| {
-        let had = members.iter().any(|m| manages(&m.roles, &custom));
-        if had && !after.iter().any(|m| manages(&m.roles, &custom)) {
-            Err(LAST_ADMIN.to_owned())
-        } else {
-            Ok(())
-        }
-    };
-    match scope
-        .db
-        .change_member(org, subject, roles, audit, &keeps)
-        .await?
-    {
+    match scope.db.change_member(org, subject, roles, audit).await? {
         None => Err(ManageError::MemberNotFound),
         Some(Err(why)) => Err(ManageError::Conflict(why)),
         Some(Ok(())) => Ok(()),

@@ -10,7 +10,9 @@ use super::{Actor, ManageError, invalid, rfc3339};
 use crate::db::roles::{RoleWrite, StoredRole};
 use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::db::{Db, DbError};
-use crate::domain::roles::{BUILTIN_ROLES, builtin_permissions, is_permission, valid_role_id};
+use crate::domain::roles::{
+    BUILTIN_ROLES, builtin_permissions, is_permission, permissions_of, valid_role_id,
+};
 use crate::domain::text::validate_description;
 
 /// The permissions a role is to grant: at least one, each one that
@@ -219,6 +221,20 @@ pub async fn update(
                 ))
             })?;
         }
+        if let Some(org) = org {
+            for m in db.list_members(org).await? {
+                if !m.roles.iter().any(|r| r == id) {
+                    continue;
+                }
+                let custom = db.stored_role_permissions(org, &m.roles).await?;
+                let held = permissions_of(&m.roles, &custom);
+                actor.check_may_act_on_holder(
+                    &m.roles,
+                    &held,
+                    &format!("`{id}`'s holder `{}`", m.subject),
+                )?;
+            }
+        }
     }
     let new = StoredRole {
         description,
@@ -263,6 +279,13 @@ pub async fn delete(
     if holders > 0 {
         return Err(ManageError::Conflict(format!(
             "{holders} service account(s) in {} hold `{id}`; take it from them first",
+            scope_name(org)
+        )));
+    }
+    let people = db.role_holder_people(org, id).await?;
+    if people > 0 {
+        return Err(ManageError::Conflict(format!(
+            "{people} person(s) in {} hold `{id}`; take it from them first (Team)",
             scope_name(org)
         )));
     }

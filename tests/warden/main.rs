@@ -11,6 +11,7 @@ mod api_permissions;
 mod cli;
 mod console;
 mod console_browser;
+mod console_people;
 mod discovery;
 mod docs;
 mod faults;
