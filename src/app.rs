@@ -110,6 +110,7 @@ impl Application {
             oauth,
             jwks_cache_control: crate::http::wellknown::jwks_cache_control(&config),
             draining: Default::default(),
+            sso_endpoints: Default::default(),
             config,
         });
         Ok(Self {

@@ -80,6 +80,13 @@ impl Decode for SsoState {
     }
 }
 
+struct LinkOrg(String);
+impl Decode for LinkOrg {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self(r.text(0)?))
+    }
+}
+
 struct Grant(String, String, String);
 impl Decode for Grant {
     fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
@@ -119,6 +126,18 @@ impl Db {
 
     /// Spends a sign-in link: what it grants, if it exists, is unexpired
     /// and was never used. One statement, so it is used at most once.
+    /// The org of a link still usable, without spending it.
+    pub async fn console_link_org(&self, id_hash: &str, now: i64) -> DbResult<Option<String>> {
+        let row: Option<LinkOrg> = self
+            .read_one(
+                "SELECT org_id FROM console_links \
+                 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+                &[Param::Text(id_hash), Param::Int(now)],
+            )
+            .await?;
+        Ok(row.map(|o| o.0))
+    }
+
     pub async fn redeem_console_link(
         &self,
         id_hash: &str,
@@ -228,6 +247,13 @@ impl Db {
 
     /// Records a single sign-on in flight, keyed by its `state`.
     pub async fn put_sso_state(&self, state: &str, s: &SsoState) -> DbResult<()> {
+        // Flows nobody finished go as new ones start, so the table holds
+        // at most one flow lifetime's worth.
+        on_db_write!(self, p => sqlx::query("DELETE FROM console_sso_states WHERE expires_at < $1")
+            .bind(crate::now_unix())
+            .execute(p)
+            .await
+            .map(|_| ())?);
         on_db_write!(self, p => sqlx::query(
             "INSERT INTO console_sso_states (state, browser, nonce, verifier, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",

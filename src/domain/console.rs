@@ -52,6 +52,9 @@ fn parse_rule(r: &str) -> Result<MappingRule, String> {
     if let Some(role) = roles.iter().find(|x| !valid_role_id(x)) {
         return Err(format!("`{r}`: `{role}` is not a role id"));
     }
+    if roles.iter().any(|x| x == OPERATOR) {
+        return Err(format!("`{r}`: {OPERATOR_REFUSED}"));
+    }
     Ok(MappingRule {
         claim: claim.to_owned(),
         value: value.to_owned(),
@@ -63,8 +66,16 @@ fn parse_rule(r: &str) -> Result<MappingRule, String> {
 impl MappingRule {
     /// Does a person with these (verified) ID token claims match?
     pub fn matches(&self, claims: &Map<String, Value>) -> bool {
+        let verified = claims.get("email_verified") == Some(&Value::Bool(true));
+        if self.claim == "email" {
+            // An unverified address proves nothing.
+            return verified
+                && claims
+                    .get("email")
+                    .and_then(Value::as_str)
+                    .is_some_and(|e| e.eq_ignore_ascii_case(&self.value));
+        }
         if self.claim == "email_domain" {
-            let verified = claims.get("email_verified") == Some(&Value::Bool(true));
             let domain = claims
                 .get("email")
                 .and_then(Value::as_str)
@@ -95,6 +106,11 @@ pub fn first_match<'a>(
 pub fn manages(roles: &[String], custom: &HashMap<String, Vec<String>>) -> bool {
     permissions_of(roles, custom).contains(ORG_MANAGE)
 }
+
+/// The platform's role, which the console never gives a person.
+pub const OPERATOR: &str = "operator";
+pub const OPERATOR_REFUSED: &str = "`operator` is the platform's role, for the platform API's \
+     service accounts; the console's people hold an org's roles";
 
 /// The message of seed 004's last-admin rule.
 pub const LAST_ADMIN: &str =
@@ -132,6 +148,12 @@ mod tests {
         assert!(first_match(&rules, &unverified).is_none());
         let lookalike = claims(json!({"email": "b@evilacme.com", "email_verified": true}));
         assert!(first_match(&rules, &lookalike).is_none());
+        // Nor about the address itself.
+        let boss = parse_rules("email=boss@acme.com -> acme:admin").unwrap_or_default();
+        let typed = claims(json!({"email": "boss@acme.com", "email_verified": false}));
+        assert!(first_match(&boss, &typed).is_none());
+        let real = claims(json!({"email": "Boss@acme.com", "email_verified": true}));
+        assert!(first_match(&boss, &real).is_some());
     }
 
     #[test]
@@ -143,6 +165,7 @@ mod tests {
             "groups=x -> acme",
             "groups=x -> acme:",
             "g=x -> o:Not A Role",
+            "groups=ops -> acme:operator",
         ] {
             assert!(parse_rules(bad).is_err(), "{bad}");
         }

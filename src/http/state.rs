@@ -12,6 +12,9 @@ pub struct AppState {
     pub draining: std::sync::atomic::AtomicBool,
     /// The JWKS `Cache-Control` value, derived from the key settings.
     pub jwks_cache_control: axum::http::HeaderValue,
+    /// The console's single sign-on provider's authorization and token
+    /// endpoints, from its discovery document, and when they were read.
+    pub sso_endpoints: std::sync::Mutex<Option<(std::time::Instant, (String, String))>>,
 }
 
 impl std::ops::Deref for AppState {

@@ -12,6 +12,8 @@ use crate::crypto::opaque::{new_token, token_hash};
 use crate::db::console::{LinkGrant, NewSession};
 use crate::db::members::Member;
 use crate::db::{AuditEvent, Db};
+use crate::domain::account::Status;
+use crate::domain::console::{OPERATOR, OPERATOR_REFUSED};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::roles::{builtin_permissions, permissions_of, valid_role_id};
 
@@ -48,10 +50,15 @@ pub struct ConsoleCaller {
     pub expires_at: i64,
 }
 
-/// Every role is one the org can hold: built-in, global or its own.
+/// Every role is one the org can hold: built-in, global or its own; never
+/// `operator`, the platform's role, which reaches every org and belongs to
+/// the platform API's service accounts, not to an org's people.
 pub async fn check_roles_exist(db: &Db, org: &str, roles: &[String]) -> Result<(), ManageError> {
     if roles.is_empty() {
         return Err(invalid("roles", "name at least one role"));
+    }
+    if roles.iter().any(|r| r == OPERATOR) {
+        return Err(invalid("roles", OPERATOR_REFUSED));
     }
     let stored = db.stored_role_permissions(org, roles).await?;
     match roles.iter().find(|r| {
@@ -110,6 +117,12 @@ pub async fn redeem_link(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<SignedIn>, ManageError> {
+    // A link whose session could not be used (the org disabled, the
+    // address outside its allowlist) is refused before it is spent.
+    let Some(org) = db.console_link_org(&token_hash(token), now).await? else {
+        return Ok(None);
+    };
+    admits(db, &org, source_ip).await?;
     let Some(grant) = db.redeem_console_link(&token_hash(token), now).await? else {
         return Ok(None);
     };
@@ -124,8 +137,20 @@ pub async fn redeem_link(
     start(db, &person, now).await.map(Some)
 }
 
+/// Refuses a sign-in to an org that is disabled or does not admit the
+/// address: the session could not be used (see `session`).
+async fn admits(db: &Db, org: &str, source_ip: Option<IpAddr>) -> Result<(), ManageError> {
+    match db.find_org(org).await? {
+        Some(o) if o.status == Status::Active && o.allowed_ips.permits(source_ip) => Ok(()),
+        _ => Err(ManageError::Forbidden(format!(
+            "organization `{org}` is disabled or does not admit your address"
+        ))),
+    }
+}
+
 /// Starts a session for a person whose sign-in has been verified.
 pub async fn start(db: &Db, p: &Person<'_>, now: i64) -> Result<SignedIn, ManageError> {
+    admits(db, p.org, p.source_ip).await?;
     let cookie = new_token();
     let audit = AuditEvent::new(USER, p.subject, "console.signed_in", now)
         .on("user", p.subject)

@@ -26,7 +26,7 @@ pub async fn link(srv: &TestServer, org: &str, user: &str, roles: &[&str]) -> St
 }
 
 /// Redeems a link's token: the answer's status and Set-Cookie.
-async fn redeem(srv: &TestServer, token: &str) -> (u16, Option<String>) {
+pub async fn redeem(srv: &TestServer, token: &str) -> (u16, Option<String>) {
     let r = srv
         .http
         .post(srv.url("/console/session"))

@@ -3,7 +3,7 @@
 //! person holds cannot be deleted from under them.
 use serde_json::json;
 
-use crate::console::{call, sign_in};
+use crate::console::{call, link, redeem, sign_in};
 use crate::harness::{Backend, TestServer, both_backends};
 
 const STRANDED: &str = "Cannot remove or deactivate the last admin. Assign the admin role to \
@@ -93,4 +93,54 @@ async fn a_role_change_cannot_strand_the_org(b: Backend) {
     assert_eq!(s, 200, "{p}");
 }
 
-both_backends!(a_role_change_cannot_strand_the_org);
+/// A link into an org that would refuse the session (disabled, or not
+/// admitting the address) is refused before it is spent; the platform's
+/// `operator` role is never a person's; admin answers are never cached.
+async fn sign_in_refusals_and_caching(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let (_, op) = srv.caller(&["operator"]).await;
+    let roles = vec!["operator".to_owned()];
+    let made =
+        warden::manage::console::create_link(&srv.db, "default", "eve", &roles, 600, 0).await;
+    assert!(made.is_err(), "an operator link");
+    let acme = Some(json!({"slug": "acme", "name": "Acme"}));
+    assert_eq!(srv.api("POST", "/api/v1/orgs", &op, acme).await.0, 201);
+    let token = link(&srv, "acme", "alice", &["admin"]).await;
+    let (st, _) = srv
+        .api("POST", "/api/v1/orgs/acme/disable", &op, None)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(redeem(&srv, &token).await.0, 403, "the org is disabled");
+    let (st, _) = srv.api("POST", "/api/v1/orgs/acme/enable", &op, None).await;
+    assert_eq!(st, 200);
+    let fence = Some(json!({"allowed_ips": ["10.0.0.0/8"]}));
+    let (st, _) = srv.api("PATCH", "/api/v1/orgs/acme", &op, fence).await;
+    assert_eq!(st, 200);
+    assert_eq!(redeem(&srv, &token).await.0, 403, "not from 127.0.0.1");
+    let open = Some(json!({"allowed_ips": []}));
+    let (st, _) = srv.api("PATCH", "/api/v1/orgs/acme", &op, open).await;
+    assert_eq!(st, 200);
+    assert_eq!(redeem(&srv, &token).await.0, 204, "still unspent");
+
+    let (_, admin) = srv.caller(&["admin"]).await;
+    let r = srv
+        .http
+        .post(srv.url("/api/v1/service-accounts"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "cached?", "roles": ["viewer"]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+}
+
+both_backends!(
+    a_role_change_cannot_strand_the_org,
+    sign_in_refusals_and_caching
+);

@@ -35,6 +35,19 @@ pub fn router() -> Router<Arc<AppState>> {
         .nest("/api/v1", org_routes())
         .nest("/api/v1/orgs/{org}", org_routes())
         .merge(platform::router())
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// Admin answers are never cached: some carry a secret once (a created
+/// account, a reset), and a browser (the console) calls them all.
+async fn no_store(mut r: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let h = r.headers_mut();
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    r
 }
 
 fn org_routes() -> Router<Arc<AppState>> {

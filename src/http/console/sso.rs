@@ -24,6 +24,7 @@ use crate::crypto::opaque::{new_token, pkce_challenge, same, token_hash};
 use crate::db::console::SsoState;
 use crate::domain::console::first_match;
 use crate::http::AppState;
+use crate::manage::ManageError;
 use crate::manage::console::{Person, check_roles_exist, start as start_session};
 use crate::now_unix;
 use crate::oauth::issuers::{KeySource, MAX_VERIFY_ATTEMPTS};
@@ -54,9 +55,33 @@ fn failure(status: StatusCode, why: &str) -> Response {
         .into_response()
 }
 
-/// The provider's endpoints, from its discovery document, which must name
-/// the configured issuer.
+/// How long the provider's discovery document is trusted before it is
+/// read again.
+const DISCOVERY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The provider's endpoints, from its discovery document (read at most
+/// every five minutes, so sign-in attempts do not make warden fetch it).
 async fn endpoints(state: &AppState, sso: &ConsoleSso) -> Result<(String, String), String> {
+    let cached = |s: &AppState| {
+        let c = s.sso_endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        c.as_ref()
+            .filter(|(at, _)| at.elapsed() < DISCOVERY_TTL)
+            .map(|(_, e)| e.clone())
+    };
+    if let Some(e) = cached(state) {
+        return Ok(e);
+    }
+    let e = discover(state, sso).await?;
+    *state
+        .sso_endpoints
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), e.clone()));
+    Ok(e)
+}
+
+/// Reads the provider's discovery document, which must name the
+/// configured issuer.
+async fn discover(state: &AppState, sso: &ConsoleSso) -> Result<(String, String), String> {
     let url = format!("{}/.well-known/openid-configuration", sso.issuer);
     let (doc, _) =
         state.issuers.outbound().get_json(&url).await.map_err(|e| {
@@ -209,7 +234,12 @@ async fn finish(
                 rule.org
             ))
         })?;
-    let email = claims.get("email").and_then(Value::as_str);
+    // Only a verified address names the person (on pages and in the
+    // audit log): an unverified one is whatever they typed.
+    let email = claims
+        .get("email")
+        .and_then(Value::as_str)
+        .filter(|_| claims.get("email_verified") == Some(&Value::Bool(true)));
     let person = Person {
         org: &rule.org,
         subject: sub,
@@ -220,7 +250,10 @@ async fn finish(
     };
     let signed = start_session(&state.db, &person, now)
         .await
-        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        .map_err(|e| match e {
+            ManageError::Forbidden(why) => (StatusCode::FORBIDDEN, why),
+            other => (StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+        })?;
     // A page of ours moves on to the console: a redirect would carry on
     // the provider's cross-site navigation, on which the SameSite=Strict
     // session cookie is not sent.
