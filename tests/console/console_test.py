@@ -90,6 +90,12 @@ def link_flow(base, link):
         expect(page.get_by_role("heading", name="No service accounts yet")).to_be_visible()
         shot(page, "empty")
 
+        # The skip link moves focus to the content and changes no route.
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        expect(page.locator("#main")).to_be_focused()
+        expect(page.get_by_role("heading", name="No service accounts yet")).to_be_visible()
+
         # Keyboard only: Create opens a dialog with focus on Name; Escape
         # closes it and focus returns to the button.
         create = page.get_by_role("button", name="Create").first
@@ -115,6 +121,8 @@ def link_flow(base, link):
 
         created = page.get_by_role("dialog")
         expect(created.get_by_role("heading", name="Service account created")).to_be_visible()
+        # Focus is on Copy, so a stray Enter cannot close away the secret.
+        expect(created.get_by_role("button", name="Copy to clipboard")).to_be_focused()
         expect(created).to_contain_text("This is the only time the secret will be shown. Save it somewhere safe before closing.")
         client_id = created.get_by_label("Client ID").input_value()
         secret_box = created.get_by_label("Client Secret")
@@ -166,6 +174,7 @@ def link_flow(base, link):
         r.get_by_role("button", name="Edit").click()
         edit = page.get_by_role("dialog", name="Edit Service Account")
         expect(edit.get_by_role("button", name="Reset credentials")).to_be_disabled()
+        expect(edit).to_contain_text("The account is disabled: enable it first.")
         shot(page, "disabled-edit")
         page.keyboard.press("Escape")
         shot(page, "disabled")
@@ -182,6 +191,12 @@ def link_flow(base, link):
         reset = edit.get_by_role("button", name="Reset credentials")
         expect(reset).to_be_enabled()
         shot(page, "edit")
+        edit.get_by_label("Name").fill("risk-sync")
+        expect(reset).to_be_disabled()
+        expect(edit).to_contain_text("Save or cancel your edits first.")
+        # Undoing the edit is no edit.
+        edit.get_by_label("Name").fill("risk-sync-agent")
+        expect(reset).to_be_enabled()
         edit.get_by_label("Name").fill("risk-sync")
         expect(reset).to_be_disabled()
         edit.get_by_role("button", name="Save").click()
@@ -286,7 +301,8 @@ def link_flow(base, link):
 
         # Audit: every step, under the admin's name.
         page.get_by_role("link", name="Audit").click()
-        page.get_by_label("Actor").fill("link:alice@example.com")
+        # As the log shows it: type:id.
+        page.get_by_label("Actor").fill("user:link:alice@example.com")
         page.get_by_role("button", name="Filter").click()
         page.wait_for_url("**/console#/audit?actor=*")
         log = page.locator("tbody")

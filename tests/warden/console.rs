@@ -522,6 +522,8 @@ async fn the_page_is_served_with_a_strict_policy(b: Backend) {
     for path in [
         "/console",
         "/console/login",
+        // A trailing slash is sent to the page.
+        "/console/",
         "/console/assets/app.js",
         "/console/assets/app.css",
     ] {
@@ -592,6 +594,8 @@ fn console_link_from_the_cli() {
             .env("WARDEN_DATABASE_URL", &db)
             .env("WARDEN_KEYS_DIR", &keys)
             .env("WARDEN_ISSUER", "https://auth.example.com")
+            // (set when refreshing the docs' screenshots; not a setting)
+            .env_remove("WARDEN_CONSOLE_SCREENSHOTS")
             .output()
             .expect("run")
     };
@@ -614,6 +618,10 @@ fn console_link_from_the_cli() {
         (
             &["console", "link", "--role", "no-such-role"][..],
             "not a role",
+        ),
+        (
+            &["console", "link", "--role", "operator"][..],
+            "the platform's role",
         ),
         (
             &["console", "link", "--ttl", "3d"][..],

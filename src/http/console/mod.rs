@@ -59,6 +59,10 @@ const ASSETS: &[(&str, &str, &str)] = &[
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/console", get(page))
+        .route(
+            "/console/",
+            get(|| async { axum::response::Redirect::permanent("/console") }),
+        )
         .route("/console/login", get(page))
         .route("/console/assets/{file}", get(asset))
         .route(

@@ -94,9 +94,19 @@ W.when = function when(iso, never) {
     : abs < 86400 ? [Math.round(abs / 3600), 'hour'] : [Math.round(abs / 86400), 'day'];
   const span = `${n} ${unit}${n === 1 ? '' : 's'}`;
   const text = abs < 5 ? 'just now' : s > 0 ? `${span} ago` : `in ${span}`;
-  return el('time', { datetime: iso, title: t.toLocaleString(), text });
+  return el('time', { datetime: iso, title: t.toString(), text });
 };
-W.date = (iso, never) => (iso ? el('time', { datetime: iso, title: new Date(iso).toLocaleString(), text: new Date(iso).toLocaleDateString() }) : el('span', { text: never || 'Never' }));
+// Dates: "Mar 2, 2027" (never 3/2/2027, which reads two ways), with the
+// time when it is within two days (a grace period's end).
+W.date = function date(iso, never) {
+  if (!iso) return el('span', { text: never || 'Never' });
+  const t = new Date(iso);
+  const soon = Math.abs(t.getTime() - Date.now()) < 2 * 86400 * 1000;
+  const text = soon
+    ? t.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
+    : t.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+  return el('time', { datetime: iso, title: t.toString(), text });
+};
 
 // A modal dialog (<dialog>: the page behind is inert and Escape closes
 // it). Focus goes to its first field and back to the opener when it
@@ -158,6 +168,7 @@ W.secretPanel = function secretPanel(clientId, secret) {
       W.toast('Copy it from the field (the browser refused the clipboard)');
     }
   } }, 'Copy to clipboard');
+  copy.dataset.copy = '';
   const idInput = el('input', { readonly: true, value: clientId, 'aria-label': 'Client ID', class: 'mono' });
   return el('div', {},
     el('label', { for: (idInput.id = `cid${++fieldSeq}`) }, 'Client ID'), idInput,
@@ -173,6 +184,11 @@ W.route = function route(pattern, render) {
 
 async function show() {
   const main = document.getElementById('main');
+  // A dialog belongs to the page it was opened on.
+  for (const d of document.querySelectorAll('dialog')) {
+    d.onclosed = null;
+    d.close();
+  }
   const hash = location.hash.replace(/^#/, '') || '/accounts';
   for (const a of document.querySelectorAll('.top nav a')) {
     if (hash.startsWith(a.getAttribute('href').slice(1))) a.setAttribute('aria-current', 'page');
@@ -219,6 +235,11 @@ async function start() {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
+  // The skip link moves focus; as a plain #main link it would be a route.
+  document.querySelector('.skip').addEventListener('click', (ev) => {
+    ev.preventDefault();
+    document.getElementById('main').focus();
+  });
   start().catch((err) => {
     document.getElementById('main').replaceChildren(el('p', { class: 'error', role: 'alert' }, err.message || String(err)));
   });

@@ -31,7 +31,9 @@
         W.refresh();
       } catch (err) { W.fail(err); }
     } }, 'Remove');
-    return el('tr', {}, td('Type', kind), td('Credential', what), td('Created', W.date(c.created_at, '—')),
+    // A secret that expires is the one a rotation keeps for its grace.
+    const grace = c.type === 'secret' && c.expires_at ? el('div', { class: 'hint', text: 'previous, in its grace period' }) : null;
+    return el('tr', {}, td('Type', kind, grace), td('Credential', what), td('Created', W.date(c.created_at, '—')),
       td('Expires', W.date(c.expires_at)), td('Last used', W.when(c.last_used_at), c.last_used_ip ? el('div', { class: 'hint', text: c.last_used_ip }) : null),
       el('td', { class: 'actions' }, remove));
   }
@@ -49,7 +51,7 @@
         const r = await api('POST', `/api/v1/service-accounts/${enc(a.id)}/rotate-secret`, { grace_period: grace.value });
         d.body.replaceChildren(el('h2', { id: d.getAttribute('aria-labelledby'), text: 'Secret rotated' }), W.secretPanel(a.client_id, r.client_secret),
           el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Confirm')));
-        d.body.querySelector('footer button').focus();
+        d.body.querySelector('[data-copy]').focus();
         d.onclosed = () => W.refresh();
       } catch (err) { W.fail(err, error); go.disabled = false; }
     });
@@ -181,7 +183,9 @@
     const d = W.dialog(role ? `Edit role ${role.id}` : 'Create role', 'A custom role of this organization: a named set of permissions.');
     const id = el('input', { name: 'id', value: role ? role.id : '', disabled: Boolean(role), placeholder: 'release-bot' });
     const desc = el('input', { name: 'description', value: role ? role.description : '' });
-    const perms = el('div', { class: 'checks' }, known.map((p) => el('label', {}, el('input', { type: 'checkbox', name: 'perm', value: p, checked: Boolean(role && role.permissions.includes(p)) }), p)));
+    // Only permissions you hold can go into a role (the API's grant rule).
+    const perms = el('div', { class: 'checks' }, known.filter((p) => W.can(p) || (role && role.permissions.includes(p))).map((p) => el('label', { class: W.can(p) ? null : 'unavailable', title: W.can(p) ? null : 'You do not hold this permission.' },
+      el('input', { type: 'checkbox', name: 'perm', value: p, checked: Boolean(role && role.permissions.includes(p)), disabled: !W.can(p) }), p)));
     const other = el('input', { name: 'other', placeholder: 'billing:read' });
     const error = W.errorBox();
     const form = el('form', {}, W.field('Role ID', id, '(lowercase letters, digits, -)'), W.field('Description', desc),
@@ -208,7 +212,7 @@
     const manage = W.can('org:manage');
     const rows = roles.map((r) => {
       const custom = !r.builtin && !r.global;
-      return el('tr', {}, el('th', { scope: 'row' }, el('div', {}, r.id), el('div', { class: 'hint', text: r.builtin ? 'built-in' : r.global ? 'global' : 'custom' })),
+      return el('tr', {}, el('th', { scope: 'row' }, el('div', {}, r.id), el('div', { class: 'hint', text: r.builtin ? 'built-in' : r.global ? 'global' : 'custom' }), r.description ? el('div', { class: 'hint', text: r.description }) : null),
         perms.map((p) => el('td', { 'data-label': p }, r.permissions.includes(p) ? el('span', { 'aria-label': 'yes', text: '✓' }) : el('span', { 'aria-label': 'no', text: '·' }))),
         el('td', { class: 'actions' }, custom && manage ? [el('button', { type: 'button', onclick: () => roleDialog(r, perms) }, 'Edit'),
           el('button', { type: 'button', class: 'danger', onclick: async () => {
@@ -246,7 +250,7 @@
     const members = (await api('GET', '/api/v1/members')).items;
     const manage = W.can('org:manage');
     const rows = members.map((m) => el('tr', {}, td('Person', el('div', {}, m.email || m.subject.replace(/^link:/, '')), el('code', { class: 'client-id', text: m.subject })),
-      td('Roles', m.roles.join(', ') || '—'), td('Last seen', W.when(m.last_seen_at)),
+      td('Roles', m.roles.join(', ') || '—'), td('Last sign-in', W.when(m.last_seen_at)),
       el('td', { class: 'actions' }, manage ? [el('button', { type: 'button', onclick: () => memberDialog(m).catch((e) => W.fail(e)) }, 'Edit roles'),
         el('button', { type: 'button', class: 'danger', onclick: async () => {
           if (!window.confirm(`Remove ${m.email || m.subject}? Their sessions end now.`)) return;
@@ -254,7 +258,8 @@
         } }, 'Remove')] : null)));
     return el('section', {}, el('div', { class: 'head' }, el('div', {}, el('h1', { text: 'Team' }),
       el('p', { class: 'sub', text: 'People who have signed in to this console. Single sign-on sets their roles at each sign-in; the last person able to manage the organization cannot lose that ability.' }))),
-    table('People', ['Person', 'Roles', 'Last seen', ''], rows));
+    el('p', { class: 'hint', text: 'Someone appears here once they sign in: send a new person a link (warden console link), or let single sign-on admit them.' }),
+    table('People', ['Person', 'Roles', 'Last sign-in', ''], rows));
   });
 
   // ---- Audit -----------------------------------------------------------------
@@ -262,7 +267,7 @@
     const params = new URLSearchParams(query || '');
     const f = {};
     const form = el('form', { class: 'toolbar' });
-    for (const [k, label, ph] of [['action', 'Action', 'service_account.disabled'], ['actor', 'Actor', 'an id or subject'], ['target', 'Target', 'an account id'], ['since', 'Since', '2026-12-01T00:00:00Z']]) {
+    for (const [k, label, ph] of [['action', 'Action', 'service_account.disabled'], ['actor', 'Actor', 'user:link:alice@example.com'], ['target', 'Target', 'arm_sa_… or an id'], ['since', 'Since', '2026-12-01 or 2026-12-01T09:00:00Z']]) {
       f[k] = el('input', { name: k, value: params.get(k) || '', placeholder: ph });
       form.append(W.field(label, f[k]));
     }
@@ -273,10 +278,21 @@
       for (const k of Object.keys(f)) if (f[k].value.trim()) q.set(k, f[k].value.trim());
       location.hash = `#/audit${q.toString() ? `?${q}` : ''}`;
     });
-    const q = new URLSearchParams();
-    for (const [k, v] of params) if (v) q.set(k, v);
-    q.set('limit', '100');
-    const page = await api('GET', `/api/v1/audit-events?${q}`);
+    const intro = [el('h1', { text: 'Audit log' }), el('p', { class: 'sub', text: 'Every change, sign-in and token, newest first.' })];
+    if (!W.can('audit:read')) {
+      return el('section', {}, intro, el('p', { class: 'hint', text: `Reading the audit log needs the audit:read permission, which your roles (${W.me.roles.join(', ')}) do not give.` }));
+    }
+    let page;
+    let q;
+    try {
+      q = await auditQuery(params);
+      page = await api('GET', `/api/v1/audit-events?${q}`);
+    } catch (err) {
+      // A filter the API refuses: say why, and keep the form to fix it.
+      const error = W.errorBox();
+      W.fail(err, error);
+      return el('section', {}, intro, form, error);
+    }
     const list = el('div', {}, auditTable(page.items, 'Audit log'));
     let cursor = page.next_cursor;
     const more = el('button', { type: 'button', hidden: !cursor, onclick: async () => {
@@ -288,6 +304,25 @@
         more.hidden = !cursor;
       } catch (err) { W.fail(err); }
     } }, 'Load more');
-    return el('section', {}, el('h1', { text: 'Audit log' }), el('p', { class: 'sub', text: 'Every change, sign-in and token, newest first.' }), form, list, more);
+    return el('section', {}, intro, form, list, more);
   });
+
+  // The API's query from the filters as the console shows things: an
+  // actor or target as `type:id` (the type dropped), an account by its
+  // client id (looked up), a bare date as its midnight UTC.
+  async function auditQuery(params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of params) if (v) q.set(k, v);
+    for (const k of ['actor', 'target']) {
+      let v = q.get(k);
+      if (!v) continue;
+      v = v.replace(/^(user|service_account|role|org):/, '');
+      if (v.startsWith('arm_sa_')) v = (await api('GET', `/api/v1/service-accounts/${enc(v)}`)).id;
+      q.set(k, v);
+    }
+    const since = q.get('since');
+    if (since && /^\d{4}-\d{2}-\d{2}$/.test(since)) q.set('since', `${since}T00:00:00Z`);
+    q.set('limit', '100');
+    return q;
+  }
 })();

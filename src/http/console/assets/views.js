@@ -41,9 +41,23 @@
     return rolesCache;
   }
 
+  // May the signed-in person give this role? The API decides; this only
+  // spares them a refusal: every permission it grants must be theirs,
+  // `admin` is an admin's to give, and `operator` is never a person's.
+  function grantable(r) {
+    if (r.id === 'operator') return false;
+    if (r.id === 'admin' && !W.me.roles.includes('admin')) return false;
+    return r.permissions.every((p) => W.me.permissions.includes(p));
+  }
+
   function roleChecks(all, selected, legend) {
-    const boxes = all.map((r) => el('label', { title: r.description }, el('input', { type: 'checkbox', name: 'role', value: r.id, checked: selected.includes(r.id) }), r.id));
-    return el('fieldset', {}, el('legend', {}, legend || 'Roles'), el('div', { class: 'checks' }, boxes));
+    const boxes = all.filter((r) => r.id !== 'operator' || selected.includes(r.id)).map((r) => {
+      const ok = grantable(r);
+      const why = ok ? r.description : 'You cannot give this role: it grants permissions you do not hold.';
+      return el('label', { title: why, class: ok ? null : 'unavailable' },
+        el('input', { type: 'checkbox', name: 'role', value: r.id, checked: selected.includes(r.id), disabled: !ok }), r.id);
+    });
+    return el('fieldset', {}, el('legend', {}, legend || 'Roles', el('span', { class: 'hint', text: ' (at least one)' })), el('div', { class: 'checks' }, boxes));
   }
   const checkedRoles = (form) => [...form.querySelectorAll('input[name=role]:checked')].map((i) => i.value);
   const ipList = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
@@ -57,7 +71,7 @@
       W.field('Name', name, '(required)'),
       roleChecks(all, a ? a.roles : []),
       W.field('Allowed IPs', ips, '(optional, comma-separated CIDR)'),
-      W.field('Expires in', expires, a && a.expires_at ? `(now ${new Date(a.expires_at).toLocaleDateString()})` : ''));
+      W.field('Expires in', expires, a && a.expires_at ? `(now ${new Date(a.expires_at).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' })})` : ''));
   }
 
   function createDialog() {
@@ -78,7 +92,7 @@
           d.body.replaceChildren(el('h2', { id: d.getAttribute('aria-labelledby'), text: 'Service account created' }),
             W.secretPanel(created.client_id, created.client_secret),
             el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Confirm')));
-          d.body.querySelector('footer button').focus();
+          d.body.querySelector('[data-copy]').focus();
           d.onclosed = () => W.refresh();
         } catch (err) {
           W.fail(err, error);
@@ -97,14 +111,26 @@
     const error = W.errorBox();
     const save = el('button', { type: 'submit', class: 'primary' }, 'Save');
     const reset = el('button', { type: 'button', class: 'danger' }, 'Reset credentials');
+    // Unsaved edits: the form differs from what it opened with.
+    const values = () => JSON.stringify([form.name.value, checkedRoles(form), form.allowed_ips.value, form.expires_in.value]);
+    const opened = values();
     let dirty = false;
     let saving = false;
-    const sync = () => { reset.disabled = a.status === 'disabled' || dirty || saving || a.type !== 'credential'; };
-    form.addEventListener('input', () => { dirty = true; sync(); });
-    form.addEventListener('change', () => { dirty = true; sync(); });
+    const why = el('p', { class: 'hint', id: `why${a.id}` });
+    const sync = () => {
+      const reason = a.type !== 'credential' ? 'Only a credential account has a secret to reset.'
+        : a.status === 'disabled' ? 'The account is disabled: enable it first.'
+          : dirty ? 'Save or cancel your edits first.' : saving ? 'Saving…' : '';
+      reset.disabled = Boolean(reason);
+      why.textContent = reason;
+    };
+    const changed = () => { dirty = values() !== opened; sync(); };
+    form.addEventListener('input', changed);
+    form.addEventListener('change', changed);
+    reset.setAttribute('aria-describedby', why.id);
     const resetBox = el('div', { class: 'section' }, el('h3', { text: 'Reset credentials' }),
       el('p', { class: 'hint', text: 'Issues a new client secret and keeps the client ID. The old secret stops working at once; access tokens already issued run out within 15 minutes (Disable stops them now).' }),
-      reset);
+      reset, why);
     reset.addEventListener('click', () => {
       const confirm = el('button', { type: 'button', class: 'danger' }, 'Reset');
       const box = el('div', { class: 'warning', role: 'alert' }, el('p', { text: 'Reset this account’s secret? Anything using the current secret stops working.' }),
@@ -118,7 +144,7 @@
           d.body.replaceChildren(el('h2', { id: d.getAttribute('aria-labelledby'), text: 'Credentials reset' }),
             W.secretPanel(r.client_id || a.client_id, r.client_secret),
             el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Confirm')));
-          d.body.querySelector('footer button').focus();
+          d.body.querySelector('[data-copy]').focus();
           d.onclosed = () => W.refresh();
         } catch (err) {
           W.fail(err, error);
@@ -192,7 +218,8 @@
     const accounts = await W.listAll('/api/v1/service-accounts?limit=200');
     const create = el('button', { type: 'button', class: 'primary', onclick: createDialog, disabled: !W.can('org:manage') }, 'Create');
     const head = el('div', { class: 'head' }, el('div', {}, el('h1', { text: 'Service Accounts' }),
-      el('p', { class: 'sub', text: 'Integrations and credentials with programmatic access' })), create);
+      el('p', { class: 'sub', text: 'Integrations and credentials with programmatic access' }),
+      W.readOnlyNote()), create);
     if (!accounts.length) {
       const again = el('button', { type: 'button', class: 'primary', onclick: createDialog, disabled: !W.can('org:manage') }, 'Create');
       return el('section', {}, head, el('div', { class: 'card empty' },
@@ -206,6 +233,10 @@
       el('thead', {}, el('tr', {}, th)), el('tbody', {}, accounts.map(accountRow)));
     return el('section', {}, head, el('div', { class: 'table-wrap' }, table));
   });
+
+  // Said once per page to a person who may read but not change.
+  W.readOnlyNote = () => (W.can('org:manage') ? null
+    : el('p', { class: 'hint', text: `Your roles (${W.me.roles.join(', ')}) let you read this organization; changing it needs org:manage.` }));
 
   W.statusBadge = statusBadge;
   W.roles = roles;
