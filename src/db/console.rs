@@ -2,10 +2,11 @@
 //! secret is kept as its SHA-256 only (links, session cookies, the SSO
 //! browser binding); each single-use thing is spent by one conditional
 //! statement (`… RETURNING`), so two requests at once cannot both use it.
-use super::members::{Member, split};
+use super::members::{Member, people_managing, split};
 use super::rows::{Cols, Decode, Param};
 use super::write::insert_audits;
 use super::{AuditEvent, Db, DbResult, on_db_write};
+use crate::domain::console::LAST_ADMIN;
 
 /// What a sign-in link grants, once.
 #[derive(Debug, Clone)]
@@ -56,6 +57,10 @@ pub struct NewSession<'a> {
     /// The member's roles: set by the sign-in (a link's or the SSO rule's),
     /// or `None` to keep a known member's own (the console edits them).
     pub roles: Option<&'a [String]>,
+    /// Hold the last-admin rule against the roles set (a link's: the
+    /// operator's choice; not single sign-on's, whose provider is the
+    /// source of truth).
+    pub keep_manager: bool,
     pub now: i64,
     pub expires_at: i64,
 }
@@ -164,6 +169,9 @@ impl Db {
     /// Signs a person in: their member row (created, or roles set when the
     /// sign-in gives them), the session, and the sign-in's audit event, in
     /// one transaction. Expired sessions, links and SSO states go too.
+    /// Roles set are checked, under the org row and the roles lock, to
+    /// exist still and (with `keep_manager`) not to leave the org without
+    /// a person able to manage it: `Conflict` otherwise, nothing written.
     pub async fn start_console_session(
         &self,
         s: &NewSession<'_>,
@@ -172,6 +180,21 @@ impl Db {
         let roles = s.roles.map(|r| r.join(" "));
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
+            let mut had = false;
+            if let Some(r) = s.roles {
+                sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
+                    .bind(s.org)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
+                    .execute(&mut *tx)
+                    .await?;
+                if let Err(e) = super::roles::check_roles_exist!(tx, s.org, "$1", r) {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+                had = s.keep_manager && people_managing!(tx, Some(s.org)).contains(s.org);
+            }
             for sql in [
                 "DELETE FROM console_sessions WHERE expires_at <= $1",
                 "DELETE FROM console_links WHERE expires_at <= $1",
@@ -195,6 +218,10 @@ impl Db {
             .bind(s.now)
             .execute(&mut *tx)
             .await?;
+            if had && !people_managing!(tx, Some(s.org)).contains(s.org) {
+                tx.rollback().await?;
+                return Err(super::DbError::Conflict(LAST_ADMIN.to_owned()));
+            }
             sqlx::query(
                 "INSERT INTO console_sessions (id, org_id, subject, csrf, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",

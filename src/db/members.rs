@@ -149,7 +149,7 @@ impl Db {
         roles: Option<&[String]>,
         audit: &AuditEvent,
     ) -> DbResult<Option<Result<(), String>>> {
-        let roles = roles.map(|r| r.join(" "));
+        let joined = roles.map(|r| r.join(" "));
         Ok(on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
@@ -159,8 +159,15 @@ impl Db {
             sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
                 .execute(&mut *tx)
                 .await?;
+            if let Some(r) = roles {
+                // A role deleted while this request was in flight.
+                if let Err(e) = super::roles::check_roles_exist!(tx, org, "$1", r) {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            }
             let had = people_managing!(tx, Some(org)).contains(org);
-            let n = match &roles {
+            let n = match &joined {
                 Some(r) => sqlx::query(
                     "UPDATE console_members SET roles = $3 WHERE org_id = $1 AND subject = $2",
                 )

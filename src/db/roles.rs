@@ -235,6 +235,8 @@ impl Db {
                      AND NOT EXISTS (SELECT 1 FROM service_accounts a \
                      WHERE a.org_id = $1 AND a.deleted_at IS NULL AND ",
                     holds_role!("$2"),
+                    ") AND NOT EXISTS (SELECT 1 FROM console_members m WHERE m.org_id = $1 AND ",
+                    member_holds_role!("$2"),
                     ")"
                 ),
                 vec![
@@ -254,6 +256,8 @@ impl Db {
                      AND NOT EXISTS (SELECT 1 FROM service_accounts a \
                      WHERE a.deleted_at IS NULL AND ",
                     holds_role!("$2"),
+                    ") AND NOT EXISTS (SELECT 1 FROM console_members m WHERE ",
+                    member_holds_role!("$2"),
                     ")"
                 ),
                 vec![

@@ -15,7 +15,7 @@ use crate::db::{AuditEvent, Db};
 use crate::domain::account::Status;
 use crate::domain::console::{OPERATOR, OPERATOR_REFUSED};
 use crate::domain::ip::IpAllowlist;
-use crate::domain::roles::{builtin_permissions, permissions_of, valid_role_id};
+use crate::domain::roles::{PLATFORM_MANAGE, builtin_permissions, permissions_of, valid_role_id};
 
 /// How long a console session lasts (absolute, from sign-in).
 pub const SESSION_TTL: i64 = 8 * 3600;
@@ -61,6 +61,12 @@ pub async fn check_roles_exist(db: &Db, org: &str, roles: &[String]) -> Result<(
         return Err(invalid("roles", OPERATOR_REFUSED));
     }
     let stored = db.stored_role_permissions(org, roles).await?;
+    if permissions_of(roles, &stored).contains(PLATFORM_MANAGE) {
+        return Err(invalid(
+            "roles",
+            format!("{OPERATOR_REFUSED}: no role of a person may grant `{PLATFORM_MANAGE}`"),
+        ));
+    }
     match roles.iter().find(|r| {
         !valid_role_id(r) || (builtin_permissions(r).is_none() && !stored.contains_key(*r))
     }) {
@@ -167,12 +173,17 @@ pub async fn start(db: &Db, p: &Person<'_>, now: i64) -> Result<SignedIn, Manage
             subject: p.subject,
             email: p.email,
             roles: p.roles,
+            keep_manager: p.method == "link",
             now,
             expires_at,
         },
         &audit,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        crate::db::DbError::Conflict(why) => ManageError::Conflict(why),
+        other => ManageError::Db(other),
+    })?;
     Ok(SignedIn { cookie, expires_at })
 }
 
@@ -192,17 +203,25 @@ pub async fn session(
         return Ok(None);
     }
     let custom = db.stored_role_permissions(&s.org, &s.member.roles).await?;
+    // A person acts in their org only, whatever a role came to say: the
+    // platform's powers (the `operator` role, `platform:manage`) are the
+    // platform API's service accounts', never a console session's.
     let permissions = permissions_of(&s.member.roles, &custom)
         .into_iter()
+        .filter(|p| p != PLATFORM_MANAGE)
+        .collect();
+    let roles = s
+        .member
+        .roles
+        .iter()
+        .filter(|r| *r != OPERATOR)
+        .cloned()
         .collect();
     let actor = Actor {
         kind: USER.into(),
         id: s.member.subject.clone(),
         source_ip: source_ip.map(|i| i.to_string()),
-        authority: Some(Authority {
-            roles: s.member.roles.clone(),
-            permissions,
-        }),
+        authority: Some(Authority { roles, permissions }),
         on_behalf_of: None,
         email: s.member.email.clone(),
     };

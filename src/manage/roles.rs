@@ -141,6 +141,13 @@ pub async fn create(
             scope_name(org)
         )));
     }
+    if db.role_holder_people(org, id).await? > 0 {
+        return Err(ManageError::Conflict(format!(
+            "people in {} still name a role `{id}` that no longer exists; \
+             take it from them first (Team)",
+            scope_name(org)
+        )));
+    }
     let role = StoredRole {
         org_id: org.map(str::to_owned),
         id: id.to_owned(),

@@ -140,7 +140,81 @@ async fn sign_in_refusals_and_caching(b: Backend) {
     );
 }
 
+/// A sign-in link sets the person's roles under the same rules as the
+/// Team page: it cannot demote the last admin, nor give a role deleted
+/// since the link was made.
+async fn a_link_is_held_to_the_people_rules(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let alice = sign_in(&srv, "alice", &["admin"]).await;
+    let demote = link(&srv, "default", "alice", &["viewer"]).await;
+    assert_eq!(redeem(&srv, &demote).await.0, 409, "the last admin");
+    let (s, p) = call(&srv, &alice, "GET", "/api/v1/members", None, false).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["items"][0]["roles"], json!(["admin"]), "{p}");
+    let x4 = json!({"id": "x4", "description": "", "permissions": ["org:read"]});
+    let (s, p) = call(&srv, &alice, "POST", "/api/v1/roles", Some(x4), true).await;
+    assert_eq!(s, 201, "{p}");
+    let eve = link(&srv, "default", "eve", &["x4"]).await;
+    let (s, p) = call(&srv, &alice, "DELETE", "/api/v1/roles/x4", None, true).await;
+    assert_eq!(s, 204, "{p}");
+    assert_eq!(redeem(&srv, &eve).await.0, 409, "a role deleted since");
+    let (_, p) = call(&srv, &alice, "GET", "/api/v1/members", None, false).await;
+    assert_eq!(p["items"].as_array().map(Vec::len), Some(1), "no eve: {p}");
+}
+
+/// A person never holds the platform's powers, whatever the role is
+/// called or however the row came to say so.
+async fn a_person_never_holds_platform_powers(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let (_, op) = srv.caller(&["operator"]).await;
+    let platops = json!({"id": "platops", "description": "",
+        "permissions": ["platform:manage", "org:manage", "org:read"]});
+    let (s, p) = srv
+        .api("POST", "/api/v1/global-roles", &op, Some(platops))
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let roles = vec!["platops".to_owned()];
+    let made =
+        warden::manage::console::create_link(&srv.db, "default", "bob", &roles, 600, 0).await;
+    assert!(made.is_err(), "a link granting platform:manage");
+    let _alice = sign_in(&srv, "alice", &["admin"]).await;
+    let bob = sign_in(&srv, "bob", &["viewer"]).await;
+    let (s, p) = srv
+        .api(
+            "PATCH",
+            "/api/v1/orgs/default/members/link:bob",
+            &op,
+            Some(json!({"roles": ["platops"]})),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    // Written around every check (as a row from before this rule was):
+    // the session still acts in its org only.
+    let ev = warden::db::AuditEvent::new("user", "test", "member.updated", 0);
+    let forced = vec!["operator".to_owned(), "platops".to_owned()];
+    let changed = srv
+        .db
+        .change_member("default", "link:bob", Some(&forced), &ev)
+        .await
+        .expect("db");
+    assert!(matches!(changed, Some(Ok(()))), "{changed:?}");
+    let (s, p) = call(&srv, &bob, "GET", "/api/v1/orgs", None, false).await;
+    assert_eq!(s, 403, "{p}");
+    let (s, p) = call(
+        &srv,
+        &bob,
+        "POST",
+        "/api/v1/orgs",
+        Some(json!({"slug": "x", "name": "X"})),
+        true,
+    )
+    .await;
+    assert_eq!(s, 403, "{p}");
+}
+
 both_backends!(
     a_role_change_cannot_strand_the_org,
-    sign_in_refusals_and_caching
+    sign_in_refusals_and_caching,
+    a_link_is_held_to_the_people_rules,
+    a_person_never_holds_platform_powers
 );
