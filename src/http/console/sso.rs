@@ -252,6 +252,7 @@ async fn finish(
         .await
         .map_err(|e| match e {
             ManageError::Forbidden(why) => (StatusCode::FORBIDDEN, why),
+            ManageError::Conflict(why) => (StatusCode::CONFLICT, why),
             other => (StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
         })?;
     // A page of ours moves on to the console: a redirect would carry on
