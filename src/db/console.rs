@@ -189,7 +189,7 @@ impl Db {
                 sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
                     .execute(&mut *tx)
                     .await?;
-                if let Err(e) = super::roles::check_roles_exist!(tx, s.org, "$1", r) {
+                if let Err(e) = super::role_names::check_roles_exist!(tx, s.org, "$1", r) {
                     tx.rollback().await?;
                     return Err(e);
                 }

@@ -161,7 +161,7 @@ impl Db {
                 .await?;
             if let Some(r) = roles {
                 // A role deleted while this request was in flight.
-                if let Err(e) = super::roles::check_roles_exist!(tx, org, "$1", r) {
+                if let Err(e) = super::role_names::check_roles_exist!(tx, org, "$1", r) {
                     tx.rollback().await?;
                     return Err(e);
                 }

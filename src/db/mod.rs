@@ -27,6 +27,7 @@ pub mod members;
 pub mod orgs;
 pub mod refresh;
 pub mod resource_servers;
+mod role_names;
 pub mod roles;
 pub(crate) mod rows;
 mod spends;

@@ -2,7 +2,7 @@
 //! management plane (the hot-path reads are in `hot.rs`).
 mod row;
 
-use super::roles::check_roles_exist;
+use super::role_names::check_roles_exist;
 use super::rows::Param;
 use super::write::{ChangeOutcome, OrgGuard, audited_write};
 use super::{AuditEvent, Db, DbResult};
