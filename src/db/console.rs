@@ -1,8 +1,9 @@
-//! The admin console's storage: one-time sign-in links, server-side sessions and single sign-on in flight. Every
-//! secret is kept as its SHA-256 only (links, session cookies, the SSO
+//! The admin console's storage: one-time sign-in links, server-side
+//! sessions and single sign-on in flight (its people are `members.rs`).
+//! Every secret is kept as its SHA-256 only (links, session cookies, the SSO
 //! browser binding); each single-use thing is spent by one conditional
 //! statement (`… RETURNING`), so two requests at once cannot both use it.
-use super::members::{Member, people_managing, split};
+use super::members::{Member, lock_people, people_managing, split};
 use super::rows::{Cols, Decode, Param};
 use super::write::insert_audits;
 use super::{AuditEvent, Db, DbResult, on_db_write};
@@ -129,8 +130,6 @@ impl Db {
         Ok(())
     }
 
-    /// Spends a sign-in link: what it grants, if it exists, is unexpired
-    /// and was never used. One statement, so it is used at most once.
     /// The org of a link still usable, without spending it.
     pub async fn console_link_org(&self, id_hash: &str, now: i64) -> DbResult<Option<String>> {
         let row: Option<LinkOrg> = self
@@ -143,6 +142,8 @@ impl Db {
         Ok(row.map(|o| o.0))
     }
 
+    /// Spends a sign-in link: what it grants, if it exists, is unexpired
+    /// and was never used. One statement, so it is used at most once.
     pub async fn redeem_console_link(
         &self,
         id_hash: &str,
@@ -181,18 +182,8 @@ impl Db {
         on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             let mut had = false;
-            if let Some(r) = s.roles {
-                sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
-                    .bind(s.org)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
-                    .execute(&mut *tx)
-                    .await?;
-                if let Err(e) = super::role_names::check_roles_exist!(tx, s.org, "$1", r) {
-                    tx.rollback().await?;
-                    return Err(e);
-                }
+            if s.roles.is_some() {
+                lock_people!(tx, s.org, s.roles);
                 had = s.keep_manager && people_managing!(tx, Some(s.org)).contains(s.org);
             }
             for sql in [

@@ -101,6 +101,30 @@ macro_rules! people_managing {
 }
 pub(super) use people_managing;
 
+/// Opens a change to an org's people inside `$tx`: takes the org's row and
+/// then the roles lock (the order every write takes them in), and checks
+/// that the roles to be set, if any, still exist, returning the refusal
+/// from the enclosing function (rolled back) when one does not.
+macro_rules! lock_people {
+    ($tx:expr, $org:expr, $roles:expr) => {{
+        sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
+            .bind($org)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
+            .execute(&mut *$tx)
+            .await?;
+        if let Some(r) = $roles {
+            // A role deleted while this request was in flight.
+            if let Err(e) = $crate::db::role_names::check_roles_exist!($tx, $org, "$1", r) {
+                $tx.rollback().await?;
+                return Err(e);
+            }
+        }
+    }};
+}
+pub(super) use lock_people;
+
 /// The last-admin rule's refusal of a change leaving `org` without a
 /// person able to manage it.
 pub(super) fn last_admin(org: &str) -> String {
@@ -152,20 +176,7 @@ impl Db {
         let joined = roles.map(|r| r.join(" "));
         Ok(on_db_write!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
-                .bind(org)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE write_locks SET name = name WHERE name = 'roles'")
-                .execute(&mut *tx)
-                .await?;
-            if let Some(r) = roles {
-                // A role deleted while this request was in flight.
-                if let Err(e) = super::role_names::check_roles_exist!(tx, org, "$1", r) {
-                    tx.rollback().await?;
-                    return Err(e);
-                }
-            }
+            lock_people!(tx, org, roles);
             let had = people_managing!(tx, Some(org)).contains(org);
             let n = match &joined {
                 Some(r) => sqlx::query(

@@ -71,7 +71,7 @@
       W.field('Name', name, '(required)'),
       roleChecks(all, a ? a.roles : []),
       W.field('Allowed IPs', ips, '(optional, comma-separated CIDR)'),
-      W.field('Expires in', expires, a && a.expires_at ? `(now ${new Date(a.expires_at).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' })})` : ''));
+      W.field('Expires in', expires, a && a.expires_at ? `(now ${W.date(a.expires_at).textContent})` : ''));
   }
 
   function createDialog() {
