@@ -291,7 +291,7 @@ fn register_federated(
     accounts: &[Cred],
     issuer: &issuer::Issuer,
     connections: usize,
-) -> Option<Vec<String>> {
+) -> Option<Vec<(String, String)>> {
     for (i, c) in accounts.iter().enumerate() {
         let ok = Command::new(bin)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -312,10 +312,12 @@ fn register_federated(
     Some(
         (0..connections)
             .map(|i| {
-                issuer.token(
+                let token = issuer.token(
                     &format!("bench-{}", i % accounts.len()),
                     "https://warden.bench",
-                )
+                );
+                // A federated grant names its account (the default).
+                (token, accounts[i % accounts.len()].id.clone())
             })
             .collect(),
     )
@@ -422,7 +424,7 @@ const DECLARING_API: &str = "https://risks.example.com";
 /// each account's key pair, and one external issuer's token per connection.
 struct Secretless {
     keys: Option<Vec<KeyCred>>,
-    federated: Option<Vec<String>>,
+    federated: Option<Vec<(String, String)>>,
 }
 
 /// The scenarios against a warden at `host` (`127.0.0.1:port`).
@@ -526,13 +528,14 @@ async fn bench_warden(
     let exchangers: Vec<Box<dyn Worker>> = federated
         .iter()
         .flatten()
-        .map(|token| {
+        .map(|(token, client_id)| {
             let req = http1::post_form_plain(
                 host,
                 "/oauth/token",
                 &[
                     ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
                     ("assertion", token),
+                    ("client_id", client_id),
                     ("resource", api),
                 ],
             );

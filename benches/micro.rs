@@ -57,14 +57,14 @@ fn secrets(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("verify cold (Argon2id, wrong secret)", |b| {
         b.to_async(&rt)
-            .iter(|| verifier.verify("arm_sa_x", &wrong, Some(&hash)))
+            .iter(|| verifier.verify("arm_sa_x", &wrong, Some(&hash), 0))
     });
     g.finish();
-    rt.block_on(verifier.verify("arm_sa_x", &secret, Some(&hash)))
+    rt.block_on(verifier.verify("arm_sa_x", &secret, Some(&hash), 0))
         .unwrap_or_default();
     c.bench_function("secret/verify cached", |b| {
         b.to_async(&rt)
-            .iter(|| verifier.verify("arm_sa_x", &secret, Some(&hash)))
+            .iter(|| verifier.verify("arm_sa_x", &secret, Some(&hash), 0))
     });
 }
 

@@ -42,11 +42,25 @@ fn spawn_metrics(
         tracing::info!(%addr, "metrics listening");
     }
     tokio::spawn(async move {
-        serve(l, router, &config, async move {
+        crate::connections::serve(l, router, &config, async move {
             let _ = stop.changed().await;
         })
         .await;
     })
+}
+
+/// A default audience equal to the issuer (with or without a trailing
+/// slash) would make every token requested without `resource` an admin-API
+/// token: refused at start, as a resource server's audience is.
+fn refuse_issuer_as_default_audience(default: Option<&str>, issuer: &str) -> anyhow::Result<()> {
+    let bare = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+    match default {
+        Some(d) if bare(d) == bare(issuer) => anyhow::bail!(
+            "invalid WARDEN_DEFAULT_AUDIENCE: it is the issuer ({issuer}), which would make every \
+             token requested without `resource` an admin-API token; name one of your APIs, or unset it"
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// The OAuth flows' context, from the settings and what start-up opened.
@@ -58,6 +72,7 @@ fn oauth_context(
     refresh_key: &[u8; 32],
 ) -> anyhow::Result<crate::oauth::Context> {
     let limiter = || AuthLimiter::new(config.auth_failures_per_client, config.auth_failures_per_ip);
+    refuse_issuer_as_default_audience(config.default_audience.as_deref(), &issuer)?;
     Ok(crate::oauth::Context {
         issuer,
         default_audience: config
@@ -74,6 +89,7 @@ fn oauth_context(
         verified: Default::default(),
         jwks: Default::default(),
         issuers: crate::oauth::issuers::Issuers::new(config.federation_allow_http)?,
+        federation_client_id_optional: config.federation_client_id_optional,
         client_limiter: limiter(),
         rs_limiter: limiter(),
     })
@@ -81,6 +97,10 @@ fn oauth_context(
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        if let Some(issuer) = &config.issuer {
+            refuse_issuer_as_default_audience(config.default_audience.as_deref(), issuer)?;
+        }
+        crate::crypto::keys::refuse_exposed_keys(&config.keys_dir).map_err(anyhow::Error::msg)?;
         let db = Db::connect(&config.database_url).await.with_context(|| {
             format!(
                 "cannot open the database at {}",
@@ -179,7 +199,7 @@ impl Application {
                 tokio::time::sleep(delay).await;
             }
         };
-        serve(self.listener, app, &state.config, shutdown).await;
+        crate::connections::serve(self.listener, app, &state.config, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = book.await;
         if let Some(m) = metrics {
@@ -218,73 +238,6 @@ fn warn_if_exposed(config: &Config) {
                 );
             }
         }
-    }
-}
-
-/// Accepts HTTP/1.1 connections until `shutdown`, then stops accepting,
-/// lets in-flight requests finish (closing idle keep-alive connections) and
-/// returns once all connections are gone or `drain_timeout` has passed.
-///
-/// hyper is driven directly rather than through `axum::serve` because that
-/// sets no timer, so hyper's header-read timeout never fires: a client could
-/// hold a connection forever by sending its headers slowly (slowloris) or
-/// not at all. Here every connection must deliver a complete request head
-/// within `header_timeout`, which also closes idle keep-alive connections.
-async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    config: &Config,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    use axum::extract::ConnectInfo;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
-
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off rather
-                    // than spin; the listener itself stays usable.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let router = app.clone();
-        let service = hyper::service::service_fn(
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                router.clone().oneshot(req)
-            },
-        );
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(config.header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tracing::info!("shutting down: no new connections; draining in-flight requests");
-    if tokio::time::timeout(config.drain_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            timeout = ?config.drain_timeout,
-            "connections still open after the drain timeout; closing them"
-        );
     }
 }
 

@@ -10,6 +10,7 @@ pub mod app;
 pub mod bookkeeping;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod db;
 pub mod domain;

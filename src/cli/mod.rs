@@ -81,7 +81,7 @@ impl From<ManageError> for CliError {
     fn from(e: ManageError) -> Self {
         match e {
             ManageError::Db(d) => CliError::Failure(d.to_string()),
-            ManageError::Hash => CliError::Failure(e.to_string()),
+            ManageError::Hash | ManageError::Busy => CliError::Failure(e.to_string()),
             other => CliError::Usage(other.to_string()),
         }
     }
@@ -111,7 +111,10 @@ pub async fn main() -> i32 {
     };
     let serving = matches!(cli.command, Command::Serve);
     init_logging(&config, serving);
-    warn_unknown_variables(serving);
+    if let Err(e) = check_unknown_variables(serving) {
+        eprintln!("error: {e}");
+        return 2;
+    }
     match run(cli.command, config).await {
         Ok(()) => {
             if let Some(line) = USED_DATABASE.get() {
@@ -156,18 +159,27 @@ fn usage_error(e: &clap::Error) -> i32 {
     }
 }
 
-/// A `WARDEN_*` variable that is not a setting is most likely a typo.
-fn warn_unknown_variables(serving: bool) {
+/// A `WARDEN_*` variable that is not a setting. One close to a setting
+/// is a typo, and `serve` refuses to start on it: a misspelt
+/// `WARDEN_DATABSE_URL` would otherwise run on a fresh SQLite file and the
+/// operator's data would look lost. Other names (a wrapper's own
+/// variables) are only a warning, and every other command only warns.
+fn check_unknown_variables(serving: bool) -> Result<(), String> {
     for (var, near) in Config::unknown_variables() {
-        let hint = near
-            .map(|n| format!(" (did you mean {n}?)"))
-            .unwrap_or_default();
-        if serving {
-            tracing::warn!("{var} is not a warden setting and is ignored{hint}");
-        } else {
-            eprintln!("warning: {var} is not a warden setting and is ignored{hint}");
+        match near {
+            Some(n) if serving => {
+                return Err(format!(
+                    "{var} is not a warden setting: did you mean {n}? (fix the name, or unset it)"
+                ));
+            }
+            Some(n) => eprintln!(
+                "warning: {var} is not a warden setting and is ignored (did you mean {n}?)"
+            ),
+            None if serving => tracing::warn!("{var} is not a warden setting and is ignored"),
+            None => eprintln!("warning: {var} is not a warden setting and is ignored"),
         }
     }
+    Ok(())
 }
 
 fn init_logging(config: &Config, serving: bool) {

@@ -84,6 +84,15 @@ pub struct Config {
     /// Federation may reach issuers over plain http, and on loopback
     /// addresses (`WARDEN_FEDERATION_ALLOW_HTTP`; for development only).
     pub federation_allow_http: bool,
+    /// Federated grants may omit `client_id` and be matched by the token
+    /// alone (`WARDEN_FEDERATION_CLIENT_ID=optional`): only for a
+    /// single-tenant deployment. Default `required`.
+    pub federation_client_id_optional: bool,
+    /// Open connections at most (`WARDEN_MAX_CONNECTIONS`); past it new
+    /// ones are closed at once. Default: below the descriptor limit.
+    pub max_connections: usize,
+    /// Open connections one address may hold (`WARDEN_MAX_CONNECTIONS_PER_IP`).
+    pub max_connections_per_ip: usize,
     /// The admin console's single sign-on, when configured.
     pub console_sso: Option<ConsoleSso>,
 }
@@ -126,6 +135,9 @@ const KEYS: &[&str] = &[
     "key_reload_interval",
     "key_rotation_interval",
     "federation_allow_http",
+    "federation_client_id",
+    "max_connections",
+    "max_connections_per_ip",
     "console_oidc_issuer",
     "console_oidc_client_id",
     "console_oidc_client_secret",

@@ -57,6 +57,36 @@ impl Raw<'_> {
         }
     }
 
+    fn federation_client_id(&self) -> Result<bool, ConfigError> {
+        match self.get("federation_client_id") {
+            None | Some(("required", _)) => Ok(false),
+            Some(("optional", _)) => Ok(true),
+            Some((_, src)) => Err(bad(src, "expected required or optional")),
+        }
+    }
+
+    /// A whole number in `min..=max` (`default` when unset).
+    fn count(&self, k: &str, default: usize, min: usize, max: usize) -> Result<usize, ConfigError> {
+        match self.get(k) {
+            None => Ok(default),
+            Some((v, src)) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| bad(src, &format!("expected a whole number from {min} to {max}"))),
+        }
+    }
+
+    /// The connection cap: by default three quarters of the open-file
+    /// limit (the rest is for the database, key files and outbound
+    /// fetches), at most 50,000.
+    fn max_connections(&self) -> Result<usize, ConfigError> {
+        let default =
+            (crate::connections::descriptor_limit().saturating_mul(3) / 4).clamp(64, 50_000);
+        self.count("max_connections", default, 1, 1_000_000)
+    }
+
     fn quota(&self, k: &str, default: &str) -> Result<Option<Quota>, ConfigError> {
         let (v, src) = self.get(k).unwrap_or((default, "default"));
         Quota::parse(v).map_err(|why| bad(src, why))
@@ -242,6 +272,9 @@ pub(super) fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Config
         key_publication_delay: r.key_publication_delay(r.key_reload_interval()?)?,
         key_rotation_interval: r.key_rotation_interval()?,
         federation_allow_http: r.flag("federation_allow_http")?,
+        federation_client_id_optional: r.federation_client_id()?,
+        max_connections: r.max_connections()?,
+        max_connections_per_ip: r.count("max_connections_per_ip", 256, 1, 1_000_000)?,
         console_sso: super::console::parse(|k| {
             r.get(k).map(|(v, s)| (v.to_owned(), s.to_owned()))
         })?,

@@ -1,4 +1,5 @@
 //! Key material and secret handling.
+pub mod argon_pool;
 pub mod jose;
 pub mod keys;
 pub mod opaque;

@@ -12,7 +12,11 @@ use super::keys::{Alg, KeySet};
 
 /// Larger tokens are refused before any decoding.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// Allowed clock skew between replicas and resource servers, in seconds.
+/// Allowed clock skew between replicas and resource servers, in seconds:
+/// for others' tokens (assertions, federated JWTs) and for `nbf`/`iat` of
+/// warden's own. Never for `exp` of warden's own tokens: warden judges
+/// them on its own clock, and RFC 7662 §2.2 makes an expired token
+/// inactive from `exp` on.
 pub const LEEWAY_SECS: i64 = 30;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +56,19 @@ pub struct AccessClaims {
     pub scope: String,
     pub roles: Vec<String>,
     pub org: String,
+    /// The refresh-token family the token was issued with, if any.
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+impl AccessClaims {
+    /// What a revocation check needs: the `jti` and the grant's family.
+    pub fn token_ref(&self) -> crate::domain::credentials::TokenRef<'_> {
+        crate::domain::credentials::TokenRef {
+            jti: &self.jti,
+            family: self.sid.as_deref(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -117,9 +134,8 @@ fn verify_with_kid(
     verifier.verify(signed, &sig).ok()?;
     let claims: AccessClaims =
         serde_json::from_slice(&BASE64URL_NOPAD.decode(c.as_bytes()).ok()?).ok()?;
-    let timely = claims.exp + LEEWAY_SECS > now
-        && claims.nbf <= now + LEEWAY_SECS
-        && claims.iat <= now + LEEWAY_SECS;
+    let timely =
+        claims.exp > now && claims.nbf <= now + LEEWAY_SECS && claims.iat <= now + LEEWAY_SECS;
     (timely && claims.iss == issuer).then_some((kid, claims))
 }
 
@@ -162,7 +178,7 @@ impl VerifiedTokens {
         let hit = self.map.lock().ok().and_then(|m| m.get(&id).cloned());
         if let Some(entry) = hit {
             let (kid, claims) = &*entry;
-            let timely = claims.exp + LEEWAY_SECS > now && claims.nbf <= now + LEEWAY_SECS;
+            let timely = claims.exp > now && claims.nbf <= now + LEEWAY_SECS;
             if timely && claims.iss == issuer && keys.keys.iter().any(|k| &k.meta.kid == kid) {
                 return Some(claims.clone());
             }
@@ -171,7 +187,7 @@ impl VerifiedTokens {
         let (kid, claims) = verify_with_kid(keys, token, issuer, now)?;
         if let Ok(mut m) = self.map.lock() {
             if m.len() >= VERIFIED_MAX {
-                m.retain(|_, e| e.1.exp + LEEWAY_SECS > now);
+                m.retain(|_, e| e.1.exp > now);
                 if m.len() >= VERIFIED_MAX {
                     m.clear();
                 }
@@ -215,11 +231,10 @@ mod tests {
             "issuer still checked"
         );
         assert!(
-            cache
-                .verify(&keys, &t, "https://i", now + 900 + LEEWAY_SECS)
-                .is_none(),
-            "expiry still checked"
+            cache.verify(&keys, &t, "https://i", now + 900).is_none(),
+            "expiry still checked, from exp on, with no leeway"
         );
+        assert!(cache.verify(&keys, &t, "https://i", now + 899).is_some());
         // A cached signature does not vouch for other claims.
         let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
         parts[1] = BASE64URL_NOPAD.encode(br#"{"iss":"https://i","sub":"x","client_id":"x","aud":"a","exp":9999999999,"iat":1,"nbf":1,"jti":"j","scope":"","roles":["admin"],"org":"o"}"#);

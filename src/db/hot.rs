@@ -7,6 +7,7 @@ use super::resource_servers::{RS_COLUMNS, RsRow, decode_permissions};
 use super::rows::{Cols, Count, Decode, Param};
 use super::{Db, DbResult};
 use crate::domain::account::ServiceAccount;
+pub use crate::domain::credentials::TokenRef;
 use crate::domain::resource_server::ResourceServer;
 use crate::domain::roles::ApiPermission;
 
@@ -174,7 +175,7 @@ impl Db {
 
     /// For introspection, in one round trip: the calling resource server
     /// (by its client id), and the account behind the token's client id with
-    /// whether the token's `jti` is revoked. `None` when no such resource
+    /// whether the token is revoked (its `jti`, or its grant's family). `None` when no such resource
     /// server exists; the account part is `None` when no account matches.
     #[tracing::instrument(
         name = "db",
@@ -186,7 +187,7 @@ impl Db {
         &self,
         rs_client_id: &str,
         account_client_id: &str,
-        jti: &str,
+        token: TokenRef<'_>,
     ) -> DbResult<Option<IntrospectionContext>> {
         // A LEFT JOIN yields NULLs without an account; NOT NULL columns are
         // coalesced so the row decodes, and `has_account` says which it is.
@@ -204,14 +205,16 @@ impl Db {
              a.secret_created_at, COALESCE(a.previous_secrets, ''), \
              COALESCE(a.version, 0), a.last_used_ip, COALESCE(a.allowed_resources, '')",
             context_columns!("a"),
-            ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) AS revoked \
+            ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $3) \
+             + (SELECT COUNT(*) FROM refresh_families_revoked WHERE family_id = $4) AS revoked \
              FROM resource_servers rs LEFT JOIN service_accounts a ON a.client_id = $2 \
              WHERE rs.client_id = $1"
         );
         let params = [
             Param::Text(rs_client_id),
             Param::Text(account_client_id),
-            Param::Text(jti),
+            Param::Text(token.jti),
+            Param::Text(token.family.unwrap_or_default()),
         ];
         let Some(r) = self.read_hot::<IntrospectionRow>(sql, &params).await? else {
             return Ok(None);
@@ -226,8 +229,8 @@ impl Db {
         }))
     }
 
-    /// The account behind an access token and whether the token's `jti`
-    /// is revoked (introspection of a token for another audience).
+    /// The account behind an access token and whether the token is revoked
+    /// (its `jti`, or its grant's family).
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -237,16 +240,21 @@ impl Db {
     pub async fn account_with_revocation(
         &self,
         client_id: &str,
-        jti: &str,
+        token: TokenRef<'_>,
     ) -> DbResult<Option<(ServiceAccount, bool)>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
             context_columns!("service_accounts"),
-            ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $2) AS revoked \
+            ", (SELECT COUNT(*) FROM revoked_access_tokens WHERE jti = $2) \
+             + (SELECT COUNT(*) FROM refresh_families_revoked WHERE family_id = $3) AS revoked \
              FROM service_accounts WHERE client_id = $1"
         );
-        let params = [Param::Text(client_id), Param::Text(jti)];
+        let params = [
+            Param::Text(client_id),
+            Param::Text(token.jti),
+            Param::Text(token.family.unwrap_or_default()),
+        ];
         match self.read_hot::<AccountAnd>(sql, &params).await? {
             Some(AccountAnd(a, revoked)) => Ok(Some((ServiceAccount::try_from(a)?, revoked))),
             None => Ok(None),

@@ -182,17 +182,17 @@ async fn inline_reads_match_the_pool() {
                 c.map(|c| format!("{:?} {:?}", c.resource_server, c.account))
             };
             let want = ctx(pool
-                .introspection_context(&rs.client_id, acct, jti)
+                .introspection_context(&rs.client_id, acct, super::TokenRef { jti, family: None })
                 .await
                 .unwrap());
             assert!(want.is_some());
             let got = ctx(db
-                .introspection_context(&rs.client_id, acct, jti)
+                .introspection_context(&rs.client_id, acct, super::TokenRef { jti, family: None })
                 .await
                 .unwrap());
             assert_eq!(got, want);
             let got = ctx(broken
-                .introspection_context(&rs.client_id, acct, jti)
+                .introspection_context(&rs.client_id, acct, super::TokenRef { jti, family: None })
                 .await
                 .unwrap());
             assert_eq!(got, want);
@@ -253,9 +253,16 @@ async fn inline_reads_match_the_pool() {
             .is_none()
     );
     assert!(
-        db.introspection_context("arm_sa_nobody", "x", "y")
-            .await
-            .unwrap()
-            .is_none()
+        db.introspection_context(
+            "arm_sa_nobody",
+            "x",
+            super::TokenRef {
+                jti: "y",
+                family: None
+            }
+        )
+        .await
+        .unwrap()
+        .is_none()
     );
 }

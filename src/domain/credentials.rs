@@ -289,3 +289,12 @@ mod tests {
         assert_eq!(verify_checksum("ééééééééé"), None);
     }
 }
+
+/// An access token whose revocation a read checks: its `jti`, and the
+/// refresh-token family (grant) it was issued with, if any. Either being
+/// revoked makes the token revoked.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRef<'a> {
+    pub jti: &'a str,
+    pub family: Option<&'a str>,
+}

@@ -111,7 +111,12 @@ impl IpAllowlist {
 }
 
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy,
-/// the right-most `X-Forwarded-For` hop that is not itself trusted. `None`
+/// the right-most `X-Forwarded-For` hop that is not itself trusted. When
+/// every hop is trusted, the right-most hop: the address the trusted peer
+/// itself saw and wrote. Everything left of it was written by whoever
+/// connected to that proxy, so the left-most hop (what this once returned)
+/// is the caller's own choice: any host inside a broad trusted range could
+/// name a victim's address and pass its allowlist or lock it out. `None`
 /// when a trusted proxy forwarded an unreadable chain.
 pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = canonical(peer);
@@ -119,17 +124,17 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> Opt
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let mut last = peer;
+    let mut nearest = None;
     for header in forwarded_for.iter().rev() {
         for hop in header.rsplit(',') {
             let ip = canonical(hop.trim().parse::<IpAddr>().ok()?);
             if !is_trusted(&ip) {
                 return Some(ip);
             }
-            last = ip;
+            nearest.get_or_insert(ip);
         }
     }
-    Some(last)
+    Some(nearest.unwrap_or(peer))
 }
 
 #[cfg(test)]
@@ -223,5 +228,20 @@ mod tests {
             Some(ip("10.0.0.1"))
         );
         assert_eq!(client_ip(ip("10.0.0.1"), &["garbage"], &trusted), None);
+    }
+
+    /// Every hop trusted: the right-most one (what the trusted peer saw),
+    /// never the left-most, which whoever connected wrote.
+    #[test]
+    fn an_exhausted_chain_gives_the_nearest_hop() {
+        let trusted = vec![parse_cidr("10.0.0.0/8").unwrap_or_else(|_| unreachable!())];
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &["10.9.9.9, 10.0.0.7"], &trusted),
+            Some(ip("10.0.0.7"))
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &["10.9.9.9", "10.0.0.7"], &trusted),
+            Some(ip("10.0.0.7"))
+        );
     }
 }

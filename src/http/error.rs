@@ -274,6 +274,7 @@ impl From<ManageError> for ApiError {
             ManageError::Forbidden(m) => Self::Forbidden(m),
             ManageError::Db(d) => d.into(),
             ManageError::Hash => Self::Internal,
+            ManageError::Busy => Self::Unavailable,
             ManageError::PreconditionFailed => Self::PreconditionFailed,
         }
     }

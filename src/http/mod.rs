@@ -108,5 +108,24 @@ pub fn client_address(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
+    if !xff.is_empty() && state.config.trusted_proxies.is_empty() {
+        warn_untrusted_forwarding(peer);
+    }
     crate::domain::ip::client_ip(peer.ip(), &xff, &state.config.trusted_proxies)
+}
+
+/// Requests carry `X-Forwarded-For` but no proxy is trusted: behind a
+/// balancer every request then comes from the balancer's address, so one
+/// attacker's failures throttle everyone and allowlists see the balancer.
+/// Said once per process, on the first such request.
+fn warn_untrusted_forwarding(peer: std::net::SocketAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        tracing::warn!(
+            peer = %peer.ip(),
+            "requests carry X-Forwarded-For but WARDEN_TRUSTED_PROXIES is empty: if warden runs \
+             behind a load balancer, set it to the balancer's own addresses, or every client \
+             shares the balancer's address for throttling and allowlists"
+        );
+    }
 }

@@ -224,6 +224,7 @@ pub async fn session(
         authority: Some(Authority { roles, permissions }),
         on_behalf_of: None,
         email: s.member.email.clone(),
+        argon: None,
     };
     Ok(Some(ConsoleCaller {
         actor,

@@ -18,7 +18,8 @@ pub mod resource_servers;
 pub mod roles;
 pub mod rs_keys;
 
-use crate::crypto::secrets::hash_blocking;
+use crate::crypto::argon_pool::ArgonPool;
+use crate::crypto::secrets::{SecretError, hash_blocking, hash_on};
 use crate::db::write::{OrgGuard, OrgSnapshot};
 use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::{AccountKind, ServiceAccount};
@@ -69,6 +70,10 @@ pub struct Actor {
     pub on_behalf_of: Option<String>,
     /// A person's email (console sign-ins), recorded with their subject.
     pub email: Option<String>,
+    /// The server's Argon2 pool, on which this actor's new secrets are
+    /// hashed in turn with every verification (`None`: the CLI, a process
+    /// of its own).
+    pub argon: Option<std::sync::Arc<ArgonPool>>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +103,7 @@ impl Actor {
             authority: None,
             on_behalf_of: None,
             email: None,
+            argon: None,
         }
     }
 
@@ -296,6 +302,9 @@ pub enum ManageError {
     Db(#[from] DbError),
     #[error("hashing the secret failed")]
     Hash,
+    /// The Argon2 pool is full (this caller's share of it, or in all).
+    #[error("too many secrets are being hashed right now; retry shortly")]
+    Busy,
     /// `If-Match` named a version the account is no longer at.
     #[error("the service account changed since you read it")]
     PreconditionFailed,
@@ -314,14 +323,34 @@ pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> ManageE
     })
 }
 
-/// Hashes a new secret on the blocking pool (Argon2 is never run on the
-/// async runtime).
-pub(crate) async fn hash_off_runtime(secret: &ClientSecret) -> Result<String, ManageError> {
-    let s = secret.clone();
-    tokio::task::spawn_blocking(move || hash_blocking(&s))
-        .await
-        .map_err(|_| ManageError::Hash)?
-        .map_err(|_| ManageError::Hash)
+/// Hashes a new secret for `actor` off the async runtime: on the server's
+/// bounded, fair Argon2 pool, queued under the actor (so one admin
+/// creating accounts in a loop takes turns with every tenant's sign-ins
+/// instead of starving them), or, for the CLI, on the blocking pool.
+pub(crate) async fn hash_off_runtime(
+    actor: &Actor,
+    secret: &ClientSecret,
+) -> Result<String, ManageError> {
+    let fail = |e: SecretError| match e {
+        SecretError::Overloaded => ManageError::Busy,
+        SecretError::Hash => ManageError::Hash,
+    };
+    match &actor.argon {
+        Some(pool) => {
+            let key = std::hash::BuildHasher::hash_one(
+                &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(),
+                (&actor.kind, &actor.id),
+            );
+            hash_on(pool, key, secret).await.map_err(fail)
+        }
+        None => {
+            let s = secret.clone();
+            tokio::task::spawn_blocking(move || hash_blocking(&s))
+                .await
+                .map_err(|_| ManageError::Hash)?
+                .map_err(fail)
+        }
+    }
 }
 
 /// RFC 3339 for a Unix time (`null` for none).

@@ -71,7 +71,7 @@ pub async fn create(
         }));
     }
     let secret = ClientSecret::generate();
-    let secret_hash = hash_off_runtime(&secret).await?;
+    let secret_hash = hash_off_runtime(actor, &secret).await?;
     // Tokens issued before `created_at` are not this registration's (see
     // `PresentedTo::since`): a re-registration in the second its audience
     // was freed starts at the next one, so none of the old tokens passes.
@@ -219,7 +219,7 @@ async fn new_secret(
         }
     };
     let prefix = secret_prefix(secret.expose());
-    let hash = hash_off_runtime(&secret).await?;
+    let hash = hash_off_runtime(actor, &secret).await?;
     let (action, details) = match grace {
         None => (
             "resource_server.secret_reset",

@@ -1,12 +1,15 @@
 //! Client authentication and the account-state checks, in the order the
 //! spec fixes: the secret first (so an unauthenticated caller learns
 //! nothing about the account), then disabled, expired, source address.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use serde_json::json;
 
 use super::Context;
 use super::OAuthError;
+pub(super) use super::throttle::{
+    address_queue_key, count_address_failure, count_failure, limiter_ip, throttle,
+};
 use crate::bookkeeping::Usage;
 use crate::crypto::secrets::SecretError;
 use crate::db::AuditEvent;
@@ -15,7 +18,7 @@ use crate::domain::account::ServiceAccount;
 use crate::domain::credentials::{ClientId, ClientSecret};
 use crate::domain::resource_server::ResourceServer;
 use crate::domain::resource_server::is_issuer;
-use crate::ratelimit::{AuthLimiter, Tripped};
+use crate::ratelimit::AuthLimiter;
 
 /// What a client presented, from the Basic header or the form body.
 #[derive(Debug)]
@@ -81,9 +84,12 @@ impl ClientAuth {
 }
 
 /// Verifies the client's secret. Unknown, deleted and wrong-secret clients
-/// all pay one Argon2 verification and get the same answer; a value that is
-/// not shaped like a warden secret (bad checksum) is refused before any
-/// lookup. Repeated failures from one address are throttled (`ratelimit`).
+/// all get the same answer; only a secret presented for a live credential
+/// costs an Argon2 run (client ids are public: hiding which exist protected
+/// nothing, and a dummy hash for each invented id gave a flood the whole
+/// pool). A value that is not shaped like a warden secret (bad checksum) is
+/// refused before any lookup. Repeated failures from one address are
+/// throttled (`ratelimit`).
 pub async fn authenticate(
     ctx: &Context,
     creds: &ClientCredentials,
@@ -141,7 +147,7 @@ async fn secret_probing(
     let stored = account
         .as_ref()
         .and_then(|a| a.hash_for(creds.secret.expose(), now));
-    let ok = secret_matches(ctx, creds, stored).await?;
+    let ok = secret_matches(ctx, &ctx.client_limiter, creds, stored, source_ip).await?;
     match account {
         Some(a) if ok => {
             let prefix = crate::domain::credentials::secret_prefix(creds.secret.expose());
@@ -180,84 +186,37 @@ pub(super) fn client_failed(
     );
 }
 
-/// Does the presented secret match `stored` (the live hash, or `None` for
-/// no such client, which verifies a dummy hash at the same cost)? A value
-/// without a valid checksum is refused without Argon2.
+/// Does the presented secret match `stored` (the live hash; `None`: no
+/// such credential, refused without Argon2)? A value without a valid
+/// checksum is refused without Argon2 too. The run waits its turn in the
+/// Argon2 pool under the caller's address; refused because that address's
+/// share (or the pool) is full, it is counted against the address like a
+/// failure, so a flood throttles itself instead of holding the queue.
 async fn secret_matches(
     ctx: &Context,
+    limiter: &AuthLimiter,
     creds: &ClientCredentials,
     stored: Option<&str>,
+    source_ip: Option<IpAddr>,
 ) -> Result<bool, OAuthError> {
     if !creds.secret.is_well_formed() {
         return Ok(false);
     }
-    ctx.verifier
-        .verify(&creds.client_id, &creds.secret, stored)
+    let ip = limiter_ip(source_ip);
+    let key = address_queue_key(ip);
+    match ctx
+        .verifier
+        .verify(&creds.client_id, &creds.secret, stored, key)
         .await
-        .map_err(secret_error)
-}
-
-fn secret_error(e: SecretError) -> OAuthError {
-    match e {
-        SecretError::Overloaded => OAuthError::TemporarilyUnavailable,
-        SecretError::Hash => OAuthError::ServerError,
+    {
+        Ok(ok) => Ok(ok),
+        Err(SecretError::Overloaded) => {
+            limiter.failed_address(ip);
+            metrics::counter!("warden_argon2_refused_total").increment(1);
+            Err(OAuthError::TemporarilyUnavailable)
+        }
+        Err(SecretError::Hash) => Err(OAuthError::ServerError),
     }
-}
-
-/// The address failures are counted against; a request whose forwarded
-/// chain could not be read (from a trusted proxy) counts as one bucket.
-pub(super) fn limiter_ip(source_ip: Option<IpAddr>) -> IpAddr {
-    source_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
-/// Refuses an attempt through a throttled (client id, address) or address.
-pub(super) fn throttle(
-    limiter: &AuthLimiter,
-    client_id: &str,
-    ip: IpAddr,
-    endpoint: &'static str,
-) -> Result<(), OAuthError> {
-    limiter.check(client_id, ip).map_err(|wait| {
-        metrics::counter!("warden_auth_throttled_total", "endpoint" => endpoint).increment(1);
-        OAuthError::TooManyAttempts(wait.as_secs_f64().ceil().max(1.0) as u64)
-    })
-}
-
-/// Counts a failed authentication against `limiter` and, when it trips a
-/// limit, audits and logs that (the target, if known: its type, id and
-/// org). The client id is recorded only if it has the shape of one (a
-/// pasted secret must not land in the audit log).
-pub(super) fn count_failure(
-    ctx: &Context,
-    limiter: &AuthLimiter,
-    client_id: &str,
-    ip: IpAddr,
-    now: i64,
-    target: Option<(&str, String, Option<String>)>,
-) {
-    let tripped = limiter.failed(client_id, ip);
-    if tripped == Tripped::No {
-        return;
-    }
-    let shown_id = shown_client_id(client_id);
-    let grain = match tripped {
-        Tripped::Client => "client_and_address",
-        _ => "address",
-    };
-    tracing::warn!(
-        client_id = shown_id.as_deref().unwrap_or("(not a client id)"),
-        source_ip = %ip,
-        grain,
-        "too many failed authentications; throttling"
-    );
-    let mut ev = AuditEvent::new("anonymous", &ip.to_string(), "client.auth_throttled", now)
-        .from_address(Some(ip.to_string()))
-        .with(json!({"client_id": shown_id, "limit": grain}));
-    if let Some((target_type, target_id, org)) = target {
-        ev = ev.on(target_type, &target_id);
-        ev.org_id = org;
-    }
-    ctx.bookkeeper.record(ev);
 }
 
 pub(super) fn resource_server_id_shape(s: &str) -> bool {
@@ -347,7 +306,7 @@ pub async fn rs_verify(
 ) -> Result<ResourceServer, OAuthError> {
     let ip = limiter_ip(source_ip);
     let stored = rs.as_ref().map(|r| r.hash_for(creds.secret.expose(), now));
-    let ok = secret_matches(ctx, creds, stored).await?;
+    let ok = secret_matches(ctx, &ctx.rs_limiter, creds, stored, source_ip).await?;
     match rs {
         Some(r) if ok && r.is_live() && !is_issuer(&r.audience, &ctx.issuer) => Ok(r),
         other => {

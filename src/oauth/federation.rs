@@ -10,12 +10,22 @@
 //! (`issuers`: cached, fetched only for an issuer a credential names),
 //! then its `aud` and the credential's exact-match claims must select
 //! exactly one credential. Every failure is counted for the throttle like
-//! a wrong secret.
+//! a wrong secret: against the address alone until the signature has
+//! verified (a stranger can write any `iss` and `sub` into an unsigned
+//! token, and must not spend a real workload's budget with it), and
+//! against the verified issuer and subject after.
+//!
+//! The request must name the account (`client_id`) unless the operator
+//! allows id-less matching (`WARDEN_FEDERATION_CLIENT_ID=optional`, for a
+//! single-tenant deployment): otherwise another org's copy of the same
+//! trust could make the exchange ambiguous, or, once the first org's
+//! trust lapses, hand the workload a token of an account in an org it
+//! never chose.
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::client_auth::{client_failed, limiter_ip, throttle};
+use super::client_auth::{client_failed, count_address_failure, limiter_ip, throttle};
 use super::issuers::{KeySource, MAX_VERIFY_ATTEMPTS};
 use super::{Context, OAuthError};
 use crate::crypto::jose::Unverified;
@@ -71,24 +81,28 @@ pub async fn authenticate(
     p: &Presented<'_>,
     refuse: Refuse,
 ) -> Result<Federated, OAuthError> {
+    let ip = limiter_ip(p.source_ip);
+    ctx.client_limiter.check_address(ip).map_err(|wait| {
+        metrics::counter!("warden_auth_throttled_total", "endpoint" => "token").increment(1);
+        OAuthError::TooManyAttempts(wait.as_secs_f64().ceil().max(1.0) as u64)
+    })?;
+    if p.client_id.is_none() && !ctx.federation_client_id_optional {
+        count_address_failure(ctx, &ctx.client_limiter, ip, p.now);
+        return Err(refuse(
+            "name the service account with client_id: a federated token is exchanged only for \
+             the account it names",
+        ));
+    }
     let jws = Unverified::decode(p.token);
     let named = jws
         .as_ref()
         .and_then(|j| j.unverified_claims::<Map<String, Value>>())
         .and_then(|c| Some((text(&c, "iss")?, text(&c, "sub")?)));
-    // Failures count against the issuer and subject the token names.
-    let key: String = named
-        .as_ref()
-        .map_or_else(String::new, |(i, s)| format!("{i} {s}"))
-        .chars()
-        .take(256)
-        .collect();
-    throttle(&ctx.client_limiter, &key, limiter_ip(p.source_ip), "token")?;
     let outcome = match (jws, named) {
         (Some(jws), Some((iss, sub))) => select(ctx, p, &jws, &iss, &sub).await?,
-        _ => {
-            Err("the token is not a JWT signed with an algorithm warden accepts, with iss and sub")
-        }
+        _ => Err(Refusal::Unverified(
+            "the token is not a JWT signed with an algorithm warden accepts, with iss and sub",
+        )),
     };
     match outcome {
         Ok((c, account, details)) => {
@@ -100,18 +114,35 @@ pub async fn authenticate(
                 details,
             })
         }
-        Err(why) => {
+        Err(Refusal::Unverified(why)) => {
+            count_address_failure(ctx, &ctx.client_limiter, ip, p.now);
+            Err(refuse(why))
+        }
+        Err(Refusal::Verified(key, why)) => {
             client_failed(ctx, &key, None, p.source_ip, p.now);
             Err(refuse(why))
         }
     }
 }
 
+/// Why a federated token is refused, and whether its signature had
+/// verified by then (so its issuer and subject are the credential's, and
+/// the failure counts against them).
+enum Refusal {
+    Unverified(&'static str),
+    Verified(String, &'static str),
+}
+
+/// The throttle's key for a verified issuer and subject.
+fn verified_key(iss: &str, sub: &str) -> String {
+    format!("{iss} {sub}").chars().take(256).collect()
+}
+
 fn text(c: &Map<String, Value>, k: &str) -> Option<String> {
     c.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
-type Selected = Result<(FederatedCandidate, ServiceAccount, Value), &'static str>;
+type Selected = Result<(FederatedCandidate, ServiceAccount, Value), Refusal>;
 
 /// The one credential the verified token matches, or why none does.
 async fn select(
@@ -124,23 +155,23 @@ async fn select(
     if iss == ctx.issuer {
         // Its own tokens are checked live (revocation, the account's
         // state) where they are presented; exchanging one would skip that.
-        return Ok(Err(
+        return Ok(Err(Refusal::Unverified(
             "warden's own access tokens are not exchanged: the account authenticates with its own credentials",
-        ));
+        )));
     }
     let candidates = ctx
         .db
         .federated_candidates(iss, sub, p.audience, p.client_id, p.now)
         .await?;
     if candidates.is_empty() {
-        return Ok(Err(
+        return Ok(Err(Refusal::Unverified(
             "no federated credential trusts this token's issuer and subject",
-        ));
+        )));
     }
     if candidates.len() > MAX_CANDIDATES {
-        return Ok(Err(
+        return Ok(Err(Refusal::Unverified(
             "too many federated credentials trust this token's issuer and subject: name the account with client_id",
-        ));
+        )));
     }
     // Only now, for an issuer a credential names, are its keys looked up.
     let keys = ctx
@@ -148,21 +179,25 @@ async fn select(
         .keys(KeySource::Issuer(iss), jws.kid.as_deref())
         .await;
     if keys.is_empty() {
-        return Ok(Err(
+        return Ok(Err(Refusal::Unverified(
             "the issuer's key for this token could not be found (its discovery or JWKS is unavailable, or the kid is unknown)",
-        ));
+        )));
     }
     let Some(claims) = keys
         .iter()
         .take(MAX_VERIFY_ATTEMPTS)
         .find_map(|k| jws.verify::<Map<String, Value>>(k))
     else {
-        return Ok(Err(
+        return Ok(Err(Refusal::Unverified(
             "the token's signature does not verify with the issuer's keys",
-        ));
+        )));
     };
+    // Verified: from here on, failures count against this issuer and
+    // subject, and a throttled one is refused before more work.
+    let key = verified_key(iss, sub);
+    throttle(&ctx.client_limiter, &key, limiter_ip(p.source_ip), "token")?;
     if let Err(why) = check_times(&claims, p.now) {
-        return Ok(Err(why));
+        return Ok(Err(Refusal::Verified(key, why)));
     }
     let claims = Value::Object(claims);
     let aud = claims.as_object().map(audiences).unwrap_or_default();
@@ -173,14 +208,16 @@ async fn select(
                 .is_none_or(|id| c.account.client_id.as_deref() == Some(id))
     });
     let Some(one) = matching.next() else {
-        return Ok(Err(
+        return Ok(Err(Refusal::Verified(
+            key.clone(),
             "the token's audience or claims match no federated credential for its issuer and subject",
-        ));
+        )));
     };
     if matching.next().is_some() {
-        return Ok(Err(
+        return Ok(Err(Refusal::Verified(
+            key.clone(),
             "the token matches more than one federated credential: name the account with client_id",
-        ));
+        )));
     }
     let account = one.account.clone();
     let details = serde_json::json!({"credential": one.credential_id, "issuer": iss,

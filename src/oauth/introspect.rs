@@ -42,7 +42,7 @@ pub async fn introspect_token(
         if let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) {
             let found = ctx
                 .db
-                .introspection_context(&rs_id, &claims.client_id, &claims.jti)
+                .introspection_context(&rs_id, &claims.client_id, claims.token_ref())
                 .await?;
             let (row, account) = match found {
                 Some(c) => (Some(c.resource_server), c.account),
@@ -97,7 +97,7 @@ async fn account_if_audience(
     }
     Ok(ctx
         .db
-        .account_with_revocation(&claims.client_id, &claims.jti)
+        .account_with_revocation(&claims.client_id, claims.token_ref())
         .await?)
 }
 

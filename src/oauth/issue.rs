@@ -25,6 +25,12 @@ struct AccessClaims<'a> {
     scope: String,
     roles: &'a [String],
     org: &'a str,
+    /// The grant (refresh-token family) this token belongs to, when it has
+    /// one: revoking the refresh token, or its reuse, makes every access
+    /// token of the grant inactive too (RFC 7009 §2.1, RFC 9700 §4.14.2).
+    /// An identifier, not a credential: nothing can be redeemed with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 /// Signs the access token and, with a `family`, seals a refresh token in
@@ -55,6 +61,7 @@ pub(super) fn issue(
         scope: scope.clone(),
         roles: &grant.roles,
         org: &account.org_id,
+        sid: family.as_deref(),
     };
     let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::ServerError)?;
     let keys = ctx.keys.current();

@@ -11,6 +11,7 @@ pub mod issuers;
 mod outbound;
 pub mod revoke;
 mod rs_auth;
+mod throttle;
 pub mod token;
 
 use crate::db::DbError;
@@ -41,6 +42,8 @@ pub struct Context {
     /// Throttles failed resource-server authentication (introspection,
     /// revocation).
     pub rs_limiter: crate::ratelimit::AuthLimiter,
+    /// Federated grants may omit `client_id` (single-tenant deployments).
+    pub federation_client_id_optional: bool,
 }
 
 /// RFC 6749 §5.2 errors (plus `invalid_target` from RFC 8707 and the

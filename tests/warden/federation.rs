@@ -11,6 +11,7 @@ use data_encoding::BASE64URL_NOPAD as B64;
 use serde_json::{Value, json};
 
 use crate::harness::{Account, Backend, TestServer, both_backends};
+use warden::manage::Actor;
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -211,7 +212,13 @@ async fn a_ci_workload_gets_a_token_without_a_secret(b: Backend) {
 
     // The CI job's own token, exchanged (RFC 8693): an access token only.
     let ci_token = ci.token("repo-app", &s.issuer).await;
-    let (st, t) = exchange(&s, TOKEN_EXCHANGE, &ci_token, &[]).await;
+    let (st, t) = exchange(
+        &s,
+        TOKEN_EXCHANGE,
+        &ci_token,
+        &[("client_id", &a.client_id)],
+    )
+    .await;
     assert_eq!(st, 200, "{t}");
     assert_eq!(
         t["issued_token_type"],
@@ -224,7 +231,13 @@ async fn a_ci_workload_gets_a_token_without_a_secret(b: Backend) {
 
     // The same token as a jwt-bearer assertion (RFC 7523 §2.1): a CI token
     // may be exchanged more than once while it lives.
-    let (st, t) = exchange(&s, JWT_BEARER, &ci_token, &[("scope", "viewer")]).await;
+    let (st, t) = exchange(
+        &s,
+        JWT_BEARER,
+        &ci_token,
+        &[("scope", "viewer"), ("client_id", &a.client_id)],
+    )
+    .await;
     assert_eq!(st, 200, "{t}");
     assert!(t.get("issued_token_type").is_none() && t.get("refresh_token").is_none());
 
@@ -260,13 +273,13 @@ async fn a_ci_workload_gets_a_token_without_a_secret(b: Backend) {
     // The fork: another repository's token (its own subject) is refused;
     // and one claiming the same subject with another repository id too.
     let fork = ci.token("repo-fork", &s.issuer).await;
-    let (st, e) = exchange(&s, TOKEN_EXCHANGE, &fork, &[]).await;
+    let (st, e) = exchange(&s, TOKEN_EXCHANGE, &fork, &[("client_id", &a.client_id)]).await;
     assert_eq!(
         (st, e["error"].as_str()),
         (400, Some("invalid_request")),
         "{e}"
     );
-    let (st, e) = exchange(&s, JWT_BEARER, &fork, &[]).await;
+    let (st, e) = exchange(&s, JWT_BEARER, &fork, &[("client_id", &a.client_id)]).await;
     assert_eq!(
         (st, e["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -278,7 +291,7 @@ async fn a_ci_workload_gets_a_token_without_a_secret(b: Backend) {
                      "repository_owner_id": "77"}),
         )
         .await;
-    let (st, e) = exchange(&s, JWT_BEARER, &same_name, &[]).await;
+    let (st, e) = exchange(&s, JWT_BEARER, &same_name, &[("client_id", &a.client_id)]).await;
     assert_eq!(st, 400, "{e}");
     assert!(
         e["error_description"]
@@ -300,6 +313,9 @@ async fn federated_tokens_are_checked(b: Backend) {
         &[
             ("federation_allow_http", "true"),
             ("auth_failures_per_client", "1000/1m"),
+            // Id-less matching (a single-tenant deployment's choice) is
+            // what the ambiguity checks below exercise.
+            ("federation_client_id", "optional"),
         ],
     )
     .await;
@@ -483,7 +499,17 @@ async fn issuer_keys_rotate_and_outages_stay_contained(b: Backend) {
     let a = s.create_account(&["viewer"]).await;
     assert_eq!(trust(&s, &admin, &a, repo_app_trust(&ci, &s)).await.0, 201);
     let token = || ci.token("repo-app", &s.issuer);
-    assert_eq!(exchange(&s, JWT_BEARER, &token().await, &[]).await.0, 200);
+    assert_eq!(
+        exchange(
+            &s,
+            JWT_BEARER,
+            &token().await,
+            &[("client_id", &a.client_id)]
+        )
+        .await
+        .0,
+        200
+    );
     assert_eq!(ci.jwks_fetches().await, 1);
 
     // The issuer rotates its key. Unknown kids refetch at most once per
@@ -491,19 +517,29 @@ async fn issuer_keys_rotate_and_outages_stay_contained(b: Backend) {
     ci.rotate().await;
     let rotated = token().await;
     for _ in 0..5 {
-        assert_eq!(exchange(&s, JWT_BEARER, &rotated, &[]).await.0, 400);
+        assert_eq!(
+            exchange(&s, JWT_BEARER, &rotated, &[("client_id", &a.client_id)])
+                .await
+                .0,
+            400
+        );
     }
     assert_eq!(ci.jwks_fetches().await, 1);
     // Once the interval has passed, the new key is fetched and used.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let (st, e) = exchange(&s, JWT_BEARER, &rotated, &[]).await;
+    let (st, e) = exchange(&s, JWT_BEARER, &rotated, &[("client_id", &a.client_id)]).await;
     assert_eq!(st, 200, "{e}");
     assert_eq!(ci.jwks_fetches().await, 2);
 
     // The issuer goes down: its known key keeps working from the cache.
     let fresh = token().await;
     ci.set_down(true).await;
-    assert_eq!(exchange(&s, JWT_BEARER, &fresh, &[]).await.0, 200);
+    assert_eq!(
+        exchange(&s, JWT_BEARER, &fresh, &[("client_id", &a.client_id)])
+            .await
+            .0,
+        200
+    );
     ci.set_down(false).await;
 
     // An issuer that accepts connections and never answers: a token
@@ -520,17 +556,31 @@ async fn issuer_keys_rotate_and_outages_stay_contained(b: Backend) {
                      "repository_id": "1001", "repository_owner_id": "77"}),
         )
         .await;
-    let base = s.base.clone();
+    let (base, id) = (s.base.clone(), a.client_id.clone());
     let slow = tokio::spawn(async move {
         reqwest::Client::new()
             .post(format!("{base}/oauth/token"))
-            .form(&[("grant_type", JWT_BEARER), ("assertion", slow_jwt.as_str())])
+            .form(&[
+                ("grant_type", JWT_BEARER),
+                ("assertion", slow_jwt.as_str()),
+                ("client_id", id.as_str()),
+            ])
             .send()
             .await
             .map(|r| r.status().as_u16())
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(exchange(&s, JWT_BEARER, &token().await, &[]).await.0, 200);
+    assert_eq!(
+        exchange(
+            &s,
+            JWT_BEARER,
+            &token().await,
+            &[("client_id", &a.client_id)]
+        )
+        .await
+        .0,
+        200
+    );
     assert!(
         !slow.is_finished(),
         "the hanging issuer's request is still waiting"
@@ -556,7 +606,13 @@ async fn another_warden_is_an_issuer(b: Backend) {
         .token_ok(&workload, &[("resource", s.issuer.as_str())])
         .await;
     let upstream_token = t["access_token"].as_str().unwrap_or_default();
-    let (st, mine) = exchange(&s, TOKEN_EXCHANGE, upstream_token, &[]).await;
+    let (st, mine) = exchange(
+        &s,
+        TOKEN_EXCHANGE,
+        upstream_token,
+        &[("client_id", &a.client_id)],
+    )
+    .await;
     assert_eq!(st, 200, "{mine}");
     let claims = claims_of(mine["access_token"].as_str().unwrap_or_default());
     assert_eq!(claims["iss"], s.issuer.as_str());
@@ -645,9 +701,19 @@ async fn federated_credentials_are_validated(b: Backend) {
     let (_, viewer) = s.caller(&["viewer"]).await;
     assert_eq!(trust(&s, &viewer, &a, base).await.0, 403);
 
-    // Failures are throttled like wrong secrets: by the issuer and
-    // subject the token names, and the address.
-    let s = TestServer::start_with(b, &[("auth_failures_per_client", "3/1m")]).await;
+    // Failures are throttled like wrong secrets, but an unsigned token's
+    // issuer and subject are a stranger's choice: they count against the
+    // address only, never against the workload they name (before, a few
+    // forged tokens locked a real workload out of its shared egress
+    // address).
+    let s = TestServer::start_with(
+        b,
+        &[
+            ("auth_failures_per_client", "3/1m"),
+            ("auth_failures_per_ip", "6/1m"),
+        ],
+    )
+    .await;
     let claims =
         json!({"iss": "https://ci.example", "sub": "repo:acme/app", "exp": 4_000_000_000u64});
     let forged = format!(
@@ -656,10 +722,11 @@ async fn federated_credentials_are_validated(b: Backend) {
         B64.encode(claims.to_string().as_bytes()),
         B64.encode(&[7u8; 64])
     );
-    for _ in 0..3 {
-        assert_eq!(exchange(&s, JWT_BEARER, &forged, &[]).await.0, 400);
+    for i in 0..6 {
+        let (st, e) = exchange(&s, JWT_BEARER, &forged, &[("client_id", &a.client_id)]).await;
+        assert_eq!(st, 400, "forged token {i}: {e}");
     }
-    let (st, e) = exchange(&s, JWT_BEARER, &forged, &[]).await;
+    let (st, e) = exchange(&s, JWT_BEARER, &forged, &[("client_id", &a.client_id)]).await;
     assert_eq!(
         (st, e["error"].as_str()),
         (429, Some("temporarily_unavailable")),
@@ -793,7 +860,66 @@ async fn a_key_published_at_a_jwks_uri(b: Backend) {
     assert_eq!(post(assert_with(&jwt)).await, 401);
 }
 
+/// A workload's token reaches only the account it names: by default a
+/// federated grant must carry `client_id`. Before, another org's copy of
+/// the same trust made the id-less exchange ambiguous, and once the first
+/// org's trust was removed the workload got a token of the *other* org's
+/// account.
+async fn a_workload_never_reaches_an_org_it_did_not_choose(b: Backend) {
+    if without_node_issuer() {
+        return;
+    }
+    let ci = CiIssuer::start();
+    let s = federated_server(b).await;
+    let (_, admin) = s.caller(&["admin"]).await;
+    let a = s.create_account(&["viewer"]).await;
+    let (st, mine) = trust(&s, &admin, &a, repo_app_trust(&ci, &s)).await;
+    assert_eq!(st, 201, "{mine}");
+    warden::manage::orgs::create(&s.db, "other", None, &Actor::operator(), warden::now_unix())
+        .await
+        .expect("org");
+    let other_admin = s.create_in_org("other", &["admin"], &[], None).await;
+    let other_admin = s.admin_token(&other_admin).await;
+    let copycat = s.create_in_org("other", &["viewer"], &[], None).await;
+    let (st, c) = trust(&s, &other_admin, &copycat, repo_app_trust(&ci, &s)).await;
+    assert_eq!(st, 201, "{c}");
+
+    let jwt = ci.token("repo-app", &s.issuer).await;
+    let (st, e) = exchange(&s, JWT_BEARER, &jwt, &[]).await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("client_id"),
+        "{e}"
+    );
+    let (st, t) = exchange(&s, TOKEN_EXCHANGE, &jwt, &[("client_id", &a.client_id)]).await;
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(
+        claims_of(t["access_token"].as_str().unwrap_or_default())["org"],
+        "default"
+    );
+
+    // The first org's trust lapses: nothing reaches the other org.
+    let path = format!(
+        "/api/v1/service-accounts/{}/credentials/{}",
+        a.id,
+        mine["id"].as_str().unwrap_or_default()
+    );
+    assert_eq!(s.api("DELETE", &path, &admin, None).await.0, 204);
+    for extra in [vec![], vec![("client_id", a.client_id.as_str())]] {
+        let (st, e) = exchange(&s, JWT_BEARER, &jwt, &extra).await;
+        assert_eq!(st, 400, "{extra:?}: {e}");
+    }
+}
+
 both_backends!(
+    a_workload_never_reaches_an_org_it_did_not_choose,
     a_key_published_at_a_jwks_uri,
     openid_client_signs_with_a_key,
     a_ci_workload_gets_a_token_without_a_secret,

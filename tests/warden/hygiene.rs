@@ -367,17 +367,10 @@ async fn files_are_private_and_metrics_can_move() {
         "the metrics listener serves nothing else"
     );
 
-    // Loosen the files; a restart names each of them.
+    // Loosen the directory and the database: a restart warns about each.
     c.replicas.clear();
     let keys = c.dir.path().join("keys");
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let key = std::fs::read_dir(&keys)
-        .expect("keys")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "key"))
-        .expect("a private key");
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     std::fs::set_permissions(
         c.dir.path().join("w.db"),
         std::fs::Permissions::from_mode(0o644),
@@ -390,12 +383,111 @@ async fn files_are_private_and_metrics_can_move() {
         "{log}"
     );
     assert!(
-        log.contains("a private key file is readable by other users")
-            && log.contains(&key.display().to_string()),
-        "{log}"
-    );
-    assert!(
         log.contains("the database file is readable by other users"),
         "{log}"
     );
+    // A private key others can read: `serve` refuses to start (as OpenSSH
+    // does), naming the file and the chmod to run.
+    c.replicas.clear();
+    let key = std::fs::read_dir(&keys)
+        .expect("keys")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "key"))
+        .expect("a private key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("serve")
+        .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("WARDEN_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run warden");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("refusing to start") && err.contains(&key.display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+/// An empty keys directory as git checks it out (0755) is made private
+/// (0700) without a word; the key made in it is 0600.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_keys_directory_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).expect("mkdir");
+    std::fs::write(keys.join(".gitkeep"), "").expect("gitkeep");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let db = format!("sqlite://{}/w.db", dir.path().display());
+    let mut c = crate::replicas::Cluster::on_database(dir, &db, &[]);
+    c.start(1).await;
+    let mode = std::fs::metadata(&keys).expect("keys").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let log = std::fs::read_to_string(&c.r(0).log).expect("log");
+    assert!(!log.contains("open to other users"), "{log}");
+}
+
+/// `serve` refuses a misspelt setting (one a did-you-mean names), so a
+/// `WARDEN_DATABSE_URL` never runs on a fresh file; an unrelated
+/// `WARDEN_*` name is a warning, and CLI commands only warn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_setting_stops_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str], var: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("WARDEN_LISTEN", "127.0.0.1:0")
+            .env("WARDEN_KEYS_DIR", dir.path().join("keys"))
+            .env(var, "sqlite://elsewhere.db")
+            .output()
+            .expect("run warden")
+    };
+    let out = run(&["serve"], "WARDEN_DATABSE_URL");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("WARDEN_DATABSE_URL") && err.contains("did you mean WARDEN_DATABASE_URL"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("warden.db").exists(),
+        "no database is created before the refusal"
+    );
+    let out = run(&["orgs", "list"], "WARDEN_DATABSE_URL");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: WARDEN_DATABSE_URL"), "{err}");
+}
+
+/// A default audience equal to the issuer, with or without a trailing
+/// slash, would make every token asked for without `resource` an
+/// admin-API token: refused at start, naming the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_audience_is_never_the_issuer() {
+    for aud in [
+        "https://auth.example.com",
+        "https://auth.example.com/",
+        "HTTPS://auth.example.com",
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = format!("sqlite://{}/w.db", dir.path().display());
+        let keys = dir.path().join("keys").display().to_string();
+        let config = warden::config::Config::from_pairs(&[
+            ("database_url", &db),
+            ("keys_dir", &keys),
+            ("listen", "127.0.0.1:0"),
+            ("issuer", "https://auth.example.com"),
+            ("default_audience", aud),
+        ])
+        .expect("config");
+        let err = warden::app::Application::build(config)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("WARDEN_DEFAULT_AUDIENCE"), "{aud}: {err:?}");
+    }
 }

@@ -388,7 +388,92 @@ async fn introspection_bad_inputs(b: Backend) {
     assert!(!s.is_active(&rs, at(&ft), None).await);
 }
 
+/// Revoking a refresh token, or reusing a spent one, ends the grant: every
+/// access token issued with that refresh-token family is inactive at once,
+/// at introspection and at the admin API (RFC 7009 §2.1, RFC 9700
+/// §4.14.2). Tokens of other grants of the same account are untouched.
+async fn ending_a_grant_ends_its_access_tokens(b: Backend) {
+    let s = TestServer::start(b).await;
+    let rs = s.create_resource_server(API).await;
+    let a = s.create_account(&["admin"]).await;
+    // Revocation (RFC 7009) of the refresh token.
+    let t1 = token_for(&s, &a).await;
+    let other = token_for(&s, &a).await;
+    assert!(s.is_active(&rs, at(&t1), None).await);
+    let r = s
+        .post_form(
+            "/oauth/revoke",
+            &[("token", rt(&t1))],
+            Some((&a.client_id, &a.secret)),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        !s.is_active(&rs, at(&t1), None).await,
+        "the grant's access token"
+    );
+    assert!(s.is_active(&rs, at(&other), None).await, "another grant's");
+
+    // Reuse of a spent refresh token: the first access token and the one
+    // the refresh gave are both dead; so is an admin-API token of the grant.
+    let issuer = s.issuer.clone();
+    let t2 = s.token_ok(&a, &[("resource", issuer.as_str())]).await;
+    let (st, _) = s
+        .api("GET", "/api/v1/service-accounts", at(&t2), None)
+        .await;
+    assert_eq!(st, 200);
+    let r = s.refresh(&a, rt(&t2)).await;
+    assert_eq!(r.status(), 200);
+    let t3: Value = r.json().await.expect("json");
+    let (st, _) = s
+        .api("GET", "/api/v1/service-accounts", at(&t3), None)
+        .await;
+    assert_eq!(st, 200);
+    expect_error(s.refresh(&a, rt(&t2)).await, 400, "invalid_grant").await;
+    for t in [&t2, &t3] {
+        let (st, _) = s.api("GET", "/api/v1/service-accounts", at(t), None).await;
+        assert_eq!(st, 401, "an access token of the reused grant still works");
+    }
+    assert!(s.is_active(&rs, at(&other), None).await);
+}
+
+/// Introspection answers `{"active": false}` from `exp` on, on warden's own
+/// clock: the leeway kept for others' tokens does not stretch its own
+/// (RFC 7662 §2.2). Before, a token stayed active 30 s past `exp`.
+async fn an_expired_token_is_inactive_at_exp(b: Backend) {
+    let s = TestServer::start(b).await;
+    let rs = s.create_resource_server(API).await;
+    let a = s.create_account(&["viewer"]).await;
+    let keys = s.state.keys.current();
+    // Issued after the resource server was registered (it accepts no
+    // token from before), and a moment later.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let now = warden::now_unix();
+    let mint = |exp: i64| {
+        let claims = json!({"iss": s.issuer, "sub": a.client_id, "client_id": a.client_id,
+            "aud": API, "exp": exp, "iat": now, "nbf": now,
+            "jti": uuid::Uuid::new_v4().to_string(), "scope": "", "roles": ["viewer"], "org": "default"});
+        keys.signing
+            .sign_jwt(claims.to_string().as_bytes())
+            .expect("sign")
+    };
+    assert!(
+        s.is_active(&rs, &mint(now + 60), None).await,
+        "a live token"
+    );
+    assert!(
+        !s.is_active(&rs, &mint(now - 1), None).await,
+        "expired a second ago"
+    );
+    assert!(
+        !s.is_active(&rs, &mint(now - 20), None).await,
+        "within the old leeway"
+    );
+}
+
 both_backends!(
+    ending_a_grant_ends_its_access_tokens,
+    an_expired_token_is_inactive_at_exp,
     active_token_carries_live_claims,
     audience_must_include_the_caller,
     state_table_through_introspection,

@@ -9,7 +9,11 @@ const LAYERS: &[(&str, &[&str])] = &[
         "cli",
         &["app", "manage", "db", "domain", "crypto", "config"],
     ),
-    ("app", &["http", "oauth", "db", "crypto", "config"]),
+    (
+        "app",
+        &["http", "oauth", "db", "crypto", "config", "connections"],
+    ),
+    ("connections", &["domain", "ratelimit"]),
     (
         "http",
         &["oauth", "manage", "db", "domain", "crypto", "config"],

@@ -80,6 +80,45 @@ pub fn exposed_files(dir: &Path) -> Vec<(std::path::PathBuf, u32, &'static str)>
     out
 }
 
+/// What `serve` checks before it loads a key (fail closed, as OpenSSH
+/// does with a private key others can read): a directory open to other
+/// users that holds nothing yet (as `git` checks out `keys/`, 0755) is
+/// tightened to 0700 in silence; a private key file or the refresh-token
+/// secret readable by group or others is an error naming the `chmod` to
+/// run. A directory open to others that already holds keys is reported
+/// by `exposed_files` (a warning), not changed behind the operator's back.
+pub fn refuse_exposed_keys(dir: &Path) -> Result<(), String> {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    let empty = std::fs::read_dir(dir)
+        .map(|mut d| {
+            d.all(|e| {
+                e.map(|e| e.file_name().to_string_lossy().starts_with('.'))
+                    .unwrap_or(false)
+            })
+        })
+        .unwrap_or(false);
+    if empty && meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot make {} private (chmod 700): {e}", dir.display()))?;
+    }
+    let loose: Vec<String> = exposed_files(dir)
+        .into_iter()
+        .filter(|(p, _, _)| p != dir)
+        .map(|(p, m, _)| format!("{} (mode {m:04o})", p.display()))
+        .collect();
+    if loose.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to start: private key material is readable by other users: {}; run `chmod 600` on \
+         each of them (and `chmod 700 {}`)",
+        loose.join(", "),
+        dir.display()
+    ))
+}
+
 pub(super) fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 
-pub use files::{create_key, exposed_files, load_or_create_secret};
+pub use files::{create_key, exposed_files, load_or_create_secret, refuse_exposed_keys};
 use files::{ensure_dir, load_all, with_dir_lock};
 pub use signing::{Alg, KeyError, KeyMeta, LoadedKey};
 

@@ -143,6 +143,7 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
             on_behalf_of: on_behalf_of(parts, &authority)?,
             authority: Some(authority),
             email: None,
+            argon: Some(state.verifier.pool()),
         };
         let org = path_org(parts, state, &account.org_id, &actor).await?;
         Ok(Self {
@@ -198,8 +199,10 @@ async fn console_caller<N: Need>(
         )));
     }
     let org = path_org(parts, state, &caller.org, &caller.actor).await?;
+    let mut actor = caller.actor;
+    actor.argon = Some(state.verifier.pool());
     Ok(AdminCaller {
-        actor: caller.actor,
+        actor,
         org,
         need: PhantomData,
     })

@@ -52,6 +52,7 @@ pub struct NewAccount {
 /// gets a client id and a secret (hashed off the async runtime), an
 /// integration account names its integration.
 async fn credentials_for(
+    actor: &Actor,
     kind: AccountKind,
     integration: Option<&str>,
     with_secret: bool,
@@ -69,7 +70,7 @@ async fn credentials_for(
                 return Ok((id, None, None, None));
             }
             let secret = ClientSecret::generate();
-            let hash = hash_off_runtime(&secret).await?;
+            let hash = hash_off_runtime(actor, &secret).await?;
             Ok((id, Some(secret), Some(hash), None))
         }
         AccountKind::Integration => {
@@ -142,7 +143,7 @@ pub async fn create(
     let expires_at =
         requested_expiry(req.expires_in.as_deref(), req.expires_at.as_deref(), now)?.flatten();
     let (client_id, secret, secret_hash, integration) =
-        credentials_for(req.kind, req.integration.as_deref(), req.with_secret).await?;
+        credentials_for(actor, req.kind, req.integration.as_deref(), req.with_secret).await?;
     let account = ServiceAccount {
         id: uuid::Uuid::now_v7().to_string(),
         org_id: req.org.clone(),

@@ -101,7 +101,7 @@ async fn new_secret(
         ))
     })?;
     let secret = fresh_secret(&a, now);
-    let hash = hash_off_runtime(&secret).await?;
+    let hash = hash_off_runtime(actor, &secret).await?;
     let prefix = secret_prefix(secret.expose());
     let (action, details) = match grace {
         None => (
