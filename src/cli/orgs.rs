@@ -158,7 +158,16 @@ async fn update(
             .collect()
     });
     let (actor, now) = (Actor::operator(), now_unix());
-    let org = orgs::update(&db, slug, name.as_deref(), ips.as_deref(), &actor, now).await?;
+    let org = orgs::update(
+        &db,
+        slug,
+        name.as_deref(),
+        ips.as_deref(),
+        None,
+        &actor,
+        now,
+    )
+    .await?;
     print_object(
         serde_json::to_value(OrgView::from(&org)).unwrap_or_default(),
         None,

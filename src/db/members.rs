@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::rows::{Cols, Count, Decode, Param};
-use super::write::insert_audits;
+use super::write::{ChangeOutcome, OrgGuard, guard_before, guard_refusal, insert_audits};
 use super::{AuditEvent, Db, DbResult, on_db_write};
 use crate::domain::console::{LAST_ADMIN, manages};
 
@@ -31,6 +31,14 @@ impl Decode for Member {
             last_seen_at: r.opt_int(4)?,
         })
     }
+}
+
+/// The person a change is to, and what the caller's checks read of them.
+pub struct MemberTarget<'a> {
+    pub org: &'a str,
+    pub subject: &'a str,
+    pub read: &'a [String],
+    pub read_permissions: &'a BTreeSet<String>,
 }
 
 /// What seed 004's last-admin rule reads: a person's org and roles, or a
@@ -125,6 +133,28 @@ macro_rules! lock_people {
 }
 pub(super) use lock_people;
 
+/// What `$roles` (a person's, in `$org`) grant as the transaction `$tx`
+/// sees the stored roles now: built-in ones, global ones, the org's own.
+macro_rules! role_permissions_in {
+    ($tx:expr, $org:expr, $roles:expr) => {{
+        let roles: &[String] = $roles;
+        let defs: std::collections::HashMap<String, Vec<String>> =
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT id, permissions FROM roles WHERE org_id = $1 \
+                 UNION ALL SELECT id, permissions FROM global_roles",
+            )
+            .bind($org)
+            .fetch_all(&mut *$tx)
+            .await?
+            .into_iter()
+            .filter(|(id, _)| roles.contains(id))
+            .map(|(id, p)| (id, $crate::db::accounts::split_permissions(&p)))
+            .collect();
+        $crate::domain::roles::permissions_of(roles, &defs)
+    }};
+}
+pub(super) use role_permissions_in;
+
 /// The last-admin rule's refusal of a change leaving `org` without a
 /// person able to manage it.
 pub(super) fn last_admin(org: &str) -> String {
@@ -160,23 +190,57 @@ impl Db {
     }
 
     /// Sets a member's roles (`Some`) or removes the member and their
-    /// sessions (`None`), with the audit event. Refused (`Some(Err)`) when
-    /// the org had a person able to manage it and would have none: judged
-    /// inside the transaction, after the org row and the roles lock are
-    /// taken (the order every write takes them in), so neither two changes
-    /// to people nor a change to a role at the same time can both pass.
+    /// sessions (`None`), with the audit event, inside one transaction
+    /// that first takes the org row and the roles lock (the order every
+    /// write takes them in):
+    ///
+    /// - `Stale` unless the member still holds `read` (the roles the
+    ///   caller's checks judged) granting exactly `read_permissions`: a
+    ///   target who became stronger meanwhile is judged again, and the
+    ///   audit's `from` is what is replaced;
+    /// - `Refused` by the caller's guard (`OrgGuard`: the caller may still
+    ///   write), or when the org had a person able to manage it and would
+    ///   have none (seed 004's last-admin rule), so neither two changes to
+    ///   people nor a change to a role at the same time can both pass.
+    ///
     /// `Ok(None)`: no such member.
     pub async fn change_member(
         &self,
-        org: &str,
-        subject: &str,
+        target: MemberTarget<'_>,
         roles: Option<&[String]>,
         audit: &AuditEvent,
-    ) -> DbResult<Option<Result<(), String>>> {
+        guard: Option<&OrgGuard<'_>>,
+    ) -> DbResult<Option<ChangeOutcome>> {
+        let MemberTarget {
+            org,
+            subject,
+            read,
+            read_permissions,
+        } = target;
         let joined = roles.map(|r| r.join(" "));
         Ok(on_db_write!(self, p => {
             let mut tx = p.begin().await?;
             lock_people!(tx, org, roles);
+            let before = match guard {
+                Some(g) => Some(guard_before!(tx, g)),
+                None => None,
+            };
+            let now: Option<(String,)> = sqlx::query_as(
+                "SELECT roles FROM console_members WHERE org_id = $1 AND subject = $2",
+            )
+            .bind(org)
+            .bind(subject)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((held,)) = now else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let held = split(&held);
+            if held != read || role_permissions_in!(tx, org, &held) != *read_permissions {
+                tx.rollback().await?;
+                return Ok(Some(ChangeOutcome::Stale));
+            }
             let had = people_managing!(tx, Some(org)).contains(org);
             let n = match &joined {
                 Some(r) => sqlx::query(
@@ -207,11 +271,14 @@ impl Db {
                 None
             } else if had && !people_managing!(tx, Some(org)).contains(org) {
                 tx.rollback().await?;
-                Some(Err(LAST_ADMIN.to_owned()))
+                Some(ChangeOutcome::Refused(LAST_ADMIN.to_owned()))
+            } else if let Some(why) = guard_refusal!(tx, guard, before) {
+                tx.rollback().await?;
+                Some(ChangeOutcome::Refused(why))
             } else {
                 insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
                 tx.commit().await?;
-                Some(Ok(()))
+                Some(ChangeOutcome::Done)
             }
         }))
     }

@@ -1,6 +1,6 @@
 //! Organizations.
 use super::rows::{Cols, Decode, Param};
-use super::write::{ChangeOutcome, audited_write, unique_or_conflict};
+use super::write::{ChangeOutcome, OrgGuard, audited_write, unique_or_conflict};
 use super::{AuditEvent, Db, DbError, DbResult, on_db};
 use crate::domain::account::Status;
 use crate::domain::ip::IpAllowlist;
@@ -13,19 +13,29 @@ pub struct Org {
     pub status: Status,
     pub allowed_ips: IpAllowlist,
     pub created_at: i64,
+    /// Moves with every change (the API's ETag).
+    pub version: i64,
+}
+
+/// A change to an org: only the fields named are written.
+#[derive(Debug, Default)]
+pub struct OrgChange<'a> {
+    pub name: Option<&'a str>,
+    pub status: Option<Status>,
+    pub allowed_ips: Option<&'a IpAllowlist>,
 }
 
 /// `SELECT` of an org's columns, then `$tail`.
 macro_rules! select_orgs {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, status, allowed_ips, created_at FROM orgs ",
+            "SELECT id, name, status, allowed_ips, created_at, version FROM orgs ",
             $tail
         )
     };
 }
 
-struct OrgRow(String, String, String, String, i64);
+struct OrgRow(String, String, String, String, i64, i64);
 
 impl Decode for OrgRow {
     fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
@@ -35,13 +45,14 @@ impl Decode for OrgRow {
             r.text(2)?,
             r.text(3)?,
             r.int(4)?,
+            r.int(5)?,
         ))
     }
 }
 
 impl TryFrom<OrgRow> for Org {
     type Error = DbError;
-    fn try_from(OrgRow(slug, name, status, ips, created_at): OrgRow) -> DbResult<Self> {
+    fn try_from(OrgRow(slug, name, status, ips, created_at, version): OrgRow) -> DbResult<Self> {
         Ok(Self {
             status: Status::parse(&status)
                 .ok_or_else(|| DbError::Sqlx(sqlx::Error::Decode("orgs.status".into())))?,
@@ -49,6 +60,7 @@ impl TryFrom<OrgRow> for Org {
             slug,
             name,
             created_at,
+            version,
         })
     }
 }
@@ -94,21 +106,32 @@ impl Db {
         row.map(Org::try_from).transpose()
     }
 
-    /// Sets an org's name, status and allowlist, with its audit event;
-    /// `false` when there is no such org.
+    /// Writes the fields `change` names (and only those) if the org is
+    /// still at `version`, moving the version on, with its audit event and
+    /// under the caller's guard. `Stale` when there is no such org or it
+    /// moved on since it was read (nothing written).
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "update_org"))]
-    pub async fn update_org(&self, org: &Org, audit: &AuditEvent) -> DbResult<bool> {
-        let outcome = audited_write!(self, audit, None, |tx| sqlx::query(
-            "UPDATE orgs SET name = $2, status = $3, allowed_ips = $4 WHERE id = $1"
+    pub async fn update_org(
+        &self,
+        slug: &str,
+        version: i64,
+        change: &OrgChange<'_>,
+        audit: &AuditEvent,
+        guard: Option<&OrgGuard<'_>>,
+    ) -> DbResult<ChangeOutcome> {
+        Ok(audited_write!(self, audit, guard, |tx| sqlx::query(
+            "UPDATE orgs SET name = COALESCE($2, name), status = COALESCE($3, status), \
+             allowed_ips = COALESCE($4, allowed_ips), version = version + 1 \
+             WHERE id = $1 AND version = $5"
         )
-        .bind(&org.slug)
-        .bind(&org.name)
-        .bind(org.status.as_str())
-        .bind(org.allowed_ips.to_stored())
+        .bind(slug)
+        .bind(change.name)
+        .bind(change.status.map(|s| s.as_str()))
+        .bind(change.allowed_ips.map(IpAllowlist::to_stored))
+        .bind(version)
         .execute(&mut *tx)
         .await?
-        .rows_affected());
-        Ok(outcome == ChangeOutcome::Done)
+        .rows_affected()))
     }
 
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "org_exists"))]

@@ -92,10 +92,12 @@ macro_rules! managed_orgs {
         .iter()
         .map(<AccountRow as Decode>::decode)
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        convert(rows)?
-            .into_iter()
-            .filter(|a| a.permissions().contains(ORG_MANAGE))
-            .map(|a| a.org_id)
+        let usable = convert(rows)?;
+        usable
+            .iter()
+            .map(|a| a.org_id.as_str())
+            .filter(|o| $crate::domain::account::keeps_a_manager(o, &usable))
+            .map(str::to_owned)
             .collect::<BTreeSet<String>>()
     }};
 }
@@ -210,20 +212,26 @@ impl Db {
     /// holds, change nothing (`Stale`).
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "write_role"))]
     ///
-    /// With `keep_managers`, a global role's update is refused (`Conflict`)
-    /// if it would leave an org that had an active credential account
-    /// holding `org:manage` with none (judged inside the transaction,
-    /// before and after the change; an org role's update is judged by the
-    /// org guard).
+    /// An update or deletion happens only if the role still grants
+    /// `read` (the permissions the caller's checks judged): one that
+    /// changed meanwhile is `Stale`, so nothing is judged on a stale read
+    /// and the audit's `from` is what was replaced.
+    ///
+    /// A global role's update is refused (`Conflict`) if it would leave an
+    /// org that had an active credential account holding `org:manage` with
+    /// none, whoever asks, the CLI too (judged inside the transaction,
+    /// before and after the change, by `keeps_a_manager`; an org role's
+    /// update is judged by the org guard).
     pub async fn write_role(
         &self,
         r: &StoredRole,
         write: RoleWrite,
+        read: Option<&str>,
         audit: &AuditEvent,
         guard: Option<&OrgGuard<'_>>,
-        keep_managers: bool,
     ) -> DbResult<ChangeOutcome> {
-        let judge = keep_managers && write == RoleWrite::Update && r.org_id.is_none();
+        let judge = write == RoleWrite::Update && r.org_id.is_none();
+        let read = read.unwrap_or_default();
         let now = crate::now_unix();
         let org = r.org_id.as_deref();
         let (sql, params): (&str, Vec<Param<'_>>) = match (write, org) {
@@ -270,25 +278,28 @@ impl Db {
             ),
             (RoleWrite::Update, Some(org)) => (
                 "UPDATE roles SET description = $3, permissions = $4 \
-                 WHERE org_id = $1 AND id = $2",
+                 WHERE org_id = $1 AND id = $2 AND permissions = $5",
                 vec![
                     Param::Text(org),
                     Param::Text(&r.id),
                     Param::Text(&r.description),
                     Param::Text(&r.permissions),
+                    Param::Text(read),
                 ],
             ),
             (RoleWrite::Update, None) => (
-                "UPDATE global_roles SET description = $1, permissions = $3 WHERE id = $2",
+                "UPDATE global_roles SET description = $1, permissions = $3 \
+                 WHERE id = $2 AND permissions = $4",
                 vec![
                     Param::Text(&r.description),
                     Param::Text(&r.id),
                     Param::Text(&r.permissions),
+                    Param::Text(read),
                 ],
             ),
             (RoleWrite::Delete, Some(org)) => (
                 concat!(
-                    "DELETE FROM roles WHERE org_id = $1 AND id = $2 \
+                    "DELETE FROM roles WHERE org_id = $1 AND id = $2 AND permissions = $3 \
                      AND NOT EXISTS (SELECT 1 FROM service_accounts a \
                      WHERE a.org_id = $1 AND a.deleted_at IS NULL AND ",
                     holds_role!("$2"),
@@ -296,11 +307,11 @@ impl Db {
                     member_holds_role!("$2"),
                     ")"
                 ),
-                vec![Param::Text(org), Param::Text(&r.id)],
+                vec![Param::Text(org), Param::Text(&r.id), Param::Text(read)],
             ),
             (RoleWrite::Delete, None) => (
                 concat!(
-                    "DELETE FROM global_roles WHERE id = $1 \
+                    "DELETE FROM global_roles WHERE id = $1 AND permissions = $2 \
                      AND NOT EXISTS (SELECT 1 FROM service_accounts a \
                      WHERE a.deleted_at IS NULL AND ",
                     holds_role!("$1"),
@@ -308,7 +319,7 @@ impl Db {
                     member_holds_role!("$1"),
                     ")"
                 ),
-                vec![Param::Text(&r.id)],
+                vec![Param::Text(&r.id), Param::Text(read)],
             ),
         };
         Ok(audited_write!(self, audit, guard, |tx| {

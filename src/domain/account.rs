@@ -197,6 +197,21 @@ impl ServiceAccount {
     }
 }
 
+/// The rule that an org keeps a manager, in its one place: among `usable`
+/// (accounts live, active and unexpired, as a change would leave them), an
+/// org's credential account holds `org:manage`. Every write that could take
+/// it away judges this inside its transaction, whoever asks (a service
+/// account, a console person, the CLI's role edits): an account's edit,
+/// disabling or deletion, a custom role's edit, a global role's edit in
+/// each org it reaches.
+pub fn keeps_a_manager(org: &str, usable: &[ServiceAccount]) -> bool {
+    usable.iter().any(|a| {
+        a.org_id == org
+            && a.kind == AccountKind::Credential
+            && a.permissions().contains(crate::domain::roles::ORG_MANAGE)
+    })
+}
+
 /// Why an account may not act right now (`ServiceAccount::check_usable`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unusable {

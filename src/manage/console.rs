@@ -225,6 +225,7 @@ pub async fn session(
         on_behalf_of: None,
         email: s.member.email.clone(),
         argon: None,
+        session: Some(token_hash(cookie)),
     };
     Ok(Some(ConsoleCaller {
         actor,

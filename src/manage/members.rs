@@ -8,10 +8,12 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::accounts::ATTEMPTS;
 use super::console::check_roles_exist;
 use super::{ManageError, Scope};
 use crate::db::Db;
-use crate::db::members::Member;
+use crate::db::members::{Member, MemberTarget};
+use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::domain::roles::permissions_of;
 
 /// A person of the org, as the API shows them.
@@ -66,62 +68,91 @@ pub async fn set_roles(
     roles: Vec<String>,
 ) -> Result<MemberView, ManageError> {
     let org = scope.org.ok_or(ManageError::MemberNotFound)?;
-    let before = find(scope.db, org, subject).await?;
-    check_roles_exist(scope.db, org, &roles).await?;
-    let mut all = before.roles.clone();
-    all.extend(roles.iter().cloned());
-    let custom = scope.db.stored_role_permissions(org, &all).await?;
-    let held = permissions_of(&before.roles, &custom);
-    scope
-        .actor
-        .check_may_act_on_holder(&before.roles, &held, "this person")?;
-    for r in roles.iter().filter(|r| !before.roles.contains(r)) {
-        let perms: Vec<String> = permissions_of(std::slice::from_ref(r), &custom)
-            .into_iter()
-            .collect();
-        scope.actor.check_may_grant(r, &perms)?;
+    for _ in 0..ATTEMPTS {
+        let before = find(scope.db, org, subject).await?;
+        check_roles_exist(scope.db, org, &roles).await?;
+        let mut all = before.roles.clone();
+        all.extend(roles.iter().cloned());
+        let custom = scope.db.stored_role_permissions(org, &all).await?;
+        let held = permissions_of(&before.roles, &custom);
+        scope
+            .actor
+            .check_may_act_on_holder(&before.roles, &held, "this person")?;
+        for r in roles.iter().filter(|r| !before.roles.contains(r)) {
+            let perms: Vec<String> = permissions_of(std::slice::from_ref(r), &custom)
+                .into_iter()
+                .collect();
+            scope.actor.check_may_grant(r, &perms)?;
+        }
+        let audit = scope
+            .actor
+            .record("member.updated", ("user", subject), scope.now)
+            .in_org(org)
+            .with(json!({"roles": {"from": before.roles, "to": roles}}));
+        if change(&scope, org, &before, &held, Some(&roles), &audit).await? {
+            let mut after = before;
+            after.roles = roles;
+            return Ok(after.into());
+        }
     }
-    let audit = scope
-        .actor
-        .record("member.updated", ("user", subject), scope.now)
-        .in_org(org)
-        .with(json!({"roles": {"from": before.roles, "to": roles}}));
-    change(scope, org, subject, Some(&roles), &audit).await?;
-    let mut after = before;
-    after.roles = roles;
-    Ok(after.into())
+    Err(changed_concurrently())
 }
 
 /// Removes a person and ends their sessions.
 pub async fn remove(scope: Scope<'_>, subject: &str) -> Result<(), ManageError> {
     let org = scope.org.ok_or(ManageError::MemberNotFound)?;
-    let before = find(scope.db, org, subject).await?;
-    let custom = scope.db.stored_role_permissions(org, &before.roles).await?;
-    let held = permissions_of(&before.roles, &custom);
-    scope
-        .actor
-        .check_may_act_on_holder(&before.roles, &held, "this person")?;
-    let audit = scope
-        .actor
-        .record("member.removed", ("user", subject), scope.now)
-        .in_org(org)
-        .with(json!({"roles": before.roles}));
-    change(scope, org, subject, None, &audit).await
+    for _ in 0..ATTEMPTS {
+        let before = find(scope.db, org, subject).await?;
+        let custom = scope.db.stored_role_permissions(org, &before.roles).await?;
+        let held = permissions_of(&before.roles, &custom);
+        scope
+            .actor
+            .check_may_act_on_holder(&before.roles, &held, "this person")?;
+        let audit = scope
+            .actor
+            .record("member.removed", ("user", subject), scope.now)
+            .in_org(org)
+            .with(json!({"roles": before.roles}));
+        if change(&scope, org, &before, &held, None, &audit).await? {
+            return Ok(());
+        }
+    }
+    Err(changed_concurrently())
 }
 
-/// The write, refused inside its transaction when it would leave the org
-/// without a person able to manage it (if it had one): the rule itself is
-/// `Db::change_member`'s, judged under the locks every such change takes.
+fn changed_concurrently() -> ManageError {
+    ManageError::Conflict("the person's roles changed concurrently; retry".into())
+}
+
+/// The write, judged inside its transaction: it happens only while the
+/// person still holds what the checks read (`Ok(false)`: they changed,
+/// judge again), the caller may still write (its guard), and the org keeps
+/// a person able to manage it if it had one (`Db::change_member`'s rule,
+/// under the locks every such change takes).
 async fn change(
-    scope: Scope<'_>,
+    scope: &Scope<'_>,
     org: &str,
-    subject: &str,
+    before: &Member,
+    held: &std::collections::BTreeSet<String>,
     roles: Option<&[String]>,
     audit: &crate::db::AuditEvent,
-) -> Result<(), ManageError> {
-    match scope.db.change_member(org, subject, roles, audit).await? {
+) -> Result<bool, ManageError> {
+    let check = |s: &OrgSnapshot| scope.actor.check_in_write(None, false, s);
+    let guard = scope.actor.guard(org, false, &check);
+    let target = MemberTarget {
+        org,
+        subject: &before.subject,
+        read: &before.roles,
+        read_permissions: held,
+    };
+    match scope
+        .db
+        .change_member(target, roles, audit, guard.as_ref())
+        .await?
+    {
         None => Err(ManageError::MemberNotFound),
-        Some(Err(why)) => Err(ManageError::Conflict(why)),
-        Some(Ok(())) => Ok(()),
+        Some(ChangeOutcome::Refused(why)) => Err(ManageError::Conflict(why)),
+        Some(ChangeOutcome::Stale) => Ok(false),
+        Some(ChangeOutcome::Done) => Ok(true),
     }
 }

@@ -1,9 +1,11 @@
 //! Organizations.
 use serde_json::json;
 
+use super::accounts::ATTEMPTS;
 use super::{Actor, ManageError, invalid};
-use crate::db::orgs::Org;
-use crate::db::{Db, DbError};
+use crate::db::orgs::{Org, OrgChange};
+use crate::db::write::{ChangeOutcome, OrgSnapshot};
+use crate::db::{AuditEvent, Db, DbError};
 use crate::domain::account::Status;
 use crate::domain::ip::IpAllowlist;
 use crate::domain::text::{validate_name, validate_org_slug};
@@ -73,59 +75,113 @@ pub async fn set_status(
     actor: &Actor,
     now: i64,
 ) -> Result<Org, ManageError> {
-    let mut org = live(db, slug).await?;
-    if org.status == status {
-        return Ok(org);
-    }
     let action = match status {
         Status::Active => "org.enabled",
         Status::Disabled => "org.disabled",
     };
-    let details = json!({"status": {"from": org.status.as_str(), "to": status.as_str()}});
-    org.status = status;
-    let ev = actor.record(action, ("org", slug), now).in_org(slug);
-    write(db, &org, actor, ev.with(details)).await
+    write(db, slug, None, actor, |org| {
+        if org.status == status {
+            return Ok(None);
+        }
+        let details = json!({"status": {"from": org.status.as_str(), "to": status.as_str()}});
+        let ev = actor.record(action, ("org", slug), now).in_org(slug);
+        let change = OrgChange {
+            status: Some(status),
+            ..Default::default()
+        };
+        Ok(Some((change, ev.with(details))))
+    })
+    .await
 }
 
-/// Renames an org or replaces its allowlist (`None` keeps a field).
+/// Renames an org or replaces its allowlist (`None` keeps a field); with
+/// `if_version` (the ETag an admin read), only if the org is still at it.
 pub async fn update(
     db: &Db,
     slug: &str,
     name: Option<&str>,
     allowed_ips: Option<&[String]>,
+    if_version: Option<i64>,
     actor: &Actor,
     now: i64,
 ) -> Result<Org, ManageError> {
-    let mut org = live(db, slug).await?;
-    let mut changed = serde_json::Map::new();
-    if let Some(n) = name {
-        let n = validate_name(n).map_err(|e| invalid("name", e.reason))?;
-        changed.insert("name".into(), json!({"from": org.name, "to": n}));
-        org.name = n;
-    }
-    if let Some(ips) = allowed_ips {
-        let list = IpAllowlist::parse(ips).map_err(|e| invalid("allowed_ips", e.to_string()))?;
-        changed.insert(
-            "allowed_ips".into(),
-            json!({"from": org.allowed_ips.entries(), "to": list.entries()}),
-        );
-        org.allowed_ips = list;
-    }
-    let ev = actor.record("org.updated", ("org", slug), now).in_org(slug);
-    write(db, &org, actor, ev.with(serde_json::Value::Object(changed))).await
+    let name = name
+        .map(|n| validate_name(n).map_err(|e| invalid("name", e.reason)))
+        .transpose()?;
+    let list = allowed_ips
+        .map(|ips| IpAllowlist::parse(ips).map_err(|e| invalid("allowed_ips", e.to_string())))
+        .transpose()?;
+    write(db, slug, if_version, actor, |org| {
+        let mut changed = serde_json::Map::new();
+        if let Some(n) = &name {
+            changed.insert("name".into(), json!({"from": org.name, "to": n}));
+        }
+        if let Some(list) = &list {
+            changed.insert(
+                "allowed_ips".into(),
+                json!({"from": org.allowed_ips.entries(), "to": list.entries()}),
+            );
+        }
+        let ev = actor.record("org.updated", ("org", slug), now).in_org(slug);
+        let change = OrgChange {
+            name: name.as_deref(),
+            allowed_ips: list.as_ref(),
+            ..Default::default()
+        };
+        Ok(Some((change, ev.with(serde_json::Value::Object(changed)))))
+    })
+    .await
 }
 
-async fn write(
+/// One change to an org, judged on the org as read: `make` says what to
+/// write and its audit event (`None`: nothing to do), then it is written
+/// only if the org is still at the version read, and re-read and judged
+/// again when it moved on (`ATTEMPTS` times), so no write puts back a
+/// value another one replaced and the audit's `from` is what was replaced.
+/// With `if_version` a moved-on org is 412 instead. The caller's guard
+/// runs in the write's transaction (a caller disabled or fenced meanwhile
+/// writes nothing), and so does the lockout rule for its own org.
+async fn write<'c>(
     db: &Db,
-    org: &Org,
+    slug: &str,
+    if_version: Option<i64>,
     actor: &Actor,
-    ev: crate::db::AuditEvent,
+    make: impl Fn(&Org) -> Result<Option<(OrgChange<'c>, AuditEvent)>, ManageError>,
 ) -> Result<Org, ManageError> {
-    refuse_lockout(db, org, actor).await?;
-    if !db.update_org(org, &ev).await? {
-        return Err(ManageError::NotFound);
+    for _ in 0..ATTEMPTS {
+        let org = live(db, slug).await?;
+        if if_version.is_some_and(|v| v != org.version) {
+            return Err(ManageError::PreconditionFailed);
+        }
+        let Some((change, ev)) = make(&org)? else {
+            return Ok(org);
+        };
+        let after = Org {
+            status: change.status.unwrap_or(org.status),
+            allowed_ips: change
+                .allowed_ips
+                .cloned()
+                .unwrap_or_else(|| org.allowed_ips.clone()),
+            ..org.clone()
+        };
+        refuse_lockout(db, &after, actor).await?;
+        let check = |s: &OrgSnapshot| actor.check_in_write(None, false, s);
+        let guard = actor.guard(slug, false, &check);
+        match db
+            .update_org(slug, org.version, &change, &ev, guard.as_ref())
+            .await?
+        {
+            ChangeOutcome::Done => return live(db, slug).await,
+            ChangeOutcome::Refused(why) => return Err(ManageError::Conflict(why)),
+            ChangeOutcome::Stale if if_version.is_some() => {
+                return Err(ManageError::PreconditionFailed);
+            }
+            ChangeOutcome::Stale => {}
+        }
     }
-    live(db, &org.slug).await
+    Err(ManageError::Conflict(
+        "the organization changed concurrently; retry".into(),
+    ))
 }
 
 /// No lockout through the API: a caller may not disable its own account's

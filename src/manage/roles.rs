@@ -53,6 +53,9 @@ struct Change<'a> {
     /// Whether the write could take `org:manage` from someone.
     org_wide: bool,
     role: &'a StoredRole,
+    /// The permissions the role granted when the checks read it (updates
+    /// and deletions): the write happens only if it still does.
+    read: Option<&'a str>,
 }
 
 /// Runs one role write with its audit event, under the actor's guard
@@ -70,9 +73,8 @@ async fn write(db: &Db, actor: &Actor, c: Change<'_>, now: i64) -> Result<(), Ma
     let me = actor.own_account();
     let check = |s: &OrgSnapshot| actor.check_in_write(me, c.org_wide && org.is_some(), s);
     let guard = actor.guard(org.unwrap_or(""), c.org_wide && org.is_some(), &check);
-    let keep_managers = actor.authority.is_some();
     let outcome = db
-        .write_role(c.role, c.write, &ev, guard.as_ref(), keep_managers)
+        .write_role(c.role, c.write, c.read, &ev, guard.as_ref())
         .await
         .map_err(|e| match e {
             DbError::Conflict(m) => ManageError::Conflict(m),
@@ -81,8 +83,8 @@ async fn write(db: &Db, actor: &Actor, c: Change<'_>, now: i64) -> Result<(), Ma
     match outcome {
         ChangeOutcome::Done => Ok(()),
         ChangeOutcome::Refused(why) => Err(ManageError::Conflict(why)),
-        // Another scope took the id, or an account came to name the role,
-        // between the checks below and the write.
+        // Another scope took the id, an account came to name the role, or
+        // the role itself changed, between the checks below and the write.
         ChangeOutcome::Stale => Err(ManageError::Conflict(format!(
             "role `{}` changed while this request was in flight; try again",
             c.role.id
@@ -162,6 +164,7 @@ pub async fn create(
         details: json!({"permissions": perms, "global": org.is_none()}),
         org_wide: false,
         role: &role,
+        read: None,
     };
     write(db, actor, change, now).await?;
     Ok(role)
@@ -267,6 +270,7 @@ pub async fn update(
         details: details.into(),
         org_wide: true,
         role: &new,
+        read: Some(&old.permissions),
     };
     write(db, actor, c, now).await?;
     Ok(new)
@@ -302,6 +306,7 @@ pub async fn delete(
         details: json!({"permissions": role.permission_list()}),
         org_wide: false,
         role: &role,
+        read: Some(&role.permissions),
     };
     write(db, actor, c, now).await?;
     Ok(role)

@@ -192,12 +192,22 @@ async fn a_person_never_holds_platform_powers(b: Backend) {
     // the session still acts in its org only.
     let ev = warden::db::AuditEvent::new("user", "test", "member.updated", 0);
     let forced = vec!["operator".to_owned(), "platops".to_owned()];
+    let read = vec!["viewer".to_owned()];
+    let target = warden::db::members::MemberTarget {
+        org: "default",
+        subject: "link:bob",
+        read: &read,
+        read_permissions: &warden::domain::roles::permissions_of(&read, &Default::default()),
+    };
     let changed = srv
         .db
-        .change_member("default", "link:bob", Some(&forced), &ev)
+        .change_member(target, Some(&forced), &ev, None)
         .await
         .expect("db");
-    assert!(matches!(changed, Some(Ok(()))), "{changed:?}");
+    assert!(
+        matches!(changed, Some(warden::db::write::ChangeOutcome::Done)),
+        "{changed:?}"
+    );
     let (s, p) = call(&srv, &bob, "GET", "/api/v1/orgs", None, false).await;
     assert_eq!(s, 403, "{p}");
     let (s, p) = call(

@@ -19,6 +19,7 @@ mod federation;
 mod first_hour;
 mod fuzz;
 mod hostile;
+mod in_flight;
 mod introspect;
 mod keys;
 mod layout;

@@ -61,28 +61,7 @@ pub(super) fn view(a: &crate::domain::account::ServiceAccount, now: i64) -> Json
 type Tagged = ([(HeaderName, HeaderValue); 1], Json<AccountView>);
 
 fn tagged(a: &crate::domain::account::ServiceAccount, now: i64) -> Tagged {
-    let etag = HeaderValue::from_str(&format!("\"{}\"", a.version))
-        .unwrap_or(HeaderValue::from_static("\"0\""));
-    ([(header::ETAG, etag)], view(a, now))
-}
-
-/// The version an `If-Match` header names: `None` without the header (or
-/// with `*`: any version). A list, a weak tag or anything this API did not
-/// issue can match no version, so it answers 412.
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    let Some(v) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let v = v.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
-    if v == "*" {
-        return Ok(None);
-    }
-    v.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .filter(|t| !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|t| t.parse::<i64>().ok())
-        .map(Some)
-        .ok_or(ApiError::PreconditionFailed)
+    ([(header::ETAG, super::etag(a.version))], view(a, now))
 }
 
 /// Parses the list's query string; unknown parameters are refused.
@@ -240,7 +219,7 @@ pub async fn patch_account(
     headers: HeaderMap,
     ApiJson(mut patch): ApiJson<AccountPatch>,
 ) -> Result<Tagged, ApiError> {
-    patch.if_version = if_match(&headers)?;
+    patch.if_version = super::if_match(&headers)?;
     let a = accounts::update(&caller.scope(&state.db), &id, patch).await?;
     Ok(tagged(&a, caller.now()))
 }

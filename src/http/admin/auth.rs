@@ -144,6 +144,7 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
             authority: Some(authority),
             email: None,
             argon: Some(state.verifier.pool()),
+            session: None,
         };
         let org = path_org(parts, state, &account.org_id, &actor).await?;
         Ok(Self {

@@ -190,3 +190,28 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
+
+/// A version as an `ETag` (a strong tag: the version number, quoted).
+pub(crate) fn etag(version: i64) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or(axum::http::HeaderValue::from_static("\"0\""))
+}
+
+/// The version an `If-Match` header names: `None` without the header (or
+/// with `*`: any version). A list, a weak tag or anything this API did not
+/// issue can match no version, so it answers 412.
+pub(crate) fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
+    if v == "*" {
+        return Ok(None);
+    }
+    v.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<i64>().ok())
+        .map(Some)
+        .ok_or(ApiError::PreconditionFailed)
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::{AdminCaller, ApiError, ApiJson, PlatformManage, roles};
 use crate::domain::account::Status;
 use crate::http::AppState;
-use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, Problems};
+use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, PRECONDITION, Problems};
 use crate::manage::orgs::{self, OrgView};
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -88,17 +88,31 @@ async fn find_org(state: &AppState, slug: &str) -> Result<OrgView, ApiError> {
     Ok(OrgView::from(&org))
 }
 
+/// An org with its `ETag` (its version): send it back in `If-Match` to
+/// change the org only if nobody else has meanwhile.
+type TaggedOrg = ([(HeaderName, HeaderValue); 1], Json<OrgView>);
+
+fn tagged(o: &crate::db::orgs::Org) -> TaggedOrg {
+    (
+        [(header::ETAG, super::etag(o.version))],
+        Json(OrgView::from(o)),
+    )
+}
+
 /// Read one organization.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "platform",
     params(("org" = String, Path, description = "the org's slug")),
-    responses((status = 200, description = "OK", body = OrgView), Problems<NOT_FOUND>),
+    responses((status = 200, description = "OK", body = OrgView,
+            headers(("ETag" = String, description = "the org's version, for If-Match"))),
+        Problems<NOT_FOUND>),
     security(("bearer" = [])))]
 pub async fn get_org(
     State(state): State<Arc<AppState>>,
     _caller: AdminCaller<PlatformManage>,
     Path(org): Path<String>,
-) -> Result<Json<OrgView>, ApiError> {
-    Ok(Json(find_org(&state, &org).await?))
+) -> Result<TaggedOrg, ApiError> {
+    let org = state.db.find_org(&org).await?.ok_or(ApiError::NotFound)?;
+    Ok(tagged(&org))
 }
 
 /// Fields to change; omitted ones keep their value.
@@ -113,17 +127,22 @@ pub struct PatchOrg {
 }
 
 /// Rename an org or set its allowlist; applies to every account in it at
-/// the next request.
+/// the next request. Only the fields sent are written; with `If-Match`
+/// (an ETag from GET), only if the org is still at that version.
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}", tag = "platform", request_body = PatchOrg,
-    params(("org" = String, Path, description = "the org's slug")),
-    responses((status = 200, description = "OK", body = OrgView), Problems<{ NOT_FOUND | BODY }>),
+    params(("org" = String, Path, description = "the org's slug"),
+        ("If-Match" = Option<String>, Header, description = "an ETag from GET: change only that version")),
+    responses((status = 200, description = "OK", body = OrgView,
+            headers(("ETag" = String, description = "the org's new version"))),
+        Problems<{ NOT_FOUND | BODY | CONFLICT | PRECONDITION }>),
     security(("bearer" = [])))]
 pub async fn patch_org(
     State(state): State<Arc<AppState>>,
     caller: AdminCaller<PlatformManage>,
     Path(org): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<PatchOrg>,
-) -> Result<Json<OrgView>, ApiError> {
+) -> Result<TaggedOrg, ApiError> {
     find_org(&state, &org).await?;
     let ips = body.allowed_ips.as_deref();
     let o = orgs::update(
@@ -131,11 +150,12 @@ pub async fn patch_org(
         &org,
         body.name.as_deref(),
         ips,
+        super::if_match(&headers)?,
         &caller.actor,
         caller.now(),
     )
     .await?;
-    Ok(Json(OrgView::from(&o)))
+    Ok(tagged(&o))
 }
 
 /// Disable an org: every account in it acts as disabled, at once (tokens

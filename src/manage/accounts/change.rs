@@ -10,7 +10,7 @@ use crate::manage::{Actor, ManageError, Scope};
 
 /// How often a change whose account moved on between read and write is
 /// re-read, re-checked and re-applied before the caller is told to retry.
-pub(super) const ATTEMPTS: usize = 5;
+pub(crate) const ATTEMPTS: usize = 5;
 
 /// Reads the live account `key` (in `org` when given) and checks that
 /// `actor` may act on it: the one place that rule lives, for every action

@@ -10,7 +10,8 @@ mod view;
 
 use serde_json::json;
 
-use change::{ATTEMPTS, changed_concurrently, live, target, write};
+pub(crate) use change::ATTEMPTS;
+use change::{changed_concurrently, live, target, write};
 use fields::requested_expiry;
 pub use fields::{MAX_EXPIRY_SECS, MAX_ROLES, validate_roles};
 pub use secrets::{DEFAULT_GRACE_SECS, MAX_GRACE_SECS, reset_secret, revoke_secret, rotate_secret};
