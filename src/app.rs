@@ -133,6 +133,7 @@ impl Application {
             sso_endpoints: Default::default(),
             config,
         });
+        sync_named_key_sources(&state, now_unix()).await;
         Ok(Self {
             listener,
             metrics_listener,
@@ -291,6 +292,7 @@ async fn maintenance(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         }
         state.client_limiter.sweep();
         state.rs_limiter.sweep();
+        sync_named_key_sources(&state, now).await;
         if last_refresh_prune.elapsed() >= Duration::from_secs(3600) {
             last_refresh_prune = std::time::Instant::now();
             match state.db.prune_refresh_state(now).await {
@@ -299,6 +301,21 @@ async fn maintenance(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
                 Err(e) => tracing::warn!(error = %e, "pruning refresh-token state failed"),
             }
         }
+    }
+}
+
+/// Tells the issuer-key cache which sources live credentials name (and
+/// the console's single sign-on issuer), so it keeps those and drops the
+/// rest. A failed read keeps what it knew.
+async fn sync_named_key_sources(state: &AppState, now: i64) {
+    match state.db.named_key_sources(now).await {
+        Ok((mut issuers, jwks)) => {
+            if let Some(sso) = &state.config.console_sso {
+                issuers.insert(sso.issuer.clone());
+            }
+            state.issuers.set_named(issuers, jwks);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the credentials' key sources failed"),
     }
 }
 

@@ -7,6 +7,13 @@
 //! The counters are always kept; which per-token events reach the audit
 //! log is a setting (`audit_token_events`), since at full speed one event
 //! per token is most of what the database stores.
+//!
+//! Failed authentications are aggregated: per account, address and minute
+//! the first failure is written as it happens, and the ones after it in
+//! that minute as one more event with their `count`, once the minute is
+//! over. Junk assertions naming a public client id cost no Argon2, so
+//! without this a stranger wrote one audit row per request (hundreds a
+//! second) into the account's log.
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -68,7 +75,17 @@ struct Pending {
     past_hours: Vec<(String, i64, Counts)>,
     events: Vec<AuditEvent>,
     dropped: u64,
+    /// (account, address, minute) → the latest repeated failure and how
+    /// many followed the first, written when the minute is over.
+    failures: HashMap<FailureKey, (Option<AuditEvent>, u64)>,
 }
+
+/// (account id, address, start of the minute).
+type FailureKey = (String, Option<IpAddr>, i64);
+
+/// Most (account, address, minute) failure aggregates held; past it a
+/// failure's event is queued on its own (and bounded like every event).
+const MAX_FAILURE_AGGREGATES: usize = 10_000;
 
 #[derive(Default)]
 pub struct Bookkeeper {
@@ -147,8 +164,10 @@ impl Bookkeeper {
                     }
                 }
             }
-            if let Some(ev) = event {
-                push_event(p, ev);
+            match event {
+                Some(ev) if usage == Usage::Failed => failed_event(p, account_id, ip, at, ev),
+                Some(ev) => push_event(p, ev),
+                None => {}
             }
         });
     }
@@ -170,9 +189,21 @@ impl Bookkeeper {
         self.with(|p| push_event(p, ev));
     }
 
-    /// Writes everything queued so far.
+    /// Writes everything queued so far (failure aggregates of minutes that
+    /// are over, or all of them when `closing`).
     pub async fn flush(&self, db: &Db) {
+        self.flush_at(db, crate::now_unix(), false).await;
+    }
+
+    /// Writes everything queued, every failure aggregate included (what
+    /// shutdown writes last).
+    pub async fn flush_all(&self, db: &Db) {
+        self.flush_at(db, crate::now_unix(), true).await;
+    }
+
+    async fn flush_at(&self, db: &Db, now: i64, closing: bool) {
         let (batch, dropped) = self.with(|p| {
+            close_failures(p, now, closing);
             (
                 Batch {
                     last_used: drain_uses(&mut p.last_used),
@@ -239,7 +270,7 @@ impl Bookkeeper {
                 _ = shutdown.changed() => break,
             }
         }
-        self.flush(&db).await;
+        self.flush_all(&db).await;
     }
 }
 
@@ -264,6 +295,45 @@ fn drain_uses(
         .collect()
 }
 
+/// A failed authentication's event: the first of its (account, address,
+/// minute) is queued now, later ones only counted.
+fn failed_event(p: &mut Pending, account: &str, ip: Option<IpAddr>, at: i64, ev: AuditEvent) {
+    let key = (account.to_owned(), ip, at - at.rem_euclid(60));
+    let room = p.failures.len() < MAX_FAILURE_AGGREGATES;
+    match p.failures.get_mut(&key) {
+        Some((latest, n)) => {
+            *latest = Some(ev);
+            *n += 1;
+        }
+        None if room => {
+            p.failures.insert(key, (None, 0));
+            push_event(p, ev);
+        }
+        None => push_event(p, ev),
+    }
+}
+
+/// Queues one event per aggregate whose minute is over (all of them when
+/// `closing`) that saw repeats: the latest repeat, with `count` of them.
+fn close_failures(p: &mut Pending, now: i64, closing: bool) {
+    let minute = now - now.rem_euclid(60);
+    let over: Vec<_> = p
+        .failures
+        .keys()
+        .filter(|k| closing || k.2 < minute)
+        .cloned()
+        .collect();
+    for k in over {
+        if let Some((Some(mut ev), n)) = p.failures.remove(&k) {
+            if let Some(d) = ev.details.as_object_mut() {
+                d.insert("count".into(), n.into());
+                d.insert("repeated_within".into(), "1m".into());
+            }
+            push_event(p, ev);
+        }
+    }
+}
+
 fn push_event(p: &mut Pending, ev: AuditEvent) {
     if p.events.len() < MAX_QUEUED_EVENTS {
         p.events.push(ev);
@@ -283,4 +353,33 @@ fn merge_hours(rows: impl Iterator<Item = (String, i64, Counts)>) -> Vec<(String
         }
     }
     out.into_iter().map(|((id, h), c)| (id, h, c)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fifty failures of one account from one address in one minute are
+    /// two events: the first at once, then one with `count` 49 once the
+    /// minute is over. Another address is its own aggregate.
+    #[test]
+    fn repeated_failures_are_one_event_per_minute() {
+        let b = Bookkeeper::new(TokenEvents::All);
+        let ip: Option<IpAddr> = "192.0.2.1".parse().ok();
+        let t0 = 1_000_020;
+        let ev = || AuditEvent::new("service_account", "a", "client.auth_failed", t0);
+        for i in 0..50 {
+            b.used("a", t0 + i % 30, ip, Usage::Failed, ev);
+        }
+        b.used("a", t0, "192.0.2.2".parse().ok(), Usage::Failed, ev);
+        b.with(|p| {
+            assert_eq!(p.events.len(), 2, "the first of each address");
+            close_failures(p, t0 + 5, false);
+            assert_eq!(p.events.len(), 2, "the minute is not over");
+            close_failures(p, t0 + 60, false);
+            assert_eq!(p.events.len(), 3);
+            assert_eq!(p.events[2].details["count"], 49);
+            assert!(p.failures.is_empty());
+        });
+    }
 }

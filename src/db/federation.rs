@@ -113,3 +113,48 @@ impl Db {
             .collect()
     }
 }
+
+/// One key source a credential names: 0 an issuer, 1 a `jwks_uri`.
+struct NamedSource(i64, String);
+
+impl super::rows::Decode for NamedSource {
+    fn decode<C: super::rows::Cols>(c: &C) -> Result<Self, C::Error> {
+        Ok(Self(c.int(0)?, c.text(1)?))
+    }
+}
+
+impl Db {
+    /// The key sources unexpired credentials of live accounts name: the
+    /// federated credentials' issuers, and the `jwks_uri`s of key
+    /// credentials (the issuer-key cache is sized and kept by these).
+    pub async fn named_key_sources(
+        &self,
+        now: i64,
+    ) -> DbResult<(
+        std::collections::HashSet<String>,
+        std::collections::HashSet<String>,
+    )> {
+        let rows: Vec<NamedSource> = self
+            .read_all(
+                "SELECT DISTINCT CAST(CASE WHEN c.kind = 'federated' THEN 0 ELSE 1 END AS BIGINT), \
+                 COALESCE(c.issuer, c.jwks_uri) FROM credentials c \
+                 JOIN service_accounts a ON a.id = c.account_id \
+                 WHERE a.deleted_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > $1) \
+                 AND COALESCE(c.issuer, c.jwks_uri) IS NOT NULL",
+                &[super::rows::Param::Int(now)],
+            )
+            .await?;
+        let mut out: (
+            std::collections::HashSet<String>,
+            std::collections::HashSet<String>,
+        ) = Default::default();
+        for NamedSource(kind, url) in rows {
+            if kind == 0 {
+                out.0.insert(url);
+            } else {
+                out.1.insert(url);
+            }
+        }
+        Ok(out)
+    }
+}

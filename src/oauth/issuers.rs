@@ -15,7 +15,15 @@
 //!   issuer, and a failed fetch is not retried sooner either.
 //! - Each issuer has its own lock: a slow or down issuer delays only the
 //!   requests for its own tokens with keys not yet cached.
-use std::collections::HashMap;
+//! - The cache is sized from the credentials that name a source (`named`,
+//!   refreshed from the database by the server's maintenance loop), plus
+//!   `UNNAMED_SLACK` for sources named since. When full, an entry no
+//!   credential names goes first, then a named one that holds no keys; a
+//!   working entry a credential still names is never evicted, so another
+//!   tenant cycling throwaway issuers cannot push out your issuer's keys
+//!   (the cached key keeps your workloads going while your issuer is
+//!   down). An entry goes with the last credential naming it.
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -28,8 +36,9 @@ use crate::crypto::jose::PublicJwk;
 /// The least time between two fetches for one issuer (an unknown `kid`,
 /// a failure, a stale cache).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(10);
-/// Issuers remembered before the cache starts over.
-const MAX_ISSUERS: usize = 1_000;
+/// Entries kept beyond those live credentials name (sources named since
+/// the last refresh of `named`).
+const UNNAMED_SLACK: usize = 64;
 
 /// The most keys kept from one JWK Set; a larger set is refused (each key
 /// may cost a signature verification per request, and memory).
@@ -49,6 +58,9 @@ struct Inner {
     http: Outbound,
     /// By issuer URL, and by `jwks_uri`.
     entries: [Mutex<HashMap<String, Arc<Entry>>>; 2],
+    /// The sources live credentials name (issuers, `jwks_uri`s), and the
+    /// console's single sign-on issuer.
+    named: RwLock<[HashSet<String>; 2]>,
 }
 
 /// Where a set of keys comes from: an issuer (OpenID discovery names its
@@ -111,6 +123,7 @@ impl Issuers {
             inner: Arc::new(Inner {
                 http: Outbound::new(allow_http)?,
                 entries: Default::default(),
+                named: Default::default(),
             }),
         })
     }
@@ -125,20 +138,57 @@ impl Issuers {
         &self.inner.http
     }
 
+    /// Sets the sources live credentials name (`issuers`, `jwks_uris`)
+    /// and drops the cached entries of sources no longer named.
+    pub fn set_named(&self, issuers: HashSet<String>, jwks_uris: HashSet<String>) {
+        let named = [issuers, jwks_uris];
+        for (slot, names) in named.iter().enumerate() {
+            let mut map = self.inner.entries[slot]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            map.retain(|url, _| names.contains(url));
+        }
+        *self.inner.named.write().unwrap_or_else(|e| e.into_inner()) = named;
+    }
+
     fn entry(&self, source: KeySource<'_>) -> Arc<Entry> {
-        let mut map = self.inner.entries[source.slot()]
+        let slot = source.slot();
+        let mut map = self.inner.entries[slot]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Some(e) = map.get(source.url()) {
             return e.clone();
         }
-        if map.len() >= MAX_ISSUERS {
-            // One goes, not all: the others' cached keys stay.
-            if let Some(k) = map.keys().next().cloned() {
-                map.remove(&k);
+        let named = self.inner.named.read().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= named[slot].len() + UNNAMED_SLACK {
+            let working = |e: &Entry| {
+                !e.snapshot
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .keys
+                    .is_empty()
+            };
+            let victim = map
+                .iter()
+                .find(|(url, _)| !named[slot].contains(*url))
+                .or_else(|| map.iter().find(|(_, e)| !working(e)))
+                .map(|(url, _)| url.clone());
+            if let Some(url) = victim {
+                map.remove(&url);
             }
         }
         map.entry(source.url().to_owned()).or_default().clone()
+    }
+
+    /// Cached sources right now (for tests and metrics): issuers, JWKS.
+    pub fn cached(&self) -> (usize, usize) {
+        let n = |slot: usize| {
+            self.inner.entries[slot]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len()
+        };
+        (n(0), n(1))
     }
 
     /// The keys of `source` that may have signed a token with `kid`: from
@@ -266,5 +316,57 @@ impl Issuers {
             return Err(refused("the JWKS has no signing key warden accepts"));
         }
         Ok((keys, fresh))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use data_encoding::BASE64URL_NOPAD;
+
+    fn a_key() -> Arc<PublicJwk> {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .unwrap_or_else(|_| unreachable!());
+        let p = pair.public_key().as_ref();
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": BASE64URL_NOPAD.encode(&p[1..33]), "y": BASE64URL_NOPAD.encode(&p[33..65])});
+        Arc::new(PublicJwk::parse(&jwk).unwrap_or_else(|_| unreachable!()))
+    }
+
+    /// Thousands of entries for sources nobody names, or that hold no
+    /// keys, never push out a named issuer's cached keys; the cache stays
+    /// bounded by what is named; an entry goes with its last credential.
+    #[test]
+    fn a_named_working_entry_is_never_evicted() {
+        let cache = Issuers::new(true).unwrap_or_else(|_| unreachable!());
+        let mine = "https://ci.example";
+        let named: HashSet<String> = (0..10)
+            .map(|i| format!("https://named-{i}.example"))
+            .chain([mine.to_owned()])
+            .collect();
+        cache.set_named(named.clone(), HashSet::new());
+        let entry = cache.entry(KeySource::Issuer(mine));
+        entry
+            .snapshot
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys = vec![a_key()];
+        for i in 0..3000 {
+            cache.entry(KeySource::Issuer(&format!("https://throwaway-{i}.example")));
+            if i % 300 == 0 {
+                cache.entry(KeySource::Issuer(&format!(
+                    "https://named-{}.example",
+                    i % 10
+                )));
+            }
+        }
+        assert!(cache.cached().0 <= named.len() + UNNAMED_SLACK);
+        let still = cache.entry(KeySource::Issuer(mine));
+        assert!(Arc::ptr_eq(&still, &entry), "the working entry was evicted");
+        assert_eq!(still.snapshot.read().map(|s| s.keys.len()).unwrap_or(0), 1);
+        // Its last credential goes: so does the entry.
+        cache.set_named(HashSet::new(), HashSet::new());
+        assert_eq!(cache.cached(), (0, 0));
     }
 }
