@@ -1,11 +1,12 @@
 //! `warden console link`: a one-time sign-in URL for the admin console, the
 //! operator's way in for the first person of an org and for break-glass
-//! when single sign-on is down. Audited as the local operator.
+//! when single sign-on is down; `links` and `revoke` list the links not
+//! used yet and take one back. Audited as the local operator.
 use clap::Subcommand;
 
 use super::{CliError, connect};
 use crate::config::Config;
-use crate::manage::console::create_link;
+use crate::manage::console::{create_link, pending_links, revoke_link};
 use crate::now_unix;
 
 #[derive(Subcommand, Debug)]
@@ -26,15 +27,38 @@ pub(super) enum ConsoleCmd {
         #[arg(long, default_value = "break-glass")]
         user: String,
     },
+    /// List the sign-in links not used yet.
+    Links {
+        /// Only this organization's.
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a sign-in link before it is used (its id, from `links`).
+    Revoke { id: String },
 }
 
 pub(super) async fn run(cmd: ConsoleCmd, config: &Config) -> Result<(), CliError> {
-    let ConsoleCmd::Link {
-        org,
-        roles,
-        ttl,
-        user,
-    } = cmd;
+    let (org, roles, ttl, user) = match cmd {
+        ConsoleCmd::Link {
+            org,
+            roles,
+            ttl,
+            user,
+        } => (org, roles, ttl, user),
+        ConsoleCmd::Links { org, json } => return list(config, org.as_deref(), json).await,
+        ConsoleCmd::Revoke { id } => {
+            let db = connect(config, super::Access::Write).await?;
+            let actor = crate::manage::Actor::operator();
+            return match revoke_link(&db, None, &id, &actor, now_unix()).await {
+                Err(crate::manage::ManageError::NotFound) => Err(CliError::Usage(format!(
+                    "no sign-in link `{id}` is waiting to be used"
+                ))),
+                other => Ok(other?),
+            };
+        }
+    };
     let ttl = humantime::parse_duration(&ttl).map_err(|_| {
         CliError::Usage(format!(
             "--ttl {ttl}: expected a duration such as 10m or 1h"
@@ -48,5 +72,28 @@ pub(super) async fn run(cmd: ConsoleCmd, config: &Config) -> Result<(), CliError
         "{}/console/login#token={token}",
         config.issuer_for(config.listen)
     );
+    Ok(())
+}
+
+async fn list(config: &Config, org: Option<&str>, json: bool) -> Result<(), CliError> {
+    let db = connect(config, super::Access::Read).await?;
+    let links = pending_links(&db, org, now_unix()).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&links).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    for l in links {
+        println!(
+            "{}  {}  {}  {}  until {}",
+            l.id,
+            l.org,
+            l.subject,
+            l.roles.join(","),
+            l.expires_at.unwrap_or_default()
+        );
+    }
     Ok(())
 }

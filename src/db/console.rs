@@ -130,6 +130,55 @@ impl Db {
         Ok(())
     }
 
+    /// An org's sign-in links not used yet and not expired, newest first:
+    /// the first 16 hex digits of each one's hash (its id in the API and
+    /// the CLI, which cannot be turned back into the link), the person,
+    /// the roles, when made and until when usable.
+    pub async fn pending_console_links(
+        &self,
+        org: Option<&str>,
+        now: i64,
+    ) -> DbResult<Vec<PendingLink>> {
+        self.read_all(
+            "SELECT SUBSTR(id, 1, 16), org_id, subject, roles, created_at, expires_at \
+             FROM console_links WHERE used_at IS NULL AND expires_at > $2 \
+             AND ($1 IS NULL OR org_id = $1) ORDER BY created_at DESC, id",
+            &[Param::OptText(org), Param::Int(now)],
+        )
+        .await
+    }
+
+    /// Revokes an unused sign-in link of `org` (any org with `None`) by its
+    /// id, with the audit event; `false` when no such link is pending.
+    pub async fn revoke_console_link(
+        &self,
+        org: Option<&str>,
+        id: &str,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> DbResult<bool> {
+        Ok(on_db_write!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "DELETE FROM console_links WHERE SUBSTR(id, 1, 16) = $1 AND used_at IS NULL \
+                 AND expires_at > $2 AND ($3 IS NULL OR org_id = $3)",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(org)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n >= 1 {
+                insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            n >= 1
+        }))
+    }
+
     /// The org of a link still usable, without spending it.
     pub async fn console_link_org(&self, id_hash: &str, now: i64) -> DbResult<Option<String>> {
         let row: Option<LinkOrg> = self
@@ -299,5 +348,33 @@ impl Db {
             .await?;
             row.map(|r| SsoState::decode(&r)).transpose()?
         }))
+    }
+}
+
+/// A sign-in link not used yet (`Db::pending_console_links`).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PendingLink {
+    /// The first 16 hex digits of the link's hash.
+    pub id: String,
+    pub org: String,
+    /// `link:<name>`.
+    pub subject: String,
+    pub roles: Vec<String>,
+    #[serde(skip)]
+    pub created_at: i64,
+    #[serde(skip)]
+    pub expires_at: i64,
+}
+
+impl Decode for PendingLink {
+    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+        Ok(Self {
+            id: r.text(0)?,
+            org: r.text(1)?,
+            subject: r.text(2)?,
+            roles: split(&r.text(3)?),
+            created_at: r.int(4)?,
+            expires_at: r.int(5)?,
+        })
     }
 }

@@ -76,6 +76,18 @@ pub fn validate_fetch_url(
     if u.host_str().is_none_or(str::is_empty) {
         return Err(bad("the URL has no host"));
     }
+    // A literal address is judged now, as a fetch would judge it (a name
+    // is judged as it resolves, at fetch time).
+    let literal = match u.host() {
+        Some(url::Host::Ipv4(a)) => Some(std::net::IpAddr::V4(a)),
+        Some(url::Host::Ipv6(a)) => Some(std::net::IpAddr::V6(a)),
+        _ => None,
+    };
+    if literal.is_some_and(|ip| !crate::domain::ip::fetchable(ip, allow_http)) {
+        return Err(bad(
+            "the URL's address is loopback, link-local or a metadata service, which warden never fetches from",
+        ));
+    }
     if !u.username().is_empty() || u.password().is_some() {
         return Err(bad("the URL may not carry credentials"));
     }
@@ -205,9 +217,14 @@ mod tests {
             "https://issuer.example/?a=b",
             "https://issuer.example/#x",
             "",
+            "https://127.0.0.1",
+            "https://[::1]:8443",
+            "https://169.254.169.254",
+            "https://[fe80::1]",
         ] {
             assert!(validate_issuer(bad, false).is_err(), "{bad}");
         }
+        assert!(validate_issuer("https://169.254.169.254", true).is_err());
         assert!(validate_issuer("http://127.0.0.1:8080", true).is_ok());
     }
 

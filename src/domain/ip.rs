@@ -11,6 +11,21 @@ pub struct IpAllowlist(Vec<IpNet>);
 #[error("`{0}` is not an IP address or CIDR block")]
 pub struct BadCidr(pub String);
 
+/// The most entries one allowlist holds. Every token request and every
+/// introspection checks the list; 3,500 entries made both 2 to 4 times
+/// dearer. A network with more ranges than this summarises them in CIDR
+/// blocks.
+pub const MAX_ALLOWLIST_ENTRIES: usize = 100;
+
+/// Why an allowlist is refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadAllowlist {
+    #[error(transparent)]
+    Entry(#[from] BadCidr),
+    #[error("at most {MAX_ALLOWLIST_ENTRIES} entries (summarise ranges as CIDR blocks)")]
+    TooMany,
+}
+
 /// Parses one address or CIDR block. A bare address becomes a /32 or /128.
 /// Host bits after the prefix are cleared (`10.1.2.3/24` → `10.1.2.0/24`).
 /// IPv4-mapped IPv6 entries are stored as IPv4 so they match either form.
@@ -69,7 +84,10 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 impl IpAllowlist {
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, BadCidr> {
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, BadAllowlist> {
+        if entries.len() > MAX_ALLOWLIST_ENTRIES {
+            return Err(BadAllowlist::TooMany);
+        }
         let mut nets: Vec<IpNet> = Vec::with_capacity(entries.len());
         for e in entries {
             let n = parse_cidr(e.as_ref())?;
@@ -135,6 +153,61 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> Opt
         }
     }
     Some(nearest.unwrap_or(peer))
+}
+
+/// Cloud metadata services at addresses no other rule catches: AWS's
+/// IPv6 one, and Azure's WireServer.
+const METADATA: [IpAddr; 2] = [
+    IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+    IpAddr::V4(std::net::Ipv4Addr::new(168, 63, 129, 16)),
+];
+
+/// The IPv4 address an IPv6 one carries: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`).
+fn embedded_v4(a: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = a.segments();
+    let tail =
+        std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let compat = s[..6].iter().all(|x| *x == 0) && !(s[6] == 0 && s[7] <= 1);
+    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0);
+    a.to_ipv4_mapped().or((compat || nat64).then_some(tail))
+}
+
+/// May warden connect to `ip` to fetch an issuer's or a client's keys?
+/// Never a link-local, unspecified, multicast or broadcast address, nor a
+/// cloud metadata service; loopback only when `allow_loopback`
+/// (development). Checked at registration for a literal address, and as
+/// names resolve at fetch time.
+pub fn fetchable(ip: IpAddr, allow_loopback: bool) -> bool {
+    if METADATA.contains(&ip) {
+        return false;
+    }
+    let ip = match ip {
+        IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    if METADATA.contains(&ip) {
+        return false;
+    }
+    match ip {
+        IpAddr::V4(a) => {
+            let [b0, b1, ..] = a.octets();
+            !(a.is_unspecified()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || b0 == 0
+                || (b0 == 100 && b1 == 100) // Alibaba Cloud's metadata service.
+                || (a.is_loopback() && !allow_loopback))
+        }
+        IpAddr::V6(a) => {
+            let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
+            !(a.is_unspecified()
+                || a.is_multicast()
+                || link_local
+                || (a.is_loopback() && !allow_loopback))
+        }
+    }
 }
 
 #[cfg(test)]

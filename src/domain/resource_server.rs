@@ -68,8 +68,6 @@ pub fn generate_client_id() -> String {
     format!("{RS_CLIENT_ID_PREFIX}{id}")
 }
 
-/// An audience is an absolute URI (RFC 8707 §2): a scheme, no fragment,
-/// no whitespace, at most 512 characters.
 /// Whether `audience` names warden's own issuer (the admin API), with or
 /// without a trailing slash. A resource server with that audience could
 /// introspect and revoke every org's admin tokens, so none may have it.
@@ -77,6 +75,8 @@ pub fn is_issuer(audience: &str, issuer: &str) -> bool {
     audience.trim_end_matches('/') == issuer.trim_end_matches('/')
 }
 
+/// An audience is an absolute URI (RFC 8707 §2) of scheme `https`, `http`
+/// or `urn`: no fragment, no whitespace, at most 512 characters.
 pub fn validate_audience(s: &str) -> Result<String, InvalidField> {
     let scheme_ok = s.split_once(':').is_some_and(|(scheme, rest)| {
         !rest.is_empty()
@@ -88,14 +88,21 @@ pub fn validate_audience(s: &str) -> Result<String, InvalidField> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     });
+    // Only the schemes an API is named by: `https`, `http` (development)
+    // and `urn`. A `javascript:` or `data:` audience would be stored and
+    // shown back (the console renders allowed resources), and names no API.
+    let known = ["https:", "http:", "urn:"]
+        .iter()
+        .any(|p| s.len() > p.len() && s[..p.len()].eq_ignore_ascii_case(p));
     if s.len() > 512
         || !scheme_ok
+        || !known
         || s.contains('#')
         || s.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(InvalidField {
             field: "audience",
-            reason: "must be an absolute URI without a fragment".into(),
+            reason: "must be an absolute https, http or urn URI without a fragment".into(),
         });
     }
     Ok(s.to_owned())
@@ -109,7 +116,16 @@ mod tests {
     fn audiences_are_absolute_uris() {
         assert!(validate_audience("https://api.example.com").is_ok());
         assert!(validate_audience("urn:example:api").is_ok());
-        for bad in ["api", "https://x#frag", "://x", "https://a b", ""] {
+        for bad in [
+            "api",
+            "https://x#frag",
+            "://x",
+            "https://a b",
+            "",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "https:",
+        ] {
             assert!(validate_audience(bad).is_err(), "{bad}");
         }
     }

@@ -125,8 +125,10 @@ pub fn is_admin_api_permission(p: &str) -> bool {
         .any(|prefix| p.starts_with(prefix))
 }
 
-/// A permission an API (resource server) declares.
+/// A permission an API (resource server) declares. Unknown fields are
+/// refused: a misspelt `descripton` would otherwise vanish in silence.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApiPermission {
     /// 1 to 64 of `a-z 0-9 : . _ -`, starting with a letter or digit,
     /// e.g. `billing:read`.

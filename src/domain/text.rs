@@ -83,16 +83,33 @@ pub fn is_hidden_char(c: char) -> bool {
 }
 
 pub fn validate_name(name: &str) -> Result<String, InvalidField> {
-    let n = name.trim();
+    visible_text("name", name, 100)
+}
+
+/// A name a person is known by (a sign-in link's name, a single sign-on
+/// subject): held to the same rules as an account's name, since both are
+/// shown in the console and the audit log.
+pub fn validate_person_name(
+    field: &'static str,
+    s: &str,
+    max: usize,
+) -> Result<String, InvalidField> {
+    visible_text(field, s, max)
+}
+
+/// 1 to `max` characters once trimmed, none of them a control character
+/// or one that hides or reorders text.
+fn visible_text(field: &'static str, s: &str, max: usize) -> Result<String, InvalidField> {
+    let n = s.trim();
     let len = n.chars().count();
-    if len == 0 || len > 100 {
+    if len == 0 || len > max {
         return Err(invalid(
-            "name",
-            "must be 1 to 100 characters, not only spaces",
+            field,
+            format!("must be 1 to {max} characters, not only spaces"),
         ));
     }
     if n.chars().any(char::is_control) {
-        return Err(invalid("name", "must not contain control characters"));
+        return Err(invalid(field, "must not contain control characters"));
     }
     let mut prev = None;
     let hides = n.chars().any(|c| {
@@ -102,7 +119,7 @@ pub fn validate_name(name: &str) -> Result<String, InvalidField> {
     });
     if hides {
         return Err(invalid(
-            "name",
+            field,
             "must not contain invisible characters (bidi controls, zero-width characters, BOM, blank fillers, line separators)",
         ));
     }

@@ -51,6 +51,8 @@ use super::{health, introspect, metrics, token, wellknown};
         members::list_members,
         members::patch_member,
         members::delete_member,
+        members::list_links,
+        members::revoke_link,
         platform::list_orgs,
         platform::create_org,
         platform::get_org,
@@ -103,6 +105,7 @@ const ORG_SCOPED: &[&str] = &[
     "/api/v1/roles",
     "/api/v1/audit-events",
     "/api/v1/members",
+    "/api/v1/console-links",
 ];
 
 impl Modify for OrgScopedPaths {

@@ -92,10 +92,7 @@ pub async fn create_link(
     if !(60..=MAX_LINK_TTL).contains(&ttl) {
         return Err(invalid("ttl", "must be between 1m and 24h"));
     }
-    let name = subject.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(invalid("user", "must be 1 to 200 printable characters"));
-    }
+    let name = crate::domain::text::validate_person_name("user", subject, 200)?;
     if db.find_org(org).await?.is_none() {
         return Err(invalid("org", format!("no organization `{org}`")));
     }
@@ -113,6 +110,75 @@ pub async fn create_link(
     db.create_console_link(&token_hash(&token), &grant, now, now + ttl, &audit)
         .await?;
     Ok(token)
+}
+
+/// A sign-in link not used yet, as the API and the CLI show it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LinkView {
+    /// What `DELETE /api/v1/console-links/{id}` and `warden console
+    /// revoke` take (16 hex digits of the link's hash, not the link).
+    pub id: String,
+    pub org: String,
+    pub subject: String,
+    pub roles: Vec<String>,
+    /// RFC 3339.
+    pub created_at: Option<String>,
+    /// RFC 3339: usable until then, once.
+    pub expires_at: Option<String>,
+}
+
+/// The sign-in links of `org` (every org with `None`) not used yet.
+pub async fn pending_links(
+    db: &Db,
+    org: Option<&str>,
+    now: i64,
+) -> Result<Vec<LinkView>, ManageError> {
+    Ok(db
+        .pending_console_links(org, now)
+        .await?
+        .into_iter()
+        .map(|l| LinkView {
+            created_at: crate::domain::rfc3339(l.created_at),
+            expires_at: crate::domain::rfc3339(l.expires_at),
+            id: l.id,
+            org: l.org,
+            subject: l.subject,
+            roles: l.roles,
+        })
+        .collect())
+}
+
+/// Revokes a sign-in link before it is used (audited as
+/// `console.link_revoked`); `NotFound` when no such link is pending in
+/// `org` (any org with `None`, for the CLI).
+pub async fn revoke_link(
+    db: &Db,
+    org: Option<&str>,
+    id: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<(), ManageError> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ManageError::NotFound);
+    }
+    let Some(link) = db
+        .pending_console_links(org, now)
+        .await?
+        .into_iter()
+        .find(|l| l.id == id)
+    else {
+        return Err(ManageError::NotFound);
+    };
+    let audit = actor
+        .record("console.link_revoked", ("user", &link.subject), now)
+        .in_org(&link.org)
+        .with(json!({"link": id, "roles": link.roles}));
+    if db.revoke_console_link(org, &id, now, &audit).await? {
+        Ok(())
+    } else {
+        Err(ManageError::NotFound)
+    }
 }
 
 /// Spends a sign-in link and starts its session; `None` when the link is

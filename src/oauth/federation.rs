@@ -244,6 +244,14 @@ pub fn check_times(claims: &Map<String, Value>, now: i64) -> Result<(), &'static
     let Some(exp) = num("exp") else {
         return Err("the token has no exp");
     };
+    // Present but not a number (`"nbf": "later"`) is refused, never read as
+    // absent.
+    if ["nbf", "iat"]
+        .iter()
+        .any(|k| claims.get(*k).is_some_and(|v| !v.is_number()))
+    {
+        return Err("the token's nbf or iat is not a number");
+    }
     if exp + leeway <= now {
         return Err("the token has expired");
     }
@@ -295,6 +303,9 @@ mod tests {
             json!({"exp": NOW + 300, "iat": NOW + 31}),
             json!({"exp": NOW + 300, "iat": NOW - 3600 - 31}),
             json!({"exp": NOW + 3600 + 31}),
+            json!({"exp": NOW + 300, "nbf": "later"}),
+            json!({"exp": NOW + 300, "iat": "2026-01-01"}),
+            json!({"exp": NOW + 300, "iat": null}),
         ] {
             assert!(times(bad.clone()).is_err(), "{bad}");
         }

@@ -165,56 +165,7 @@ fn freshness(cc: Option<&hyper::header::HeaderValue>) -> Duration {
     fresh.clamp(MIN_FRESH, MAX_FRESH)
 }
 
-/// Cloud metadata services at addresses no other rule catches: AWS's
-/// IPv6 one, and Azure's WireServer.
-const METADATA: [IpAddr; 2] = [
-    IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
-    IpAddr::V4(std::net::Ipv4Addr::new(168, 63, 129, 16)),
-];
-
-/// The IPv4 address an IPv6 one carries: IPv4-mapped (`::ffff:a.b.c.d`),
-/// IPv4-compatible (`::a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`).
-fn embedded_v4(a: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
-    let s = a.segments();
-    let tail =
-        std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    let compat = s[..6].iter().all(|x| *x == 0) && !(s[6] == 0 && s[7] <= 1);
-    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0);
-    a.to_ipv4_mapped().or((compat || nat64).then_some(tail))
-}
-
-/// May warden connect to `ip` for federation?
-pub fn address_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
-    if METADATA.contains(&ip) {
-        return false;
-    }
-    let ip = match ip {
-        IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    if METADATA.contains(&ip) {
-        return false;
-    }
-    match ip {
-        IpAddr::V4(a) => {
-            let [b0, b1, ..] = a.octets();
-            !(a.is_unspecified()
-                || a.is_link_local()
-                || a.is_multicast()
-                || a.is_broadcast()
-                || b0 == 0
-                || (b0 == 100 && b1 == 100) // Alibaba Cloud's metadata service.
-                || (a.is_loopback() && !allow_loopback))
-        }
-        IpAddr::V6(a) => {
-            let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
-            !(a.is_unspecified()
-                || a.is_multicast()
-                || link_local
-                || (a.is_loopback() && !allow_loopback))
-        }
-    }
-}
+pub use crate::domain::ip::fetchable as address_allowed;
 
 /// An https URL (http only when allowed) whose host, when an address
 /// literal, is one warden connects to (names are checked as they resolve,

@@ -20,6 +20,7 @@ mod first_hour;
 mod fuzz;
 mod hostile;
 mod in_flight;
+mod inputs;
 mod introspect;
 mod keys;
 mod layout;

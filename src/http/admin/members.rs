@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::{AdminCaller, ApiError, ApiJson, OrgManage, OrgRead};
 use crate::http::AppState;
 use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, Problems};
+use crate::manage::console::{self, LinkView};
 use crate::manage::members::{self, MemberView};
 
 #[derive(Serialize, ToSchema)]
@@ -77,5 +78,45 @@ pub async fn delete_member(
     Path(SubjectPath { subject }): Path<SubjectPath>,
 ) -> Result<StatusCode, ApiError> {
     members::remove(caller.scope(&state.db), &subject).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LinkList {
+    pub items: Vec<LinkView>,
+}
+
+/// The `{link}` of a sign-in link's path.
+#[derive(Deserialize)]
+pub struct LinkPath {
+    link: String,
+}
+
+/// The organization's sign-in links not used yet (made by `warden console
+/// link`): who they are for, with which roles, until when.
+#[utoipa::path(get, path = "/api/v1/console-links", tag = "members",
+    responses((status = 200, description = "OK", body = LinkList), Problems<0>),
+    security(("bearer" = [])))]
+pub async fn list_links(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller<OrgManage>,
+) -> Result<Json<LinkList>, ApiError> {
+    let items = console::pending_links(&state.db, Some(caller.org()), caller.now()).await?;
+    Ok(Json(LinkList { items }))
+}
+
+/// Revokes a sign-in link before it is used; a used, expired or unknown
+/// link is 404.
+#[utoipa::path(delete, path = "/api/v1/console-links/{link}", tag = "members",
+    params(("link" = String, Path, description = "the link's id, as listed")),
+    responses((status = 204, description = "Revoked"), Problems<NOT_FOUND>),
+    security(("bearer" = [])))]
+pub async fn revoke_link(
+    State(state): State<Arc<AppState>>,
+    caller: AdminCaller<OrgManage>,
+    Path(LinkPath { link }): Path<LinkPath>,
+) -> Result<StatusCode, ApiError> {
+    let now = caller.now();
+    console::revoke_link(&state.db, Some(caller.org()), &link, &caller.actor, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }

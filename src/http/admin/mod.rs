@@ -101,6 +101,8 @@ fn org_routes() -> Router<Arc<AppState>> {
                 .delete(roles::delete_role),
         )
         .route("/audit-events", get(audit::list_audit_events))
+        .route("/console-links", get(members::list_links))
+        .route("/console-links/{link}", delete(members::revoke_link))
         .route("/members", get(members::list_members))
         .route(
             "/members/{subject}",

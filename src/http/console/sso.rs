@@ -223,6 +223,13 @@ async fn finish(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty() && s.len() <= 255);
     let sub = sub.ok_or_else(|| refuse("the ID token has no subject"))?;
+    // Shown in the console and the audit log like an account's name.
+    if sub.trim() != sub || crate::domain::text::validate_person_name("sub", sub, 255).is_err() {
+        return Err(refuse(
+            "the ID token's subject holds characters the console does not accept (control, \
+             bidi or zero-width characters, or surrounding spaces)",
+        ));
+    }
     if sub.starts_with("link:") {
         return Err(refuse("this subject is reserved for sign-in links"));
     }
