@@ -3,7 +3,9 @@
 //! introspection and JWKS endpoints with a fixed number of connections for a
 //! fixed time and prints requests/s and latency percentiles per endpoint.
 //! With `--node`, does the same against node-oidc-provider (installed from
-//! npm into target/bench-node) and prints the ratios.
+//! npm into target/bench-node) and prints the ratios. Last, a flood of
+//! wrong secrets from 32 addresses, and how fast correct clients never
+//! seen before are served during it (`flood.rs`).
 //!
 //!     cargo bench --bench load -- [--seconds 10] [--connections 32]
 //!         [--database sqlite|postgres] [--node] [--only jwks]
@@ -626,6 +628,9 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         ("WARDEN_LISTEN", format!("127.0.0.1:{port}")),
         // The stand-in issuer of the jwt-bearer scenario is plain http.
         ("WARDEN_FEDERATION_ALLOW_HTTP", "true".to_owned()),
+        // The flood scenario's clients come from many addresses, named in
+        // X-Forwarded-For by the load generator standing in for a proxy.
+        ("WARDEN_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
     ];
     let n = args.connections.min(32);
     let accounts: Vec<Cred> = (0..n)
@@ -649,6 +654,30 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
             }
         })
         .collect();
+    // Accounts the flood scenario asks for a token once each: never
+    // verified before, so never in the verified-secret cache.
+    let fresh: Vec<Cred> = (0..16)
+        .map(|i| {
+            let v = warden_cli(
+                bin,
+                &env,
+                &[
+                    "accounts",
+                    "create",
+                    "--name",
+                    &format!("fresh-{i}"),
+                    "--role",
+                    "viewer",
+                    "--json",
+                ],
+            );
+            Cred {
+                id: v["client_id"].as_str().unwrap_or_default().into(),
+                secret: v["client_secret"].as_str().unwrap_or_default().into(),
+            }
+        })
+        .collect();
+    let victims = accounts.clone();
     let rs = warden_cli(
         bin,
         &env,
@@ -707,7 +736,7 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         panic!("warden never became ready; its log:\n{log}");
     }
     print_rss("warden idle", _server.0.id());
-    let out = bench_warden(
+    let mut out = bench_warden(
         &host,
         _server.0.id(),
         accounts,
@@ -717,6 +746,7 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         args,
     )
     .await;
+    out.push(flood::run(&host, args.connections, &victims, &fresh).await);
     println!(
         "(the stand-in issuer served {} discovery and JWKS requests)",
         issuer.served.load(std::sync::atomic::Ordering::Relaxed)
@@ -795,6 +825,7 @@ async fn main() {
     }
 }
 
+mod flood;
 mod http1;
 mod issuer;
 mod node;
