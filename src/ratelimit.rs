@@ -221,6 +221,29 @@ impl AuthLimiter {
             .unwrap_or(Duration::ZERO)
     }
 
+    /// Counts a request the full Argon2 queue refused against an address
+    /// that is failing already (it has failures in its bucket now): a
+    /// flood of wrong secrets throttles itself sooner, while a burst of
+    /// correct clients starting at once behind one address (a NAT, one
+    /// host with many accounts) is never throttled for the server's load.
+    pub fn overloaded(&self, ip: IpAddr) -> Tripped {
+        let now = Instant::now();
+        let key = ip_key(ip);
+        match &self.per_ip {
+            Some(b) => match b.lock() {
+                Ok(mut b) if b.tat.get(&key).is_some_and(|t| *t > now) => {
+                    if b.spend(key, now) {
+                        Tripped::Address
+                    } else {
+                        Tripped::No
+                    }
+                }
+                _ => Tripped::No,
+            },
+            None => Tripped::No,
+        }
+    }
+
     /// Records a failure against the address alone: for what a stranger
     /// chooses (an unverified token's names, a request the full Argon2
     /// queue refused), which must never spend a real client's budget.

@@ -140,3 +140,23 @@ fn disabled_grains_never_block() {
     }
     assert!(l.check("x", ip).is_ok());
 }
+
+/// A refusal for load counts only against an address that is failing
+/// already: correct clients starting at once behind one address are never
+/// throttled for the server's load; a flood of wrong secrets is.
+#[test]
+fn overload_counts_only_against_failing_addresses() {
+    let l = AuthLimiter::new(q("10/1m"), q("3/1m"));
+    let ip: IpAddr = "192.0.2.7".parse().unwrap_or_else(|_| unreachable!());
+    for _ in 0..50 {
+        assert_eq!(l.overloaded(ip), Tripped::No);
+    }
+    assert!(
+        l.check("c", ip).is_ok(),
+        "a busy server never throttles a clean address"
+    );
+    l.failed_address(ip);
+    let tripped = (0..5).any(|_| l.overloaded(ip) == Tripped::Address);
+    assert!(tripped, "a failing address is throttled sooner");
+    assert!(l.check("c", ip).is_err());
+}

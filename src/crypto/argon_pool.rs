@@ -9,18 +9,17 @@
 //! the acting principal for the admin API. So a flood of wrong secrets
 //! from a few dozen addresses, or one admin creating accounts in a loop,
 //! takes one turn each, and a correct client from anywhere else waits for
-//! at most one run per busy key, not for the whole flood. A key may hold
-//! at most `PER_KEY` waiting places and the pool `64 × concurrency`; past
-//! either the caller is told to retry (503), and the throttle counts that
-//! refusal against the address like a failure.
+//! at most one run per busy key, not for the whole flood. The pool holds
+//! at most `64 × concurrency` waiting callers; when it is full, the key
+//! with the longest queue gives up its newest waiter to a key with fewer,
+//! so one address may fill the queue only while nobody else waits, and a
+//! caller from anywhere else always finds a place. A caller refused (its
+//! own queue is the longest) is told to retry (503).
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
-
-/// Waiting places one key may hold.
-pub const PER_KEY: usize = 16;
 
 /// Too many runs waiting (for this key, or in all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,9 +92,6 @@ impl ArgonPool {
                 return Ok(Permit(self.clone()));
             }
             let mine = st.queues.get(&key).map_or(0, VecDeque::len);
-            if mine >= PER_KEY {
-                return Err(Overloaded);
-            }
             if self.queued() >= self.max_waiting && !self.make_room(&mut st, mine) {
                 return Err(Overloaded);
             }
@@ -260,10 +256,10 @@ mod tests {
         assert_eq!(pool.queued(), 0);
     }
 
-    /// One key cannot take more than its share of waiting places, and a
+    /// The pool is bounded, its longest queue refuses first, and a
     /// dropped waiter gives its place back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_key_is_bounded_and_dropped_waiters_leave() {
+    async fn the_pool_is_bounded_and_dropped_waiters_leave() {
         let pool = ArgonPool::new(1);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let p = pool.clone();
@@ -275,13 +271,17 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         let mut waiting = Vec::new();
-        for _ in 0..PER_KEY {
+        for _ in 0..pool.max_waiting {
             let p = pool.clone();
             waiting.push(tokio::spawn(async move { p.run(1, || ()).await }));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(pool.queued(), PER_KEY);
-        assert_eq!(pool.run(1, || ()).await, Err(Overloaded));
+        assert_eq!(pool.queued(), pool.max_waiting);
+        assert_eq!(
+            pool.run(1, || ()).await,
+            Err(Overloaded),
+            "its own queue is the longest"
+        );
         for w in &waiting {
             w.abort();
         }
@@ -307,8 +307,8 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         let mut flood = Vec::new();
-        for k in 0..(pool.max_waiting / PER_KEY) as u64 {
-            for _ in 0..PER_KEY {
+        for k in 0..4u64 {
+            for _ in 0..pool.max_waiting / 4 {
                 let p = pool.clone();
                 flood.push(tokio::spawn(async move { p.run(100 + k, || ()).await }));
             }

@@ -220,8 +220,9 @@ impl Db {
     /// A global role's update is refused (`Conflict`) if it would leave an
     /// org that had an active credential account holding `org:manage` with
     /// none, whoever asks, the CLI too (judged inside the transaction,
-    /// before and after the change, by `keeps_a_manager`; an org role's
-    /// update is judged by the org guard).
+    /// before and after the change, by `keeps_a_manager`); so is an org
+    /// role's update without a guard (the CLI's), which the org guard
+    /// judges otherwise.
     pub async fn write_role(
         &self,
         r: &StoredRole,
@@ -230,7 +231,9 @@ impl Db {
         audit: &AuditEvent,
         guard: Option<&OrgGuard<'_>>,
     ) -> DbResult<ChangeOutcome> {
-        let judge = write == RoleWrite::Update && r.org_id.is_none();
+        // A global role reaches every org; an org's role is judged by the
+        // caller's guard, or here when there is none (the CLI).
+        let judge = write == RoleWrite::Update && (r.org_id.is_none() || guard.is_none());
         let read = read.unwrap_or_default();
         let now = crate::now_unix();
         let org = r.org_id.as_deref();

@@ -189,9 +189,10 @@ pub(super) fn client_failed(
 /// Does the presented secret match `stored` (the live hash; `None`: no
 /// such credential, refused without Argon2)? A value without a valid
 /// checksum is refused without Argon2 too. The run waits its turn in the
-/// Argon2 pool under the caller's address; refused because that address's
-/// share (or the pool) is full, it is counted against the address like a
-/// failure, so a flood throttles itself instead of holding the queue.
+/// Argon2 pool under the caller's address; refused because the pool is
+/// full (and this address's queue the longest), it counts against the
+/// address when the address is failing already, so a flood throttles
+/// itself instead of holding the queue (`AuthLimiter::overloaded`).
 async fn secret_matches(
     ctx: &Context,
     limiter: &AuthLimiter,
@@ -211,7 +212,7 @@ async fn secret_matches(
     {
         Ok(ok) => Ok(ok),
         Err(SecretError::Overloaded) => {
-            limiter.failed_address(ip);
+            limiter.overloaded(ip);
             metrics::counter!("warden_argon2_refused_total").increment(1);
             Err(OAuthError::TemporarilyUnavailable)
         }

@@ -50,7 +50,7 @@ impl Held {
             .await
             .expect("body");
         // Let the server authenticate it and start reading the body.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         Self {
             stream,
             last: body[body.len() - 1],
@@ -325,6 +325,41 @@ async fn people_leave_the_org_a_managing_account(b: Backend) {
     assert_eq!(st, 409, "now the last: {p}");
 }
 
+/// The CLI's role edits keep the rule too (the account commands are the
+/// break-glass way back, not role edits): taking `org:manage` out of the
+/// role the org's only managing account holds is refused, exit 2.
+async fn the_clis_role_edits_leave_the_org_a_managing_account(b: Backend) {
+    let s = TestServer::start(b).await;
+    let op = Actor::operator();
+    let now = warden::now_unix();
+    warden::manage::orgs::create(&s.db, "acme", None, &op, now)
+        .await
+        .expect("org");
+    let perms = vec!["org:manage".to_owned(), "org:read".to_owned()];
+    warden::manage::roles::create(&s.db, Some("acme"), "mgr", "", &perms, &op, now)
+        .await
+        .expect("role");
+    let _only = s.create_in_org("acme", &["mgr"], &[], None).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "roles",
+            "update",
+            "mgr",
+            "--org",
+            "acme",
+            "--remove-permission",
+            "org:manage",
+        ])
+        .env("WARDEN_DATABASE_URL", &s.db_url)
+        .env("WARDEN_KEYS_DIR", dir.path().join("keys"))
+        .output()
+        .expect("run warden");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("org:manage"), "{err}");
+}
+
 /// A change is judged on its target as it is when written: a manager
 /// without `admin` changing a person at the moment an admin makes that
 /// person an admin never replaces the admin role, and an edit of a custom
@@ -438,5 +473,6 @@ both_backends!(
     an_account_whose_org_is_fenced_mid_request_writes_nothing,
     org_changes_are_never_lost,
     people_leave_the_org_a_managing_account,
+    the_clis_role_edits_leave_the_org_a_managing_account,
     changes_are_judged_on_what_they_replace,
 );
