@@ -633,50 +633,29 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         ("WARDEN_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
     ];
     let n = args.connections.min(32);
-    let accounts: Vec<Cred> = (0..n)
-        .map(|i| {
-            let v = warden_cli(
-                bin,
-                &env,
-                &[
-                    "accounts",
-                    "create",
-                    "--name",
-                    &format!("bench-{i}"),
-                    "--role",
-                    "risk-editor",
-                    "--json",
-                ],
-            );
-            Cred {
-                id: v["client_id"].as_str().unwrap_or_default().into(),
-                secret: v["client_secret"].as_str().unwrap_or_default().into(),
-            }
-        })
-        .collect();
+    // `count` accounts named `prefix-N` holding `role`, through the CLI.
+    let create = |prefix: &str, role: &str, count: usize| -> Vec<Cred> {
+        (0..count)
+            .map(|i| {
+                let name = format!("{prefix}-{i}");
+                let v = warden_cli(
+                    bin,
+                    &env,
+                    &[
+                        "accounts", "create", "--name", &name, "--role", role, "--json",
+                    ],
+                );
+                Cred {
+                    id: v["client_id"].as_str().unwrap_or_default().into(),
+                    secret: v["client_secret"].as_str().unwrap_or_default().into(),
+                }
+            })
+            .collect()
+    };
+    let accounts = create("bench", "risk-editor", n);
     // Accounts the flood scenario asks for a token once each: never
     // verified before, so never in the verified-secret cache.
-    let fresh: Vec<Cred> = (0..16)
-        .map(|i| {
-            let v = warden_cli(
-                bin,
-                &env,
-                &[
-                    "accounts",
-                    "create",
-                    "--name",
-                    &format!("fresh-{i}"),
-                    "--role",
-                    "viewer",
-                    "--json",
-                ],
-            );
-            Cred {
-                id: v["client_id"].as_str().unwrap_or_default().into(),
-                secret: v["client_secret"].as_str().unwrap_or_default().into(),
-            }
-        })
-        .collect();
+    let fresh = create("fresh", "viewer", 16);
     let victims = accounts.clone();
     let rs = warden_cli(
         bin,

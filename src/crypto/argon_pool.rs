@@ -224,6 +224,25 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Takes the pool's one permit until the sender is used (or dropped).
+    async fn hold_the_permit(
+        pool: &Arc<ArgonPool>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), Overloaded>>,
+    ) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let p = pool.clone();
+        let blocker = tokio::spawn(async move {
+            p.run(9, move || {
+                let _ = rx.recv_timeout(Duration::from_secs(5));
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        (tx, blocker)
+    }
+
     /// A key with many waiters gets one turn in each round: another key's
     /// single run goes next, not after the whole queue.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,15 +280,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_pool_is_bounded_and_dropped_waiters_leave() {
         let pool = ArgonPool::new(1);
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let p = pool.clone();
-        let blocker = tokio::spawn(async move {
-            p.run(9, move || {
-                let _ = rx.recv_timeout(Duration::from_secs(5));
-            })
-            .await
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (tx, blocker) = hold_the_permit(&pool).await;
         let mut waiting = Vec::new();
         for _ in 0..pool.max_waiting {
             let p = pool.clone();
@@ -297,15 +308,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_pool_makes_room_for_a_new_key() {
         let pool = ArgonPool::new(1);
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let p = pool.clone();
-        let blocker = tokio::spawn(async move {
-            p.run(9, move || {
-                let _ = rx.recv_timeout(Duration::from_secs(5));
-            })
-            .await
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (tx, blocker) = hold_the_permit(&pool).await;
         let mut flood = Vec::new();
         for k in 0..4u64 {
             for _ in 0..pool.max_waiting / 4 {
