@@ -33,6 +33,15 @@ impl Audience {
             Self::Many(v) => v.iter().any(|a| a == aud),
         }
     }
+    /// Does it name the resource `aud`, in any spelling of it
+    /// (`domain::audience`)?
+    pub fn names(&self, aud: &str) -> bool {
+        let same = crate::domain::audience::same_resource;
+        match self {
+            Self::One(a) => same(a, aud),
+            Self::Many(v) => v.iter().any(|a| same(a, aud)),
+        }
+    }
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Self::One(a) => a.clone().into(),

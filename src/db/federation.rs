@@ -3,7 +3,6 @@
 //! account (as the token endpoint reads one) and the requested audience.
 use super::accounts::{ACCOUNT_COLUMNS, AccountRow, columns, context_columns};
 use super::hot::Audience;
-use super::resource_servers::decode_permissions;
 use super::rows::{Cols, Decode, Param};
 use super::{Db, DbResult};
 use crate::domain::account::ServiceAccount;
@@ -43,8 +42,8 @@ const FEDERATED_SQL: &str = concat!(
     "SELECT ",
     columns!(),
     context_columns!("service_accounts"),
-    ", (SELECT created_at || ' ' || permissions FROM resource_servers \
-       WHERE audience = $3 AND status = 'active' AND deleted_at IS NULL) AS requested, \
+    ", (SELECT created_at || ' ' || audience || ' ' || permissions FROM resource_servers \
+       WHERE audience_key = $3 AND status = 'active' AND deleted_at IS NULL) AS requested, \
      fc.cred_id, fc.cred_audience, fc.cred_claims \
      FROM (SELECT id AS cred_id, account_id AS cred_account, \
            audience AS cred_audience, claims AS cred_claims FROM credentials \
@@ -92,16 +91,7 @@ impl Db {
         let rows: Vec<Row> = self.read_hot_all(FEDERATED_SQL, &params).await?;
         rows.into_iter()
             .map(|Row(a, requested, credential_id, audience, claims)| {
-                let requested = match requested.and_then(|s| {
-                    let (since, perms) = s.split_once(' ')?;
-                    Some((perms.to_owned(), since.parse::<i64>().ok()?))
-                }) {
-                    Some((p, since)) => Audience::Api {
-                        permissions: decode_permissions(&p)?,
-                        since,
-                    },
-                    None => Audience::Unknown,
-                };
+                let requested = Audience::decode(requested.as_deref())?;
                 Ok(FederatedCandidate {
                     credential_id,
                     audience,

@@ -5,7 +5,7 @@
 use super::accounts::{ACCOUNT_COLUMNS, AccountRow, columns, context_columns};
 use super::resource_servers::{RS_COLUMNS, RsRow, decode_permissions};
 use super::rows::{Cols, Count, Decode, Param};
-use super::{Db, DbResult};
+use super::{Db, DbError, DbResult};
 use crate::domain::account::ServiceAccount;
 pub use crate::domain::credentials::TokenRef;
 use crate::domain::resource_server::ResourceServer;
@@ -31,18 +31,14 @@ impl Decode for AccountAnd {
     }
 }
 
-/// An account, the requested audience's declared permissions and
-/// registration time (`None`: no live resource server has that audience),
-/// and its public keys when asked for (`id jwk` lines).
-struct AccountAndAudience(AccountRow, Option<(String, i64)>, Option<String>);
+/// An account, what the requested audience is (`created_at audience
+/// permissions` of the live resource server with its key, `None` for
+/// none), and its public keys when asked for (`id jwk` lines).
+struct AccountAndAudience(AccountRow, Option<String>, Option<String>);
 
 impl Decode for AccountAndAudience {
     fn decode<C: Cols>(c: &C) -> Result<Self, C::Error> {
-        // `created_at permissions`, one lookup of the resource server.
-        let audience = c.opt_text(ACCOUNT_COLUMNS)?.and_then(|s| {
-            let (since, perms) = s.split_once(' ')?;
-            Some((perms.to_owned(), since.parse().ok()?))
-        });
+        let audience = c.opt_text(ACCOUNT_COLUMNS)?;
         let keys = c.opt_text(ACCOUNT_COLUMNS + 1)?;
         Ok(Self(AccountRow::decode_at(c, 0)?, audience, keys))
     }
@@ -77,13 +73,35 @@ pub struct TokenSubject {
 pub enum Audience {
     /// Not a live resource server's (or not asked).
     Unknown,
-    /// A live resource server's, declaring these permissions (maybe none),
-    /// registered at `since`: a refresh token issued before then was for
-    /// an earlier registration of the same audience.
+    /// A live resource server's, registered as `audience` (the spelling
+    /// tokens carry), declaring these permissions (maybe none), registered
+    /// at `since`: a refresh token issued before then was for an earlier
+    /// registration of the same audience.
     Api {
+        audience: String,
         permissions: Vec<ApiPermission>,
         since: i64,
     },
+}
+
+impl Audience {
+    /// From `created_at audience permissions`, as the hot reads select it
+    /// (an audience holds no space; permissions are JSON).
+    pub(super) fn decode(text: Option<&str>) -> DbResult<Self> {
+        let Some(text) = text else {
+            return Ok(Self::Unknown);
+        };
+        let mut parts = text.splitn(3, ' ');
+        let bad = || DbError::Sqlx(sqlx::Error::Decode("resource_servers (probe)".into()));
+        let since = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+        let audience = parts.next().ok_or_else(bad)?.to_owned();
+        let permissions = decode_permissions(parts.next().unwrap_or_default())?;
+        Ok(Self::Api {
+            audience,
+            permissions,
+            since,
+        })
+    }
 }
 
 /// A resource server, and (when one matched) the account behind a token
@@ -111,9 +129,10 @@ impl Decode for IntrospectionRow {
 }
 
 impl Db {
-    /// The account behind a client id, when `audience` is a live resource
-    /// server's the permissions it declares, and with `keys_at` its public
-    /// keys unexpired then: the token endpoint's one round trip.
+    /// The account behind a client id, what the live resource server with
+    /// `audience_key` (`domain::audience::audience_key`) is, and with
+    /// `keys_at` its public keys unexpired then: the token endpoint's one
+    /// round trip.
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -123,15 +142,15 @@ impl Db {
     pub async fn account_for_token(
         &self,
         client_id: &str,
-        audience: Option<&str>,
+        audience_key: Option<&str>,
         keys_at: Option<i64>,
     ) -> DbResult<Option<TokenSubject>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
             context_columns!("service_accounts"),
-            ", (SELECT created_at || ' ' || permissions FROM resource_servers \
-               WHERE audience = $2 AND status = 'active' AND deleted_at IS NULL) AS audience, \
+            ", (SELECT created_at || ' ' || audience || ' ' || permissions FROM resource_servers \
+               WHERE audience_key = $2 AND status = 'active' AND deleted_at IS NULL) AS audience, \
              CASE WHEN $3 IS NOT NULL THEN (SELECT string_agg(c.id || ' ' || \
                COALESCE(c.jwk, '@' || c.jwks_uri), $4) \
                FROM credentials c WHERE c.account_id = service_accounts.id \
@@ -143,7 +162,7 @@ impl Db {
         // jwks_uri (no control character is accepted in one).
         let params = [
             Param::Text(client_id),
-            Param::OptText(audience),
+            Param::OptText(audience_key),
             Param::OptInt(keys_at),
             Param::Text("\n"),
         ];
@@ -159,13 +178,7 @@ impl Db {
                 jwk: jwk.to_owned(),
             })
             .collect();
-        let audience = match perms {
-            Some((p, since)) => Audience::Api {
-                permissions: decode_permissions(&p)?,
-                since,
-            },
-            None => Audience::Unknown,
-        };
+        let audience = Audience::decode(perms.as_deref())?;
         Ok(Some(TokenSubject {
             account: ServiceAccount::try_from(a)?,
             audience,

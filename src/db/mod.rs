@@ -17,6 +17,7 @@ use sqlx::sqlite::{
 };
 
 pub mod accounts;
+mod audience_keys;
 pub mod audit;
 pub mod console;
 pub mod credentials;
@@ -193,7 +194,7 @@ impl Db {
             Self::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await?,
             Self::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
         }
-        Ok(())
+        self.backfill_audience_keys().await
     }
 
     /// A cheap round trip, for readiness.

@@ -3,6 +3,7 @@ use super::rows::{Cols, Decode, Param};
 use super::write::{ChangeOutcome, audited_write, unique_or_conflict};
 use super::{AuditEvent, Db, DbError, DbResult};
 use crate::domain::account::Status;
+use crate::domain::audience::audience_key;
 use crate::domain::resource_server::ResourceServer;
 use crate::domain::roles::ApiPermission;
 
@@ -149,7 +150,7 @@ impl Db {
         let sql = concat!(
             "INSERT INTO resource_servers (",
             rs_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ", audience_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         audited_write!(self, audit, None, |tx| {
             let res = sqlx::query(sql)
@@ -166,18 +167,20 @@ impl Db {
                 .bind(super::accounts::encode_previous(&rs.previous_secrets))
                 .bind(encode_permissions(&rs.permissions))
                 .bind(encode_keys(&rs.keys))
+                .bind(audience_key(&rs.audience))
                 .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected());
             unique_or_conflict(res, || {
-                "a resource server with this audience already exists".into()
+                "a resource server with this audience (in this or another spelling of it) already exists".into()
             })?
         });
         Ok(())
     }
 
-    /// By id, client id or audience (the live registration of an audience
-    /// before its deleted ones, the newest first).
+    /// By id, client id or audience in any spelling of it (the live
+    /// registration of an audience before its deleted ones, the newest
+    /// first).
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -186,10 +189,12 @@ impl Db {
     )]
     pub async fn find_resource_server(&self, key: &str) -> DbResult<Option<ResourceServer>> {
         let sql = select_rs!(
-            "WHERE id = $1 OR client_id = $1 OR audience = $1 \
-             ORDER BY (audience = $1) ASC, (deleted_at IS NULL) DESC, created_at DESC"
+            "WHERE id = $1 OR client_id = $1 OR audience_key = $2 \
+             ORDER BY (audience_key = $2) ASC, (deleted_at IS NULL) DESC, created_at DESC"
         );
-        self.one_resource_server(sql, key).await
+        let params = [Param::Text(key), Param::Text(&audience_key(key))];
+        let row: Option<RsRow> = self.read_one(sql, &params).await?;
+        row.map(ResourceServer::try_from).transpose()
     }
 
     /// By client id alone: the point lookup resource-server authentication
@@ -361,25 +366,6 @@ impl Db {
 }
 
 struct Declared(String);
-
-/// When the last registration of an audience was deleted, if ever.
-struct FreedAt(Option<i64>);
-
-impl Decode for FreedAt {
-    fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
-        r.opt_int(0).map(Self)
-    }
-}
-
-impl Db {
-    /// When the audience's last registration was deleted (`None`: never
-    /// registered, or still live).
-    pub async fn audience_freed_at(&self, audience: &str) -> DbResult<Option<i64>> {
-        let sql = "SELECT MAX(deleted_at) FROM resource_servers WHERE audience = $1";
-        let row: Option<FreedAt> = self.read_one(sql, &[Param::Text(audience)]).await?;
-        Ok(row.and_then(|FreedAt(t)| t))
-    }
-}
 
 impl Decode for Declared {
     fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {

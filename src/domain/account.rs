@@ -187,9 +187,14 @@ impl ServiceAccount {
         self.role_permissions().into_values().flatten().collect()
     }
 
-    /// May it get (or use) tokens for the API with this audience?
+    /// May it get (or use) tokens for the API with this audience (in any
+    /// spelling of it)?
     pub fn may_use_api(&self, audience: &str) -> bool {
-        self.allowed_resources.is_empty() || self.allowed_resources.iter().any(|r| r == audience)
+        self.allowed_resources.is_empty()
+            || self
+                .allowed_resources
+                .iter()
+                .any(|r| crate::domain::audience::same_resource(r, audience))
     }
 
     pub fn is_expired(&self, now: i64) -> bool {

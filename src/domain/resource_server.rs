@@ -61,6 +61,38 @@ impl ResourceServer {
     }
 }
 
+/// The RFC 9728 document an API serves at
+/// `/.well-known/oauth-protected-resource` (its path appended): what an MCP
+/// client reads to find warden and the scopes to ask for.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ProtectedResourceMetadata {
+    /// The audience as registered: what a client sends as `resource`.
+    pub resource: String,
+    /// warden's issuer.
+    pub authorization_servers: Vec<String>,
+    /// The permissions it declares; absent when it declares none (its
+    /// tokens then carry every permission the account holds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+    /// `["header"]`: tokens only in `Authorization`.
+    pub bearer_methods_supported: Vec<String>,
+    pub resource_name: String,
+}
+
+impl ResourceServer {
+    /// Its RFC 9728 protected resource metadata, for `issuer`.
+    pub fn protected_resource_metadata(&self, issuer: &str) -> ProtectedResourceMetadata {
+        ProtectedResourceMetadata {
+            resource: self.audience.clone(),
+            authorization_servers: vec![issuer.to_owned()],
+            scopes_supported: (!self.permissions.is_empty())
+                .then(|| self.permissions.iter().map(|p| p.name.clone()).collect()),
+            bearer_methods_supported: vec!["header".to_owned()],
+            resource_name: self.name.clone(),
+        }
+    }
+}
+
 pub fn generate_client_id() -> String {
     let id = data_encoding::BASE32_NOPAD
         .encode(&random_bytes::<16>())
@@ -68,11 +100,13 @@ pub fn generate_client_id() -> String {
     format!("{RS_CLIENT_ID_PREFIX}{id}")
 }
 
-/// Whether `audience` names warden's own issuer (the admin API), with or
-/// without a trailing slash. A resource server with that audience could
-/// introspect and revoke every org's admin tokens, so none may have it.
+/// Whether `audience` names warden's own issuer (the admin API), in any
+/// spelling of it (`domain::audience`), or with a trailing slash. A
+/// resource server with that audience could introspect and revoke every
+/// org's admin tokens, so none may have it.
 pub fn is_issuer(audience: &str, issuer: &str) -> bool {
-    audience.trim_end_matches('/') == issuer.trim_end_matches('/')
+    crate::domain::audience::same_resource(audience, issuer)
+        || audience.trim_end_matches('/') == issuer.trim_end_matches('/')
 }
 
 /// An audience is an absolute URI (RFC 8707 §2) of scheme `https`, `http`

@@ -4,19 +4,23 @@ use super::{Context, OAuthError};
 use crate::crypto::refresh::RefreshGrant;
 use crate::db::hot::Audience;
 use crate::domain::account::ServiceAccount;
+use crate::domain::audience::{audience_key, same_resource};
 use crate::domain::resource_server::validate_audience;
 use crate::domain::roles::AudiencePermissions;
 
 /// RFC 8707: `aud` is the requested resource when it is a registered
 /// resource server, warden's own issuer URL (the admin API) or the default
-/// audience; without `resource`, the default audience.
+/// audience; without `resource`, the default audience. A resource is
+/// matched in any spelling of it (`domain::audience`); `aud` is the
+/// registered one.
 const UNKNOWN_RESOURCE: &str = "the requested resource is not known to this server";
 
-/// Is `resource` one the database may know (not the issuer, and
-/// well-formed)? The default audience is looked up too: it may be an API
-/// that declares permissions.
-pub(super) fn needs_lookup(ctx: &Context, resource: &str) -> bool {
-    resource != ctx.issuer && validate_audience(resource).is_ok()
+/// The key to look `resource` up by, when the database may know it (not
+/// the issuer, and well-formed). The default audience is looked up too:
+/// it may be an API that declares permissions.
+pub(super) fn lookup_key(ctx: &Context, resource: &str) -> Option<String> {
+    (!same_resource(resource, &ctx.issuer) && validate_audience(resource).is_ok())
+        .then(|| audience_key(resource))
 }
 
 /// An account limited to some APIs (`allowed_resources`) gets tokens for
@@ -51,22 +55,24 @@ pub(super) fn audience_permissions(
     }
 }
 
-/// The token's audience: the requested resource when it is the issuer,
-/// the default audience, or a live resource server (`known`, read with the
-/// account); the default audience when none is requested.
+/// The token's audience, as its registration spells it: the issuer when
+/// the requested resource is the issuer, a live resource server's
+/// audience when it is one (`probed`, read with the account), the
+/// default audience when it is that or none is requested.
 pub(super) fn checked_audience(
     ctx: &Context,
     resource: Option<&str>,
-    known: bool,
+    probed: &Audience,
 ) -> Result<String, OAuthError> {
-    match resource {
-        None => Ok(ctx.default_audience.clone()),
-        Some(r) if r == ctx.issuer || r == ctx.default_audience => Ok(r.to_owned()),
-        Some(r) if validate_audience(r).is_err() => Err(OAuthError::InvalidTarget(
+    match (resource, probed) {
+        (Some(r), _) if same_resource(r, &ctx.issuer) => Ok(ctx.issuer.clone()),
+        (Some(r), _) if validate_audience(r).is_err() => Err(OAuthError::InvalidTarget(
             "resource must be an absolute URI without a fragment",
         )),
-        Some(r) if known => Ok(r.to_owned()),
-        Some(_) => Err(OAuthError::InvalidTarget(UNKNOWN_RESOURCE)),
+        (_, Audience::Api { audience, .. }) => Ok(audience.clone()),
+        (None, _) => Ok(ctx.default_audience.clone()),
+        (Some(r), _) if same_resource(r, &ctx.default_audience) => Ok(ctx.default_audience.clone()),
+        (Some(_), _) => Err(OAuthError::InvalidTarget(UNKNOWN_RESOURCE)),
     }
 }
 
@@ -80,7 +86,7 @@ pub(super) fn refresh_audience(
     resource: Option<&str>,
     probed: &Audience,
 ) -> Result<String, OAuthError> {
-    if resource.is_some_and(|r| r != old.aud) {
+    if resource.is_some_and(|r| !same_resource(r, &old.aud)) {
         return Err(OAuthError::InvalidTarget(
             "a refresh token issues tokens only for the resource it was issued for",
         ));
@@ -92,8 +98,7 @@ pub(super) fn refresh_audience(
             "the refresh token was issued for an earlier registration of this resource",
         ));
     }
-    let known = matches!(probed, Audience::Api { .. });
-    match checked_audience(ctx, Some(&old.aud), known) {
+    match checked_audience(ctx, Some(&old.aud), probed) {
         Err(OAuthError::InvalidTarget(_)) if resource.is_none() => Err(OAuthError::InvalidGrant(
             "the resource server this refresh token was issued for no longer exists",
         )),

@@ -70,7 +70,7 @@ pub struct Presented<'a> {
     pub client_id: Option<&'a str>,
     pub source_ip: Option<IpAddr>,
     pub now: i64,
-    /// The audience to read with the account (as `account_for_token`).
+    /// The audience key to read with the account (as `account_for_token`).
     pub audience: Option<&'a str>,
 }
 

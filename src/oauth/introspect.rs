@@ -19,6 +19,7 @@ use super::client_auth::ClientAuth;
 use super::rs_auth;
 use crate::crypto::verify::AccessClaims;
 use crate::domain::account::ServiceAccount;
+use crate::domain::audience::same_resource;
 use crate::domain::credentials::REFRESH_TOKEN_PREFIX;
 use crate::domain::resource_server::ResourceServer;
 use crate::domain::roles::{AudiencePermissions, Grant, RolePermissions, narrow_to_live};
@@ -92,7 +93,7 @@ async fn account_if_audience(
     claims: &AccessClaims,
     audience: &str,
 ) -> Result<Option<(ServiceAccount, bool)>, OAuthError> {
-    if !claims.aud.contains(audience) {
+    if !claims.aud.names(audience) {
         return Ok(None);
     }
     Ok(ctx
@@ -232,7 +233,7 @@ pub fn check_live(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Option<LiveToken> {
-    if !claims.aud.contains(to.audience) || claims.iat < to.since {
+    if !claims.aud.names(to.audience) || claims.iat < to.since {
         return None;
     }
     let (account, revoked) = account?;
@@ -292,7 +293,7 @@ async fn introspect_refresh(
     let Some(g) = ctx.refresh.open(token) else {
         return Ok(None);
     };
-    if g.exp <= now || g.aud != caller.audience || g.iat < caller.created_at {
+    if g.exp <= now || !same_resource(&g.aud, &caller.audience) || g.iat < caller.created_at {
         return Ok(None);
     }
     let Some(account) = ctx.db.find_account(None, &g.account_id).await? else {

@@ -101,7 +101,7 @@ async fn revoke_refresh(ctx: &Context, call: &Call, token: &str) -> Result<(), O
     };
     let allowed = match &call.caller {
         Caller::Account(a) => a.id == g.account_id,
-        Caller::Resource(r) => r.audience == g.aud,
+        Caller::Resource(r) => crate::domain::audience::same_resource(&r.audience, &g.aud),
     };
     if !allowed {
         return Err(OAuthError::AccessDenied(NOT_YOURS));
@@ -122,7 +122,7 @@ async fn revoke_access(ctx: &Context, call: &Call, token: &str) -> Result<(), OA
     };
     let allowed = match &call.caller {
         Caller::Account(a) => a.client_id.as_deref() == Some(claims.client_id.as_str()),
-        Caller::Resource(r) => claims.aud.contains(&r.audience),
+        Caller::Resource(r) => claims.aud.names(&r.audience),
     };
     if !allowed {
         return Err(OAuthError::AccessDenied(NOT_YOURS));

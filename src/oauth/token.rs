@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Context;
 use super::OAuthError;
 use super::audience::{
-    audience_permissions, check_api_allowed, checked_audience, needs_lookup, refresh_audience,
+    audience_permissions, check_api_allowed, checked_audience, lookup_key, refresh_audience,
 };
 use super::client_auth::{ClientAuth, authenticate_probing, check_state, credential_event};
 use super::federation;
@@ -111,10 +111,9 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
     };
     // The audience's declared permissions are read with the account.
     let target = requested.as_deref().unwrap_or(&ctx.default_audience);
-    let probe = Some(target).filter(|r| needs_lookup(ctx, r));
+    let probe = lookup_key(ctx, target);
     let (account, probed) =
-        authenticate_probing(ctx, client, req.source_ip, req.now, probe).await?;
-    let known = matches!(probed, Audience::Api { .. });
+        authenticate_probing(ctx, client, req.source_ip, req.now, probe.as_deref()).await?;
 
     check_state(&account, req.source_ip, req.now)?;
     let who = Client {
@@ -133,7 +132,7 @@ pub async fn grant_token(ctx: &Context, req: TokenRequest) -> Result<TokenRespon
             {
                 return Err(OAuthError::TemporarilyUnavailable);
             }
-            let aud = checked_audience(ctx, requested.as_deref(), known)?;
+            let aud = checked_audience(ctx, requested.as_deref(), &probed)?;
             check_api_allowed(&account, &aud, &probed)?;
             let allowed = audience_permissions(ctx, &aud, &probed);
             client_credentials(ctx, &who, aud, &allowed, scope.as_deref(), None).await
@@ -172,12 +171,13 @@ async fn federated(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OA
         FederatedGrant::TokenExchange => |why| OAuthError::InvalidRequest(why.into()),
     };
     let target = resource.as_deref().unwrap_or(&ctx.default_audience);
+    let key = lookup_key(ctx, target);
     let presented = federation::Presented {
         token: &token,
         client_id: client_id.as_deref(),
         source_ip: req.source_ip,
         now: req.now,
-        audience: Some(target).filter(|r| needs_lookup(ctx, r)),
+        audience: key.as_deref(),
     };
     let found = federation::authenticate(ctx, &presented, refuse).await?;
     let (account, probed, via) = (found.account, found.requested, found.details);
@@ -187,8 +187,7 @@ async fn federated(ctx: &Context, req: TokenRequest) -> Result<TokenResponse, OA
     {
         return Err(OAuthError::TemporarilyUnavailable);
     }
-    let known = matches!(probed, Audience::Api { .. });
-    let aud = checked_audience(ctx, resource.as_deref(), known)?;
+    let aud = checked_audience(ctx, resource.as_deref(), &probed)?;
     check_api_allowed(&account, &aud, &probed)?;
     let allowed = audience_permissions(ctx, &aud, &probed);
     let who = Client {

@@ -96,7 +96,11 @@ fn checked_resources(list: &[String]) -> Result<Vec<String>, ManageError> {
     for r in list {
         let aud =
             validate_audience(r.trim()).map_err(|e| invalid("allowed_resources", e.reason))?;
-        if !out.contains(&aud) {
+        // One API in two spellings is one entry.
+        if !out
+            .iter()
+            .any(|o| crate::domain::audience::same_resource(o, &aud))
+        {
             out.push(aud);
         }
     }
