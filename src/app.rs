@@ -90,6 +90,7 @@ fn oauth_context(
         jwks: Default::default(),
         issuers: crate::oauth::issuers::Issuers::new(config.federation_allow_http)?,
         federation_client_id_optional: config.federation_client_id_optional,
+        client_assertion_audience_strict: config.client_assertion_audience_strict,
         client_limiter: limiter(),
         rs_limiter: limiter(),
     })

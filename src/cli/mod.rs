@@ -240,7 +240,7 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
         Command::ResourceServers(cmd) => {
             let issuer = config.issuer_for(config.listen);
             let access = match cmd {
-                RsCmd::List { .. } | RsCmd::Show(_) => Read,
+                RsCmd::List { .. } | RsCmd::Show { .. } => Read,
                 _ => Write,
             };
             resource_servers::run(cmd, &connect(&config, access).await?, &issuer).await

@@ -34,8 +34,18 @@ pub(super) enum RsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Show one resource server.
-    Show(OneRs),
+    /// Show one resource server, or with --prm the RFC 9728 document it
+    /// should serve at /.well-known/oauth-protected-resource.
+    Show {
+        /// The id, client id or audience.
+        resource_server: String,
+        /// Print its protected resource metadata (JSON) instead.
+        #[arg(long)]
+        prm: bool,
+        /// Print JSON instead of `key value` lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rename a resource server or change the permissions it declares (its
     /// audience never changes).
     Update {
@@ -109,10 +119,23 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
             (made.0, Some(made.1), json)
         }
         RsCmd::List { json } => return list(db, json).await,
-        RsCmd::Show(o) => {
-            let r = db.find_resource_server(&o.resource_server).await?;
+        RsCmd::Show {
+            resource_server,
+            prm,
+            json,
+        } => {
+            let r = db.find_resource_server(&resource_server).await?;
             let r = r.ok_or_else(|| CliError::Usage("resource server not found".into()))?;
-            (r, None, o.json)
+            if prm {
+                if r.deleted_at.is_some() {
+                    return Err(CliError::Usage("the resource server is deleted".into()));
+                }
+                let doc = serde_json::to_string_pretty(&r.protected_resource_metadata(issuer))
+                    .unwrap_or_default();
+                println!("{doc}");
+                return Ok(());
+            }
+            (r, None, json)
         }
         RsCmd::Disable(o) | RsCmd::Enable(o) => {
             let status = [Status::Active, Status::Disabled][usize::from(disabling)];

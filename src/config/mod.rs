@@ -88,6 +88,11 @@ pub struct Config {
     /// alone (`WARDEN_FEDERATION_CLIENT_ID=optional`): only for a
     /// single-tenant deployment. Default `required`.
     pub federation_client_id_optional: bool,
+    /// Client assertions (`private_key_jwt`) must name the issuer as their
+    /// only `aud` (`WARDEN_CLIENT_ASSERTION_AUDIENCE=strict`). Default
+    /// `issuer-or-endpoint`: the issuer or the endpoint's URL, alone or
+    /// together, never beside a foreign value.
+    pub client_assertion_audience_strict: bool,
     /// Open connections at most (`WARDEN_MAX_CONNECTIONS`); past it new
     /// ones are closed at once. Default: below the descriptor limit.
     pub max_connections: usize,
@@ -136,6 +141,7 @@ const KEYS: &[&str] = &[
     "key_rotation_interval",
     "federation_allow_http",
     "federation_client_id",
+    "client_assertion_audience",
     "max_connections",
     "max_connections_per_ip",
     "console_oidc_issuer",

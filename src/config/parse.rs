@@ -65,6 +65,14 @@ impl Raw<'_> {
         }
     }
 
+    fn client_assertion_audience(&self) -> Result<bool, ConfigError> {
+        match self.get("client_assertion_audience") {
+            None | Some(("issuer-or-endpoint", _)) => Ok(false),
+            Some(("strict", _)) => Ok(true),
+            Some((_, src)) => Err(bad(src, "expected issuer-or-endpoint or strict")),
+        }
+    }
+
     /// A whole number in `min..=max` (`default` when unset).
     fn count(&self, k: &str, default: usize, min: usize, max: usize) -> Result<usize, ConfigError> {
         match self.get(k) {
@@ -273,6 +281,7 @@ pub(super) fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Config
         key_rotation_interval: r.key_rotation_interval()?,
         federation_allow_http: r.flag("federation_allow_http")?,
         federation_client_id_optional: r.federation_client_id()?,
+        client_assertion_audience_strict: r.client_assertion_audience()?,
         max_connections: r.max_connections()?,
         max_connections_per_ip: r.count("max_connections_per_ip", 256, 1, 1_000_000)?,
         console_sso: super::console::parse(|k| {

@@ -1,5 +1,6 @@
 //! HTTP: routes, middleware, and the only place responses are shaped.
 pub(crate) mod admin;
+mod authorize;
 pub(crate) mod console;
 mod error;
 pub mod form;
@@ -51,6 +52,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(wellknown::metadata).with_state(metadata),
         )
         .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route(
+            "/oauth/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
         .route(
             "/api/v1/openapi.json",
             get(wellknown::json_doc).with_state(openapi),

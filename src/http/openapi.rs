@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use super::admin::{
     accounts, audit, credentials, members, platform, platform_apis, roles, secrets,
 };
-use super::{health, introspect, metrics, token, wellknown};
+use super::{authorize, health, introspect, metrics, token, wellknown};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use super::{health, introspect, metrics, token, wellknown};
         introspect::revoke,
         wellknown::metadata,
         wellknown::jwks,
+        authorize::authorize,
         health::healthz,
         health::readyz,
         metrics::render,
@@ -62,6 +63,7 @@ use super::{health, introspect, metrics, token, wellknown};
         platform_apis::list_resource_servers,
         platform_apis::create_resource_server,
         platform_apis::get_resource_server,
+        platform_apis::protected_resource_metadata,
         platform_apis::patch_resource_server,
         platform_apis::delete_resource_server,
         platform_apis::reset_rs_secret,

@@ -15,6 +15,9 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
     let iss = &state.issuer;
     let doc = json!({
         "issuer": iss,
+        // An endpoint that refuses every response type (`http/authorize.rs`):
+        // the MCP SDKs' metadata schemas require one.
+        "authorization_endpoint": format!("{iss}/oauth/authorize"),
         "token_endpoint": format!("{iss}/oauth/token"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
@@ -33,8 +36,9 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
             ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported":
             ACCEPTED_ALGS.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-        // Only what is true: there is no authorization endpoint (so no
-        // response type) and no ID token. RFC 8414 requires the field.
+        // Only what is true: the authorization endpoint supports no
+        // response type, and there is no ID token. RFC 8414 requires the
+        // field.
         "response_types_supported": [],
         "scopes_supported": PERMISSIONS,
         "access_token_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],

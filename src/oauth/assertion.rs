@@ -67,9 +67,12 @@ pub async fn authenticate(
     };
     let found = found.filter(|t| !t.account.is_deleted());
     let token_endpoint = format!("{}/oauth/token", ctx.issuer);
-    let audiences = [ctx.issuer.as_str(), token_endpoint.as_str()];
+    let endpoints = [token_endpoint.as_str()];
+    let audiences = AssertionAudience::new(ctx, &endpoints);
     let verified = match (&found, &jws) {
-        (Some(t), Some(j)) => verified_claims(ctx, j, &t.keys).await,
+        (Some(t), Some(j)) if typ_allowed(j.typ.as_deref()) => {
+            verified_claims(ctx, j, &t.keys).await
+        }
         _ => None,
     };
     let spent = match &verified {
@@ -184,14 +187,62 @@ fn opt_numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64
 /// `invalid_client` answer: none of them says anything about the account).
 pub type Refusal = &'static str;
 
+/// Whom a client assertion may be for (draft-ietf-oauth-rfc7523bis): warden's
+/// issuer (what the MCP SDKs and rfc7523bis send) or one of warden's
+/// endpoint URLs the caller may present it to, alone or several together,
+/// but never beside a value naming anyone else: an assertion minted for
+/// two audiences could be replayed by the other one (the 2025
+/// audience-injection attack). `strict` (`WARDEN_CLIENT_ASSERTION_AUDIENCE
+/// =strict`): the issuer as the sole value.
+pub struct AssertionAudience<'a> {
+    pub issuer: &'a str,
+    pub endpoints: &'a [&'a str],
+    pub strict: bool,
+}
+
+impl<'a> AssertionAudience<'a> {
+    pub fn new(ctx: &'a Context, endpoints: &'a [&'a str]) -> Self {
+        Self {
+            issuer: &ctx.issuer,
+            endpoints,
+            strict: ctx.client_assertion_audience_strict,
+        }
+    }
+
+    fn accepts(&self, aud: &Audience) -> bool {
+        let values: &[String] = match aud {
+            Audience::One(a) => std::slice::from_ref(a),
+            Audience::Many(v) => v,
+        };
+        if self.strict {
+            return matches!(values, [only] if only == self.issuer);
+        }
+        !values.is_empty()
+            && values
+                .iter()
+                .all(|v| v == self.issuer || self.endpoints.contains(&v.as_str()))
+    }
+}
+
+/// A client assertion's `typ` header: none, `JWT`, or rfc7523bis's
+/// `client-authentication+jwt` (RFC 7515 §4.1.9: case-insensitive, an
+/// `application/` prefix optional). Anything else is another kind of JWT,
+/// above all `at+jwt`, one of warden's own access tokens: never a client
+/// assertion.
+pub fn typ_allowed(typ: Option<&str>) -> bool {
+    let Some(t) = typ else { return true };
+    let t = t.to_ascii_lowercase();
+    let t = t.strip_prefix("application/").unwrap_or(&t);
+    t == "jwt" || t == "client-authentication+jwt"
+}
+
 /// Checks a verified assertion's claims for `client_id` (the form's, when
-/// sent; else the assertion's `sub`), presented to one of `audiences` (the
-/// issuer, the token endpoint's URL, or the endpoint called), at `now`.
+/// sent; else the assertion's `sub`), presented to `audiences`, at `now`.
 /// Returns the `jti` to record until `exp`.
 pub fn check_claims<'c>(
     c: &'c AssertionClaims,
     client_id: Option<&str>,
-    audiences: &[&str],
+    audiences: &AssertionAudience<'_>,
     now: i64,
 ) -> Result<&'c str, Refusal> {
     if c.iss != c.sub {
@@ -200,8 +251,10 @@ pub fn check_claims<'c>(
     if client_id.is_some_and(|id| id != c.sub) {
         return Err("the client assertion's sub is not the client_id sent");
     }
-    if !audiences.iter().any(|a| c.aud.contains(a)) {
-        return Err("the client assertion's aud must be this server's issuer or the endpoint URL");
+    if !audiences.accepts(&c.aud) {
+        return Err(
+            "the client assertion's aud must be this server's issuer (or the endpoint URL), and nothing else",
+        );
     }
     if c.exp.saturating_add(LEEWAY_SECS) <= now {
         return Err("the client assertion has expired");
@@ -220,80 +273,5 @@ pub fn check_claims<'c>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use serde_json::{Value, json};
-
-    use super::*;
-
-    const ISS: &str = "https://warden.example";
-    const NOW: i64 = 1_800_000_000;
-
-    fn claims(patch: Value) -> AssertionClaims {
-        let mut base = json!({"iss": "arm_sa_x", "sub": "arm_sa_x", "aud": ISS,
-                              "exp": NOW + 300, "iat": NOW, "jti": "j1"});
-        for (k, v) in patch.as_object().unwrap() {
-            if v.is_null() {
-                base.as_object_mut().unwrap().remove(k);
-            } else {
-                base[k] = v.clone();
-            }
-        }
-        serde_json::from_value(base).unwrap()
-    }
-
-    fn check(patch: Value, client_id: Option<&str>) -> Result<String, Refusal> {
-        let token_endpoint = format!("{ISS}/oauth/token");
-        let c = claims(patch);
-        check_claims(&c, client_id, &[ISS, &token_endpoint], NOW).map(str::to_owned)
-    }
-
-    #[test]
-    fn a_good_assertion_passes_with_its_jti() {
-        assert_eq!(check(json!({}), None).unwrap(), "j1");
-        assert_eq!(check(json!({}), Some("arm_sa_x")).unwrap(), "j1");
-        let list = json!({"aud": ["https://other", format!("{ISS}/oauth/token")]});
-        assert!(check(list, None).is_ok());
-        // authlib's hour, and the leeway on either side.
-        assert!(check(json!({"exp": NOW + 3600}), None).is_ok());
-        assert!(check(json!({"exp": NOW - 10, "iat": NOW + 10}), None).is_ok());
-    }
-
-    #[test]
-    fn each_rule_refuses() {
-        for (patch, client_id) in [
-            (json!({"iss": "arm_sa_y"}), None),
-            (json!({}), Some("arm_sa_y")),
-            (json!({"aud": "https://other"}), None),
-            (json!({"aud": format!("{ISS}/oauth/introspect")}), None),
-            (json!({"exp": NOW - 31}), None),
-            (json!({"exp": NOW + 3600 + 31}), None),
-            (json!({"nbf": NOW + 31}), None),
-            (json!({"iat": NOW + 31}), None),
-            (json!({"jti": null}), None),
-            (json!({"jti": ""}), None),
-            (json!({"jti": "j".repeat(257)}), None),
-        ] {
-            assert!(
-                check(patch.clone(), client_id).is_err(),
-                "{patch} {client_id:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn dates_may_have_a_fraction() {
-        let c = claims(json!({"exp": NOW as f64 + 300.5, "iat": NOW as f64 - 0.25}));
-        assert_eq!((c.exp, c.iat), (NOW + 300, Some(NOW - 1)));
-        assert!(check(json!({"exp": NOW as f64 + 300.5}), None).is_ok());
-        let huge = claims(json!({"exp": 1e300}));
-        assert_eq!(huge.exp, i64::MAX);
-        assert!(check(json!({"exp": 1e300}), None).is_err());
-    }
-
-    #[test]
-    fn exp_is_required() {
-        let v = json!({"iss": "a", "sub": "a", "aud": ISS, "jti": "j"});
-        assert!(serde_json::from_value::<AssertionClaims>(v).is_err());
-    }
-}
+#[path = "assertion_tests.rs"]
+mod tests;

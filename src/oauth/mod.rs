@@ -44,6 +44,9 @@ pub struct Context {
     pub rs_limiter: crate::ratelimit::AuthLimiter,
     /// Federated grants may omit `client_id` (single-tenant deployments).
     pub federation_client_id_optional: bool,
+    /// A client assertion's `aud` must be the issuer alone
+    /// (`WARDEN_CLIENT_ASSERTION_AUDIENCE=strict`).
+    pub client_assertion_audience_strict: bool,
 }
 
 /// RFC 6749 §5.2 errors (plus `invalid_target` from RFC 8707 and the

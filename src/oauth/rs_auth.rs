@@ -6,7 +6,7 @@
 //! `invalid_client`, throttled like a wrong secret.
 use std::net::IpAddr;
 
-use super::assertion::{AssertionClaims, check_claims};
+use super::assertion::{AssertionAudience, AssertionClaims, check_claims, typ_allowed};
 use super::client_auth::{
     ClientAssertion, ClientAuth, count_failure, limiter_ip, resource_server_id_shape, rs_precheck,
     rs_verify, throttle,
@@ -84,14 +84,11 @@ async fn by_assertion(
 ) -> Result<ResourceServer, OAuthError> {
     let endpoint_url = format!("{}{endpoint}", ctx.issuer);
     let token_endpoint = format!("{}/oauth/token", ctx.issuer);
-    let audiences = [
-        ctx.issuer.as_str(),
-        token_endpoint.as_str(),
-        endpoint_url.as_str(),
-    ];
+    let endpoints = [token_endpoint.as_str(), endpoint_url.as_str()];
+    let audiences = AssertionAudience::new(ctx, &endpoints);
     let live = row.filter(|r| r.is_live() && !is_issuer(&r.audience, &ctx.issuer));
     let claims = match (&live, Unverified::decode(&a.assertion)) {
-        (Some(r), Some(jws)) => r
+        (Some(r), Some(jws)) if typ_allowed(jws.typ.as_deref()) => r
             .keys
             .iter()
             .filter_map(|k| ctx.jwks.get(k))

@@ -45,11 +45,15 @@ async fn metadata_describes_the_server(b: Backend) {
             m["token_endpoint_auth_signing_alg_values_supported"],
             serde_json::json!(["ES256", "ES384", "PS256", "RS256", "EdDSA"])
         );
-        // Nothing warden does not do: no authorization endpoint, so no
-        // response types, and no ID tokens.
+        // Nothing warden does not do: an authorization endpoint that
+        // supports no response type (the MCP SDKs need one named), and no
+        // ID tokens.
+        assert_eq!(
+            m["authorization_endpoint"],
+            format!("{}/oauth/authorize", s.issuer)
+        );
         assert_eq!(m["response_types_supported"], serde_json::json!([]));
         for absent in [
-            "authorization_endpoint",
             "id_token_signing_alg_values_supported",
             "subject_types_supported",
             "userinfo_endpoint",

@@ -44,7 +44,18 @@ pub fn new_key(kid: &str) -> Key {
 
 /// A client assertion for `client_id` signed by `key`, with `patch`
 /// applied to the usual claims (a null removes one).
-fn assertion(s: &TestServer, key: &Key, client_id: &str, patch: Value) -> String {
+pub fn assertion(s: &TestServer, key: &Key, client_id: &str, patch: Value) -> String {
+    assertion_typed(s, key, client_id, patch, Some("JWT"))
+}
+
+/// As `assertion`, with header `typ` (`None`: no `typ`).
+pub fn assertion_typed(
+    s: &TestServer,
+    key: &Key,
+    client_id: &str,
+    patch: Value,
+    typ: Option<&str>,
+) -> String {
     let now = warden::now_unix();
     let mut claims = json!({"iss": client_id, "sub": client_id,
         "aud": format!("{}/oauth/token", s.issuer), "exp": now + 300, "iat": now,
@@ -59,10 +70,11 @@ fn assertion(s: &TestServer, key: &Key, client_id: &str, patch: Value) -> String
     }
     let mut header = Header::new(Algorithm::ES256);
     header.kid = key.jwk["kid"].as_str().map(str::to_owned);
+    header.typ = typ.map(str::to_owned);
     jsonwebtoken::encode(&header, &claims, &key.signing).expect("sign")
 }
 
-async fn token_with(s: &TestServer, jwt: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+pub async fn token_with(s: &TestServer, jwt: &str, extra: &[(&str, &str)]) -> (u16, Value) {
     let mut form = vec![
         ("grant_type", "client_credentials"),
         ("client_assertion_type", ASSERTION_TYPE),
@@ -86,7 +98,7 @@ async fn refresh_with(s: &TestServer, key: &Key, a: &Account, rt: &str) -> reqwe
     s.post_form("/oauth/token", &form, None).await
 }
 
-async fn add_key(s: &TestServer, admin: &str, a: &Account, jwk: &Value) -> (u16, Value) {
+pub async fn add_key(s: &TestServer, admin: &str, a: &Account, jwk: &Value) -> (u16, Value) {
     let path = format!("/api/v1/service-accounts/{}/credentials", a.id);
     let body = json!({"type": "public_key", "jwk": jwk});
     s.api("POST", &path, admin, Some(body)).await

@@ -25,6 +25,8 @@ mod introspect;
 mod keys;
 mod layout;
 mod malformed;
+mod mcp;
+mod mcp_ready;
 mod observability;
 mod offline;
 mod platform;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{AdminCaller, ApiError, ApiJson, IdPath, MaybeJson, PlatformManage};
+use crate::domain::resource_server::ProtectedResourceMetadata;
 use crate::domain::roles::ApiPermission;
 use crate::http::AppState;
 use crate::http::openapi::{BODY, CONFLICT, NOT_FOUND, Problems};
@@ -27,6 +28,10 @@ pub fn router() -> Router<Arc<AppState>> {
             get(get_resource_server)
                 .patch(patch_resource_server)
                 .delete(delete_resource_server),
+        )
+        .route(
+            "/api/v1/resource-servers/{id}/protected-resource-metadata",
+            get(protected_resource_metadata),
         )
         .route(
             "/api/v1/resource-servers/{id}/reset-secret",
@@ -148,6 +153,25 @@ pub async fn get_resource_server(
         &find_rs(&state, &id).await?,
         None,
     )))
+}
+
+/// The RFC 9728 protected resource metadata this API should serve at
+/// `/.well-known/oauth-protected-resource` (with its path appended), so MCP
+/// clients find warden and the scopes to request. Not for a deleted one.
+#[utoipa::path(get, path = "/api/v1/resource-servers/{id}/protected-resource-metadata", tag = "platform",
+    params(("id" = String, Path, description = "id, client id or audience")),
+    responses((status = 200, description = "OK", body = ProtectedResourceMetadata), Problems<NOT_FOUND>),
+    security(("bearer" = [])))]
+pub async fn protected_resource_metadata(
+    State(state): State<Arc<AppState>>,
+    _caller: AdminCaller<PlatformManage>,
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<Json<ProtectedResourceMetadata>, ApiError> {
+    let r = find_rs(&state, &id).await?;
+    if r.deleted_at.is_some() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(r.protected_resource_metadata(&state.issuer)))
 }
 
 /// Rename it or replace the permissions it declares; tokens for it follow
