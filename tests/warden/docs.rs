@@ -26,6 +26,8 @@ fn every_documented_shell_example_runs_as_shown() {
         "docs/ci-without-secrets.md:",
         // The operator's one-time console link.
         "docs/console.md:",
+        // MCP servers and agents made with the official SDKs.
+        "docs/mcp.md:",
     ] {
         assert!(report.contains(page), "{page} not run: {report}");
     }
