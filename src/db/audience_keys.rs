@@ -64,3 +64,75 @@ impl Decode for Unkeyed {
         Ok(Self(r.text(0)?, r.text(1)?, r.text(2)?))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::manage::Actor;
+
+    async fn unkey(db: &Db, id: &str) {
+        on_db_write!(db, p => sqlx::query("UPDATE resource_servers SET audience_key = NULL WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .unwrap();
+    }
+
+    /// Registrations from before migration 0015 get their key at the next
+    /// migrate; of two that name one resource, the older keeps it and the
+    /// newer gets none (found by no spelling, the server still starts).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn old_registrations_get_their_keys() {
+        let (_dir, db) = Db::temp_sqlite().await;
+        let actor = Actor::operator();
+        let create = |aud: &'static str, at: i64| {
+            let db = db.clone();
+            let actor = actor.clone();
+            async move {
+                crate::manage::resource_servers::create(
+                    &db,
+                    "api",
+                    aud,
+                    vec![],
+                    "https://w.test",
+                    &actor,
+                    at,
+                )
+                .await
+                .unwrap()
+                .0
+            }
+        };
+        let older = create("https://one.test", 1).await;
+        unkey(&db, &older.id).await;
+        // Before 0015 the same resource could be registered twice.
+        let newer = create("https://ONE.test:443/", 2).await;
+        unkey(&db, &newer.id).await;
+        let other = create("urn:example:other", 3).await;
+        unkey(&db, &other.id).await;
+        db.migrate().await.unwrap();
+        for (spelling, registered) in [
+            ("https://one.test/", "https://one.test"),
+            ("https://one.test", "https://one.test"),
+            ("URN:example:other", "urn:example:other"),
+        ] {
+            let key = audience_key(spelling);
+            let sql = "SELECT audience FROM resource_servers WHERE audience_key = $1 AND deleted_at IS NULL";
+            let found: Vec<Unkeyed1> = db.read_all(sql, &[Param::Text(&key)]).await.unwrap();
+            let names: Vec<String> = found.into_iter().map(|Unkeyed1(a)| a).collect();
+            assert_eq!(names, [registered], "{spelling}");
+        }
+        // Migrating again changes nothing and still starts.
+        db.migrate().await.unwrap();
+    }
+
+    struct Unkeyed1(String);
+
+    impl Decode for Unkeyed1 {
+        fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
+            r.text(0).map(Self)
+        }
+    }
+}

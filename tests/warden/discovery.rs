@@ -80,15 +80,7 @@ async fn jwks_publishes_the_signing_key(b: Backend) {
     );
     let set = jwks(&s).await;
     assert_eq!(set.keys.len(), 1);
-    let raw: Value = s
-        .http
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let raw = s.get_json("/.well-known/jwks.json").await;
     let k = &raw["keys"][0];
     assert_eq!(k["kty"], "EC");
     assert_eq!(k["crv"], "P-256");

@@ -156,6 +156,17 @@ impl TestServer {
         }
     }
 
+    /// GETs `url` (a path on this server, or a whole URL) as JSON.
+    pub async fn get_json(&self, url: &str) -> Value {
+        let url = if url.starts_with('/') {
+            self.url(url)
+        } else {
+            url.to_owned()
+        };
+        let r = self.http.get(url).send().await.expect("get");
+        r.json().await.expect("json")
+    }
+
     /// Graceful stop: drains and flushes bookkeeping. Returns the temp dir.
     pub async fn stop(mut self) -> TempDir {
         if let Some(tx) = self.shutdown.take() {

@@ -216,17 +216,11 @@ async fn the_official_sdks_use_warden(b: Backend) {
     .expect("joined");
     let url = server.1["url"].as_str().expect("MCP server URL").to_owned();
     // What the SDK's router publishes: the bare origin gained a slash.
-    let published: Value = s
-        .http
-        .get(format!(
+    let published = s
+        .get_json(&format!(
             "http://127.0.0.1:{port}/.well-known/oauth-protected-resource"
         ))
-        .send()
-        .await
-        .expect("prm")
-        .json()
-        .await
-        .expect("json");
+        .await;
     assert_eq!(published["resource"], format!("{audience}/"), "{published}");
 
     let a = s.create_account(&["mcp-agent"]).await;

@@ -18,15 +18,7 @@ fn claims(jwt: &str) -> Value {
 
 async fn the_authorization_endpoint_refuses_every_request(b: Backend) {
     let s = TestServer::start(b).await;
-    let m: Value = s
-        .http
-        .get(s.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let m = s.get_json("/.well-known/oauth-authorization-server").await;
     let endpoint = format!("{}/oauth/authorize", s.issuer);
     assert_eq!(m["authorization_endpoint"], endpoint.as_str());
     assert_eq!(m["response_types_supported"], json!([]));

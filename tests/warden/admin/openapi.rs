@@ -1,6 +1,6 @@
 //! The OpenAPI document: generated, complete, and what schemathesis finds
 //! against a live server.
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::{Backend, TestServer, both_backends};
 
@@ -8,15 +8,7 @@ use super::SA;
 
 async fn openapi_document_covers_the_api(b: Backend) {
     let s = TestServer::start(b).await;
-    let doc: Value = s
-        .http
-        .get(s.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let doc = s.get_json("/api/v1/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");
     for p in [
         "/oauth/token",
