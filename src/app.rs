@@ -49,20 +49,6 @@ fn spawn_metrics(
     })
 }
 
-/// A default audience equal to the issuer (with or without a trailing
-/// slash) would make every token requested without `resource` an admin-API
-/// token: refused at start, as a resource server's audience is.
-fn refuse_issuer_as_default_audience(default: Option<&str>, issuer: &str) -> anyhow::Result<()> {
-    let bare = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
-    match default {
-        Some(d) if bare(d) == bare(issuer) => anyhow::bail!(
-            "invalid WARDEN_DEFAULT_AUDIENCE: it is the issuer ({issuer}), which would make every \
-             token requested without `resource` an admin-API token; name one of your APIs, or unset it"
-        ),
-        _ => Ok(()),
-    }
-}
-
 /// The OAuth flows' context, from the settings and what start-up opened.
 fn oauth_context(
     config: &Config,
@@ -72,7 +58,8 @@ fn oauth_context(
     refresh_key: &[u8; 32],
 ) -> anyhow::Result<crate::oauth::Context> {
     let limiter = || AuthLimiter::new(config.auth_failures_per_client, config.auth_failures_per_ip);
-    refuse_issuer_as_default_audience(config.default_audience.as_deref(), &issuer)?;
+    crate::oauth::refuse_issuer_as_default_audience(config.default_audience.as_deref(), &issuer)
+        .map_err(anyhow::Error::msg)?;
     Ok(crate::oauth::Context {
         issuer,
         default_audience: config
@@ -99,7 +86,11 @@ fn oauth_context(
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         if let Some(issuer) = &config.issuer {
-            refuse_issuer_as_default_audience(config.default_audience.as_deref(), issuer)?;
+            crate::oauth::refuse_issuer_as_default_audience(
+                config.default_audience.as_deref(),
+                issuer,
+            )
+            .map_err(anyhow::Error::msg)?;
         }
         crate::crypto::keys::refuse_exposed_keys(&config.keys_dir).map_err(anyhow::Error::msg)?;
         let db = Db::connect(&config.database_url).await.with_context(|| {

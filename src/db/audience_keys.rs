@@ -26,8 +26,10 @@ impl Db {
     /// Gives each resource server registered before migration 0015 its
     /// audience key. Two live registrations that turn out to name one
     /// resource (`https://a.example` and `https://a.example/`) cannot both
-    /// have it: the older keeps it, the newer gets none (so no token can be
-    /// issued for it) and every start says so until one is deleted.
+    /// have it: the older keeps it; the newer gets none and is disabled (it
+    /// receives no tokens and can neither introspect nor revoke: matched by
+    /// key, it would see the other's), and every start says so until one
+    /// is deleted (enabling it again is refused while the other is live).
     pub(super) async fn backfill_audience_keys(&self) -> DbResult<()> {
         let sql = "SELECT id, audience, name FROM resource_servers WHERE audience_key IS NULL \
                    ORDER BY (deleted_at IS NULL) ASC, created_at ASC, id ASC";
@@ -42,12 +44,20 @@ impl Db {
                 .await
                 .map(|r| r.rows_affected()));
             match res {
-                Err(e) if DbError::is_unique_violation(&e) => tracing::warn!(
-                    resource_server = %id, name = %name, audience = %audience,
-                    "another live resource server names the same resource as this one \
-                     (its audience in another spelling): this one receives no tokens \
-                     until one of the two is deleted"
-                ),
+                Err(e) if DbError::is_unique_violation(&e) => {
+                    on_db_write!(self, p => sqlx::query(
+                        "UPDATE resource_servers SET status = 'disabled' WHERE id = $1")
+                        .bind(&id)
+                        .execute(p)
+                        .await
+                        .map(|r| r.rows_affected()))?;
+                    tracing::warn!(
+                        resource_server = %id, name = %name, audience = %audience,
+                        "another live resource server names the same resource as this one \
+                         (its audience in another spelling): this one is disabled (no tokens, \
+                         no introspection or revocation) until one of the two is deleted"
+                    )
+                }
                 other => {
                     other?;
                 }
@@ -124,6 +134,17 @@ mod tests {
             let names: Vec<String> = found.into_iter().map(|Unkeyed1(a)| a).collect();
             assert_eq!(names, [registered], "{spelling}");
         }
+        // The newer twin is disabled, and stays so while the older lives.
+        let twin = db.find_resource_server(&newer.id).await.unwrap().unwrap();
+        assert_eq!(twin.status, crate::domain::account::Status::Disabled);
+        let enable = crate::manage::resource_servers::set_status(
+            &db,
+            &newer.id,
+            crate::domain::account::Status::Active,
+            &actor,
+            5,
+        );
+        assert!(enable.await.is_err());
         // Migrating again changes nothing and still starts.
         db.migrate().await.unwrap();
     }

@@ -189,8 +189,9 @@ impl Db {
     )]
     pub async fn find_resource_server(&self, key: &str) -> DbResult<Option<ResourceServer>> {
         let sql = select_rs!(
-            "WHERE id = $1 OR client_id = $1 OR audience_key = $2 \
-             ORDER BY (audience_key = $2) ASC, (deleted_at IS NULL) DESC, created_at DESC"
+            "WHERE id = $1 OR client_id = $1 OR audience = $1 OR audience_key = $2 \
+             ORDER BY (id = $1 OR client_id = $1) DESC, (audience = $1) DESC, \
+             (deleted_at IS NULL) DESC, created_at DESC"
         );
         let params = [Param::Text(key), Param::Text(&audience_key(key))];
         let row: Option<RsRow> = self.read_one(sql, &params).await?;
@@ -231,20 +232,31 @@ impl Db {
         skip_all,
         fields(op = "set_resource_server_status")
     )]
+    /// Enabling one also gives it its audience key, when it has none (a
+    /// twin the migration to keys disabled): a conflict while the other
+    /// registration of the resource is live.
     pub async fn set_resource_server_status(
         &self,
-        id: &str,
+        rs: &ResourceServer,
         status: Status,
         audit: &AuditEvent,
     ) -> DbResult<bool> {
-        let outcome = audited_write!(self, audit, None, |tx| sqlx::query(
-            "UPDATE resource_servers SET status = $2 WHERE id = $1 AND deleted_at IS NULL"
-        )
-        .bind(id)
-        .bind(status.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected());
+        let outcome = audited_write!(self, audit, None, |tx| {
+            let res = sqlx::query(
+                "UPDATE resource_servers SET status = $2, audience_key = CASE WHEN $2 = 'active' \
+                 THEN COALESCE(audience_key, $3) ELSE audience_key END \
+                 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(&rs.id)
+            .bind(status.as_str())
+            .bind(audience_key(&rs.audience))
+            .execute(&mut *tx)
+            .await
+            .map(|r| r.rows_affected());
+            unique_or_conflict(res, || {
+                "another live resource server names the same resource (its audience in another spelling): delete one of the two first".into()
+            })?
+        });
         Ok(outcome == ChangeOutcome::Done)
     }
 

@@ -128,11 +128,16 @@ pub fn validate_audience(s: &str) -> Result<String, InvalidField> {
     let known = ["https:", "http:", "urn:"]
         .iter()
         .any(|p| s.len() > p.len() && s[..p.len()].eq_ignore_ascii_case(p));
+    let web = ["https:", "http:"]
+        .iter()
+        .any(|p| s.len() > p.len() && s[..p.len()].eq_ignore_ascii_case(p));
     if s.len() > 512
         || !scheme_ok
         || !known
-        || s.contains('#')
+        || s.contains(['#', '\\'])
         || s.chars().any(|c| c.is_whitespace() || c.is_control())
+        || encodes_a_control(s)
+        || (web && !web_authority_ok(s))
     {
         return Err(InvalidField {
             field: "audience",
@@ -140,6 +145,62 @@ pub fn validate_audience(s: &str) -> Result<String, InvalidField> {
         });
     }
     Ok(s.to_owned())
+}
+
+/// Does `s` percent-encode a control character (`%00`–`%1F`, `%7F`)?
+fn encodes_a_control(s: &str) -> bool {
+    s.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && std::str::from_utf8(&w[1..])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .is_some_and(|b| b < 0x20 || b == 0x7f)
+    })
+}
+
+/// An `http(s)` URI names a host: `//`, no user information, a host (a
+/// name, or an IPv6 literal in brackets), and a port, when given, from 1
+/// to 65535.
+fn web_authority_ok(s: &str) -> bool {
+    let Some((_, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let Some(hier) = rest.strip_prefix("//") else {
+        return false;
+    };
+    let authority = &hier[..hier.find(['/', '?']).unwrap_or(hier.len())];
+    if authority.contains('@') {
+        return false;
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, tail)) if !addr.is_empty() => match tail {
+                "" => (addr, None),
+                t => match t.strip_prefix(':') {
+                    Some(p) => (addr, Some(p)),
+                    None => return false,
+                },
+            },
+            _ => return false,
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+    });
+    let host_ok = if authority.starts_with('[') {
+        host.bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        !host.is_empty() && !host.contains(['[', ']', ':'])
+    };
+    host_ok && port_ok
 }
 
 #[cfg(test)]
@@ -150,6 +211,16 @@ mod tests {
     fn audiences_are_absolute_uris() {
         assert!(validate_audience("https://api.example.com").is_ok());
         assert!(validate_audience("urn:example:api").is_ok());
+        for good in [
+            "https://api.example.com:8443/mcp?x=1",
+            "http://127.0.0.1:3001",
+            "http://[::1]:9000/",
+            "https://[2001:db8::1]",
+            "HTTPS://API.example.com",
+            "https://a.example/%2F",
+        ] {
+            assert!(validate_audience(good).is_ok(), "{good}");
+        }
         for bad in [
             "api",
             "https://x#frag",
@@ -159,6 +230,21 @@ mod tests {
             "javascript:alert(1)",
             "data:text/html,x",
             "https:",
+            // Found by review: URIs that name no host, or odd ones.
+            "https://",
+            "https://@",
+            "https://u@api.example.com",
+            "https://a:-1",
+            "https://a:0",
+            "https://a:65536",
+            "https://a:",
+            "https://[::1",
+            "https://]:",
+            "https://[::1]x",
+            "https://a%00b",
+            "https://a/%7f",
+            "http:\\\\127.0.0.1:8080",
+            "https:api.example.com",
         ] {
             assert!(validate_audience(bad).is_err(), "{bad}");
         }

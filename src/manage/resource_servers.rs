@@ -131,7 +131,7 @@ pub async fn set_status(
     } else {
         "resource_server.disabled"
     };
-    db.set_resource_server_status(&r.id, status, &event(actor, action, &r.id, now, json!({})))
+    db.set_resource_server_status(&r, status, &event(actor, action, &r.id, now, json!({})))
         .await?;
     live(db, &r.id).await
 }

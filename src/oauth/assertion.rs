@@ -36,7 +36,9 @@ pub fn claimed_client(client_id: Option<&str>, assertion: &str) -> String {
     })
 }
 
-/// Authenticates a client by its assertion, in the token endpoint's one
+/// Authenticates a client by its assertion presented at `endpoint` (the
+/// path of the token endpoint or of revocation: an assertion may name it
+/// in `aud`), in the token endpoint's one
 /// read (the account, the audience and the account's unexpired keys), then
 /// spends the assertion's `jti` (one write: an assertion works once, on
 /// any replica). Every failure is the same `invalid_client`, counted for
@@ -47,6 +49,7 @@ pub async fn authenticate(
     source_ip: Option<IpAddr>,
     now: i64,
     audience: Option<&str>,
+    endpoint: &str,
 ) -> Result<(ServiceAccount, Probed), OAuthError> {
     let fail = OAuthError::InvalidClient { basic: false };
     let client_id = a.claimed.clone();
@@ -67,7 +70,8 @@ pub async fn authenticate(
     };
     let found = found.filter(|t| !t.account.is_deleted());
     let token_endpoint = format!("{}/oauth/token", ctx.issuer);
-    let endpoints = [token_endpoint.as_str()];
+    let called = format!("{}{endpoint}", ctx.issuer);
+    let endpoints = [token_endpoint.as_str(), called.as_str()];
     let audiences = AssertionAudience::new(ctx, &endpoints);
     let verified = match (&found, &jws) {
         (Some(t), Some(j)) if typ_allowed(j.typ.as_deref()) => {

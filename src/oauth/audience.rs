@@ -86,6 +86,14 @@ pub(super) fn refresh_audience(
     resource: Option<&str>,
     probed: &Audience,
 ) -> Result<String, OAuthError> {
+    // Only the issuer itself is the admin API: a refresh token for another
+    // spelling of it (a resource server registered so before audiences
+    // were matched by key) never becomes an admin-API token.
+    if old.aud != ctx.issuer && same_resource(&old.aud, &ctx.issuer) {
+        return Err(OAuthError::InvalidGrant(
+            "the resource server this refresh token was issued for no longer exists",
+        ));
+    }
     if resource.is_some_and(|r| !same_resource(r, &old.aud)) {
         return Err(OAuthError::InvalidTarget(
             "a refresh token issues tokens only for the resource it was issued for",
@@ -103,5 +111,23 @@ pub(super) fn refresh_audience(
             "the resource server this refresh token was issued for no longer exists",
         )),
         other => other,
+    }
+}
+
+/// A default audience that is the issuer in any spelling of it (a trailing
+/// slash, case, a default port: `domain::audience`) would make every token
+/// requested without `resource` an admin-API token: refused at start, as a
+/// resource server's audience is. The message names the setting.
+pub fn refuse_issuer_as_default_audience(
+    default: Option<&str>,
+    issuer: &str,
+) -> Result<(), String> {
+    let bare = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+    match default {
+        Some(d) if bare(d) == bare(issuer) || same_resource(d, issuer) => Err(format!(
+            "invalid WARDEN_DEFAULT_AUDIENCE: it is the issuer ({issuer}), which would make every \
+             token requested without `resource` an admin-API token; name one of your APIs, or unset it"
+        )),
+        _ => Ok(()),
     }
 }

@@ -115,7 +115,7 @@ pub async fn authenticate_probing(
     match auth {
         ClientAuth::Secret(creds) => secret_probing(ctx, creds, source_ip, now, audience).await,
         ClientAuth::Assertion(a) => {
-            super::assertion::authenticate(ctx, a, source_ip, now, audience).await
+            super::assertion::authenticate(ctx, a, source_ip, now, audience, "/oauth/token").await
         }
     }
 }

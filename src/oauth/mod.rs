@@ -3,6 +3,7 @@
 //! them to status codes.
 pub mod assertion;
 mod audience;
+pub use audience::refuse_issuer_as_default_audience;
 pub mod client_auth;
 pub mod federation;
 pub mod introspect;

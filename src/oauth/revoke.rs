@@ -47,7 +47,9 @@ pub async fn revoke_token(
             ))
         }
         ClientAuth::Assertion(a) => {
-            let (account, _) = super::assertion::authenticate(ctx, a, source_ip, now, None).await?;
+            let (account, _) =
+                super::assertion::authenticate(ctx, a, source_ip, now, None, "/oauth/revoke")
+                    .await?;
             Caller::Account(Box::new(account))
         }
     };

@@ -471,6 +471,10 @@ async fn the_default_audience_is_never_the_issuer() {
         "https://auth.example.com",
         "https://auth.example.com/",
         "HTTPS://auth.example.com",
+        // Other spellings of it (found by review: the admin API matches
+        // audiences by their normalized key).
+        "https://auth.example.com:443/.",
+        "HTTPS://AUTH.example.com:/%2e/",
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = format!("sqlite://{}/w.db", dir.path().display());

@@ -224,6 +224,35 @@ async fn client_assertion_audiences(b: Backend) {
             let (st, body) = token_with(&s, &jwt, &[]).await;
             assert_eq!(st, if ok { 200 } else { 401 }, "typ {typ:?}: {body}");
         }
+        // At revocation, the endpoint called is a fine audience too (found
+        // by review: only the token endpoint's was taken).
+        let t = token_with(
+            &s,
+            &assertion(&s, &key, &a.client_id, json!({"aud": iss})),
+            &[],
+        )
+        .await
+        .1;
+        let revoke = format!("{iss}/oauth/revoke");
+        let jwt = assertion(&s, &key, &a.client_id, json!({ "aud": revoke }));
+        let form = [
+            ("token", t["refresh_token"].as_str().unwrap_or_default()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", jwt.as_str()),
+        ];
+        let st = s
+            .post_form("/oauth/revoke", &form, None)
+            .await
+            .status()
+            .as_u16();
+        assert_eq!(
+            st,
+            if strict { 401 } else { 200 },
+            "strict={strict}: revoke"
+        );
         // A secret and an assertion together: one method per request.
         let jwt = assertion(&s, &key, &a.client_id, json!({"aud": iss}));
         let (st, body) = token_with(
