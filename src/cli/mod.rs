@@ -43,9 +43,21 @@ pub struct Cli {
     command: Command,
 }
 
+/// What `serve --help` says after its flags: the settings a first run
+/// needs (all of them: docs/configuration.md).
+const SERVE_SETTINGS: &str = "\
+Settings that matter first (environment, or the same keys in --config FILE):
+  WARDEN_LISTEN         address and port to listen on      [default: 127.0.0.1:8080]
+  WARDEN_ISSUER         the URL clients reach warden at    [default: http:// + WARDEN_LISTEN]
+  WARDEN_DATABASE_URL   sqlite://FILE or postgres://...    [default: sqlite://warden.db]
+  WARDEN_KEYS_DIR       signing keys directory             [default: keys]
+  WARDEN_DEFAULT_AUDIENCE  aud of tokens asked for without resource
+Every setting: docs/configuration.md. A misspelt WARDEN_ variable stops serve.";
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the HTTP server (applies pending migrations first).
+    #[command(after_long_help = SERVE_SETTINGS, after_help = SERVE_SETTINGS)]
     Serve,
     /// Apply pending migrations and exit.
     Migrate,

@@ -44,7 +44,8 @@ pub struct TokenForm {
     /// For token exchange: `urn:ietf:params:oauth:token-type:access_token`
     /// if sent.
     requested_token_type: Option<String>,
-    /// For token exchange: the target, as `resource` (one of the two).
+    /// The target, as `resource` (a synonym, as Auth0's clients send it;
+    /// both naming two targets: `invalid_target`).
     audience: Option<String>,
 }
 
@@ -96,12 +97,12 @@ async fn grant_flow(
     let grant = match required(form, "grant_type")?.as_str() {
         "client_credentials" => GrantRequest::ClientCredentials {
             scope: form.get("scope").cloned(),
-            resource: form.get("resource").cloned(),
+            resource: target(form)?,
         },
         "refresh_token" => GrantRequest::RefreshToken {
             refresh_token: required(form, "refresh_token")?.clone(),
             scope: form.get("scope").cloned(),
-            resource: form.get("resource").cloned(),
+            resource: target(form)?,
         },
         JWT_BEARER_GRANT => federated(form, FederatedGrant::JwtBearer)?,
         TOKEN_EXCHANGE_GRANT => federated(form, FederatedGrant::TokenExchange)?,
@@ -126,6 +127,21 @@ async fn grant_flow(
     .await
 }
 
+/// The requested target: `resource` (RFC 8707), or `audience` as Auth0's
+/// clients and RFC 8693 spell it (a synonym on every grant). Both, naming
+/// two resources, is `invalid_target`; both naming one (in any spelling)
+/// is `resource`.
+fn target(form: &Form) -> Result<Option<String>, OAuthError> {
+    match (form.get("resource"), form.get("audience")) {
+        (Some(r), Some(a)) if !crate::domain::audience::same_resource(r, a) => {
+            Err(OAuthError::InvalidTarget(
+                "resource and audience name two targets: send one (audience is a synonym of resource)",
+            ))
+        }
+        (r, a) => Ok(r.or(a).cloned()),
+    }
+}
+
 /// A federated grant's parameters: jwt-bearer's `assertion` (RFC 7523
 /// §2.1), or token exchange's `subject_token` of type JWT (RFC 8693 §2.1;
 /// no `actor_token`: delegation is not offered; `audience` as `resource`).
@@ -135,7 +151,7 @@ fn federated(
 ) -> Result<GrantRequest, OAuthError> {
     let bad = |m: &str| Err(OAuthError::InvalidRequest(m.to_owned()));
     let (token, resource) = match kind {
-        FederatedGrant::JwtBearer => (required(form, "assertion")?, form.get("resource")),
+        FederatedGrant::JwtBearer => (required(form, "assertion")?, target(form)?),
         FederatedGrant::TokenExchange => {
             if required(form, "subject_token_type")? != JWT_TOKEN_TYPE {
                 return bad("subject_token_type must be urn:ietf:params:oauth:token-type:jwt");
@@ -153,13 +169,7 @@ fn federated(
                     "actor_token is not supported: warden does not issue delegation tokens",
                 );
             }
-            let resource = match (form.get("resource"), form.get("audience")) {
-                (Some(r), Some(a)) if r != a => {
-                    return bad("send the target as resource or as audience, not two targets");
-                }
-                (r, a) => r.or(a),
-            };
-            (required(form, "subject_token")?, resource)
+            (required(form, "subject_token")?, target(form)?)
         }
     };
     Ok(GrantRequest::Federated {
@@ -167,6 +177,6 @@ fn federated(
         token: token.clone(),
         client_id: form.get("client_id").cloned(),
         scope: form.get("scope").cloned(),
-        resource: resource.cloned(),
+        resource,
     })
 }

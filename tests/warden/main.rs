@@ -17,6 +17,7 @@ mod docs;
 mod faults;
 mod federation;
 mod first_hour;
+mod first_hour_two;
 mod fuzz;
 mod hostile;
 mod in_flight;
