@@ -631,6 +631,15 @@ async fn run_warden(args: &Args) -> Vec<Outcome> {
         // The flood scenario's clients come from many addresses, named in
         // X-Forwarded-For by the load generator standing in for a proxy.
         ("WARDEN_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
+        // The accounts hold a risk tracker's roles (the example catalog).
+        (
+            "WARDEN_ROLE_CATALOG",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/examples/catalogs/risk-platform.toml"
+            )
+            .to_owned(),
+        ),
     ];
     let n = args.connections.min(32);
     // `count` accounts named `prefix-N` holding `role`, through the CLI.

@@ -11,7 +11,7 @@
 //! WARDEN_URL=http://127.0.0.1:8080 AUDIENCE=https://api.example.com \
 //! RS_CLIENT_ID=arm_rs_... RS_CLIENT_SECRET=arm_sk_... VALIDATION=introspect \
 //! cargo run --example resource_server
-//! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/risks
+//! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/invoices
 //! ```
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -146,12 +146,12 @@ async fn require_token(
     next.run(req).await
 }
 
-async fn list_risks(Extension(caller): Extension<Caller>) -> Response {
-    if !caller.scope.iter().any(|s| s == "risks:read") {
-        return (StatusCode::FORBIDDEN, "needs risks:read").into_response();
+async fn list_invoices(Extension(caller): Extension<Caller>) -> Response {
+    if !caller.scope.iter().any(|s| s == "invoices:read") {
+        return (StatusCode::FORBIDDEN, "needs invoices:read").into_response();
     }
     // Tenancy is yours to enforce: only this org's data.
-    Json(json!({"org": caller.org, "caller": caller.client_id, "risks": []})).into_response()
+    Json(json!({"org": caller.org, "caller": caller.client_id, "invoices": []})).into_response()
 }
 
 #[tokio::main]
@@ -177,7 +177,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         jwks: RwLock::new((jwks, Instant::now())),
     });
     let app = Router::new()
-        .route("/risks", get(list_risks))
+        .route("/invoices", get(list_invoices))
         .layer(middleware::from_fn_with_state(guard, require_token));
     let listener = tokio::net::TcpListener::bind(env("LISTEN", "127.0.0.1:3000")).await?;
     axum::serve(

@@ -17,7 +17,9 @@ d = tempfile.mkdtemp()
 db = pg or f"sqlite://{d}/w.db"
 env = dict(os.environ, WARDEN_DATABASE_URL=db, WARDEN_KEYS_DIR=f"{d}/keys",
            WARDEN_LISTEN="127.0.0.1:18099", WARDEN_AUDIT_TOKEN_EVENTS=events,
-           WARDEN_LOG="warn")
+           WARDEN_LOG="warn",
+           WARDEN_ROLE_CATALOG=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "..", "examples", "catalogs", "risk-platform.toml"))
 acct = json.loads(subprocess.check_output([bin_, "accounts", "create", "--name", "m",
                                            "--role", "risk-editor", "--json"], env=env))
 srv = subprocess.Popen([bin_, "serve"], env=env)

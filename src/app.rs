@@ -83,6 +83,27 @@ fn oauth_context(
     })
 }
 
+/// Applies the role catalog the settings name (`WARDEN_ROLE_CATALOG`), at
+/// start and by `warden migrate`; logs what it changed, if anything.
+pub async fn apply_role_catalog(db: &Db, config: &Config) -> anyhow::Result<()> {
+    let Some(path) = &config.role_catalog else {
+        return Ok(());
+    };
+    let a = crate::manage::catalog::apply_file(db, path, now_unix())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !a.is_empty() {
+        tracing::info!(
+            catalog = %path.display(),
+            permissions = a.permissions,
+            roles = a.roles,
+            additions = a.additions,
+            "role catalog applied"
+        );
+    }
+    Ok(())
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         if let Some(issuer) = &config.issuer {
@@ -100,6 +121,8 @@ impl Application {
             )
         })?;
         db.migrate().await.context("cannot apply migrations")?;
+        apply_role_catalog(&db, &config).await?;
+        let scopes_supported = crate::http::wellknown::scopes_supported(&db).await?;
         let keys = KeyStore::open_with(&config.keys_dir, config.key_algorithm, now_unix())
             .context("cannot load signing keys")?;
         let refresh_key =
@@ -123,6 +146,7 @@ impl Application {
             jwks_cache_control: crate::http::wellknown::jwks_cache_control(&config),
             draining: Default::default(),
             sso_endpoints: Default::default(),
+            scopes_supported,
             config,
         });
         sync_named_key_sources(&state, now_unix()).await;

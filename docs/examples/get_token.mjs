@@ -15,7 +15,7 @@ const config = await client.discovery(
 );
 
 const tokens = await client.clientCredentialsGrant(config, {
-  scope: 'risks:read',
+  scope: 'invoices:read',
   resource: 'https://api.example.com', // RFC 8707: the API the token is for
 });
 console.log('scope:', tokens.scope, 'expires_in:', tokens.expires_in);

@@ -14,7 +14,7 @@ auth = (os.environ["WARDEN_CLIENT_ID"], os.environ["WARDEN_CLIENT_SECRET"])
 r = requests.post(
     f"{base}/oauth/token",
     auth=auth,
-    data={"grant_type": "client_credentials", "scope": "risks:read"},
+    data={"grant_type": "client_credentials", "scope": "invoices:read"},
     timeout=10,
 )
 if r.status_code != 200:

@@ -314,6 +314,13 @@ pub(super) async fn connect(config: &Config, access: Access) -> Result<Db, CliEr
         ))
     })?;
     db.migrate().await?;
+    // A command that writes sees the roles `serve` would (the catalog is
+    // applied at most once per change: a second application writes nothing).
+    if access == Access::Write {
+        crate::app::apply_role_catalog(&db, config)
+            .await
+            .map_err(|e| CliError::Failure(format!("{e:#}")))?;
+    }
     let _ = USED_DATABASE.set(format!("database: {shown} (from {from})"));
     Ok(db)
 }

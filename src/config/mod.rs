@@ -36,6 +36,9 @@ pub struct Config {
     /// issuer is derived from the actual address (which matters for port 0).
     pub issuer: Option<String>,
     pub keys_dir: PathBuf,
+    /// A role catalog applied at start and by `migrate`
+    /// (`WARDEN_ROLE_CATALOG`, a TOML file; `manage::catalog`).
+    pub role_catalog: Option<PathBuf>,
     pub default_audience: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
     pub access_token_ttl: Duration,
@@ -118,6 +121,7 @@ const KEYS: &[&str] = &[
     "metrics_listen",
     "issuer",
     "keys_dir",
+    "role_catalog",
     "default_audience",
     "trusted_proxies",
     "access_token_ttl",

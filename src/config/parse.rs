@@ -258,6 +258,11 @@ pub(super) fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Config
             .map(|(v, src)| validate_url(v).map_err(|why| bad(src, why)))
             .transpose()?,
         keys_dir: PathBuf::from(r.get("keys_dir").map_or("keys", |(v, _)| v)),
+        role_catalog: r
+            .get("role_catalog")
+            .map(|(v, _)| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
         default_audience: r.default_audience()?,
         trusted_proxies: r.trusted_proxies()?,
         access_token_ttl: r.duration("access_token_ttl", "15m", 60, 86_400)?,

@@ -141,7 +141,8 @@ macro_rules! role_permissions_in {
         let defs: std::collections::HashMap<String, Vec<String>> =
             sqlx::query_as::<_, (String, String)>(
                 "SELECT id, permissions FROM roles WHERE org_id = $1 \
-                 UNION ALL SELECT id, permissions FROM global_roles",
+                 UNION ALL SELECT id, permissions FROM global_roles \
+                 UNION ALL SELECT role, permissions FROM role_additions",
             )
             .bind($org)
             .fetch_all(&mut *$tx)

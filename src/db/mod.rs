@@ -19,6 +19,7 @@ use sqlx::sqlite::{
 pub mod accounts;
 mod audience_keys;
 pub mod audit;
+mod catalog;
 pub mod console;
 pub mod credentials;
 pub mod federation;

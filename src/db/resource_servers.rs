@@ -355,8 +355,8 @@ pub enum RsChange<'a> {
 }
 
 impl Db {
-    /// Every permission a live resource server declares: with the
-    /// built-in ones, the permissions that exist.
+    /// Every permission a live resource server declares or a role catalog
+    /// stored: with the built-in ones, the permissions that exist.
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -371,6 +371,12 @@ impl Db {
         for Declared(text) in rows {
             out.extend(decode_permissions(&text)?.into_iter().map(|p| p.name));
         }
+        out.extend(
+            self.catalog_permissions()
+                .await?
+                .into_iter()
+                .map(|p| p.name),
+        );
         out.sort();
         out.dedup();
         Ok(out)

@@ -112,7 +112,8 @@ pub enum RoleWrite {
 
 impl Db {
     /// The permissions of those of `roles` that are stored roles visible in
-    /// `org` (its custom ones and the global ones).
+    /// `org` (its custom ones and the global ones), and what a catalog
+    /// added to those that are built in (`domain::roles::role_grants`).
     #[tracing::instrument(
         name = "db",
         level = "debug",
@@ -130,7 +131,9 @@ impl Db {
         let sql = "SELECT id, permissions FROM global_roles \
                    WHERE (' ' || $2 || ' ') LIKE ('% ' || id || ' %') \
                    UNION ALL SELECT id, permissions FROM roles \
-                   WHERE org_id = $1 AND (' ' || $2 || ' ') LIKE ('% ' || id || ' %')";
+                   WHERE org_id = $1 AND (' ' || $2 || ' ') LIKE ('% ' || id || ' %') \
+                   UNION ALL SELECT role, permissions FROM role_additions \
+                   WHERE (' ' || $2 || ' ') LIKE ('% ' || role || ' %')";
         let wanted = roles.join(" ");
         let rows: Vec<IdPerms> = self
             .read_all(sql, &[Param::Text(org), Param::Text(&wanted)])

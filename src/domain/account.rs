@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::credentials::{PreviousSecret, secret_prefix};
 use crate::domain::ip::IpAllowlist;
-use crate::domain::roles::{RolePermissions, builtin_permissions};
+use crate::domain::roles::{RolePermissions, role_grants};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountKind {
@@ -166,19 +166,13 @@ impl ServiceAccount {
             Ok(())
         }
     }
-    /// The permissions of each role it holds now: built-in ones from code,
-    /// stored ones as read with it. A role that no longer exists holds
-    /// nothing.
+    /// The permissions of each role it holds now (`role_grants`: built-in
+    /// ones from code with a catalog's additions, stored ones as read with
+    /// it). A role that no longer exists holds nothing.
     pub fn role_permissions(&self) -> RolePermissions {
         self.roles
             .iter()
-            .filter_map(|r| {
-                let perms = match builtin_permissions(r) {
-                    Some(p) => p.iter().map(|s| (*s).to_owned()).collect(),
-                    None => self.stored_roles.get(r)?.clone(),
-                };
-                Some((r.clone(), perms))
-            })
+            .filter_map(|r| Some((r.clone(), role_grants(r, self.stored_roles.get(r))?)))
             .collect()
     }
 

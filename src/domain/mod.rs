@@ -1,6 +1,7 @@
 //! Pure domain types and rules: no HTTP, no SQL, time passed in.
 pub mod account;
 pub mod audience;
+pub mod catalog;
 pub mod console;
 pub mod credentials;
 pub mod federation;

@@ -2,70 +2,24 @@
 //! grant is derived from an account's roles and a requested `scope`.
 use std::collections::{BTreeSet, HashMap};
 
-/// Every built-in permission. `org:manage` is what the admin API needs to
-/// change an org; `platform:manage` what the platform endpoints need.
-pub const PERMISSIONS: &[&str] = &[
-    "org:manage",
-    "org:read",
-    "audit:read",
-    "risks:read",
-    "risks:write",
-    "incidents:read",
-    "incidents:write",
-    PLATFORM_MANAGE,
-];
+/// Every built-in permission: the admin plane's own. `org:manage` is what
+/// the admin API needs to change an org; `platform:manage` what the
+/// platform endpoints need. A product's own permissions come from its APIs
+/// or a role catalog (`domain::catalog`).
+pub const PERMISSIONS: &[&str] = &["org:manage", "org:read", "audit:read", PLATFORM_MANAGE];
 
 /// The operator's permission: orgs, resource servers, global roles.
 pub const PLATFORM_MANAGE: &str = "platform:manage";
 
-/// What `admin` holds: every built-in permission but the platform's. The
-/// same list as `PERMISSIONS` less its last entry, written out again on
-/// purpose: a const slice cannot be cut, and each role should read whole.
-const ADMIN_PERMISSIONS: &[&str] = &[
-    "org:manage",
-    "org:read",
-    "audit:read",
-    "risks:read",
-    "risks:write",
-    "incidents:read",
-    "incidents:write",
-];
-
-/// The built-in roles and their permission sets.
+/// The built-in roles and their permission sets (a catalog may add to
+/// them: `role_grants`).
 pub const BUILTIN_ROLES: &[(&str, &str, &[&str])] = &[
     (
         "admin",
         "Full control, including Manage Organization",
-        ADMIN_PERMISSIONS,
+        &["org:manage", "org:read", "audit:read"],
     ),
-    (
-        "editor",
-        "Read and change risks and incidents",
-        &[
-            "org:read",
-            "risks:read",
-            "risks:write",
-            "incidents:read",
-            "incidents:write",
-        ],
-    ),
-    (
-        "viewer",
-        "Read-only access",
-        &["org:read", "risks:read", "incidents:read"],
-    ),
-    ("risk-viewer", "Read risks", &["risks:read"]),
-    (
-        "risk-editor",
-        "Read and change risks",
-        &["risks:read", "risks:write"],
-    ),
-    ("incident-viewer", "Read incidents", &["incidents:read"]),
-    (
-        "incident-editor",
-        "Read and change incidents",
-        &["incidents:read", "incidents:write"],
-    ),
+    ("viewer", "Read-only access", &["org:read"]),
     (
         "operator",
         "Runs warden for every org: every permission, platform:manage included",
@@ -98,17 +52,29 @@ pub const ORG_READ: &str = "org:read";
 /// Reads an org's audit log.
 pub const AUDIT_READ: &str = "audit:read";
 
-/// Every permission the roles grant: built-in roles from code, custom ones
-/// from `custom`; unknown roles grant nothing.
-pub fn permissions_of(roles: &[String], custom: &HashMap<String, Vec<String>>) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for r in roles {
-        match builtin_permissions(r) {
-            Some(p) => out.extend(p.iter().map(|s| (*s).to_owned())),
-            None => out.extend(custom.get(r).into_iter().flatten().cloned()),
+/// What one role grants, given what is stored under its id (`stored`, as
+/// `Db::stored_role_permissions` and the account reads give it): a
+/// built-in role its own permissions and what a catalog added to it, a
+/// stored role its definition; `None` for a role that does not exist.
+pub fn role_grants(role: &str, stored: Option<&Vec<String>>) -> Option<Vec<String>> {
+    match builtin_permissions(role) {
+        Some(own) => {
+            let mut all: BTreeSet<String> = own.iter().map(|s| (*s).to_owned()).collect();
+            all.extend(stored.into_iter().flatten().cloned());
+            Some(all.into_iter().collect())
         }
+        None => stored.cloned(),
     }
-    out
+}
+
+/// Every permission the roles grant (`role_grants`); unknown roles grant
+/// nothing.
+pub fn permissions_of(roles: &[String], stored: &HashMap<String, Vec<String>>) -> BTreeSet<String> {
+    roles
+        .iter()
+        .filter_map(|r| role_grants(r, stored.get(r)))
+        .flatten()
+        .collect()
 }
 
 /// A built-in permission (resource servers declare the others).
@@ -338,11 +304,23 @@ pub fn narrow_to_live(previous: &Grant, live: &RolePermissions) -> Grant {
 mod tests {
     use super::*;
 
+    /// Roles of a product's catalog (examples/catalogs/risk-platform.toml)
+    /// and the built-in `admin`.
     fn held(roles: &[&str]) -> RolePermissions {
+        let defs: &[(&str, &[&str])] = &[
+            ("risk-viewer", &["risks:read"]),
+            ("risk-editor", &["risks:read", "risks:write"]),
+            ("incident-viewer", &["incidents:read"]),
+        ];
         roles
             .iter()
             .map(|r| {
-                let perms = builtin_permissions(r).unwrap_or_default();
+                let perms = defs
+                    .iter()
+                    .find(|(id, _)| id == r)
+                    .map(|(_, p)| *p)
+                    .or_else(|| builtin_permissions(r))
+                    .unwrap_or_default();
                 (r.to_string(), perms.iter().map(|p| p.to_string()).collect())
             })
             .collect()

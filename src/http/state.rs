@@ -15,6 +15,9 @@ pub struct AppState {
     /// The console's single sign-on provider's authorization and token
     /// endpoints, from its discovery document, and when they were read.
     pub sso_endpoints: std::sync::Mutex<Option<(std::time::Instant, (String, String))>>,
+    /// The metadata's `scopes_supported`: the admin plane's permissions
+    /// and the role catalogs', as stored at start.
+    pub scopes_supported: Vec<String>,
 }
 
 impl std::ops::Deref for AppState {

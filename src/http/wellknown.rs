@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::crypto::jose::ACCEPTED_ALGS;
-use crate::domain::roles::PERMISSIONS;
 use crate::http::AppState;
 
 /// The metadata document, rendered once at start-up.
@@ -40,7 +39,7 @@ pub fn metadata_body(state: &AppState) -> Arc<[u8]> {
         // response type, and there is no ID token. RFC 8414 requires the
         // field.
         "response_types_supported": [],
-        "scopes_supported": PERMISSIONS,
+        "scopes_supported": state.scopes_supported,
         "access_token_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
     });
     doc.to_string().into_bytes().into()
@@ -95,4 +94,12 @@ fn json_bytes(body: Arc<[u8]>, cache: HeaderValue) -> Response {
         axum::body::Bytes::from_owner(body),
     )
         .into_response()
+}
+
+/// The scopes the metadata lists (`scopes_supported`), read once at start
+/// (after the role catalog is applied).
+pub async fn scopes_supported(db: &crate::db::Db) -> anyhow::Result<Vec<String>> {
+    crate::manage::catalog::scopes_supported(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the declared permissions: {e}"))
 }

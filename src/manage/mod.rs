@@ -11,6 +11,7 @@
 //! - `console`, `members`: the admin console's sign-ins, sessions and
 //!   people (who act as `Actor`s of kind `user`, bound by the same rules).
 pub mod accounts;
+pub mod catalog;
 pub mod console;
 mod in_write;
 pub mod members;

@@ -11,12 +11,13 @@ use crate::db::roles::{RoleWrite, StoredRole};
 use crate::db::write::{ChangeOutcome, OrgSnapshot};
 use crate::db::{Db, DbError};
 use crate::domain::roles::{
-    BUILTIN_ROLES, builtin_permissions, is_permission, permissions_of, valid_role_id,
+    BUILTIN_ROLES, builtin_permissions, is_permission, permissions_of, role_grants, valid_role_id,
 };
 use crate::domain::text::validate_description;
 
 /// The permissions a role is to grant: at least one, each one that
-/// exists (built in, or declared by a live resource server), without
+/// exists (built in, declared by a live resource server or a role
+/// catalog), without
 /// repeats, sorted.
 async fn known_permissions(db: &Db, permissions: &[String]) -> Result<Vec<String>, ManageError> {
     if permissions.is_empty() {
@@ -344,16 +345,21 @@ impl From<&StoredRole> for RoleView {
     }
 }
 
-fn builtin_views() -> impl Iterator<Item = RoleView> {
-    BUILTIN_ROLES.iter().map(|(id, desc, perms)| RoleView {
-        id: (*id).to_owned(),
-        description: (*desc).to_owned(),
-        permissions: perms.iter().map(|p| (*p).to_owned()).collect(),
-        builtin: true,
-        global: false,
-        created_at: None,
-        created_by: None,
-    })
+/// The built-in roles, with what role catalogs added to them.
+async fn builtin_views(db: &Db) -> Result<Vec<RoleView>, ManageError> {
+    let additions = db.role_additions().await?;
+    Ok(BUILTIN_ROLES
+        .iter()
+        .map(|(id, desc, _)| RoleView {
+            id: (*id).to_owned(),
+            description: (*desc).to_owned(),
+            permissions: role_grants(id, additions.get(*id)).unwrap_or_default(),
+            builtin: true,
+            global: false,
+            created_at: None,
+            created_by: None,
+        })
+        .collect())
 }
 
 /// The roles usable in `org`: built-in, then global, then the org's own;
@@ -362,7 +368,7 @@ pub async fn list(db: &Db, org: Option<&str>) -> Result<Vec<RoleView>, ManageErr
     let stored = db.list_roles(org).await?;
     let stored = stored.iter().map(RoleView::from);
     Ok(match org {
-        Some(_) => builtin_views().chain(stored).collect(),
+        Some(_) => builtin_views(db).await?.into_iter().chain(stored).collect(),
         None => stored.collect(),
     })
 }
@@ -371,7 +377,8 @@ pub async fn list(db: &Db, org: Option<&str>) -> Result<Vec<RoleView>, ManageErr
 /// global role with `None`.
 pub async fn show(db: &Db, org: Option<&str>, id: &str) -> Result<RoleView, ManageError> {
     if org.is_some()
-        && let Some(v) = builtin_views().find(|v| v.id == id)
+        && builtin_permissions(id).is_some()
+        && let Some(v) = builtin_views(db).await?.into_iter().find(|v| v.id == id)
     {
         return Ok(v);
     }

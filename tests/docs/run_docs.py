@@ -36,12 +36,7 @@ DEFAULT_PAGES = ["README.md"] + sorted(
 )
 
 # What a reader of a page already has, from the pages before it.
-PRELUDE = {
-    "docs/validating-tokens.md": """
-CREDS=$(warden accounts create --name "reader" --role risk-editor --json)
-CLIENT_ID=$(echo "$CREDS" | jq -r .client_id) CLIENT_SECRET=$(echo "$CREDS" | jq -r .client_secret)
-""",
-}
+PRELUDE = {}
 
 # The settings a page tells the reader to start warden with.
 PAGE_ENV = {

@@ -3,7 +3,9 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Account, Backend, TestServer, both_backends, fresh_database};
+use crate::harness::{
+    Account, Backend, RISK_PLATFORM_ROLES, TestServer, both_backends, fresh_database,
+};
 
 fn warden(url: &str, keys: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -714,7 +716,21 @@ async fn the_whole_command_set(b: Backend) {
             .is_some_and(|l| l.iter().any(|r| r["id"] == "reader" && r["global"] == true))
     );
     let globals = json_of(&w(&["roles", "list", "--global", "--json"]));
-    assert_eq!(globals.as_array().map(Vec::len), Some(1), "{globals}");
+    // The operator's reader beside the catalog's roles, and only globals.
+    let ids: Vec<&str> = globals
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["global"] == true)
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        globals.as_array().map_or(0, Vec::len),
+        "{globals}"
+    );
+    assert!(ids.contains(&"reader"), "{globals}");
+    assert_eq!(ids.len(), 1 + RISK_PLATFORM_ROLES.len(), "{globals}");
     let g = json_of(&w(&[
         "roles",
         "update",

@@ -193,11 +193,16 @@ async fn a_person_never_holds_platform_powers(b: Backend) {
     let ev = warden::db::AuditEvent::new("user", "test", "member.updated", 0);
     let forced = vec!["operator".to_owned(), "platops".to_owned()];
     let read = vec!["viewer".to_owned()];
+    let stored = srv
+        .db
+        .stored_role_permissions("default", &read)
+        .await
+        .expect("db");
     let target = warden::db::members::MemberTarget {
         org: "default",
         subject: "link:bob",
         read: &read,
-        read_permissions: &warden::domain::roles::permissions_of(&read, &Default::default()),
+        read_permissions: &warden::domain::roles::permissions_of(&read, &stored),
     };
     let changed = srv
         .db

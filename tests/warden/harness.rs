@@ -88,6 +88,21 @@ pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
     }
 }
 
+/// The example role catalog (a risk tracker's roles and permissions).
+pub const RISK_PLATFORM: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/catalogs/risk-platform.toml"
+);
+
+/// The roles that catalog defines (global roles every org sees).
+pub const RISK_PLATFORM_ROLES: &[&str] = &[
+    "editor",
+    "risk-viewer",
+    "risk-editor",
+    "incident-viewer",
+    "incident-editor",
+];
+
 pub struct TestServer {
     pub base: String,
     pub issuer: String,
@@ -133,6 +148,9 @@ impl TestServer {
             ("listen", "127.0.0.1:0"),
             ("keys_dir", &keys),
             ("flush_interval", "1s"),
+            // Most tests speak of a risk tracker's roles: its catalog is
+            // loaded unless a test says `("role_catalog", "")`.
+            ("role_catalog", RISK_PLATFORM),
         ];
         pairs.extend_from_slice(extra);
         let config = Config::from_pairs(&pairs).expect("test config");

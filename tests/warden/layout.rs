@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 /// Layers from the top; each may use only the ones named after it.
-/// `cli` starts the server (`app`) or runs management operations itself.
+/// `cli` starts the server (`app`) or runs management operations itself;
+/// `app` applies the operator's role catalog (`manage`) before serving.
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "cli",
@@ -11,7 +12,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "app",
-        &["http", "oauth", "db", "crypto", "config", "connections"],
+        &[
+            "http",
+            "oauth",
+            "manage",
+            "db",
+            "crypto",
+            "config",
+            "connections",
+        ],
     ),
     ("connections", &["domain", "ratelimit"]),
     (

@@ -8,6 +8,7 @@ mod abuse;
 mod admin;
 mod admin_plane;
 mod api_permissions;
+mod catalog;
 mod cli;
 mod console;
 mod console_browser;

@@ -25,7 +25,8 @@ pub(crate) use columns;
 /// What an account read carries besides its own columns (`$t` names the
 /// accounts table or its alias): its org's status and allowlist (`active`
 /// and none for an account whose org row is missing), and the definitions
-/// of the stored roles it holds, its org's custom ones and global ones, as
+/// of the stored roles it holds, its org's custom ones and global ones, and
+/// what a catalog added to the built-in ones it holds, as
 /// `id=perm perm;id=perm` (`decode_stored_roles`). Read in the same query,
 /// so the hot paths stay one round trip and a role edited through any
 /// replica holds at the next request. Role ids are lowercase letters,
@@ -48,7 +49,11 @@ macro_rules! context_columns {
              COALESCE((SELECT string_agg(gr.id || '=' || gr.permissions, ';') FROM global_roles gr \
               WHERE (' ' || ",
             $t,
-            ".roles || ' ') LIKE ('% ' || gr.id || ' %')), '')"
+            ".roles || ' ') LIKE ('% ' || gr.id || ' %')), '') || ';' || \
+             COALESCE((SELECT string_agg(ra.role || '=' || ra.permissions, ';') FROM role_additions ra \
+              WHERE (' ' || ",
+            $t,
+            ".roles || ' ') LIKE ('% ' || ra.role || ' %')), '')"
         )
     };
 }

@@ -2,7 +2,7 @@
 //! may grant) and expiry.
 use crate::db::Db;
 use crate::domain::account::ExpiresIn;
-use crate::domain::roles::{builtin_permissions, valid_role_id};
+use crate::domain::roles::{builtin_permissions, role_grants, valid_role_id};
 use crate::manage::{Actor, ManageError, invalid};
 
 /// The most roles one account may hold (each custom one costs a lookup).
@@ -42,15 +42,13 @@ pub async fn validate_roles(
             out.push(r.clone());
         }
     }
-    let found = db.stored_role_permissions(org, &custom).await?;
+    // Stored definitions, and what a catalog added to the built-in ones.
+    let found = db.stored_role_permissions(org, &out).await?;
     if let Some(missing) = custom.iter().find(|r| !found.contains_key(*r)) {
         return Err(invalid("roles", format!("unknown role `{missing}`")));
     }
     for r in out.iter().filter(|r| !already_held.contains(r)) {
-        let perms: Vec<String> = match builtin_permissions(r) {
-            Some(p) => p.iter().map(|s| (*s).to_owned()).collect(),
-            None => found.get(r).cloned().unwrap_or_default(),
-        };
+        let perms = role_grants(r, found.get(r)).unwrap_or_default();
         actor.check_may_grant(r, &perms)?;
     }
     out.sort();

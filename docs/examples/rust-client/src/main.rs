@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let token = client
         .exchange_client_credentials()
-        .add_scope(Scope::new("risks:read".into()))
+        .add_scope(Scope::new("invoices:read".into()))
         .request_async(&http)
         .await?;
     println!("expires in {:?}, scopes {:?}", token.expires_in(), token.scopes());
