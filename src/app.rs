@@ -104,6 +104,24 @@ pub async fn apply_role_catalog(db: &Db, config: &Config) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Whether a warden with this issuer answers at it: its metadata names the
+/// same issuer. For `warden console link`, whose link is only as good as
+/// the server behind it; the error is the reason, in a few words.
+pub async fn issuer_answers(issuer: &str) -> Result<(), String> {
+    let out = crate::oauth::outbound::Outbound::new(true).map_err(|e| e.to_string())?;
+    let url = format!("{issuer}/.well-known/oauth-authorization-server");
+    let wait = std::time::Duration::from_secs(3);
+    match tokio::time::timeout(wait, out.get_json(&url)).await {
+        Err(_) => Err("no answer within 3 s".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok((v, _))) if v["issuer"] == issuer => Ok(()),
+        Ok(Ok((v, _))) => Err(format!(
+            "the server there has issuer {}",
+            v["issuer"].as_str().unwrap_or("(none)")
+        )),
+    }
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         if let Some(issuer) = &config.issuer {

@@ -160,6 +160,13 @@ pub(super) async fn run(
     federation: &Federation,
 ) -> Result<(), CliError> {
     let scope = Scope::operator(db);
+    // A state change says so in one line (`--json` prints the account).
+    let verb = match &cmd {
+        AccountsCmd::Disable(_) => Some("disabled"),
+        AccountsCmd::Enable(_) => Some("enabled"),
+        AccountsCmd::Delete { .. } => Some("deleted"),
+        _ => None,
+    };
     let (account, secret, json_out) = match cmd {
         AccountsCmd::List {
             org,
@@ -207,7 +214,14 @@ pub(super) async fn run(
             (delete(&scope, &account, yes).await?, None, json)
         }
     };
-    print_object(to_json(&account), secret.as_ref(), json_out);
+    match verb {
+        Some(verb) if !json_out => println!(
+            "{verb} service account {} ({})",
+            account.name,
+            account.client_id.as_deref().unwrap_or(&account.id)
+        ),
+        _ => print_object(to_json(&account), secret.as_ref(), json_out),
+    }
     Ok(())
 }
 
@@ -330,28 +344,37 @@ async fn list(
         println!("{}", Value::Array(list.iter().map(to_json).collect()));
         return Ok(());
     }
-    println!(
-        "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  NAME / ROLES",
-        "ID", "ORG", "CLIENT ID", "STATUS", "TYPE", "LAST USED"
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|a| {
+            let status = if a.is_deleted() {
+                "deleted"
+            } else {
+                a.status.as_str()
+            };
+            let last = rfc3339(a.last_used_at);
+            vec![
+                a.id.clone(),
+                a.org_id.clone(),
+                a.client_id.clone().unwrap_or_else(|| "-".into()),
+                status.to_owned(),
+                a.kind.as_str().to_owned(),
+                last.as_str().unwrap_or("never").to_owned(),
+                format!("{} [{}]", a.name, a.roles.join(",")),
+            ]
+        })
+        .collect();
+    super::table::print_table(
+        &[
+            "ID",
+            "ORG",
+            "CLIENT ID",
+            "STATUS",
+            "TYPE",
+            "LAST USED",
+            "NAME / ROLES",
+        ],
+        &rows,
     );
-    for a in &list {
-        let status = if a.is_deleted() {
-            "deleted"
-        } else {
-            a.status.as_str()
-        };
-        let last = rfc3339(a.last_used_at);
-        println!(
-            "{:<36}  {:<10}  {:<33}  {:<9}  {:<11}  {:<20}  {} [{}]",
-            a.id,
-            a.org_id,
-            a.client_id.as_deref().unwrap_or("-"),
-            status,
-            a.kind.as_str(),
-            last.as_str().unwrap_or("never"),
-            a.name,
-            a.roles.join(",")
-        );
-    }
     Ok(())
 }

@@ -68,10 +68,13 @@ pub(super) async fn run(cmd: ConsoleCmd, config: &Config) -> Result<(), CliError
     let token = create_link(&db, &org, &user, &roles, ttl.as_secs() as i64, now_unix()).await?;
     // The token rides in the fragment, which browsers never send to a
     // server: no access log or proxy sees it.
-    println!(
-        "{}/console/login#token={token}",
-        config.issuer_for(config.listen)
-    );
+    let issuer = config.issuer_for(config.listen);
+    println!("{issuer}/console/login#token={token}");
+    if let Err(why) = crate::app::issuer_answers(&issuer).await {
+        eprintln!(
+            "warning: no warden answers at {issuer} ({why}); the link works once `warden serve` runs there. A server on another address or issuer: run this with its WARDEN_ISSUER or WARDEN_LISTEN."
+        );
+    }
     Ok(())
 }
 
@@ -85,15 +88,18 @@ async fn list(config: &Config, org: Option<&str>, json: bool) -> Result<(), CliE
         );
         return Ok(());
     }
-    for l in links {
-        println!(
-            "{}  {}  {}  {}  until {}",
-            l.id,
-            l.org,
-            l.subject,
-            l.roles.join(","),
-            l.expires_at.unwrap_or_default()
-        );
-    }
+    let rows: Vec<Vec<String>> = links
+        .into_iter()
+        .map(|l| {
+            vec![
+                l.id,
+                l.org,
+                l.subject,
+                l.roles.join(","),
+                super::table::or_dash(l.expires_at),
+            ]
+        })
+        .collect();
+    super::table::print_table(&["ID", "ORG", "USER", "ROLES", "EXPIRES"], &rows);
     Ok(())
 }

@@ -134,17 +134,18 @@ pub(super) async fn run(
                 println!("{}", serde_json::to_value(&list).unwrap_or_default());
                 return Ok(());
             }
-            println!("{:<38}  {:<10}  {:<21}  LAST USED", "ID", "TYPE", "EXPIRES");
-            for c in list {
-                let dash = || "-".to_owned();
-                println!(
-                    "{:<38}  {:<10}  {:<21}  {}",
-                    c.id,
-                    c.kind,
-                    c.expires_at.unwrap_or_else(dash),
-                    c.last_used_at.unwrap_or_else(dash)
-                );
-            }
+            let rows: Vec<Vec<String>> = list
+                .into_iter()
+                .map(|c| {
+                    vec![
+                        c.id,
+                        c.kind.to_string(),
+                        super::table::or_dash(c.expires_at),
+                        super::table::or_dash(c.last_used_at),
+                    ]
+                })
+                .collect();
+            super::table::print_table(&["ID", "TYPE", "EXPIRES", "LAST USED"], &rows);
             Ok(())
         }
         CredentialsCmd::AddKey {

@@ -76,15 +76,17 @@ fn list(config: &Config, json: bool, now: i64) -> Result<(), CliError> {
     if json {
         println!("{}", Value::Array(rows));
     } else {
-        for r in rows {
-            println!(
-                "{}  {:<6} {:<9} activates {}",
-                r["kid"].as_str().unwrap_or(""),
-                r["alg"].as_str().unwrap_or(""),
-                r["state"].as_str().unwrap_or(""),
-                r["activate_at"].as_str().unwrap_or("")
-            );
-        }
+        let cell = |r: &Value, k: &str| r[k].as_str().unwrap_or("-").to_owned();
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                ["kid", "alg", "state", "created_at", "activate_at"]
+                    .iter()
+                    .map(|k| cell(r, k))
+                    .collect()
+            })
+            .collect();
+        super::table::print_table(&["KID", "ALG", "STATE", "CREATED", "ACTIVATES"], &rows);
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod keys;
 mod orgs;
 mod resource_servers;
 mod roles;
+mod table;
 
 use std::path::PathBuf;
 
@@ -321,7 +322,11 @@ pub(super) async fn connect(config: &Config, access: Access) -> Result<Db, CliEr
             .await
             .map_err(|e| CliError::Failure(format!("{e:#}")))?;
     }
-    let _ = USED_DATABASE.set(format!("database: {shown} (from {from})"));
+    let _ = USED_DATABASE.set(format!(
+        "database: {shown} (from {from}); issuer: {} (from {})",
+        config.issuer_for(config.listen),
+        config.issuer_source
+    ));
     Ok(db)
 }
 
@@ -372,14 +377,18 @@ pub(super) fn print_object(
     if json_out {
         println!("{out}");
     } else if let Some(m) = out.as_object() {
-        for (k, v) in m {
-            let v = match v {
-                Value::String(s) => s.clone(),
-                Value::Null => "-".into(),
-                other => other.to_string(),
-            };
-            println!("{k:<14} {v}");
-        }
+        let pairs: Vec<(String, String)> = m
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "-".into(),
+                    other => other.to_string(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        print!("{}", table::key_values(&pairs));
         if secret.is_some() {
             eprintln!("note: the client secret is shown only once; store it now.");
         }

@@ -91,11 +91,16 @@ pub(super) async fn run(cmd: OrgsCmd, config: &Config) -> Result<(), CliError> {
             let db = connect(config, Access::Write).await?;
             db.find_org(&slug).await?.ok_or_else(|| no_org(&slug))?;
             let org = orgs::set_status(&db, &slug, status, &Actor::operator(), now_unix()).await?;
-            print_object(
-                serde_json::to_value(OrgView::from(&org)).unwrap_or_default(),
-                None,
-                json,
-            );
+            if json {
+                print_object(
+                    serde_json::to_value(OrgView::from(&org)).unwrap_or_default(),
+                    None,
+                    json,
+                );
+            } else {
+                let verb = if disabling { "disabled" } else { "enabled" };
+                println!("{verb} organization {}", org.slug);
+            }
             Ok(())
         }
         OrgsCmd::Update {
@@ -128,16 +133,18 @@ fn list(orgs: &[crate::db::orgs::Org], json: bool) {
         println!("{}", serde_json::to_value(&views).unwrap_or_default());
         return;
     }
-    println!("{:<24}  {:<8}  {:<21}  NAME", "SLUG", "STATUS", "CREATED");
-    for o in views {
-        println!(
-            "{:<24}  {:<8}  {:<21}  {}",
-            o.slug,
-            o.status,
-            o.created_at.unwrap_or_default(),
-            o.name
-        );
-    }
+    let rows: Vec<Vec<String>> = views
+        .into_iter()
+        .map(|o| {
+            vec![
+                o.slug,
+                o.status.to_string(),
+                super::table::or_dash(o.created_at),
+                o.name,
+            ]
+        })
+        .collect();
+    super::table::print_table(&["SLUG", "STATUS", "CREATED", "NAME"], &rows);
 }
 
 /// `orgs update`: a new name, a new allowlist ("" removes it).

@@ -107,6 +107,13 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
     let actor = Actor::operator();
     let now = now_unix();
     let disabling = matches!(cmd, RsCmd::Disable(_));
+    // A state change says so in one line (`--json` prints the server).
+    let verb = match &cmd {
+        RsCmd::Disable(_) => Some("disabled"),
+        RsCmd::Enable(_) => Some("enabled"),
+        RsCmd::Delete(_) => Some("deleted"),
+        _ => None,
+    };
     let (server, secret, json_out) = match cmd {
         RsCmd::Create {
             name,
@@ -172,7 +179,13 @@ pub(super) async fn run(cmd: RsCmd, db: &Db, issuer: &str) -> Result<(), CliErro
             (r, Some(s), json)
         }
     };
-    print_object(rs::to_json(&server), secret.as_ref(), json_out);
+    match verb {
+        Some(verb) if !json_out => println!(
+            "{verb} resource server {} ({}, {})",
+            server.name, server.client_id, server.audience
+        ),
+        _ => print_object(rs::to_json(&server), secret.as_ref(), json_out),
+    }
     Ok(())
 }
 
@@ -183,17 +196,39 @@ async fn list(db: &Db, json: bool) -> Result<(), CliError> {
         println!("{}", Value::Array(items.collect()));
         return Ok(());
     }
-    for r in &all {
-        let status = if r.deleted_at.is_some() {
-            "deleted"
-        } else {
-            r.status.as_str()
-        };
-        println!(
-            "{}  {}  {:<8}  {}  {}",
-            r.id, r.client_id, status, r.audience, r.name
-        );
-    }
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|r| {
+            let status = if r.deleted_at.is_some() {
+                "deleted"
+            } else {
+                r.status.as_str()
+            };
+            vec![
+                r.id.clone(),
+                r.client_id.clone(),
+                status.to_owned(),
+                r.audience.clone(),
+                r.permissions
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                r.name.clone(),
+            ]
+        })
+        .collect();
+    super::table::print_table(
+        &[
+            "ID",
+            "CLIENT ID",
+            "STATUS",
+            "AUDIENCE",
+            "PERMISSIONS",
+            "NAME",
+        ],
+        &rows,
+    );
     Ok(())
 }
 

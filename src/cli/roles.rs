@@ -114,15 +114,18 @@ pub(super) async fn run(cmd: RolesCmd, config: &Config) -> Result<(), CliError> 
             if json {
                 println!("{}", serde_json::to_value(&list).unwrap_or_default());
             } else {
-                println!("{:<20}  {:<8}  PERMISSIONS", "ROLE", "KIND");
-                for r in list {
-                    let kind = match (r.builtin, r.global) {
-                        (true, _) => "built-in",
-                        (_, true) => "global",
-                        _ => "custom",
-                    };
-                    println!("{:<20}  {:<8}  {}", r.id, kind, r.permissions.join(" "));
-                }
+                let rows: Vec<Vec<String>> = list
+                    .into_iter()
+                    .map(|r| {
+                        let kind = match (r.builtin, r.global) {
+                            (true, _) => "built-in",
+                            (_, true) => "global",
+                            _ => "custom",
+                        };
+                        vec![r.id, kind.to_owned(), r.permissions.join(" ")]
+                    })
+                    .collect();
+                super::table::print_table(&["ROLE", "KIND", "PERMISSIONS"], &rows);
             }
             Ok(())
         }

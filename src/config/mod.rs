@@ -35,6 +35,9 @@ pub struct Config {
     /// `None` until the listener is bound when not configured: the default
     /// issuer is derived from the actual address (which matters for port 0).
     pub issuer: Option<String>,
+    /// Where the issuer came from (a variable, the file, or the listen
+    /// address it defaults to), for the CLI's line saying which it used.
+    pub issuer_source: String,
     pub keys_dir: PathBuf,
     /// A role catalog applied at start and by `migrate`
     /// (`WARDEN_ROLE_CATALOG`, a TOML file; `manage::catalog`).

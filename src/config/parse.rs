@@ -257,6 +257,11 @@ pub(super) fn from_raw(raw: &HashMap<String, (String, String)>) -> Result<Config
             .get("issuer")
             .map(|(v, src)| validate_url(v).map_err(|why| bad(src, why)))
             .transpose()?,
+        issuer_source: match (r.get("issuer"), r.get("listen")) {
+            (Some((_, s)), _) => s.to_owned(),
+            (None, Some((_, s))) => format!("the listen address, {s}"),
+            (None, None) => "the default listen address".to_owned(),
+        },
         keys_dir: PathBuf::from(r.get("keys_dir").map_or("keys", |(v, _)| v)),
         role_catalog: r
             .get("role_catalog")

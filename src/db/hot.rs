@@ -207,7 +207,7 @@ impl Db {
         let sql = concat!(
             "SELECT rs.id, rs.name, rs.audience, rs.client_id, rs.secret_hash, rs.status, \
              rs.created_at, rs.created_by, rs.deleted_at, rs.secret_prefix, rs.previous_secrets, \
-             rs.permissions, rs.jwks, \
+             rs.permissions, rs.jwks, rs.secret_created_at, \
              CAST(CASE WHEN a.id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_account, \
              COALESCE(a.id, ''), COALESCE(a.org_id, ''), COALESCE(a.kind, ''), \
              COALESCE(a.name, ''), COALESCE(a.description, ''), a.client_id, \

@@ -26,6 +26,7 @@ pub mod federation;
 pub mod hot;
 mod inline;
 pub mod members;
+mod open;
 pub mod orgs;
 pub mod refresh;
 pub mod resource_servers;
@@ -96,6 +97,9 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database cannot be opened: one sentence, naming the file or host.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl DbError {
@@ -138,8 +142,9 @@ impl Db {
     #[tracing::instrument(name = "db", level = "debug", skip_all, fields(op = "connect"))]
     pub async fn connect(url: &str) -> DbResult<Self> {
         if url.starts_with("sqlite:") {
-            if let Some(path) = sqlite_path(url) {
-                create_private(&path)?;
+            let path = sqlite_path(url);
+            if let Some(path) = &path {
+                create_private(path).map_err(|e| open::sqlite(Some(path), &e))?;
             }
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -157,7 +162,8 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .test_before_acquire(false)
                 .connect_with(opts.clone())
-                .await?;
+                .await
+                .map_err(|e| open::sqlite(path.as_deref(), &e))?;
             // The read pool's connections refuse writes (`query_only`): a
             // write sent there by mistake fails at once, in every test,
             // rather than contending with the writer in production.
@@ -178,6 +184,7 @@ impl Db {
             }))
         } else {
             let opts = PgConnectOptions::from_str(url)?;
+            open::probe_postgres(&opts).await?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
@@ -312,7 +319,7 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 /// SQLite gives the `-wal` and `-shm` files the database file's mode, so
 /// they are private too. An existing file is left as it is (`serve` warns
 /// when it is readable by others).
-fn create_private(path: &std::path::Path) -> DbResult<()> {
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
         .write(true)
@@ -322,7 +329,7 @@ fn create_private(path: &std::path::Path) -> DbResult<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(DbError::Sqlx(sqlx::Error::Io(e))),
+        Err(e) => Err(e),
     }
 }
 

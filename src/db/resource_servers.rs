@@ -17,7 +17,7 @@ macro_rules! select_rs {
 macro_rules! rs_columns {
     () => {
         "id, name, audience, client_id, secret_hash, status, created_at, created_by, deleted_at, \
-         secret_prefix, previous_secrets, permissions, jwks"
+         secret_prefix, previous_secrets, permissions, jwks, secret_created_at"
     };
 }
 
@@ -36,10 +36,11 @@ pub(super) struct RsRow {
     pub(super) previous_secrets: String,
     pub(super) permissions: String,
     pub(super) jwks: String,
+    pub(super) secret_created_at: Option<i64>,
 }
 
 /// The number of columns in `rs_columns!()`.
-pub(super) const RS_COLUMNS: usize = 13;
+pub(super) const RS_COLUMNS: usize = 14;
 
 impl Decode for RsRow {
     fn decode<C: Cols>(r: &C) -> Result<Self, C::Error> {
@@ -57,6 +58,7 @@ impl Decode for RsRow {
             previous_secrets: r.text(10)?,
             permissions: r.text(11)?,
             jwks: r.text(12)?,
+            secret_created_at: r.opt_int(13)?,
         })
     }
 }
@@ -95,6 +97,7 @@ impl TryFrom<RsRow> for ResourceServer {
             created_at: r.created_at,
             created_by: r.created_by,
             deleted_at: r.deleted_at,
+            secret_created_at: r.secret_created_at,
         })
     }
 }
@@ -150,7 +153,7 @@ impl Db {
         let sql = concat!(
             "INSERT INTO resource_servers (",
             rs_columns!(),
-            ", audience_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ", audience_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
         audited_write!(self, audit, None, |tx| {
             let res = sqlx::query(sql)
@@ -167,6 +170,7 @@ impl Db {
                 .bind(super::accounts::encode_previous(&rs.previous_secrets))
                 .bind(encode_permissions(&rs.permissions))
                 .bind(encode_keys(&rs.keys))
+                .bind(rs.secret_created_at)
                 .bind(audience_key(&rs.audience))
                 .execute(&mut *tx)
                 .await
@@ -297,17 +301,20 @@ impl Db {
         change: RsChange<'_>,
         audit: &AuditEvent,
     ) -> DbResult<bool> {
-        let outcome = audited_write!(self, audit, None, |tx| {
-            let q = match &change {
-                RsChange::Secrets { hash, prefix, previous, expected_hash } => sqlx::query(
+        let outcome =
+            audited_write!(self, audit, None, |tx| {
+                let q = match &change {
+                RsChange::Secrets { hash, prefix, previous, expected_hash, made_at } => sqlx::query(
                     "UPDATE resource_servers SET secret_hash = $2, secret_prefix = $3, \
-                     previous_secrets = $4 WHERE id = $1 AND deleted_at IS NULL AND secret_hash = $5",
+                     previous_secrets = $4, secret_created_at = $6 \
+                     WHERE id = $1 AND deleted_at IS NULL AND secret_hash = $5",
                 )
                 .bind(id)
                 .bind(*hash)
                 .bind(*prefix)
                 .bind(super::accounts::encode_previous(previous))
-                .bind(*expected_hash),
+                .bind(*expected_hash)
+                .bind(*made_at),
                 RsChange::Keys(keys) => sqlx::query(
                     "UPDATE resource_servers SET jwks = $2 WHERE id = $1 AND deleted_at IS NULL",
                 )
@@ -326,8 +333,8 @@ impl Db {
                 .bind(encode_permissions(now))
                 .bind(encode_permissions(expected)),
             };
-            q.execute(&mut *tx).await?.rows_affected()
-        });
+                q.execute(&mut *tx).await?.rows_affected()
+            });
         Ok(outcome == ChangeOutcome::Done)
     }
 }
@@ -339,6 +346,7 @@ pub enum RsChange<'a> {
     Secrets {
         hash: &'a str,
         prefix: &'a str,
+        made_at: i64,
         previous: &'a [crate::domain::credentials::PreviousSecret],
         expected_hash: &'a str,
     },

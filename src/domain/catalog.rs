@@ -142,6 +142,7 @@ fn sort_dedup(v: &mut Vec<String>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 

@@ -31,6 +31,9 @@ pub struct ResourceServer {
     pub created_at: i64,
     pub created_by: String,
     pub deleted_at: Option<i64>,
+    /// When the current secret was made (`None` in rows from before it
+    /// was recorded, none of which remain after migration 0017).
+    pub secret_created_at: Option<i64>,
 }
 
 impl ResourceServer {

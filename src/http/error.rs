@@ -148,6 +148,11 @@ pub enum ApiError {
     Conflict(String),
     /// `If-Match` did not match the resource's current ETag.
     PreconditionFailed,
+    /// A valid token of this server for another audience: 401 saying how
+    /// to ask for one for the admin API (its `resource`, the issuer).
+    WrongAudience {
+        issuer: String,
+    },
     /// A field failed validation; names it.
     Invalid {
         field: String,
@@ -174,15 +179,26 @@ pub struct Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let hinted = matches!(self, Self::WrongAudience { .. });
         let (status, title, detail, field) = self.parts();
         let mut res = problem_with_field(status, title, &detail, field);
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::UNAUTHORIZED {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
+            // RFC 6750 §3: error_description is printable ASCII without
+            // `"` or `\`; anything else in it is dropped.
+            let challenge = if hinted {
+                let d: String = detail
+                    .chars()
+                    .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
+                    .collect();
+                format!("Bearer error=\"invalid_token\", error_description=\"{d}\"")
+            } else {
+                "Bearer error=\"invalid_token\"".to_owned()
+            };
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
         }
         res
     }
@@ -197,6 +213,14 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
                 "a valid bearer token for this API is required".to_owned(),
+                None,
+            ),
+            Self::WrongAudience { issuer } => (
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                format!(
+                    "this token is for another audience; ask the token endpoint for one with resource={issuer}"
+                ),
                 None,
             ),
             Self::Forbidden(d) => (StatusCode::FORBIDDEN, "Forbidden", d, None),

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::admin::{
-    accounts, audit, credentials, members, platform, platform_apis, roles, secrets,
+    accounts, apis, audit, credentials, members, platform, platform_apis, roles, secrets,
 };
 use super::{authorize, health, introspect, metrics, token, wellknown};
 
@@ -49,6 +49,7 @@ use super::{authorize, health, introspect, metrics, token, wellknown};
         roles::patch_global_role,
         roles::delete_global_role,
         audit::list_audit_events,
+        apis::list_apis,
         members::list_members,
         members::patch_member,
         members::delete_member,
@@ -108,6 +109,7 @@ const ORG_SCOPED: &[&str] = &[
     "/api/v1/audit-events",
     "/api/v1/members",
     "/api/v1/console-links",
+    "/api/v1/apis",
 ];
 
 impl Modify for OrgScopedPaths {

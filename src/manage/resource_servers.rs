@@ -93,6 +93,7 @@ pub async fn create(
         created_at,
         created_by: format!("{}:{}", actor.kind, actor.id),
         deleted_at: None,
+        secret_created_at: Some(now),
     };
     let ev = event(
         actor,
@@ -203,7 +204,7 @@ async fn new_secret(
     let current = (
         r.secret_prefix.as_deref().unwrap_or_default(),
         r.secret_hash.as_str(),
-        None,
+        r.secret_created_at,
     );
     let previous = secrets_after_change(in_grace, Some(current), grace, now).map_err(|_| {
         ManageError::Conflict(format!(
@@ -236,6 +237,7 @@ async fn new_secret(
         prefix: &prefix,
         previous: &previous,
         expected_hash: &r.secret_hash,
+        made_at: now,
     };
     if !db.update_resource_server(&r.id, change, &ev).await? {
         return Err(ManageError::Conflict(
@@ -304,7 +306,7 @@ impl ResourceServerView {
         let ts = |t: Option<i64>| t.and_then(crate::domain::rfc3339);
         let mut secrets = vec![crate::manage::accounts::SecretView {
             prefix: r.secret_prefix.clone(),
-            created_at: None,
+            created_at: ts(r.secret_created_at),
             expires_at: None,
         }];
         secrets.extend(

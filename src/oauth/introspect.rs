@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::Context;
 use super::OAuthError;
 use super::client_auth::ClientAuth;
+use super::inactive::Inactive;
 use super::rs_auth;
 use crate::crypto::verify::AccessClaims;
 use crate::domain::account::ServiceAccount;
@@ -77,12 +78,28 @@ pub async fn introspect(
     }
     let keys = ctx.keys.current();
     let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) else {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let why = Inactive::of_unverified(&keys, token, &ctx.issuer);
+            log_inactive(caller, None, why);
+        }
         return Ok(None);
     };
     let account = account_if_audience(ctx, &claims, &caller.audience).await?;
     Ok(evaluate_access_token(
         caller, &claims, account, source_ip, now,
     ))
+}
+
+/// Introspection's inactive answer, explained at debug: which resource
+/// server asked, about which account, and why (never the token).
+fn log_inactive(caller: &ResourceServer, client_id: Option<&str>, why: Inactive) {
+    tracing::debug!(
+        resource_server = %caller.client_id,
+        audience = %caller.audience,
+        client_id = client_id.unwrap_or("-"),
+        reason = why.reason(),
+        "introspection: token inactive"
+    );
 }
 
 /// The account behind a verified access token and whether the token is
@@ -104,17 +121,17 @@ async fn account_if_audience(
 
 /// An access token presented `to` an audience (the admin API presents its
 /// callers' to the issuer's): verified, then live-checked exactly as
-/// introspection checks it. `None` when it is not active there, now.
+/// introspection checks it. `Err(why)` when it is not active there, now.
 pub async fn live_access_token(
     ctx: &Context,
     token: &str,
     to: &PresentedTo<'_>,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Result<Option<LiveToken>, OAuthError> {
+) -> Result<Result<LiveToken, Inactive>, OAuthError> {
     let keys = ctx.keys.current();
     let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) else {
-        return Ok(None);
+        return Ok(Err(Inactive::NotVerified));
     };
     let account = account_if_audience(ctx, &claims, to.audience).await?;
     Ok(check_live(&claims, to, account, source_ip, now))
@@ -224,15 +241,16 @@ impl<'a> PresentedTo<'a> {
 
 /// The live checks on a verified access token presented to `audience`,
 /// given the account behind it and whether its `jti` is revoked: the one
-/// place they live, for introspection and the admin API alike. `None`
-/// when the token is not active for that audience, from `source_ip`, now.
+/// place they live, for introspection and the admin API alike. `Err`
+/// says why the token is not active for that audience, from `source_ip`,
+/// now.
 pub fn check_live(
     claims: &AccessClaims,
     to: &PresentedTo<'_>,
     account: Option<(ServiceAccount, bool)>,
     source_ip: Option<IpAddr>,
     now: i64,
-) -> Option<LiveToken> {
+) -> Result<LiveToken, Inactive> {
     // The admin API's tokens carry the issuer exactly as configured (the
     // token endpoint gives them no other spelling); an API's, in any.
     let for_it = if to.allowed == AudiencePermissions::AdminApi {
@@ -240,23 +258,32 @@ pub fn check_live(
     } else {
         claims.aud.names(to.audience)
     };
-    if !for_it || claims.iat < to.since {
-        return None;
+    if !for_it {
+        return Err(Inactive::Audience);
     }
-    let (account, revoked) = account?;
-    if revoked || !claims_match(claims, &account) || account.check_usable(now, source_ip).is_err() {
-        return None;
+    if claims.iat < to.since {
+        return Err(Inactive::EarlierRegistration);
     }
+    let (account, revoked) = account.ok_or(Inactive::NoAccount)?;
+    if revoked {
+        return Err(Inactive::Revoked);
+    }
+    if !claims_match(claims, &account) {
+        return Err(Inactive::ClaimsMismatch);
+    }
+    account
+        .check_usable(now, source_ip)
+        .map_err(Inactive::Account)?;
     // An account since limited to other APIs: its tokens for this one die.
     if to.allowed != AudiencePermissions::AdminApi && !account.may_use_api(to.audience) {
-        return None;
+        return Err(Inactive::OtherApi);
     }
     let token_grant = Grant::from_token(&claims.roles, &claims.scope);
     let mut held = account.role_permissions();
     let grant = narrow_to_live(&token_grant, &to.allowed.restrict(&held));
     // A token never gains a role the account got after it was issued.
     held.retain(|role, _| token_grant.roles.contains(role));
-    Some(LiveToken {
+    Ok(LiveToken {
         account,
         grant,
         roles: held,
@@ -271,8 +298,13 @@ fn evaluate_access_token(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Option<Introspection> {
-    let LiveToken { grant: live, .. } =
-        check_live(claims, &PresentedTo::api(caller), account, source_ip, now)?;
+    let live = match check_live(claims, &PresentedTo::api(caller), account, source_ip, now) {
+        Ok(LiveToken { grant, .. }) => grant,
+        Err(why) => {
+            log_inactive(caller, Some(&claims.client_id), why);
+            return None;
+        }
+    };
     Some(Introspection {
         active: true,
         token_type: Some("Bearer"),
@@ -297,24 +329,37 @@ async fn introspect_refresh(
     source_ip: Option<IpAddr>,
     now: i64,
 ) -> Result<Option<Introspection>, OAuthError> {
-    let Some(g) = ctx.refresh.open(token) else {
-        return Ok(None);
+    let inactive = |client_id: Option<&str>, why: Inactive| {
+        log_inactive(caller, client_id, why);
+        Ok(None)
     };
-    if g.exp <= now || !same_resource(&g.aud, &caller.audience) || g.iat < caller.created_at {
-        return Ok(None);
+    let Some(g) = ctx.refresh.open(token) else {
+        return inactive(None, Inactive::NotVerified);
+    };
+    if g.exp <= now {
+        return inactive(None, Inactive::Expired);
+    }
+    if !same_resource(&g.aud, &caller.audience) {
+        return inactive(None, Inactive::Audience);
+    }
+    if g.iat < caller.created_at {
+        return inactive(None, Inactive::EarlierRegistration);
     }
     let Some(account) = ctx.db.find_account(None, &g.account_id).await? else {
-        return Ok(None);
+        return inactive(None, Inactive::NoAccount);
     };
-    if account.check_usable(now, source_ip).is_err()
-        || account.credential_epoch != g.epoch
-        || !account.may_use_api(&caller.audience)
-    {
-        return Ok(None);
+    let client_id = account.client_id.as_deref();
+    if let Err(u) = account.check_usable(now, source_ip) {
+        return inactive(client_id, Inactive::Account(u));
+    }
+    if !account.may_use_api(&caller.audience) {
+        return inactive(client_id, Inactive::OtherApi);
     }
     let chain = ctx.db.refresh_state(&g.jti, &g.family).await?;
-    if chain.spent || chain.family_revoked {
-        return Ok(None);
+    // A secret reset since, a refresh token used already, or its family
+    // revoked: each is a revocation.
+    if account.credential_epoch != g.epoch || chain.spent || chain.family_revoked {
+        return inactive(client_id, Inactive::Revoked);
     }
     let live = narrow_to_live(
         &Grant {

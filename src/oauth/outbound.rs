@@ -44,6 +44,16 @@ pub fn refused(why: impl Into<String>) -> FetchError {
     FetchError::Refused(why.into())
 }
 
+/// The deepest cause of an error ("Connection refused (os error 111)"),
+/// which says more than hyper's "client error (Connect)".
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
 type HttpClient = Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>;
 
 /// The client, and whether plain http and loopback are allowed.
@@ -123,7 +133,7 @@ impl Outbound {
                 .http
                 .request(req)
                 .await
-                .map_err(|e| FetchError::Http(e.to_string()))?;
+                .map_err(|e| FetchError::Http(innermost(&e)))?;
             if resp.status() != hyper::StatusCode::OK {
                 return Err(refused(format!("{url} answered {}", resp.status())));
             }

@@ -135,7 +135,7 @@ def link_flow(base, link):
         assert page.evaluate("navigator.clipboard.readText()") == secret
         created.get_by_role("button", name="Toggle visibility").click()
         shot(page, "created")
-        created.get_by_role("button", name="Confirm").click()
+        created.get_by_role("button", name="Done").click()
         expect(page.get_by_role("dialog")).to_have_count(0)
         assert secret not in page.content(), "the secret is gone from the page once closed"
 
@@ -209,7 +209,7 @@ def link_flow(base, link):
         done = page.get_by_role("dialog", name="Credentials reset")
         expect(done).to_contain_text("This is the only time the secret will be shown.")
         new_secret = done.get_by_label("Client Secret").input_value()
-        done.get_by_role("button", name="Confirm").click()
+        done.get_by_role("button", name="Done").click()
         assert new_secret != secret
         assert token(base, client_id, secret).status_code == 401, "the old secret is gone"
         assert token(base, client_id, new_secret).status_code == 200
@@ -226,7 +226,7 @@ def link_flow(base, link):
         rot = page.get_by_role("dialog", name="Secret rotated")
         expect(rot).to_contain_text("This is the only time the secret will be shown.")
         rotated = rot.get_by_label("Client Secret").input_value()
-        rot.get_by_role("button", name="Confirm").click()
+        rot.get_by_role("button", name="Done").click()
         expect(creds.locator("tbody tr")).to_have_count(2)
         assert token(base, client_id, new_secret).status_code == 200, "in its grace period"
         assert token(base, client_id, rotated).status_code == 200
@@ -286,6 +286,18 @@ def link_flow(base, link):
         expect(page.get_by_role("row", name=re.compile("^release-bot"))).to_contain_text("custom")
         shot(page, "roles", full=True)
 
+        # APIs: what the operator registered, with its permissions and
+        # secrets by prefix.
+        page.get_by_role("link", name="APIs").click()
+        expect(page.get_by_role("heading", name="APIs", exact=True)).to_be_visible()
+        api_row = page.locator("tbody tr", has_text="https://api.example.com")
+        expect(api_row.locator("td[data-label='Name']")).to_contain_text("arm_rs_")
+        expect(api_row).to_contain_text("invoices:read")
+        expect(api_row).to_contain_text("Read invoices")
+        expect(api_row.locator("td[data-label='Secrets']")).to_contain_text("arm_sk_")
+        expect(api_row.locator("td[data-label='Secrets']")).to_contain_text("created")
+        shot(page, "apis", full=True)
+
         # Team: the last admin cannot drop their own admin role.
         page.get_by_role("link", name="Team").click()
         page.locator("tbody tr", has_text="alice@example.com").get_by_role("button", name="Edit roles").click()
@@ -310,11 +322,18 @@ def link_flow(base, link):
                        "service_account.enabled", "service_account.updated", "service_account.secret_reset",
                        "service_account.secret_rotated", "credential.added", "credential.removed", "role.created"]:
             expect(log).to_contain_text(action)
-        # Only hers (waiting out the unfiltered table the filter replaces).
-        actor = page.locator("td[data-label='Actor'] code")
-        expect(actor.filter(has_not_text="user:link:alice@example.com")).to_have_count(0)
-        actors = set(actor.all_inner_texts())
-        assert actors == {"user:link:alice@example.com"}, actors
+        # Only hers (waiting out the unfiltered table the filter replaces),
+        # shown by her email, the id on hover.
+        actor = page.locator("td[data-label='Actor'] > span")
+        expect(actor.first).to_have_text("alice@example.com")
+        expect(actor.filter(has_not_text="alice@example.com")).to_have_count(0)
+        titles = {actor.nth(i).get_attribute("title") for i in range(actor.count())}
+        assert titles == {"user:link:alice@example.com"}, titles
+        # An account is named, with its client id below; its id on hover.
+        target = log.locator("td[data-label='Target'] > span", has_text=client_id).first
+        expect(target).to_be_visible()
+        assert target.get_attribute("title").startswith("service_account:"), target.get_attribute("title")
+        assert "service_account:" not in log.inner_text()
         shot(page, "audit", full=True)
 
         # A phone-sized screen still shows the accounts.
@@ -368,7 +387,8 @@ def sso_flow(base):
         shot(page, "sso-signed-in")
         page.get_by_role("link", name="Audit").click()
         first = page.locator("tbody tr", has_text="console.signed_in").first
-        expect(first).to_contain_text("user:admin-ann")
+        # The person by email; their subject on hover.
+        expect(first.locator("td[data-label='Actor'] > span")).to_have_attribute("title", "user:admin-ann")
         expect(first).to_contain_text("admin-ann@acme.test")
         expect(first).to_contain_text("method: sso")
         page.get_by_role("button", name="Sign out").click()

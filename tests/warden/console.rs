@@ -613,6 +613,12 @@ fn console_link_from_the_cli() {
         url.starts_with("https://auth.example.com/console/login#token="),
         "{url}"
     );
+    // No warden answers there: the link is printed, with a warning.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: no warden answers at https://auth.example.com"),
+        "{err}"
+    );
     for (args, says) in [
         (&["console", "link", "--org", "nope"][..], "no organization"),
         (

@@ -30,6 +30,12 @@ fn run_browser(args: &[&str]) {
 
 async fn first_hour_in_the_browser(b: Backend) {
     let srv = TestServer::start(b).await;
+    // An API the operator registered, for the APIs page.
+    srv.create_api(
+        "https://api.example.com",
+        &[("invoices:read", "Read invoices")],
+    )
+    .await;
     // The link comes from the CLI, on the server's own database.
     let o = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args([

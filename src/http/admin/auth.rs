@@ -23,6 +23,7 @@ use crate::http::AppState;
 use crate::manage::{Actor, Authority, SERVICE_ACCOUNT};
 use crate::now_unix;
 use crate::oauth::OAuthError;
+use crate::oauth::inactive::Inactive;
 use crate::oauth::introspect::{LiveToken, PresentedTo, live_access_token};
 
 /// What an endpoint needs: any one of these permissions.
@@ -123,7 +124,12 @@ impl<N: Need> FromRequestParts<Arc<AppState>> for AdminCaller<N> {
             OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
             _ => ApiError::Internal,
         })?
-        .ok_or(ApiError::Unauthorized)?;
+        .map_err(|why| match why {
+            Inactive::Audience => ApiError::WrongAudience {
+                issuer: state.issuer.clone(),
+            },
+            _ => ApiError::Unauthorized,
+        })?;
         if !live.scope.iter().any(|p| N::ANY_OF.contains(&p.as_str())) {
             return Err(ApiError::Forbidden(format!(
                 "this needs the `{}` permission",

@@ -3,6 +3,7 @@
 //! is the issuer URL. Every call is scoped to the caller's org; errors are
 //! RFC 9457 problem documents, shaped here and only here.
 pub(crate) mod accounts;
+pub(crate) mod apis;
 pub(crate) mod audit;
 mod auth;
 pub(crate) mod credentials;
@@ -101,6 +102,7 @@ fn org_routes() -> Router<Arc<AppState>> {
                 .delete(roles::delete_role),
         )
         .route("/audit-events", get(audit::list_audit_events))
+        .route("/apis", get(apis::list_apis))
         .route("/console-links", get(members::list_links))
         .route("/console-links/{link}", delete(members::revoke_link))
         .route("/members", get(members::list_members))

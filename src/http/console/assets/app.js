@@ -177,7 +177,7 @@ W.secretPanel = function secretPanel(clientId, secret) {
     el('p', { class: 'warning', role: 'alert' }, 'This is the only time the secret will be shown. Save it somewhere safe before closing.'));
 };
 
-// Routing: #/accounts, #/accounts/<id>, #/roles, #/team, #/audit.
+// Routing: #/accounts, #/accounts/<id>, #/roles, #/apis, #/team, #/audit.
 W.route = function route(pattern, render) {
   W.routes.push({ pattern, render });
 };

@@ -1,5 +1,5 @@
-// warden console: an account's page (Credentials, Activity), Roles, Team
-// and Audit.
+// warden console: an account's page (Credentials, Activity), Roles, APIs,
+// Team and Audit.
 'use strict';
 
 (() => {
@@ -50,7 +50,7 @@
       try {
         const r = await api('POST', `/api/v1/service-accounts/${enc(a.id)}/rotate-secret`, { grace_period: grace.value });
         d.body.replaceChildren(el('h2', { id: d.getAttribute('aria-labelledby'), text: 'Secret rotated' }), W.secretPanel(a.client_id, r.client_secret),
-          el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Confirm')));
+          el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Done')));
         d.body.querySelector('[data-copy]').focus();
         d.onclosed = () => W.refresh();
       } catch (err) { W.fail(err, error); go.disabled = false; }
@@ -135,13 +135,35 @@
     d.show();
   }
 
-  function auditTable(events, caption) {
+  // Who an audit event names: an account or API by its name with its
+  // client id (or audience) below, a person by their email, the operator
+  // as such; the internal id is on hover (`title`) and in the filters.
+  async function auditNames() {
+    const names = new Map();
+    const get = async (path, add) => { try { (await W.listAll(path, 1000)).forEach(add); } catch (_) { /* not readable: ids stay */ } };
+    if (W.can('org:read') || W.can('org:manage')) {
+      await get('/api/v1/service-accounts?include=deleted', (a) => names.set(a.id, [a.name, a.client_id]));
+      await get('/api/v1/apis', (r) => names.set(r.id, [r.name, r.audience]));
+    }
+    return names;
+  }
+  function party(names, type, id, email) {
+    const full = `${type}:${id}`;
+    const known = names.get(id);
+    if (known) return el('span', { title: full }, el('div', { text: known[0] }), known[1] ? el('div', { class: 'hint mono', text: known[1] }) : null);
+    if (email || type === 'user') return el('span', { title: full, text: email || id.replace(/^link:/, '') });
+    if (type === 'operator') return el('span', { title: full, text: id.startsWith('catalog:') ? `operator (${id})` : 'operator' });
+    // An id nothing here names (a deleted API, another org's): short.
+    const short = /^[0-9a-f]{8}-[0-9a-f-]{27}$/.test(id) ? `${id.slice(0, 8)}…` : id;
+    return el('code', { title: full, text: `${type}:${short}` });
+  }
+  function auditTable(events, caption, names) {
     if (!events.length) return el('p', { class: 'sub', text: 'Nothing recorded yet.' });
     return table(caption, ['Time', 'Actor', 'Action', 'Target', 'Source IP', 'Details'], events.map((e) => el('tr', {},
       td('Time', W.when(e.at)),
-      td('Actor', el('code', { text: `${e.actor_type}:${e.actor_id}` }), e.actor_email ? el('div', { class: 'hint', text: e.actor_email }) : null, e.on_behalf_of ? el('div', { class: 'hint', text: `for ${e.on_behalf_of}` }) : null),
+      td('Actor', party(names, e.actor_type, e.actor_id, e.actor_email), e.on_behalf_of ? el('div', { class: 'hint', text: `for ${e.on_behalf_of}` }) : null),
       td('Action', el('code', { text: e.action })),
-      td('Target', e.target_id ? el('code', { text: `${e.target_type}:${e.target_id}` }) : '—'),
+      td('Target', e.target_id ? party(names, e.target_type, e.target_id) : '—'),
       td('Source IP', e.source_ip || '—'),
       td('Details', auditDetails(e.details)))));
   }
@@ -171,7 +193,7 @@
         : el('p', { class: 'sub', text: 'No credentials: this account cannot authenticate until you add one.' }));
     } else if (W.can('audit:read')) {
       const events = await W.listAll(`/api/v1/audit-events?target=${enc(id)}&limit=100`, 200);
-      panel.append(auditTable(events, 'Activity'));
+      panel.append(auditTable(events, 'Activity', await auditNames()));
     } else panel.append(el('p', { class: 'sub', text: 'Reading the activity needs the audit:read permission.' }));
     return el('section', {}, el('p', {}, el('a', { href: '#/accounts' }, '← Service Accounts')),
       el('div', { class: 'head' }, el('div', {}, el('h1', { text: a.name }), el('p', { class: 'sub' }, a.client_id ? el('code', { text: a.client_id }) : a.integration, ' · ', W.statusBadge(a.status)))),
@@ -224,6 +246,23 @@
     return el('section', {}, el('div', { class: 'head' }, el('div', {}, el('h1', { text: 'Roles' }), el('p', { class: 'sub', text: 'What each role permits. Accounts and people hold roles; tokens carry their permissions.' })),
       el('button', { type: 'button', class: 'primary', disabled: !manage, onclick: () => roleDialog(null, perms) }, 'Create role')),
     el('div', { class: 'table-wrap' }, el('table', { class: 'matrix' }, el('caption', { class: 'visually-hidden', text: 'Roles and their permissions' }), el('thead', {}, head), el('tbody', {}, rows))));
+  });
+
+  // ---- APIs ------------------------------------------------------------------
+  // The resource servers this org's accounts may get tokens for: what the
+  // operator registered (`warden resource-servers create`, the platform API).
+  W.route(/^\/apis$/, async () => {
+    const apis = (await api('GET', '/api/v1/apis')).items;
+    const intro = el('div', {}, el('h1', { text: 'APIs' }), el('p', { class: 'sub', text: 'The APIs that accept this server\'s tokens. A token for one asks for it with resource=<audience> and carries the permissions it declares.' }));
+    if (!apis.length) return el('section', {}, intro, el('p', { class: 'hint', text: 'No API is registered yet. The operator registers one with warden resource-servers create --name … --audience … --permission ….' }));
+    const rows = apis.map((r) => el('tr', {},
+      td('Name', el('div', { text: r.name }), el('div', { class: 'hint mono', text: r.client_id })),
+      td('Audience', el('code', { text: r.audience })),
+      td('Permissions', r.permissions.length ? el('ul', { class: 'plain' }, r.permissions.map((p) => el('li', {}, el('code', { text: p.name }), p.description ? ` ${p.description}` : ''))) : el('span', { class: 'hint', text: 'declares none: tokens carry every permission the account holds' })),
+      td('Secrets', el('ul', { class: 'plain' }, r.secrets.map((x) => el('li', {}, el('code', { text: `${x.prefix || ''}…` }), x.created_at ? el('span', { class: 'hint' }, ' created ', W.when(x.created_at)) : null, x.expires_at ? el('span', { class: 'hint', text: `, ends ${x.expires_at}` }) : null)))),
+      td('Status', r.status),
+      td('Registered', W.when(r.created_at))));
+    return el('section', {}, intro, table('APIs', ['Name', 'Audience', 'Permissions', 'Secrets', 'Status', 'Registered'], rows));
   });
 
   // ---- Team ----------------------------------------------------------------
@@ -293,13 +332,14 @@
       W.fail(err, error);
       return el('section', {}, intro, form, error);
     }
-    const list = el('div', {}, auditTable(page.items, 'Audit log'));
+    const names = await auditNames();
+    const list = el('div', {}, auditTable(page.items, 'Audit log', names));
     let cursor = page.next_cursor;
     const more = el('button', { type: 'button', hidden: !cursor, onclick: async () => {
       q.set('cursor', cursor);
       try {
         const next = await api('GET', `/api/v1/audit-events?${q}`);
-        list.append(auditTable(next.items, 'Audit log, more'));
+        list.append(auditTable(next.items, 'Audit log, more', names));
         cursor = next.next_cursor;
         more.hidden = !cursor;
       } catch (err) { W.fail(err); }

@@ -91,7 +91,7 @@
           });
           d.body.replaceChildren(el('h2', { id: d.getAttribute('aria-labelledby'), text: 'Service account created' }),
             W.secretPanel(created.client_id, created.client_secret),
-            el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Confirm')));
+            el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Done')));
           d.body.querySelector('[data-copy]').focus();
           d.onclosed = () => W.refresh();
         } catch (err) {
@@ -143,7 +143,7 @@
           const r = await api('POST', `/api/v1/service-accounts/${enc(a.id)}/reset-secret`);
           d.body.replaceChildren(el('h2', { id: d.getAttribute('aria-labelledby'), text: 'Credentials reset' }),
             W.secretPanel(r.client_id || a.client_id, r.client_secret),
-            el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Confirm')));
+            el('footer', {}, el('button', { type: 'button', class: 'primary', onclick: () => d.close() }, 'Done')));
           d.body.querySelector('[data-copy]').focus();
           d.onclosed = () => W.refresh();
         } catch (err) {
