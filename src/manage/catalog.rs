@@ -85,23 +85,49 @@ pub async fn apply(
         applied.permissions += 1;
     }
     for r in &catalog.roles {
+        let same = |old: &crate::db::roles::StoredRole| {
+            old.description == r.description && old.permission_list() == r.permissions
+        };
         let found = db.find_role(None, &r.id).await?;
         match found {
             None => {
-                super::roles::create(db, None, &r.id, &r.description, &r.permissions, &actor, now)
-                    .await?;
+                let made = super::roles::create(
+                    db,
+                    None,
+                    &r.id,
+                    &r.description,
+                    &r.permissions,
+                    &actor,
+                    now,
+                )
+                .await;
+                match made {
+                    Ok(_) => {}
+                    // Another replica starting with the same file made it
+                    // first: nothing left to do.
+                    Err(ManageError::Conflict(_))
+                        if db.find_role(None, &r.id).await?.is_some_and(|o| same(&o)) =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            Some(old)
-                if old.description == r.description && old.permission_list() == r.permissions =>
-            {
-                continue;
-            }
+            Some(old) if same(&old) => continue,
             Some(_) => {
                 let change = super::roles::RoleUpdate {
                     description: Some(r.description.clone()),
                     permissions: Some(r.permissions.clone()),
                 };
-                super::roles::update(db, None, &r.id, change, &actor, now).await?;
+                match super::roles::update(db, None, &r.id, change, &actor, now).await {
+                    Ok(_) => {}
+                    Err(ManageError::Conflict(_))
+                        if db.find_role(None, &r.id).await?.is_some_and(|o| same(&o)) =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         applied.roles += 1;

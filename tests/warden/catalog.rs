@@ -330,9 +330,46 @@ viewer = ["invoices:read"]
     assert!(!roles.contains_key("ops"), "{roles:?}");
 }
 
+/// Replicas starting together on one database each apply the catalog;
+/// however their writes interleave, both start and the roles are the
+/// file's, once.
+async fn replicas_starting_together_apply_it_once(b: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = crate::harness::fresh_database(b, &dir).await;
+    // Migrated first (migrating itself is PostgreSQL's to serialize: one
+    // SQLite file serves one warden), with no catalog yet.
+    Db::connect(&url)
+        .await
+        .expect("db")
+        .migrate()
+        .await
+        .expect("migrate");
+    for _ in 0..3 {
+        let (d1, d2) = (
+            tempfile::tempdir().expect("d1"),
+            tempfile::tempdir().expect("d2"),
+        );
+        let (s1, s2) = tokio::join!(
+            TestServer::start_on(b, d1, &url, &[]),
+            TestServer::start_on(b, d2, &url, &[])
+        );
+        assert_eq!(role_table(&s1).await, role_table(&s2).await);
+        s1.stop().await;
+        s2.stop().await;
+    }
+    let created = "SELECT COUNT(*) FROM audit_events WHERE action = 'role.created'";
+    let s = TestServer::start_on(b, tempfile::tempdir().expect("d"), &url, &[]).await;
+    assert_eq!(
+        scalar(&s, created).await,
+        5,
+        "each catalog role created once"
+    );
+}
+
 both_backends!(
     a_fresh_install_is_neutral,
     the_example_catalog_is_the_old_built_ins,
     an_old_database_keeps_every_role_and_grant,
     a_catalog_is_applied_once_and_follows_the_file,
+    replicas_starting_together_apply_it_once,
 );
