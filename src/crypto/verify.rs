@@ -2,90 +2,17 @@
 //! admin API's bearer check). Only the published keys, only ES256, EdDSA
 //! and RS256 (each only with a key of that type), only `typ: at+jwt`; the header's `jku`/`x5u`/`jwk` are never
 //! followed and a `crit` header is refused.
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
-};
-use data_encoding::BASE64URL_NOPAD;
-use serde::Deserialize;
+use super::keys::KeySet;
 
-use super::keys::{Alg, KeySet};
+pub use warden_token::access::{AccessClaims, Audience, LEEWAY_SECS, MAX_TOKEN_LEN};
 
-/// Larger tokens are refused before any decoding.
-pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// Allowed clock skew between replicas and resource servers, in seconds:
-/// for others' tokens (assertions, federated JWTs) and for `nbf`/`iat` of
-/// warden's own. Never for `exp` of warden's own tokens: warden judges
-/// them on its own clock, and RFC 7662 §2.2 makes an expired token
-/// inactive from `exp` on.
-pub const LEEWAY_SECS: i64 = 30;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    pub fn contains(&self, aud: &str) -> bool {
-        match self {
-            Self::One(a) => a == aud,
-            Self::Many(v) => v.iter().any(|a| a == aud),
-        }
+/// What a revocation check needs of a token: its `jti` and its grant's
+/// refresh-token family.
+pub fn token_ref(c: &AccessClaims) -> crate::domain::credentials::TokenRef<'_> {
+    crate::domain::credentials::TokenRef {
+        jti: &c.jti,
+        family: c.sid.as_deref(),
     }
-    /// Does it name the resource `aud`, in any spelling of it
-    /// (`domain::audience`)?
-    pub fn names(&self, aud: &str) -> bool {
-        let same = crate::domain::audience::same_resource;
-        match self {
-            Self::One(a) => same(a, aud),
-            Self::Many(v) => v.iter().any(|a| same(a, aud)),
-        }
-    }
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Self::One(a) => a.clone().into(),
-            Self::Many(v) => v.clone().into(),
-        }
-    }
-}
-
-/// The claims warden puts in an access token, strictly typed: a string
-/// `exp` or a missing claim fails deserialization.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub client_id: String,
-    pub aud: Audience,
-    pub exp: i64,
-    pub iat: i64,
-    pub nbf: i64,
-    pub jti: String,
-    pub scope: String,
-    pub roles: Vec<String>,
-    pub org: String,
-    /// The refresh-token family the token was issued with, if any.
-    #[serde(default)]
-    pub sid: Option<String>,
-}
-
-impl AccessClaims {
-    /// What a revocation check needs: the `jti` and the grant's family.
-    pub fn token_ref(&self) -> crate::domain::credentials::TokenRef<'_> {
-        crate::domain::credentials::TokenRef {
-            jti: &self.jti,
-            family: self.sid.as_deref(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    typ: Option<String>,
-    kid: Option<String>,
-    crit: Option<serde_json::Value>,
 }
 
 /// Verifies signature, header and time claims. `None` for anything that is
@@ -99,53 +26,21 @@ pub fn verify_access_token(
     verify_with_kid(keys, token, issuer, now).map(|(_, claims)| claims)
 }
 
-/// As `verify_access_token`, also returning the id of the key that signed.
+/// As `verify_access_token`, also returning the id of the key that signed:
+/// the token contract's verifier (`warden_token::access`, the same one the
+/// resource-server kit runs) with the published keys.
 fn verify_with_kid(
     keys: &KeySet,
     token: &str,
     issuer: &str,
     now: i64,
 ) -> Option<(String, AccessClaims)> {
-    if token.len() > MAX_TOKEN_LEN {
-        return None;
-    }
-    let mut parts = token.split('.');
-    let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || h.len() > 1024 {
-        return None;
-    }
-    let header: Header =
-        serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
-    let alg = match header.alg.as_str() {
-        "ES256" => Alg::ES256,
-        "EdDSA" => Alg::EdDSA,
-        "RS256" => Alg::RS256,
-        _ => return None,
-    };
-    let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-    });
-    if !typ_ok || header.crit.is_some() {
-        return None;
-    }
-    let kid = header.kid?;
-    let key = keys
-        .keys
-        .iter()
-        .find(|k| k.meta.kid == kid && k.meta.alg == alg)?;
-    let sig = BASE64URL_NOPAD.decode(s.as_bytes()).ok()?;
-    let signed = &token.as_bytes()[..h.len() + 1 + c.len()];
-    let verifier = match alg {
-        Alg::ES256 => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.public),
-        Alg::EdDSA => UnparsedPublicKey::new(&ED25519, &key.public),
-        Alg::RS256 => UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.public),
-    };
-    verifier.verify(signed, &sig).ok()?;
-    let claims: AccessClaims =
-        serde_json::from_slice(&BASE64URL_NOPAD.decode(c.as_bytes()).ok()?).ok()?;
-    let timely =
-        claims.exp > now && claims.nbf <= now + LEEWAY_SECS && claims.iat <= now + LEEWAY_SECS;
-    (timely && claims.iss == issuer).then_some((kid, claims))
+    warden_token::access::verify_access_token(token, issuer, now, |kid| {
+        keys.keys
+            .iter()
+            .find(|k| k.meta.kid == kid)
+            .map(|k| &*k.verifier)
+    })
 }
 
 /// Tokens whose signature was already verified, keyed by SHA-256 of the
@@ -210,7 +105,8 @@ impl VerifiedTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::keys::{KeyStore, create_key};
+    use crate::crypto::keys::{Alg, KeyStore, create_key};
+    use data_encoding::BASE64URL_NOPAD;
 
     fn token(keys: &KeySet, now: i64, exp: i64) -> String {
         let claims = serde_json::json!({

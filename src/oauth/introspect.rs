@@ -44,7 +44,11 @@ pub async fn introspect_token(
         if let Some(claims) = ctx.verified.verify(&keys, token, &ctx.issuer, now) {
             let found = ctx
                 .db
-                .introspection_context(&rs_id, &claims.client_id, claims.token_ref())
+                .introspection_context(
+                    &rs_id,
+                    &claims.client_id,
+                    crate::crypto::verify::token_ref(&claims),
+                )
                 .await?;
             let (row, account) = match found {
                 Some(c) => (Some(c.resource_server), c.account),
@@ -115,7 +119,7 @@ async fn account_if_audience(
     }
     Ok(ctx
         .db
-        .account_with_revocation(&claims.client_id, claims.token_ref())
+        .account_with_revocation(&claims.client_id, crate::crypto::verify::token_ref(claims))
         .await?)
 }
 

@@ -71,6 +71,8 @@ pub struct LoadedKey {
     /// `base64url(header)`, computed once.
     header_b64: String,
     jwk: serde_json::Value,
+    /// The published JWK, parsed for verifying (`warden_token::jose`).
+    pub verifier: std::sync::Arc<warden_token::jose::PublicJwk>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,12 +145,22 @@ impl LoadedKey {
         };
         let header = json!({"alg": meta.alg.as_str(), "kid": meta.kid, "typ": "at+jwt"});
         let header_b64 = b64(header.to_string().as_bytes());
+        // Its algorithm only (the `kid` may be its thumbprint, set later;
+        // keys are found by `meta.kid`).
+        let mut published = jwk.clone();
+        if let Some(m) = published.as_object_mut() {
+            m.insert("alg".into(), meta.alg.as_str().into());
+        }
+        let verifier = warden_token::jose::PublicJwk::parse(&published)
+            .map(std::sync::Arc::new)
+            .map_err(|_| KeyError::BadKey(path.display().to_string(), meta.alg.as_str()))?;
         Ok(Self {
             meta,
             signer,
             public,
             header_b64,
             jwk,
+            verifier,
         })
     }
 
