@@ -92,6 +92,12 @@ pub async fn apply_role_catalog(db: &Db, config: &Config) -> anyhow::Result<()> 
     let a = crate::manage::catalog::apply_file(db, path, now_unix())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for s in &a.skipped {
+        tracing::warn!(
+            catalog = %path.display(),
+            "role catalog: role {s} is that organization's own role; the catalog's is left out until one of them is renamed"
+        );
+    }
     if !a.is_empty() {
         tracing::info!(
             catalog = %path.display(),
@@ -135,7 +141,7 @@ impl Application {
         let db = Db::connect(&config.database_url).await.with_context(|| {
             format!(
                 "cannot open the database at {}",
-                redact_url(&config.database_url)
+                crate::config::redact_url(&config.database_url)
             )
         })?;
         db.migrate().await.context("cannot apply migrations")?;
@@ -380,19 +386,5 @@ async fn rotate_on_schedule(state: &Arc<AppState>, every: Duration, now: i64) {
         }
         Ok(Err(e)) => tracing::error!(error = %e, "scheduled key rotation failed"),
         Err(e) => tracing::error!(error = %e, "scheduled key rotation panicked"),
-    }
-}
-
-/// A database URL with any password replaced, for error messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }

@@ -24,8 +24,8 @@ pub(super) struct CreateArgs {
     /// 1 to 100 characters.
     #[arg(long)]
     name: String,
-    /// A role id (repeat for several): admin, editor, viewer, … or a
-    /// custom role of the org.
+    /// A role id (repeat for several): admin, viewer, a global role (your
+    /// catalog's) or a custom role of the org; see `warden roles list`.
     #[arg(long = "role", required = true)]
     roles: Vec<String>,
     /// The organization's slug.

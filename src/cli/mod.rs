@@ -10,10 +10,11 @@ mod resource_servers;
 mod roles;
 mod table;
 
+use table::print_object;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use serde_json::Value;
 
 use crate::config::{Config, LogFormat};
 use crate::db::{Db, DbError};
@@ -232,7 +233,12 @@ async fn run(cmd: Command, config: Config) -> Result<(), CliError> {
     match cmd {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            connect(&config, Write).await?;
+            // Here a catalog that cannot be applied is an error (every
+            // other command only warns, see `connect`).
+            let db = connect(&config, Write).await?;
+            crate::app::apply_role_catalog(&db, &config)
+                .await
+                .map_err(|e| CliError::Failure(format!("{e:#}")))?;
             println!("migrations applied");
             Ok(())
         }
@@ -299,7 +305,7 @@ async fn shutdown_signal() {
 /// SQLite file: a missing one is most likely the wrong configuration, and
 /// is said so.
 pub(super) async fn connect(config: &Config, access: Access) -> Result<Db, CliError> {
-    let shown = crate::app::redact_url(&config.database_url);
+    let shown = crate::config::redact_url(&config.database_url);
     let from = &config.database_url_source;
     if access == Access::Read
         && let Some(path) = crate::db::sqlite_path(&config.database_url)
@@ -315,12 +321,14 @@ pub(super) async fn connect(config: &Config, access: Access) -> Result<Db, CliEr
         ))
     })?;
     db.migrate().await?;
-    // A command that writes sees the roles `serve` would (the catalog is
-    // applied at most once per change: a second application writes nothing).
-    if access == Access::Write {
-        crate::app::apply_role_catalog(&db, config)
-            .await
-            .map_err(|e| CliError::Failure(format!("{e:#}")))?;
+    // A command that writes sees the roles `serve` would (a second
+    // application writes nothing). A catalog that cannot be applied does
+    // not stop it: the break-glass commands (disable, delete) must work
+    // whatever the file says; `migrate` and `serve` refuse it.
+    if access == Access::Write
+        && let Err(e) = crate::app::apply_role_catalog(&db, config).await
+    {
+        eprintln!("warning: {e:#}; going on without it (`warden migrate` applies it)");
     }
     let _ = USED_DATABASE.set(format!(
         "database: {shown} (from {from}); issuer: {} (from {})",
@@ -362,35 +370,4 @@ pub(super) fn confirm(question: &str) -> Option<bool> {
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
-}
-
-/// Prints an object as JSON or `key value` lines, adding the one-time
-/// secret when there is one.
-pub(super) fn print_object(
-    mut out: Value,
-    secret: Option<&crate::domain::credentials::ClientSecret>,
-    json_out: bool,
-) {
-    if let (Some(s), Some(m)) = (secret, out.as_object_mut()) {
-        m.insert("client_secret".into(), s.expose().into());
-    }
-    if json_out {
-        println!("{out}");
-    } else if let Some(m) = out.as_object() {
-        let pairs: Vec<(String, String)> = m
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Null => "-".into(),
-                    other => other.to_string(),
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        print!("{}", table::key_values(&pairs));
-        if secret.is_some() {
-            eprintln!("note: the client secret is shown only once; store it now.");
-        }
-    }
 }

@@ -319,3 +319,51 @@ mod tests {
         }
     }
 }
+
+/// A database URL with any password replaced, for error messages: the
+/// `user:password@` form and a `password=` query parameter alike.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &base[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &base[..s + 3], &creds[..c], &base[at..]),
+                None => base.to_owned(),
+            }
+        }
+        _ => base.to_owned(),
+    };
+    let Some(query) = query else {
+        return base;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact_url("postgres://u:hunter2@db:5432/w"),
+            "postgres://u:***@db:5432/w"
+        );
+        assert_eq!(
+            redact_url("postgres://u@db/w?sslmode=require&password=hunter2"),
+            "postgres://u@db/w?sslmode=require&password=***"
+        );
+        assert_eq!(redact_url("sqlite://warden.db"), "sqlite://warden.db");
+    }
+}

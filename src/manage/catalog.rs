@@ -20,11 +20,15 @@ pub struct Applied {
     pub permissions: usize,
     pub roles: usize,
     pub additions: usize,
+    /// Roles left out because an organization already uses the id for a
+    /// role of its own (an org admin may make one any time: the rollout
+    /// must not hinge on it), each as "role in org".
+    pub skipped: Vec<String>,
 }
 
 impl Applied {
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        self.permissions == 0 && self.roles == 0 && self.additions == 0
     }
 }
 
@@ -57,14 +61,14 @@ pub async fn apply(
     let stored = db.catalog_permissions().await?;
     let known: BTreeSet<String> = db.declared_permissions().await?.into_iter().collect();
     let catalog = catalog.checked(&known).map_err(ManageError::Conflict)?;
-    // A role id an org uses for its own role is refused before anything
-    // is written.
-    for r in &catalog.roles {
-        if let Some(Some(org)) = db.role_id_taken(&r.id).await? {
-            return Err(ManageError::Conflict(format!(
-                "`{}` is a custom role of organization `{org}`; rename one of them",
-                r.id
-            )));
+    // A role id an org already uses for its own role is left out (said
+    // in the log), so no tenant can stop a catalog from applying.
+    let mut skipped = Vec::new();
+    let mut roles = Vec::new();
+    for r in catalog.roles {
+        match db.role_id_taken(&r.id).await? {
+            Some(Some(org)) => skipped.push(format!("`{}` in organization `{org}`", r.id)),
+            _ => roles.push(r),
         }
     }
     // Every change is the operator's, named after the file.
@@ -73,7 +77,10 @@ pub async fn apply(
         ..Actor::operator()
     };
     let by = format!("catalog:{source}");
-    let mut applied = Applied::default();
+    let mut applied = Applied {
+        skipped,
+        ..Applied::default()
+    };
     for p in &catalog.permissions {
         if stored.iter().any(|s| s == p) {
             continue;
@@ -84,7 +91,7 @@ pub async fn apply(
         db.put_catalog_permission(p, &by, &ev).await?;
         applied.permissions += 1;
     }
-    for r in &catalog.roles {
+    for r in &roles {
         let same = |old: &crate::db::roles::StoredRole| {
             old.description == r.description && old.permission_list() == r.permissions
         };

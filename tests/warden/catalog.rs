@@ -366,10 +366,72 @@ async fn replicas_starting_together_apply_it_once(b: Backend) {
     );
 }
 
+/// No tenant can stop a catalog: an org's own role with a catalog role's
+/// id leaves that one role out (logged) and the rest applies; a catalog
+/// that cannot be applied stops `serve` and `migrate` but not the
+/// break-glass commands, which warn and go on.
+async fn a_tenant_cannot_block_a_catalog_and_break_glass_always_works(b: Backend) {
+    let files = tempfile::tempdir().expect("tempdir");
+    let path = files.path().join("billing.toml");
+    std::fs::write(
+        &path,
+        "[[permissions]]\nname = \"invoices:read\"\n\n\
+         [[roles]]\nid = \"billing-clerk\"\npermissions = [\"invoices:read\"]\n\n\
+         [[roles]]\nid = \"billing-auditor\"\npermissions = [\"invoices:read\"]\n",
+    )
+    .expect("write");
+    let s = TestServer::start_with(b, &[("role_catalog", "")]).await;
+    // An org admin made a role of that id first.
+    s.role("billing-clerk", &["org:read"]).await;
+    let url = s.db_url.clone();
+    let dir = s.stop().await;
+    let shown = path.display().to_string();
+    let s = TestServer::start_on(b, dir, &url, &[("role_catalog", &shown)]).await;
+    let roles = role_table(&s).await;
+    assert_eq!(
+        roles.get("billing-clerk"),
+        Some(&owned(&["org:read"])),
+        "the org's own"
+    );
+    assert_eq!(
+        roles.get("billing-auditor"),
+        Some(&owned(&["invoices:read"]))
+    );
+    // A catalog that cannot be applied: migrate fails, disable works.
+    let keys = s.dir.path().join("keys");
+    let a = s.create_account(&["viewer"]).await;
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .env("WARDEN_DATABASE_URL", &url)
+            .env("WARDEN_KEYS_DIR", &keys)
+            .env("WARDEN_ROLE_CATALOG", files.path().join("missing.toml"))
+            .output()
+            .expect("run warden")
+    };
+    let o = run(&["migrate"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&["accounts", "disable", &a.client_id, "--json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("missing.toml"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["status"], "disabled");
+}
+
 both_backends!(
     a_fresh_install_is_neutral,
     the_example_catalog_is_the_old_built_ins,
     an_old_database_keeps_every_role_and_grant,
     a_catalog_is_applied_once_and_follows_the_file,
     replicas_starting_together_apply_it_once,
+    a_tenant_cannot_block_a_catalog_and_break_glass_always_works,
 );

@@ -406,9 +406,39 @@ fn database_errors_say_where_and_why_once() {
     assert!(!missing.exists(), "nothing created");
 }
 
+/// `GET /api/v1/apis`: what an org needs to ask for a token (name,
+/// audience, permissions), never an API's credentials or who made it.
+async fn an_org_sees_its_apis_but_not_their_credentials(b: Backend) {
+    let s = TestServer::start(b).await;
+    let rs = s
+        .create_api(API, &[("invoices:read", "Read invoices")])
+        .await;
+    let (_, viewer) = s.caller(&["viewer"]).await;
+    let (st, list) = s.api("GET", "/api/v1/apis", &viewer, None).await;
+    assert_eq!(st, 200, "{list}");
+    let item = &list["items"][0];
+    assert_eq!(item["audience"], API);
+    assert_eq!(item["permissions"][0]["name"], "invoices:read");
+    assert_eq!(item["status"], "active");
+    let text = list.to_string();
+    for hidden in [
+        rs.client_id.as_str(),
+        "arm_sk_",
+        "secrets",
+        "jwks",
+        "created_by",
+    ] {
+        assert!(!text.contains(hidden), "{hidden} in {list}");
+    }
+    // A caller with no org permission at all: 403.
+    let (_, nobody) = s.caller(&["risk-viewer"]).await;
+    assert_eq!(s.api("GET", "/api/v1/apis", &nobody, None).await.0, 403);
+}
+
 both_backends!(
     audience_is_a_synonym_of_resource,
     a_wrong_audience_token_is_told_the_resource_to_ask_for,
     the_cli_says_which_issuer_and_checks_the_link,
     cli_output_reads_like_kubectl,
+    an_org_sees_its_apis_but_not_their_credentials,
 );

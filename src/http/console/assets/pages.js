@@ -256,13 +256,12 @@
     const intro = el('div', {}, el('h1', { text: 'APIs' }), el('p', { class: 'sub', text: 'The APIs that accept this server\'s tokens. A token for one asks for it with resource=<audience> and carries the permissions it declares.' }));
     if (!apis.length) return el('section', {}, intro, el('p', { class: 'hint', text: 'No API is registered yet. The operator registers one with warden resource-servers create --name … --audience … --permission ….' }));
     const rows = apis.map((r) => el('tr', {},
-      td('Name', el('div', { text: r.name }), el('div', { class: 'hint mono', text: r.client_id })),
+      td('Name', r.name),
       td('Audience', el('code', { text: r.audience })),
       td('Permissions', r.permissions.length ? el('ul', { class: 'plain' }, r.permissions.map((p) => el('li', {}, el('code', { text: p.name }), p.description ? ` ${p.description}` : ''))) : el('span', { class: 'hint', text: 'declares none: tokens carry every permission the account holds' })),
-      td('Secrets', el('ul', { class: 'plain' }, r.secrets.map((x) => el('li', {}, el('code', { text: `${x.prefix || ''}…` }), x.created_at ? el('span', { class: 'hint' }, ' created ', W.when(x.created_at)) : null, x.expires_at ? el('span', { class: 'hint', text: `, ends ${x.expires_at}` }) : null)))),
       td('Status', r.status),
       td('Registered', W.when(r.created_at))));
-    return el('section', {}, intro, table('APIs', ['Name', 'Audience', 'Permissions', 'Secrets', 'Status', 'Registered'], rows));
+    return el('section', {}, intro, table('APIs', ['Name', 'Audience', 'Permissions', 'Status', 'Registered'], rows));
   });
 
   // ---- Team ----------------------------------------------------------------
