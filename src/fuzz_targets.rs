@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cidr", cidr),
     ("jwt", jwt),
     ("admin_json", admin_json),
+    ("token_contract", token_contract),
 ];
 
 fn check_oauth_error(e: &OAuthError) {
@@ -276,4 +277,46 @@ pub fn admin_json(data: &[u8]) {
     }
     // Any well-formed secret a client could present parses the same way.
     let _ = ClientSecret::presented(&String::from_utf8_lossy(data)).is_well_formed();
+}
+
+/// The token contract (`warden-token`) on its own, as a resource server
+/// runs it: the input as a JWK (parsing never panics; a key it accepts
+/// is public, and its stored form parses to the same key), as a compact
+/// JWS (split and header-checked, never verified without a key), as an
+/// access token with every key this input could name (none verifies a
+/// forgery), and as an audience (its key is stable).
+pub fn token_contract(data: &[u8]) {
+    use warden_token::jose::{PublicJwk, Unverified};
+    let text = String::from_utf8_lossy(data);
+    let key = serde_json::from_slice::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| PublicJwk::parse(&v).ok());
+    if let Some(k) = &key {
+        let stored = k.to_json();
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(stored.get(private).is_none(), "a private member kept");
+        }
+        let again = PublicJwk::parse(&stored).expect("a stored key parses again");
+        assert_eq!(again.to_json(), stored);
+    }
+    let _ = Unverified::decode(&text);
+    let f = fixture();
+    let set = f.keys.current();
+    assert!(
+        warden_token::access::verify_access_token(&text, ISSUER, NOW, |kid| {
+            set.keys
+                .iter()
+                .find(|k| k.meta.kid == kid)
+                .map(|k| &*k.verifier)
+                .or(key.as_ref())
+        })
+        .is_none(),
+        "a forged token verified"
+    );
+    let k = warden_token::audience::audience_key(&text);
+    assert_eq!(
+        warden_token::audience::audience_key(&k),
+        k,
+        "a key is its own key"
+    );
 }

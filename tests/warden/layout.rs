@@ -111,6 +111,11 @@ fn each_layer_imports_only_the_layers_below_it() {
 fn no_source_file_is_over_400_lines() {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
+    // The workspace's other crates too.
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("warden-token/src"),
+        &mut files,
+    );
     let long: Vec<String> = files
         .iter()
         .filter_map(|f| {
@@ -123,4 +128,36 @@ fn no_source_file_is_over_400_lines() {
         "split these by concern:\n{}",
         long.join("\n")
     );
+}
+
+/// The token contract stays pure: `warden-token` depends on serde and
+/// aws-lc-rs (and their own), never on a runtime, a database or HTTP, so
+/// a resource server can take it without warden's server.
+#[test]
+fn the_token_contract_has_no_runtime_database_or_http() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-p",
+            "warden-token",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree");
+    let tree = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(tree.contains("aws-lc-rs"), "{tree}");
+    for banned in ["tokio", "sqlx", "hyper", "axum", "reqwest", "tower"] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(&format!("{banned} "))),
+            "warden-token depends on {banned}:\n{tree}"
+        );
+    }
 }

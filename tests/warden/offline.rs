@@ -117,6 +117,68 @@ async fn rust_jsonwebtoken_accepts_only_genuine_tokens() {
     }
 }
 
+/// The token contract's verifier (`warden_token::access`, which the server
+/// and the resource-server kit run) and jsonwebtoken agree on a genuine
+/// token, every variant above and every one-character change of it: the
+/// same verdict each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warden_token_agrees_with_jsonwebtoken() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    s.create_resource_server(API).await;
+    let tokens = variants(&s).await;
+    let set = jwks(&s).await;
+    let doc = s.get_json(&s.url("/.well-known/jwks.json")).await;
+    let keys: Vec<warden_token::jose::PublicJwk> = doc["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|k| warden_token::jose::PublicJwk::parse(k).expect("published key"))
+        .collect();
+    let now = warden::now_unix();
+    let ours = |t: &str| {
+        warden_token::access::verify_access_token(t, &s.issuer, now, |kid| {
+            keys.iter().find(|k| k.kid.as_deref() == Some(kid))
+        })
+        .is_some()
+    };
+    let theirs = |t: &str| {
+        (|| {
+            let header = jsonwebtoken::decode_header(t).ok()?;
+            // RFC 9068 §4: the `typ` jsonwebtoken leaves to its caller.
+            if header.typ.as_deref() != Some("at+jwt") {
+                return None;
+            }
+            let key =
+                jsonwebtoken::DecodingKey::from_jwk(set.find(header.kid.as_deref()?)?).ok()?;
+            let mut v = jsonwebtoken::Validation::new(Algorithm::ES256);
+            v.set_issuer(&[&s.issuer]);
+            v.validate_aud = false;
+            v.validate_nbf = true;
+            v.leeway = 0;
+            jsonwebtoken::decode::<Value>(t, &key, &v).ok()
+        })()
+        .is_some()
+    };
+    let good = tokens["good"].clone();
+    assert!(ours(&good) && theirs(&good));
+    let mut cases: Vec<String> = tokens.values().cloned().collect();
+    for (i, c) in good.char_indices() {
+        let swap = if c == 'A' { 'B' } else { 'A' };
+        let mut t = good.clone();
+        t.replace_range(i..i + c.len_utf8(), &swap.to_string());
+        cases.push(t);
+    }
+    cases.push(format!("{good}."));
+    cases.push(good[..good.len() - 1].to_owned());
+    for t in &cases {
+        assert_eq!(ours(t), theirs(t), "they disagree on {t}");
+    }
+    assert!(
+        cases.iter().filter(|t| ours(t)).count() == 1,
+        "only the genuine one"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PyJWT; ./scripts/test installs it and runs this"]
 async fn python_pyjwt_accepts_only_genuine_tokens() {
