@@ -112,10 +112,12 @@ fn no_source_file_is_over_400_lines() {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     // The workspace's other crates too.
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("warden-token/src"),
-        &mut files,
-    );
+    for krate in ["warden-token/src", "warden-resource/src"] {
+        rust_files(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(krate),
+            &mut files,
+        );
+    }
     let long: Vec<String> = files
         .iter()
         .filter_map(|f| {
@@ -160,4 +162,57 @@ fn the_token_contract_has_no_runtime_database_or_http() {
             "warden-token depends on {banned}:\n{tree}"
         );
     }
+}
+
+/// The kit needs no part of warden's server: `cargo tree -p
+/// warden-resource -i sqlx` finds nothing, and neither the server crate
+/// nor axum's server side is in its tree.
+#[test]
+fn the_kit_has_no_database_and_no_server() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = std::process::Command::new(&cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-p",
+            "warden-resource",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree");
+    let tree = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(tree.contains("warden-token"), "{tree}");
+    for banned in ["sqlx", "warden", "argon2", "libsqlite3-sys"] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(&format!("{banned} "))),
+            "warden-resource depends on {banned}:\n{tree}"
+        );
+    }
+    let inverted = std::process::Command::new(&cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-p",
+            "warden-resource",
+            "-i",
+            "sqlx",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree -i");
+    let out = String::from_utf8_lossy(&inverted.stdout);
+    let err = String::from_utf8_lossy(&inverted.stderr);
+    // sqlx is not in the kit's tree at all, or nothing of the kit leads to it.
+    let absent = !inverted.status.success() && err.contains("did not match any packages");
+    assert!(
+        absent || (inverted.status.success() && !out.contains("warden-resource")),
+        "{out}{err}"
+    );
 }

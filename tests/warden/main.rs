@@ -3,6 +3,7 @@
 mod harness;
 mod hygiene;
 mod jwt;
+mod kit;
 
 mod abuse;
 mod admin;
