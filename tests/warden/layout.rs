@@ -142,7 +142,6 @@ fn the_token_contract_has_no_runtime_database_or_http() {
         .args([
             "tree",
             "--locked",
-            "--offline",
             "-p",
             "warden-token",
             "-e",
@@ -174,7 +173,6 @@ fn the_kit_has_no_database_and_no_server() {
         .args([
             "tree",
             "--locked",
-            "--offline",
             "-p",
             "warden-resource",
             "-e",
@@ -195,15 +193,7 @@ fn the_kit_has_no_database_and_no_server() {
         );
     }
     let inverted = std::process::Command::new(&cargo)
-        .args([
-            "tree",
-            "--locked",
-            "--offline",
-            "-p",
-            "warden-resource",
-            "-i",
-            "sqlx",
-        ])
+        .args(["tree", "--locked", "-p", "warden-resource", "-i", "sqlx"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo tree -i");
