@@ -17,6 +17,8 @@ use crate::{Config, Error};
 
 const MIN_TTL: Duration = Duration::from_secs(60);
 const MAX_TTL: Duration = Duration::from_secs(86_400);
+/// How long the keys held stay in use after a failed refresh.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Held {
@@ -96,9 +98,14 @@ impl Cache {
             }
             Err(e) => {
                 let mut h = self.held.write().await;
-                // Counted as a try, so a down issuer is not asked again at
-                // once by every request.
-                h.fetched_at = Some(Instant::now());
+                // Counted as a try, and the keys held used for a while
+                // longer, so a down issuer is not asked again (and waited
+                // for) by every request.
+                let now = Instant::now();
+                h.fetched_at = Some(now);
+                if !h.keys.is_empty() {
+                    h.fresh_until = Some(now + self.refetch_interval.max(RETRY_AFTER_FAILURE));
+                }
                 h.generation += 1;
                 match find(&h.keys, kid) {
                     Some(k) => Ok(Some(k)),
