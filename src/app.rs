@@ -146,7 +146,10 @@ impl Application {
         })?;
         db.migrate().await.context("cannot apply migrations")?;
         apply_role_catalog(&db, &config).await?;
-        let scopes_supported = crate::http::wellknown::scopes_supported(&db).await?;
+        // Read once: the catalog changes only with a start.
+        let scopes_supported = crate::manage::catalog::scopes_supported(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the declared permissions: {e}"))?;
         let keys = KeyStore::open_with(&config.keys_dir, config.key_algorithm, now_unix())
             .context("cannot load signing keys")?;
         let refresh_key =

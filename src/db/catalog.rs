@@ -51,23 +51,15 @@ impl Db {
         by: &str,
         audit: &AuditEvent,
     ) -> DbResult<()> {
-        on_db_write!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO catalog_permissions (name, description, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (name) DO UPDATE SET description = excluded.description",
-            )
-            .bind(&p.name)
-            .bind(&p.description)
-            .bind(audit.at)
-            .bind(by)
-            .execute(&mut *tx)
-            .await?;
-            insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
-            tx.commit().await?;
-        });
-        Ok(())
+        self.upsert_catalog_row(
+            "INSERT INTO catalog_permissions (name, description, created_at, created_by) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET description = excluded.description",
+            [&p.name, &p.description],
+            by,
+            audit,
+        )
+        .await
     }
 
     /// Sets what a catalog adds to built-in role `role` (space-separated
@@ -80,19 +72,35 @@ impl Db {
         by: &str,
         audit: &AuditEvent,
     ) -> DbResult<()> {
+        self.upsert_catalog_row(
+            "INSERT INTO role_additions (role, permissions, created_at, created_by) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (role) DO UPDATE SET permissions = excluded.permissions",
+            [role, permissions],
+            by,
+            audit,
+        )
+        .await
+    }
+
+    /// One catalog row (`sql` binds key, value, time, author) and its
+    /// audit event, in one transaction.
+    async fn upsert_catalog_row(
+        &self,
+        sql: &'static str,
+        [key, value]: [&str; 2],
+        by: &str,
+        audit: &AuditEvent,
+    ) -> DbResult<()> {
         on_db_write!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO role_additions (role, permissions, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (role) DO UPDATE SET permissions = excluded.permissions",
-            )
-            .bind(role)
-            .bind(permissions)
-            .bind(audit.at)
-            .bind(by)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(sql)
+                .bind(key)
+                .bind(value)
+                .bind(audit.at)
+                .bind(by)
+                .execute(&mut *tx)
+                .await?;
             insert_audits!(&mut *tx, std::slice::from_ref(audit))?;
             tx.commit().await?;
         });

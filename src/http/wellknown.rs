@@ -95,11 +95,3 @@ fn json_bytes(body: Arc<[u8]>, cache: HeaderValue) -> Response {
     )
         .into_response()
 }
-
-/// The scopes the metadata lists (`scopes_supported`), read once at start
-/// (after the role catalog is applied).
-pub async fn scopes_supported(db: &crate::db::Db) -> anyhow::Result<Vec<String>> {
-    crate::manage::catalog::scopes_supported(db)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read the declared permissions: {e}"))
-}

@@ -132,77 +132,64 @@ fn no_source_file_is_over_400_lines() {
     );
 }
 
+/// `cargo tree ARGS` in the workspace: whether it succeeded, stdout, stderr.
+fn cargo_tree(args: &[&str]) -> (bool, String, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = std::process::Command::new(cargo)
+        .arg("tree")
+        .arg("--locked")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The normal dependencies of `krate`, one package per line; none of
+/// `banned` among them.
+fn assert_depends_on_none(krate: &str, needs: &str, banned: &[&str]) {
+    let (ok, tree, err) = cargo_tree(&["-p", krate, "-e", "normal", "--prefix", "none"]);
+    assert!(ok, "{err}");
+    assert!(tree.contains(needs), "{tree}");
+    for b in banned {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(&format!("{b} "))),
+            "{krate} depends on {b}:\n{tree}"
+        );
+    }
+}
+
 /// The token contract stays pure: `warden-token` depends on serde and
 /// aws-lc-rs (and their own), never on a runtime, a database or HTTP, so
 /// a resource server can take it without warden's server.
 #[test]
 fn the_token_contract_has_no_runtime_database_or_http() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let o = std::process::Command::new(cargo)
-        .args([
-            "tree",
-            "--locked",
-            "-p",
-            "warden-token",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo tree");
-    let tree = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(tree.contains("aws-lc-rs"), "{tree}");
-    for banned in ["tokio", "sqlx", "hyper", "axum", "reqwest", "tower"] {
-        assert!(
-            !tree.lines().any(|l| l.starts_with(&format!("{banned} "))),
-            "warden-token depends on {banned}:\n{tree}"
-        );
-    }
+    assert_depends_on_none(
+        "warden-token",
+        "aws-lc-rs",
+        &["tokio", "sqlx", "hyper", "axum", "reqwest", "tower"],
+    );
 }
 
 /// The kit needs no part of warden's server: `cargo tree -p
 /// warden-resource -i sqlx` finds nothing, and neither the server crate
-/// nor axum's server side is in its tree.
+/// nor its database and hashing crates are in its tree.
 #[test]
 fn the_kit_has_no_database_and_no_server() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let o = std::process::Command::new(&cargo)
-        .args([
-            "tree",
-            "--locked",
-            "-p",
-            "warden-resource",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo tree");
-    let tree = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(tree.contains("warden-token"), "{tree}");
-    for banned in ["sqlx", "warden", "argon2", "libsqlite3-sys"] {
-        assert!(
-            !tree.lines().any(|l| l.starts_with(&format!("{banned} "))),
-            "warden-resource depends on {banned}:\n{tree}"
-        );
-    }
-    let inverted = std::process::Command::new(&cargo)
-        .args(["tree", "--locked", "-p", "warden-resource", "-i", "sqlx"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo tree -i");
-    let out = String::from_utf8_lossy(&inverted.stdout);
-    let err = String::from_utf8_lossy(&inverted.stderr);
+    assert_depends_on_none(
+        "warden-resource",
+        "warden-token",
+        &["sqlx", "warden", "argon2", "libsqlite3-sys"],
+    );
+    let (ok, out, err) = cargo_tree(&["-p", "warden-resource", "-i", "sqlx"]);
     // sqlx is not in the kit's tree at all, or nothing of the kit leads to it.
-    let absent = !inverted.status.success() && err.contains("did not match any packages");
+    let absent = !ok && err.contains("did not match any packages");
     assert!(
-        absent || (inverted.status.success() && !out.contains("warden-resource")),
+        absent || (ok && !out.contains("warden-resource")),
         "{out}{err}"
     );
 }
